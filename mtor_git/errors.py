@@ -1,0 +1,79 @@
+"""Every failure mtor-git raises on purpose, as one tree; the CLI maps each branch to an exit code.
+
+    MtorError                     base; never raised itself
+    ├── UsageError                bad command-line words (exit 2)
+    ├── SpecError                 an invalid task spec; carries every problem found (exit 1)
+    ├── ConfigError               invalid daemon configuration, missing variable or binary (exit 78)
+    ├── PreflightError            a run cannot start: binary, cwd, env, prompt (terminal, no retry)
+    ├── GitOpError                a repository operation failed (clone, fetch, commit, push)
+    │   └── PushRejected          the remote refused one or more refs (carries each ref's message)
+    ├── HookError                 a hook cannot be installed without losing the user's own
+    └── StateError                local state is unreadable or inconsistent
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+class MtorError(Exception):
+    """Base of every deliberate mtor-git error."""
+
+
+class UsageError(MtorError):
+    """The command line is wrong."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem: `path:line: field: message`."""
+
+    path: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.field}: {self.message}"
+
+
+class SpecError(MtorError):
+    """A task spec is invalid; `problems` lists every located problem."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ConfigError(MtorError):
+    """Configuration is invalid or cannot be satisfied; the daemon exits 78."""
+
+
+class PreflightError(MtorError):
+    """A run cannot start; `kind` names the failure (binary_missing, bad_cwd, missing_env, ...)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
+class GitOpError(MtorError):
+    """A repository operation failed."""
+
+
+class PushRejected(GitOpError):
+    """The remote refused at least one ref; `refused` maps refname to the server's message."""
+
+    def __init__(self, refused: Mapping[str, str]) -> None:
+        self.refused = dict(refused)
+        detail = "; ".join(f"{ref}: {msg}" for ref, msg in self.refused.items())
+        super().__init__(f"push refused: {detail}")
+
+
+class HookError(MtorError):
+    """A hook cannot be installed without losing the user's existing hook."""
+
+
+class StateError(MtorError):
+    """Local state is unreadable or inconsistent."""

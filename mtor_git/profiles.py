@@ -1,0 +1,77 @@
+"""Agent profiles: how to start one agent CLI and read its output. Specs name a profile by name;
+only the worker's configuration says which command it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+PromptMode = Literal["stdin", "file"]
+ReportFormat = Literal["claude-json", "codex-jsonl", "aider", "text"]
+PROMPT_MODES: tuple[str, ...] = ("stdin", "file")
+REPORT_FORMATS: tuple[str, ...] = ("claude-json", "codex-jsonl", "aider", "text")
+
+# Passed from the daemon's own environment to every agent; anything else must be named.
+BASE_PASS_ENV: tuple[str, ...] = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY",
+)
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    """One configured agent. `env` values are already expanded (they may hold secrets)."""
+
+    name: str
+    command: tuple[str, ...]
+    prompt: PromptMode = "stdin"
+    report: ReportFormat = "text"
+    env: Mapping[str, str] = field(default_factory=dict)
+    requires_env: tuple[str, ...] = ()
+    pass_env: tuple[str, ...] = ()
+    timeout: float | None = None
+    fallback: str | None = None
+    max_parallel: int | None = None
+    # Inserted where the command has the token "{model_args}" (else appended) when a spec names a
+    # model; "{model}" inside is replaced by the model name.
+    model_args: tuple[str, ...] = ()
+    # Environment names whose values came from `${VAR}` expansion or look like credentials:
+    # their values are redacted everywhere.
+    secret_env: tuple[str, ...] = ()
+
+
+# Ready profiles; a config entry `extends: <name>` starts from one of these.
+BUILTIN: dict[str, AgentProfile] = {
+    "claude": AgentProfile(
+        name="claude",
+        command=("claude", "-p", "--output-format", "json", "--permission-mode", "acceptEdits"),
+        prompt="stdin",
+        report="claude-json",
+        # Claude Code retries a 429 (and a 401) ten times over minutes on its own: cap it so that
+        # our classifier sees the fault quickly and our budget, not the CLI's, governs retries.
+        env={"CLAUDE_CODE_MAX_RETRIES": "1", "DISABLE_AUTOUPDATER": "1",
+             "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1"},
+        pass_env=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL",
+                  "CLAUDE_CONFIG_DIR", "API_TIMEOUT_MS"),
+        model_args=("--model", "{model}"),
+    ),
+    "codex": AgentProfile(
+        name="codex",
+        command=("codex", "exec", "--json", "--skip-git-repo-check", "{model_args}", "-"),
+        prompt="stdin",
+        report="codex-jsonl",
+        pass_env=("OPENAI_API_KEY", "CODEX_HOME"),
+        model_args=("-m", "{model}"),
+    ),
+    "aider": AgentProfile(
+        name="aider",
+        command=("aider", "--message-file", "{prompt_file}", "--yes-always", "--no-check-update",
+                 "--analytics-disable", "--no-pretty", "--no-stream", "--no-show-model-warnings"),
+        prompt="file",
+        report="aider",
+        pass_env=("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY",
+                  "AIDER_MODEL", "OPENAI_API_BASE"),
+        model_args=("--model", "{model}"),
+    ),
+}
