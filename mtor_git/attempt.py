@@ -23,7 +23,8 @@ class Captured:
         """Head and tail joined, with a marker where bytes were dropped."""
         if not self.truncated:
             return self.head + self.tail
-        return f"{self.head}\n[... {self.total_bytes} bytes in all, middle dropped ...]\n{self.tail}"
+        marker = f"[... {self.total_bytes} bytes in all, middle dropped ...]"
+        return f"{self.head}\n{marker}\n{self.tail}"
 
     def to_json(self) -> dict[str, Any]:
         return {"bytes": self.total_bytes, "head": self.head, "tail": self.tail,

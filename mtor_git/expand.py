@@ -1,4 +1,4 @@
-"""Expand `~` and `${VAR}` exactly once, at ingest, so nothing unexpanded ever reaches a subprocess."""
+"""Expand `~` and `${VAR}` exactly once, at ingest: nothing unexpanded reaches a subprocess."""
 
 from __future__ import annotations
 

@@ -39,13 +39,13 @@ class Located:
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if self.check_event(AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise YamlProblem(
                 event.start_mark.line + 1, "YAML aliases (*name) are not allowed here"
             )
-        node: Node | None = super().compose_node(parent, index)  # type: ignore[misc]
+        node: Node | None = super().compose_node(parent, index)
         return node
 
 
