@@ -1,0 +1,32 @@
+"""Helpers shared by subcommands: finding the user's repository, printing JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from mtor_git.errors import UsageError
+
+
+def open_repo(start: Path | None = None) -> pygit2.Repository:
+    """The git repository containing `start` (default: the current directory)."""
+    where = str(start or Path.cwd())
+    found = pygit2.discover_repository(where)
+    if found is None:
+        raise UsageError(f"not inside a git repository: {where}")
+    return pygit2.Repository(found)
+
+
+def worktree_root(repo: pygit2.Repository) -> Path:
+    if repo.workdir is None:
+        raise UsageError(f"{repo.path} is a bare repository; run this in a clone")
+    return Path(repo.workdir)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")

@@ -1,0 +1,82 @@
+"""`mtor-git init`, `mtor-git hooks install [--force]` and the hidden `mtor-git hook NAME` that
+installed hooks call."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from mtor_git import hooks
+from mtor_git.cli.common import open_repo, worktree_root
+from mtor_git.errors import UsageError
+from mtor_git.validate import Checked, check_index, check_push
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("init", help="make this repository dispatch-ready: tasks/ and hooks")
+    p.add_argument("--force", action="store_true", help="replace foreign hooks (a copy is kept)")
+    p.add_argument("--tasks-dir", default="tasks")
+    p.set_defaults(handler=run_init)
+
+    h = sub.add_parser("hooks", help="manage the client-side git hooks")
+    hsub = h.add_subparsers(dest="hooks_command", metavar="ACTION", required=True,
+                            parser_class=type(h))
+    inst = hsub.add_parser("install", help="install pre-commit and pre-push hooks")
+    inst.add_argument("--force", action="store_true",
+                      help="replace a foreign hook instead of chaining it (a copy is kept)")
+    inst.set_defaults(handler=run_install)
+
+    hook = sub.add_parser("hook", help=argparse.SUPPRESS)
+    hook.add_argument("name", choices=hooks.CLIENT_HOOKS)
+    hook.add_argument("rest", nargs="*")
+    hook.add_argument("--tasks-dir", default="tasks")
+    hook.set_defaults(handler=run_hook)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    repo = open_repo()
+    tasks = worktree_root(repo) / args.tasks_dir
+    created = not tasks.exists()
+    tasks.mkdir(parents=True, exist_ok=True)
+    keep = tasks / ".gitkeep"
+    if created:
+        keep.touch()
+    print(f"{'created' if created else 'kept'} {tasks}")
+    _report(hooks.install(repo, force=args.force))
+    return 0
+
+
+def run_install(args: argparse.Namespace) -> int:
+    _report(hooks.install(open_repo(), force=args.force))
+    return 0
+
+
+def _report(done: list[hooks.Installed]) -> None:
+    for item in done:
+        note = {
+            "chained": f" (your hook was kept as {item.name}.legacy and runs first)",
+            "replaced": f" (your hook was saved as {item.name}.mtor-backup)",
+        }.get(item.action, "")
+        print(f"{item.action} {item.path}{note}")
+
+
+def run_hook(args: argparse.Namespace) -> int:
+    repo = open_repo()
+    results: list[Checked]
+    if args.name == "pre-commit":
+        results = check_index(repo, args.tasks_dir)
+    elif args.name == "pre-push":
+        results = check_push(repo, hooks.read_push_updates(sys.stdin.read()), args.tasks_dir)
+    else:  # pragma: no cover - argparse choices
+        raise UsageError(f"unknown hook {args.name}")
+    bad = [r for r in results if not r.ok]
+    for r in bad:
+        for problem in r.problems:
+            print(problem, file=sys.stderr)
+    if bad:
+        verb = "commit" if args.name == "pre-commit" else "push"
+        print(f"mtor-git: {len(bad)} invalid task spec(s); fix them before you {verb} "
+              "(`mtor-git validate` checks again)", file=sys.stderr)
+        return 1
+    return 0

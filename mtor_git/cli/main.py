@@ -1,0 +1,69 @@
+"""Parse the command line, dispatch to one subcommand module, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from mtor_git import __version__
+from mtor_git.errors import ConfigError, MtorError, SpecError, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
+
+# Subcommand name -> module under mtor_git.cli (each has add_parser(sub) and run(args) -> int).
+COMMANDS: dict[str, str] = {
+    "init": "init",
+    "new": "new",
+    "validate": "validate",
+    "hooks": "init",
+    "hook": "init",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mtor-git", description="Dispatch coding tasks to headless AI agents "
+                     "through git alone.")
+    parser.add_argument("--version", action="version", version=f"mtor-git {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    seen: set[str] = set()
+    for module_name in COMMANDS.values():
+        if module_name not in seen:
+            seen.add(module_name)
+            _module(module_name).add_parser(sub)
+    return parser
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"mtor_git.cli.{name}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help(sys.stderr)
+            return EXIT_USAGE
+        code: int = args.handler(args)
+        return code
+    except UsageError as exc:
+        print(f"mtor-git: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"mtor-git: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_FAILED
+    except MtorError as exc:
+        print(f"mtor-git: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130

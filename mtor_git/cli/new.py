@@ -1,0 +1,37 @@
+"""`mtor-git new <id>`: write a spec skeleton that validates."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from mtor_git.cli.common import open_repo, worktree_root
+from mtor_git.errors import UsageError
+from mtor_git.spec import ID_RE, skeleton
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("new", help="write a spec skeleton into tasks/")
+    p.add_argument("id", help="task id: 1-64 of a-z 0-9 . _ -")
+    p.add_argument("--agent", help="agent profile to name in the spec")
+    p.add_argument("--tasks-dir", default="tasks")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not ID_RE.fullmatch(args.id) or ".." in args.id:
+        raise UsageError(f"new: {args.id!r} is not a valid task id (1-64 of a-z 0-9 . _ -, "
+                         "starting with a letter or digit, no '..')")
+    root = worktree_root(open_repo())
+    folder = root / args.tasks_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{args.id}.md"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise UsageError(f"new: {path} already exists") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(skeleton(args.id, agent=args.agent))
+    print(os.path.relpath(path))
+    return 0
