@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import platformdirs
@@ -26,4 +27,8 @@ def log_dir() -> Path:
 
 
 def runtime_dir() -> Path:
-    return Path(platformdirs.user_runtime_dir(APP))
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (cron, some services) and falls back to
+    # a per-user folder under /tmp, which is what we want there too.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Path(platformdirs.user_runtime_dir(APP))
