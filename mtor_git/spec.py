@@ -19,6 +19,8 @@ from mtor_git.errors import Problem, SpecError
 from mtor_git.yamlload import Located, YamlProblem, load
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# Run N of task <id> lives on branch mtor/<id>-r<N>: an id ending so would collide with it.
+RESERVED_SUFFIX = re.compile(r"-r[0-9]+$")
 PROFILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 REF_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@+-]{0,199}")
 DEFAULT_MAX_BYTES = 256 * 1024
@@ -108,6 +110,9 @@ def _check_name(path: str, problems: list[Problem]) -> str:
     elif not ID_RE.fullmatch(stem) or ".." in stem:
         problems.append(Problem(path, 1, "id", f"{stem!r} is not a valid task id: use 1-64 of "
                                 "a-z 0-9 . _ - , starting with a letter or digit, no '..'"))
+    elif RESERVED_SUFFIX.search(stem):
+        problems.append(Problem(path, 1, "id", f"{stem!r} ends like a retry branch (-r<N>), "
+                                "which is reserved: mtor/<id>-r<N> holds run N of task <id>"))
     return stem
 
 
