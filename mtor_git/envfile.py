@@ -95,7 +95,6 @@ class _Pending:
     multiline_quote: bool = False
     unexpanded: bool = False  # an unescaped $NAME or ${ outside single quotes
     inline_hash: bool = False  # " #" inside an unquoted value
-    raw_start: int = 0
 
 
 class _Parser:
@@ -122,11 +121,12 @@ class _Parser:
             handlers[self.state](c, i)
             if c == "\n":
                 self.line += 1
-        if self.state == "key":
-            self._key("\n", len(self.text))
-        elif self.state in ("pre_value", "value", "value_escape", "single", "double",
-                            "double_escape"):
-            self._push(len(self.text))
+        # end of file: like a newline for a key or an unquoted value (trailing whitespace is
+        # trimmed); an escape or a quote still open ends the value as it stands
+        if self.state in ("key", "pre_value", "value"):
+            handlers[self.state]("\n", len(self.text))
+        elif self.state in ("value_escape", "single", "double", "double_escape"):
+            self._push()
 
     def warn(self, line: int, message: str, severity: Severity = "warning") -> None:
         self.problems.append(EnvProblem(self.path, line, message, severity))
@@ -154,7 +154,6 @@ class _Parser:
             self.pending = None
         elif c == "=":
             self.state = "pre_value"
-            p.raw_start = i + 1
         else:
             if c not in _WHITESPACE:
                 p.key_trail = None
@@ -166,7 +165,7 @@ class _Parser:
         p = self.pending
         assert p is not None
         if c in _NEWLINE:
-            self._push(i)
+            self._push()
         elif c in "'\"":
             self.state = "single" if c == "'" else "double"
             p.quote_line = self.line
@@ -182,7 +181,7 @@ class _Parser:
         if c in _NEWLINE:
             if p.value_trail is not None:
                 del p.value[p.value_trail:]
-            self._push(i)
+            self._push()
         elif c == "\\":
             self.state = "value_escape"
             p.value_trail = None
@@ -249,7 +248,7 @@ class _Parser:
         else:
             self.state = "comment"
 
-    def _push(self, end: int) -> None:
+    def _push(self) -> None:
         p = self.pending
         assert p is not None
         self.out.append((p, self.state))

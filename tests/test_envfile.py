@@ -57,8 +57,8 @@ def test_a_clean_file_has_no_problems(tmp_path: Path) -> None:
 
 
 def test_whitespace_is_trimmed_around_unquoted_values_and_kept_inside() -> None:
-    env = parse_env_text("  KEY  =   two  words   \nTAB=\tx\t\n")
-    assert env.values == {"KEY": "two  words", "TAB": "x"}
+    env = parse_env_text("  KEY  =   two  words   \nTAB=\tx\t\nLAST=end  ")
+    assert env.values == {"KEY": "two  words", "TAB": "x", "LAST": "end"}
 
 
 def test_quotes_follow_systemd_rules() -> None:
