@@ -1,0 +1,412 @@
+"""The task board as the user sees it: fetch the remote's mtor refs into a private namespace of the
+user's repository, then derive every task's state from those refs and the result files alone.
+
+Nothing here reads a worker's disk: what the remote holds is the truth. Fetched refs live under
+`refs/mtor-remote/<remote>/` (`mtor/...` for refs/mtor/*, `heads/...` for branches), out of the
+user's branches and remote-tracking refs; every fetch prunes them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pygit2
+from pygit2.enums import CredentialType, FetchPrune
+
+from mtor_git import gitops, names
+from mtor_git.claims import Claim
+from mtor_git.errors import GitOpError, UsageError
+from mtor_git.queue import RemoteView, read_claim, requested_run
+from mtor_git.spec import is_spec_path
+
+NAMESPACE = "refs/mtor-remote/"
+TERMINAL = ("succeeded", "failed", "exhausted", "rejected", "cancelled")
+# Display order of states (also the order of the summary counts).
+STATES = ("pending", "claimed", "running", "interrupted", "parked", *TERMINAL, "unknown")
+_RUN_RE = re.compile(r"^(?P<id>.+)-r(?P<run>[0-9]+)$")
+_CLAIM_WALK_LIMIT = 2000  # claim commits followed back to find when a claim began
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The remote's mtor refs at one fetch, keyed by the remote's own ref names."""
+
+    repo: pygit2.Repository
+    remote: str
+    url: str
+    view: RemoteView
+    tasks_dir: str
+    taken_at: float
+
+
+@dataclass(frozen=True)
+class ResultSummary:
+    """The part of a result file `status` needs (the whole file is read by `result`)."""
+
+    status: str
+    model_invoked: bool | None
+    finished_at: str | None
+    duration: float | None
+    attempts: int
+    failure_kind: str | None
+    failure_message: str | None
+    title: str | None
+    head_commit: str | None
+    where: str  # the branch the result was read from
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """One task as the remote shows it; `run` is the run whose outcome the state describes."""
+
+    id: str
+    state: str
+    run: int
+    branch: str  # where run `run`'s result appears (or appeared)
+    runs_done: tuple[int, ...]
+    spec_present: bool
+    cancel_requested: bool
+    claim: Claim | None = None
+    claimed_since: float | None = None
+    result: ResultSummary | None = None
+    detail: str = ""  # one short human phrase (why pending, why unknown)
+
+    def lease_left(self, now: float) -> float | None:
+        return None if self.claim is None else self.claim.lease_expires - now
+
+
+# -- where to look -----------------------------------------------------------------------------
+def default_remote(repo: pygit2.Repository) -> str:
+    """The current branch's upstream remote, else `origin`, else the only remote."""
+    upstream = _upstream(repo)
+    if upstream is not None:
+        return upstream[0]
+    remotes = [n for n in repo.remotes.names() if n]
+    if "origin" in remotes or not remotes:
+        return "origin"
+    if len(remotes) == 1:
+        return remotes[0]
+    raise UsageError(f"several remotes ({', '.join(remotes)}): name one with --remote")
+
+
+def default_branch(repo: pygit2.Repository, remote: str) -> str:
+    """The branch the workers watch, as best guessed here: the current branch's upstream on
+    `remote`, else the current branch, else `main`."""
+    upstream = _upstream(repo)
+    if upstream is not None and upstream[0] == remote:
+        return upstream[1]
+    if not repo.head_is_unborn and not repo.head_is_detached:
+        return repo.head.shorthand
+    return "main"
+
+
+def _upstream(repo: pygit2.Repository) -> tuple[str, str] | None:
+    if repo.head_is_detached or repo.head_is_unborn:
+        return None
+    name = repo.head.shorthand
+    try:
+        remote = repo.config[f"branch.{name}.remote"]
+        merge = repo.config[f"branch.{name}.merge"]
+    except KeyError:
+        return None
+    if remote == "." or not str(merge).startswith("refs/heads/"):
+        return None
+    return str(remote), str(merge)[len("refs/heads/"):]
+
+
+# -- fetching ----------------------------------------------------------------------------------
+def namespace(remote: str) -> str:
+    return f"{NAMESPACE}{remote}/"
+
+
+def refspecs(remote: str, branch: str) -> list[str]:
+    ns = namespace(remote)
+    return [f"+refs/mtor/*:{ns}mtor/*",
+            f"+refs/heads/{names.BRANCH_PREFIX}*:{ns}heads/{names.BRANCH_PREFIX}*",
+            f"+refs/heads/{branch}:{ns}heads/{branch}"]
+
+
+class _Callbacks(pygit2.RemoteCallbacks):
+    """The user's ssh-agent keys, offered a bounded number of times (libgit2 asks forever)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tries = 0
+
+    def credentials(self, url: str, username_from_url: str | None,
+                    allowed_types: CredentialType) -> Any:
+        self.tries += 1
+        if self.tries > 3:
+            raise GitOpError(f"authentication to {url} failed (ssh-agent keys refused)")
+        user = username_from_url or "git"
+        if allowed_types & CredentialType.SSH_KEY:
+            return pygit2.KeypairFromAgent(user)
+        if allowed_types & CredentialType.USERNAME:
+            return pygit2.Username(user)
+        raise GitOpError(f"no usable credentials for {url} (only ssh-agent keys are offered)")
+
+
+def sync(repo: pygit2.Repository, remote: str, branch: str, tasks_dir: str = "tasks") -> Snapshot:
+    """Fetch the remote's mtor refs and the watched branch (pruning), and read them back."""
+    try:
+        handle = repo.remotes[remote]
+    except KeyError:
+        raise UsageError(f"no remote named {remote!r} in {repo.path}") from None
+    url = handle.url or ""
+    # An anonymous remote for the same URL: libgit2 would otherwise also move the user's
+    # remote-tracking refs that the remote's configured refspecs match (refs/remotes/R/mtor/*).
+    try:
+        anonymous = repo.remotes.create_anonymous(url)
+        anonymous.fetch(refspecs(remote, branch), callbacks=_Callbacks(),
+                        prune=FetchPrune.PRUNE)
+    except pygit2.GitError as exc:
+        raise GitOpError(f"cannot fetch from {remote} ({url}): {exc}") from exc
+    return snapshot(repo, remote, branch, tasks_dir)
+
+
+def snapshot(repo: pygit2.Repository, remote: str, branch: str,
+             tasks_dir: str = "tasks") -> Snapshot:
+    """The last fetched state of `remote`, without fetching."""
+    ns = namespace(remote)
+    refs: dict[str, str] = {}
+    for ref in repo.references.iterator():
+        name = ref.name
+        if name.startswith(ns):
+            rest = name[len(ns):]
+            refs["refs/" + rest] = str(ref.target)
+    url = repo.remotes[remote].url or remote
+    return Snapshot(repo, remote, url, RemoteView(refs, branch), tasks_dir.strip("/"),
+                    time.time())
+
+
+# -- states ------------------------------------------------------------------------------------
+def task_ids(snap: Snapshot) -> set[str]:
+    """Every id the remote knows: a spec on the watched branch, a claim, a request, a result."""
+    view = snap.view
+    ids: set[str] = set()
+    if view.head is not None:
+        tree = gitops.list_tree(snap.repo, view.head, snap.tasks_dir)
+        ids.update(p.rsplit("/", 1)[-1][:-3] for p in tree if is_spec_path(p, snap.tasks_dir))
+    for prefix in (names.CLAIM_PREFIX, names.RETRY_PREFIX, names.CANCEL_PREFIX):
+        ids.update(view.ids_with(prefix))
+    ids.update(runs_of_all(view))
+    return ids
+
+
+def runs_of_all(view: RemoteView) -> dict[str, set[int]]:
+    """id -> runs with a result branch (mtor/<id> is run 1, mtor/<id>-r<N> run N)."""
+    found: dict[str, set[int]] = {}
+    for rest in view.ids_with("refs/heads/" + names.BRANCH_PREFIX):
+        m = _RUN_RE.match(rest)
+        # Ids may not end in -r<N> (spec.RESERVED_SUFFIX): such a branch is always a later run.
+        task_id, run = (m["id"], int(m["run"])) if m else (rest, 1)
+        found.setdefault(task_id, set()).add(run)
+    return found
+
+
+def board(snap: Snapshot, *, now: float | None = None) -> list[TaskState]:
+    """Every task's state, sorted by id."""
+    at = time.time() if now is None else now
+    runs = runs_of_all(snap.view)
+    specs = _spec_ids(snap)
+    return [_state(snap, task_id, runs.get(task_id, set()), task_id in specs, at)
+            for task_id in sorted(task_ids(snap))]
+
+
+def task_state(snap: Snapshot, task_id: str, *, now: float | None = None) -> TaskState:
+    at = time.time() if now is None else now
+    runs = runs_of_all(snap.view).get(task_id, set())
+    return _state(snap, task_id, runs, task_id in _spec_ids(snap), at)
+
+
+def _spec_ids(snap: Snapshot) -> set[str]:
+    if snap.view.head is None:
+        return set()
+    tree = gitops.list_tree(snap.repo, snap.view.head, snap.tasks_dir)
+    return {p.rsplit("/", 1)[-1][:-3] for p in tree if is_spec_path(p, snap.tasks_dir)}
+
+
+def _state(snap: Snapshot, task_id: str, runs: set[int], spec: bool, now: float) -> TaskState:
+    view = snap.view
+    run = requested_run(snap.repo, view, task_id)
+    base = TaskState(id=task_id, state="pending", run=run, branch=names.branch(task_id, run),
+                     runs_done=tuple(sorted(runs)), spec_present=spec,
+                     cancel_requested=view.cancelled(task_id))
+    result = read_summary(snap, task_id, run)
+    if result is not None:
+        state = result.status if result.status in TERMINAL else "unknown"
+        return replace(base, state=state, result=result, branch=result.where)
+    claim_oid = view.claim_oid(task_id)
+    claim = read_claim(snap.repo, claim_oid) if claim_oid else None
+    if claim_oid is not None and claim is None:
+        return replace(base, state="unknown", detail="unreadable claim")
+    if claim is not None and claim.run == run:
+        return _claimed(snap, base, claim, claim_oid or "", now)
+    if not spec:
+        return replace(base, state="unknown", detail=f"no spec on {view.branch}")
+    return base
+
+
+def _claimed(snap: Snapshot, base: TaskState, claim: Claim, oid: str, now: float) -> TaskState:
+    with_claim = replace(base, claim=claim)
+    if claim.phase == "released":
+        if claim.not_before is not None and claim.not_before > now:
+            return replace(with_claim, state="parked")
+        if claim.reason == "interrupted":
+            return replace(with_claim, state="interrupted")
+        return replace(with_claim, state="pending", detail=f"released: {claim.reason}")
+    since = claim_since(snap.repo, oid, claim)
+    # The keeper records the attempt number once an agent starts; before that the task is
+    # only claimed (checking, waiting for a backoff or for capacity).
+    state = "running" if claim.attempt > 0 or claim.phase == "publishing" else "claimed"
+    return replace(with_claim, state=state, claimed_since=since)
+
+
+def claim_since(repo: pygit2.Repository, oid: str, claim: Claim) -> float:
+    """When `claim`'s holder took it: the oldest commit of the chain it wrote for this run."""
+    since = claim.heartbeat
+    try:
+        commit = repo[oid].peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError):
+        return since
+    for _ in range(_CLAIM_WALK_LIMIT):
+        if not commit.parents:
+            break
+        parent = commit.parents[0]
+        older = read_claim(repo, str(parent.id))
+        if (older is None or older.worker != claim.worker or older.run != claim.run
+                or older.phase == "released"):
+            break
+        since, commit = older.heartbeat, parent
+    return since
+
+
+# -- results -----------------------------------------------------------------------------------
+def result_source(snap: Snapshot, task_id: str, run: int) -> str | None:
+    """The commit holding run `run`'s result file: its branch, or (run 1) the watched branch
+    after a merge. None when the run is not done."""
+    oid = snap.view.refs.get(names.branch_ref(task_id, run))
+    if oid is not None:
+        return oid
+    head = snap.view.head
+    if run == 1 and head is not None:
+        path = names.result_json(task_id)
+        if gitops.read_blob(snap.repo, head, path) is not None:
+            return head
+    return None
+
+
+def read_result(snap: Snapshot, task_id: str, run: int) -> dict[str, Any] | None:
+    """The stored result JSON of run `run` (as written by the worker), or None."""
+    source = result_source(snap, task_id, run)
+    if source is None:
+        return None
+    raw = gitops.read_blob(snap.repo, source, names.result_json(task_id))
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_result_md(snap: Snapshot, task_id: str, run: int) -> str | None:
+    source = result_source(snap, task_id, run)
+    if source is None:
+        return None
+    raw = gitops.read_blob(snap.repo, source, names.result_md(task_id))
+    return None if raw is None else raw.decode("utf-8", errors="replace")
+
+
+def read_summary(snap: Snapshot, task_id: str, run: int) -> ResultSummary | None:
+    data = read_result(snap, task_id, run)
+    if data is None:
+        source = result_source(snap, task_id, run)
+        if source is None:
+            return None
+        return ResultSummary("unknown", None, None, None, 0, "unreadable_result",
+                             f"{names.result_json(task_id)} is missing or not JSON", None,
+                             None, result_branch(snap, task_id, run))
+    return summarize(data, result_branch(snap, task_id, run))
+
+
+def result_branch(snap: Snapshot, task_id: str, run: int) -> str:
+    """Where run `run`'s result is read from: its own branch, else the watched branch."""
+    if names.branch_ref(task_id, run) in snap.view.refs:
+        return names.branch(task_id, run)
+    return snap.view.branch
+
+
+def summarize(data: Mapping[str, Any], where: str) -> ResultSummary:
+    failure = data.get("failure") if isinstance(data.get("failure"), dict) else None
+    task = data.get("task") if isinstance(data.get("task"), dict) else {}
+    attempts = data.get("attempts")
+    duration = data.get("duration")
+    return ResultSummary(
+        status=str(data.get("status", "unknown")),
+        model_invoked=_tri(data.get("model_invoked")),
+        finished_at=_str_or_none(data.get("finished_at")),
+        duration=float(duration) if isinstance(duration, int | float) else None,
+        attempts=len(attempts) if isinstance(attempts, list) else 0,
+        failure_kind=_str_or_none(failure.get("kind")) if failure else None,
+        failure_message=_str_or_none(failure.get("message")) if failure else None,
+        title=_str_or_none(task.get("title")) if task else None,
+        head_commit=_str_or_none(data.get("head_commit")),
+        where=where)
+
+
+def _tri(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def counts(states: Iterable[TaskState]) -> dict[str, int]:
+    """How many tasks are in each state, in display order, zeros left out."""
+    tally: dict[str, int] = {}
+    for s in states:
+        tally[s.state] = tally.get(s.state, 0) + 1
+    return {k: tally[k] for k in (*STATES, *sorted(set(tally) - set(STATES))) if k in tally}
+
+
+# -- history -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunHistory:
+    """One run of a task: its result when done, else what the claim chain carries so far."""
+
+    run: int
+    branch: str
+    state: str
+    result: dict[str, Any] | None  # the stored result JSON, as written by the worker
+    attempts: tuple[dict[str, Any], ...]  # Attempt.to_json() of each attempt, oldest first
+    failure: dict[str, Any] | None
+    claim: Claim | None = None  # the live or released claim of an unfinished run
+
+
+def history(snap: Snapshot, task_id: str, *, now: float | None = None) -> tuple[RunHistory, ...]:
+    """Every run of `task_id`, oldest first; the current run last, finished or not."""
+    current = task_state(snap, task_id, now=now)
+    out = []
+    for run in sorted({*current.runs_done, current.run}):
+        data = read_result(snap, task_id, run)
+        if data is not None:
+            attempts = data.get("attempts")
+            failure = data.get("failure")
+            out.append(RunHistory(
+                run, result_branch(snap, task_id, run), str(data.get("status", "unknown")), data,
+                tuple(a for a in attempts if isinstance(a, dict))
+                if isinstance(attempts, list) else (),
+                failure if isinstance(failure, dict) else None))
+        elif run == current.run:
+            claim = current.claim
+            out.append(RunHistory(run, current.branch, current.state, None,
+                                  claim.carried_attempts if claim else (), None, claim))
+    return tuple(out)

@@ -1,0 +1,240 @@
+"""`mtor-git result <id>`, `history <id>` and `pr <id>`: a task's outcome, every attempt with its
+evidence, and its pull-request title and body -- all read from the remote's result files.
+
+JSON shapes (version 1):
+  result --json:  {"version": 1, "task": str, "run": int, "branch": str,
+                   "result": <results/<id>.json as the worker wrote it, mtor-git/result/v1>}
+  history --json: {"version": 1, "task": str, "state": str, "runs": [RUN, ...]}
+     RUN:         {"run": int, "branch": str, "state": str, "done": bool,
+                   "model_invoked": bool | null, "failure": {kind, message, rule, evidence,
+                   traceback} | null, "attempts": [<Attempt JSON as stored>, ...],
+                   "claim": null | {"worker", "host", "phase", "reason", "attempt",
+                                    "heartbeat", "not_before"}}
+  pr --json:      {"version": 1, "task": str, "run": int, "title": str, "body": str}
+Exit codes: `result` 0 when the run succeeded, 1 otherwise (failed, or no result yet); `history`
+and `pr` 0 when they printed something, 1 when there is nothing to show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from mtor_git import board
+from mtor_git.cli.common import print_json
+from mtor_git.cli.status import add_source_args, iso, load_snapshot, tri
+from mtor_git.durations import format_duration
+
+JSON_VERSION = 1
+_TAIL_LINES = 12
+
+
+def add_parser(sub: Any) -> None:
+    for name, handler, text in (
+            ("result", run_result, "a task's result summary"),
+            ("history", run_history, "every attempt of a task, with its evidence"),
+            ("pr", run_pr, "a task's pull-request title and body")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("id")
+        p.add_argument("--run", type=int, help="which run (default: the latest with a result)")
+        p.add_argument("--json", action="store_true", help="print versioned JSON")
+        add_source_args(p)
+        p.set_defaults(handler=handler)
+
+
+def _pick_run(snap: board.Snapshot, task_id: str,
+              wanted: int | None) -> tuple[int, dict[str, Any]] | None:
+    """The run to show and its stored result; None (after saying why on stderr) when none."""
+    state = board.task_state(snap, task_id)
+    runs = [wanted] if wanted is not None else sorted({*state.runs_done, state.run},
+                                                       reverse=True)
+    for run in runs:
+        data = board.read_result(snap, task_id, run)
+        if data is not None:
+            if run != state.run:
+                print(f"mtor-git: run {state.run} of {task_id} is {state.state}; showing run "
+                      f"{run}", file=sys.stderr)
+            return run, data
+    which = f"run {wanted} of " if wanted is not None else ""
+    print(f"mtor-git: no result for {which}{task_id} on {snap.remote} yet (state: "
+          f"{state.state})", file=sys.stderr)
+    return None
+
+
+# -- result ------------------------------------------------------------------------------------
+def run_result(args: argparse.Namespace) -> int:
+    snap = load_snapshot(args)
+    picked = _pick_run(snap, args.id, args.run)
+    if picked is None:
+        return 1
+    run, data = picked
+    if args.json:
+        print_json({"version": JSON_VERSION, "task": args.id, "run": run,
+                    "branch": board.result_branch(snap, args.id, run), "result": data})
+    else:
+        print("\n".join(result_lines(data)))
+    return 0 if data.get("status") == "succeeded" else 1
+
+
+def result_lines(d: dict[str, Any]) -> list[str]:
+    task, worker = d.get("task") or {}, d.get("worker") or {}
+    changes, failure = d.get("changes") or {}, d.get("failure")
+    usage = d.get("usage") or {}
+    title = f" -- {task.get('title')}" if task.get("title") else ""
+    rows = [
+        ("task", f"{task.get('id')}{title}"),
+        ("status", f"{d.get('status')} ({'terminal' if d.get('terminal') else 'resumable'}), "
+                   f"run {d.get('run', 1)}, branch {d.get('branch')}"),
+        ("model", f"invoked: {tri(d.get('model_invoked'))}; agent {task.get('agent')}"
+                  + (f", model {task.get('model')}" if task.get("model") else "")),
+        ("attempts", f"{len(d.get('attempts') or [])} (details: mtor-git history "
+                     f"{task.get('id')})"),
+        ("duration", f"{format_duration(float(d.get('duration') or 0))}, finished "
+                     f"{d.get('finished_at')}"),
+        ("usage", f"turns {usage.get('turns', 'n/a')}, cost "
+                  + (f"${usage['cost_usd']:.4f}" if isinstance(usage.get("cost_usd"), int | float)
+                     else "n/a")),
+        ("changes", f"{changes.get('files_changed', 0)} file(s), +{changes.get('insertions', 0)}"
+                    f" -{changes.get('deletions', 0)}"),
+        ("commits", f"{str(d.get('base_commit'))[:12]}..{str(d.get('head_commit'))[:12]}"),
+        ("worker", f"{worker.get('id')} on {worker.get('host')} (mtor-git "
+                   f"{worker.get('version')})"),
+    ]
+    lines = [f"{k:<9} {v}" for k, v in rows]
+    if isinstance(failure, dict):
+        lines += failure_lines(failure, indent="")
+    return lines
+
+
+def failure_lines(f: dict[str, Any], *, indent: str) -> list[str]:
+    out = field(indent, "failure", f"{f.get('kind')}: {f.get('message')}")
+    if f.get("rule"):
+        out += field(indent + "  ", "rule", str(f["rule"]))
+    if f.get("evidence"):
+        out += field(indent + "  ", "evidence", str(f["evidence"]))
+    if f.get("traceback"):
+        out += field(indent + "  ", "traceback", str(f["traceback"]), tail=40)
+    return out
+
+
+def field(indent: str, name: str, text: str, *, tail: int = _TAIL_LINES) -> list[str]:
+    """`name  text` on one line when it fits, else `name:` and the last `tail` lines below."""
+    lines = text.rstrip("\n").splitlines() or [""]
+    if len(lines) == 1 and len(indent) + 10 + len(lines[0]) <= 100:
+        return [f"{indent}{name:<9} {lines[0]}".rstrip()]
+    dropped = len(lines) - tail
+    shown = lines[-tail:] if dropped > 0 else lines
+    note = f" (last {tail} of {len(lines)} lines)" if dropped > 0 else ""
+    return [f"{indent}{name}:{note}"] + [f"{indent}  | {line}".rstrip() for line in shown]
+
+
+# -- history -----------------------------------------------------------------------------------
+def run_history(args: argparse.Namespace) -> int:
+    snap = load_snapshot(args)
+    runs = board.history(snap, args.id)
+    if args.run is not None:
+        runs = tuple(r for r in runs if r.run == args.run)
+    state = board.task_state(snap, args.id)
+    if not runs or (state.state == "unknown" and not state.spec_present and not state.runs_done
+                    and state.claim is None):
+        print(f"mtor-git: no history for {args.id} on {snap.remote}", file=sys.stderr)
+        return 1
+    if args.json:
+        print_json({"version": JSON_VERSION, "task": args.id, "state": state.state,
+                    "runs": [run_json(r) for r in runs]})
+        return 0
+    out: list[str] = []
+    for r in runs:
+        out += history_lines(r)
+    print("\n".join(out).rstrip())
+    return 0
+
+
+def run_json(r: board.RunHistory) -> dict[str, Any]:
+    c = r.claim
+    return {"run": r.run, "branch": r.branch, "state": r.state, "done": r.result is not None,
+            "model_invoked": (r.result or {}).get("model_invoked"), "failure": r.failure,
+            "attempts": list(r.attempts),
+            "claim": None if c is None else {
+                "worker": c.worker, "host": c.host, "phase": c.phase, "reason": c.reason,
+                "attempt": c.attempt, "heartbeat": iso(c.heartbeat),
+                "not_before": iso(c.not_before)}}
+
+
+def history_lines(r: board.RunHistory) -> list[str]:
+    if r.result is not None:
+        head = (f"run {r.run} on {r.branch}: {r.state}, model invoked "
+                f"{tri(r.result.get('model_invoked'))}, {len(r.attempts)} attempt(s)")
+    else:
+        c = r.claim
+        holder = f" ({c.phase} by {c.worker}{', ' + c.reason if c.reason else ''})" if c else ""
+        head = f"run {r.run} (not finished): {r.state}{holder}, {len(r.attempts)} attempt(s) so far"
+    out = [head]
+    for a in r.attempts:
+        out += attempt_lines(a)
+    if r.failure is not None:
+        out += failure_lines(r.failure, indent="  ")
+    if r.result is not None and not r.attempts and r.failure is None:
+        out.append("  no attempts recorded")
+    return [*out, ""]
+
+
+def attempt_lines(a: dict[str, Any]) -> list[str]:
+    cls = a.get("classification") or {}
+    if a.get("signal"):
+        ended = f"signal {a['signal']}" + (f" ({a['stopped_by']})" if a.get("stopped_by") else "")
+    else:
+        ended = f"exit {a.get('exit_code')}"
+    argv = a.get("argv") or []
+    out = [f"  attempt {a.get('number')}: {a.get('profile')}, {ended}, "
+           f"{format_duration(float(a.get('duration') or 0))}, model invoked "
+           f"{tri(a.get('model_invoked'))}",
+           f"    verdict   {cls.get('kind')} "
+           f"({'transient' if cls.get('transient') else 'terminal'}) by rule {cls.get('rule')}"]
+    if cls.get("evidence"):
+        out += field("    ", "evidence", str(cls["evidence"]))
+    out += [f"    argv      {shlex.join(str(x) for x in argv)}", f"    cwd       {a.get('cwd')}"]
+    if a.get("env_names"):
+        out.append(f"    env       {', '.join(a['env_names'])}")
+    if a.get("spawn_error"):
+        out.append(f"    spawn     {a['spawn_error']}")
+    for stream in ("stdout", "stderr"):
+        out += _stream_lines(stream, a.get(stream))
+    return out
+
+
+def _stream_lines(name: str, cap: object) -> list[str]:
+    if not isinstance(cap, dict):
+        return []
+    size = f"{cap.get('bytes', 0)} bytes{', middle dropped' if cap.get('truncated') else ''}"
+    text = f"{cap.get('head', '')}{cap.get('tail', '')}"
+    if not text.strip():
+        return field("    ", name, size)
+    lines = field("    ", name, text)
+    if len(lines) == 1:
+        return field("    ", name, f"{size}: {text.strip()}")
+    return [f"{lines[0]} {size}", *lines[1:]]
+
+
+# -- pr ----------------------------------------------------------------------------------------
+def run_pr(args: argparse.Namespace) -> int:
+    snap = load_snapshot(args)
+    picked = _pick_run(snap, args.id, args.run)
+    if picked is None:
+        return 1
+    run, data = picked
+    task = data.get("task") or {}
+    # The same title result.pr_title gives the worker's own pull request.
+    title = f"mtor: {task.get('title') or args.id} ({data.get('status')})"
+    body = board.read_result_md(snap, args.id, run)
+    if body is None:
+        print(f"mtor-git: no {args.id}.md beside the result of run {run}", file=sys.stderr)
+        return 1
+    if args.json:
+        print_json({"version": JSON_VERSION, "task": args.id, "run": run, "title": title,
+                    "body": body})
+    else:
+        print(f"{title}\n\n{body.rstrip()}")
+    return 0
