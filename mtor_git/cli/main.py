@@ -20,6 +20,9 @@ COMMANDS: dict[str, str] = {
     "validate": "validate",
     "hooks": "init",
     "hook": "init",
+    "dispatch": "steer", "retry": "steer", "cancel": "steer",
+    "status": "status", "watch": "watch",
+    "result": "results", "history": "results", "pr": "results",
 }
 
 
