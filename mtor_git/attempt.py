@@ -77,13 +77,18 @@ class Report:
 
     @property
     def model_invoked(self) -> bool | None:
-        """True only on the agent's own evidence of a model call; None when it did not say."""
-        if (self.num_turns or 0) > 0 or (self.cost_usd or 0) > 0:
+        """True only on the agent's own evidence of a model call; None when it did not say.
+
+        Tokens or cost are evidence. Turns alone are not when the report is an error: Claude
+        Code reports `num_turns: 1` with zero usage for a request the provider refused (429,
+        401, 529), and that request never reached a model.
+        """
+        if (self.cost_usd or 0) > 0 or any(v > 0 for v in self.usage.values()):
             return True
-        if any(v > 0 for v in self.usage.values()):
+        if (self.num_turns or 0) > 0 and not self.is_error:
             return True
-        if self.parsed and self.num_turns == 0 and not self.usage and not self.cost_usd:
-            return False
+        if self.parsed and (self.usage or self.num_turns == 0):
+            return False  # the agent reported its usage, and it was zero
         return None
 
     def to_json(self) -> dict[str, Any]:

@@ -48,9 +48,10 @@ BUILTIN: dict[str, AgentProfile] = {
         command=("claude", "-p", "--output-format", "json", "--permission-mode", "acceptEdits"),
         prompt="stdin",
         report="claude-json",
-        # Claude Code retries a 429 (and a 401) ten times over minutes on its own: cap it so that
-        # our classifier sees the fault quickly and our budget, not the CLI's, governs retries.
-        env={"CLAUDE_CODE_MAX_RETRIES": "1", "DISABLE_AUTOUPDATER": "1",
+        # Claude Code retries a 429 (and a 401) ten times over minutes on its own, and obeys a
+        # Retry-After of up to ~40 s inside one attempt without reporting it: switch its retries
+        # off so that our classifier sees each fault and our budget alone governs retries.
+        env={"CLAUDE_CODE_MAX_RETRIES": "0", "DISABLE_AUTOUPDATER": "1",
              "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1"},
         pass_env=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL",
                   "CLAUDE_CONFIG_DIR", "API_TIMEOUT_MS"),
