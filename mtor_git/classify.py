@@ -300,7 +300,7 @@ RULES: tuple[Rule, ...] = (
                r"maximum context length", r"contextwindowexceedederror",
                r"exceeds? (?:the )?(?:model's )?context window", r"input is too long")),
     Rule("faster_than_model_call", "pipeline_fault", False,
-         "too fast for a model call and no structured report of one (an API status or turns); "
+         "too fast for a model call and no structured report of one (API status, model usage); "
          "a real 429 arrives with one", _faster_than_model_call),
     Rule("rate_limited_status", "rate_limited", True, "the provider answered 429",
          _status(429)),
@@ -350,7 +350,9 @@ def _facts(run: Run, report: Report, min_model_call: float) -> Facts:
             for source, stream in (("stderr", run.stderr), ("stdout", run.stdout)):
                 lines += [p for p in _lines(source, stream.text()) if _AIDER_ERROR.search(p[1])]
     else:
-        if report.is_error:
+        if report.is_error and not report.messages:
+            # Only a parser that left the error in the result text; otherwise (codex) the result
+            # text is the agent's last chatter, and chatter about rate limits is no evidence.
             lines += _lines("report.result_text", report.result_text)
         lines += _lines("stderr", run.stderr.text())
         if not report.parsed:  # a parsed report already holds the error; stdout is the chatter

@@ -288,6 +288,56 @@ def test_agent_chatter_in_parsed_stdout_is_not_evidence() -> None:
     assert (result.kind, result.transient) == ("agent_error", False)
 
 
+def test_codex_last_agent_message_is_not_evidence_of_a_failure() -> None:
+    report = Report(format="codex-jsonl", parsed=True, is_error=True, messages=("turn failed",),
+                    result_text="I added rate limit handling for 429 responses.")
+    result = judge(run_(1), report)
+    assert (result.kind, result.transient) == ("agent_error", False)
+
+
+# ---- the same messages through the real report parsers ----------------------------------------
+
+def _claude_stdout(result: str, status: int | None) -> str:
+    return json.dumps({"type": "result", "subtype": "success", "is_error": True, "num_turns": 0,
+                       "result": result, "api_error_status": status, "permission_denials": []})
+
+
+def _codex_stdout(*errors: str) -> str:
+    events = [{"type": "thread.started", "thread_id": "t1"}, {"type": "turn.started"}]
+    events += [{"type": "error", "message": e} for e in errors]
+    events.append({"type": "turn.failed", "error": {"message": errors[-1]}})
+    return "\n".join(json.dumps(e) for e in events)
+
+
+PARSED: list[tuple[str, str, str, str]] = [
+    ("claude-json", _claude_stdout("API Error: Request rejected (429) · slow down", 429), "",
+     "rate_limited"),
+    ("claude-json", _claude_stdout("API Error: Repeated 529 Overloaded errors", None), "",
+     "overloaded"),
+    ("claude-json", _claude_stdout("Invalid API key · Fix external API key", 401), "", "auth"),
+    ("claude-json", _claude_stdout("Credit balance is too low", None), "", "quota"),
+    ("claude-json", "", "error: unknown option '---'", "usage_error"),
+    ("codex-jsonl", _codex_stdout("Reconnecting... 1/5 (unexpected status 401 Unauthorized)",
+                                  "unexpected status 401 Unauthorized: Incorrect API key"), "",
+     "auth"),
+    ("codex-jsonl", _codex_stdout("exceeded retry limit, last status: 429 Too Many Requests"), "",
+     "rate_limited"),
+    ("codex-jsonl", _codex_stdout("Quota exceeded. Check your plan and billing details."), "",
+     "quota"),
+    ("codex-jsonl", _codex_stdout("stream disconnected before completion: idle timeout waiting "
+                                  "for SSE"), "", "network"),
+    ("codex-jsonl", "", "error: unexpected argument '---' found", "usage_error"),
+]
+
+
+@pytest.mark.parametrize(("fmt", "stdout", "stderr", "kind"), PARSED)
+def test_field_notes_messages_classify_through_the_report_parser(fmt: str, stdout: str,
+                                                                  stderr: str, kind: str) -> None:
+    from mtor_git.agents import parse_report
+    run = run_(1, stdout=stdout, stderr=stderr)
+    assert judge(run, parse_report(fmt, run)).kind == kind
+
+
 # ---- transient faults and their hints ---------------------------------------------------------
 
 def test_openai_rate_limit_reached_is_rate_limited_not_usage_limit() -> None:
@@ -325,8 +375,9 @@ def test_fast_failure_with_structured_api_status_keeps_its_kind() -> None:
     assert result.kind == "rate_limited"
 
 
-def test_fast_failure_with_report_of_model_turns_keeps_its_kind() -> None:
-    report = codex("unexpected status 503 Service Unavailable", turns=1)
+def test_fast_failure_with_report_of_model_usage_keeps_its_kind() -> None:
+    report = Report(format="codex-jsonl", parsed=True, is_error=True, usage={"input_tokens": 9},
+                    messages=("unexpected status 503 Service Unavailable",))
     assert judge(run_(1, duration=0.3), report).kind == "provider_error"
 
 
