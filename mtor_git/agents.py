@@ -26,6 +26,9 @@ _ERROR_LINE = re.compile(
     r"(\berror\b|exception|\bfailed\b|denied|unauthori[sz]ed|forbidden|invalid api key|"
     r"not logged in|rate.?limit|too many requests|overloaded|quota|credit balance|"
     r"timed out|\b(401|403|429|5\d\d)\b)", re.IGNORECASE)
+_OPENS_AS_ERROR = re.compile(
+    r"^\s*(?:[\w.]*(?:Error|Exception):|(?:error|fatal)\b|Traceback \(most recent call last\))",
+    re.IGNORECASE)
 # Codex retries on its own and says so; these events are not its final word.
 _NOT_FINAL = re.compile(r"^\s*Reconnecting\.\.\.", re.IGNORECASE)
 _AIDER_TOKENS = re.compile(
@@ -59,7 +62,6 @@ def _parse_claude(fmt: str, run: Run) -> Report:
     errors = obj.get("errors")
     if isinstance(errors, list):
         messages += [e if isinstance(e, str) else json.dumps(e) for e in errors]
-    messages += _error_lines(run, stdout=False)
     denials = obj.get("permission_denials")
     return Report(
         format=fmt, parsed=True, is_error=is_error, subtype=_str(obj.get("subtype")),
@@ -117,7 +119,6 @@ def _parse_codex(fmt: str, run: Run) -> Report:
             item = event["item"]
             if item.get("type") == "agent_message":
                 result = _str(item.get("text")) or result
-    messages += _error_lines(run, stdout=False)
     return Report(format=fmt, parsed=True, is_error=True if failed else (False if completed
                   else None), num_turns=turns, usage=usage, session_id=session,
                   terminal_reason=reason or ("turn.completed" if completed else None),
@@ -179,10 +180,15 @@ _PARSERS: Mapping[str, Callable[[str, Run], Report]] = {
 
 # --- helpers ------------------------------------------------------------------------------------
 
-def _error_lines(run: Run, *, stdout: bool = True) -> list[str]:
-    texts = [run.stderr.text()] + ([run.stdout.text()] if stdout else [])
+def _error_lines(run: Run) -> list[str]:
+    """Error-looking lines of unstructured output. After an exit 0 only lines that open as an
+    error (`Error: ...`, `litellm.XError: ...`, `fatal: ...`, a traceback) count: the classifier
+    reads `messages` as the agent's own error texts, and chatter must not turn a success into
+    a failure."""
+    pattern = _ERROR_LINE if run.exit_code != 0 else _OPENS_AS_ERROR
+    texts = (run.stderr.text(), run.stdout.text())
     lines = [line.strip() for t in texts for line in t.splitlines()]
-    found = [line for line in lines if line and _ERROR_LINE.search(line)]
+    found = [line for line in lines if line and pattern.search(line)]
     if run.spawn_error:
         found.insert(0, run.spawn_error)
     return found

@@ -177,3 +177,16 @@ def test_aider_token_counts_round_trip(sent: int, recv: int) -> None:
 def test_text_collects_error_lines_only() -> None:
     report = parse_report("text", run_of("all fine\nworking\n", "Error: boom\nnote\n", 1))
     assert report.parsed is False and report.messages == ("Error: boom",)
+
+
+def test_exit_zero_chatter_is_not_an_error_message() -> None:
+    chatter = "Checked: no error found\nretrying nothing; 429 lines scanned\n"
+    assert parse_report("text", run_of(chatter, "warning: deprecated flag")).messages == ()
+    report = parse_report("claude-json", run_of('{"type":"result","is_error":false}',
+                                                "npm WARN something failed"))
+    assert report.messages == ()
+
+
+def test_exit_zero_line_that_opens_as_an_error_is_kept() -> None:
+    report = parse_report("text", run_of("working\nError: model call failed\n"))
+    assert report.messages == ("Error: model call failed",)

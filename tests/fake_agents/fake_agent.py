@@ -16,6 +16,8 @@ stderr, nothing on stdout, and exits 1 (mode `codex*`: clap's `error: unexpected
   --mb N                             for `huge`: megabytes to print (default 50)
   --secret-var NAME                  for `echo-secret`: the variable to leak (default FAKE_SECRET)
   --signal N                         for `signal`: the signal to die by (default 9, SIGKILL)
+  --reset EPOCH                      for `usage-limit`: the reset time to announce
+  --cost USD                         for the error modes (429, 529, 401): total_cost_usd to report
 Without a positional PROMPT the prompt is read from stdin (or --prompt-file).
 
 Every call appends its argv to `.fake_agent/argv.jsonl` in the cwd, writes the prompt it
@@ -29,6 +31,10 @@ Modes (stdout / exit code):
   529               claude JSON error, api_error_status null, "API Error: Repeated 529
                     Overloaded errors" / 1
   401               claude JSON error, api_error_status 401, "Invalid API key" / 1
+  500               claude JSON error, api_error_status 500, "API Error: 500 Internal server
+                    error" / 1
+  usage-limit       claude JSON error "Claude AI usage limit reached|<--reset>" for the first
+                    --fails calls / 1; then as `success`
   hang              spawns a sleeping child, writes both pids to `.fake_agent/pids`, sleeps
                     forever (SIGTERM is ignored by the child, so only SIGKILL ends it)
   huge              --mb megabytes of lines on stdout (and 1 MB on stderr), then claude JSON / 0
@@ -58,7 +64,8 @@ from pathlib import Path
 STATE = Path(".fake_agent")
 FLAGS = {"-p", "--print", "--verbose"}
 VALUED = {"--output-format", "--permission-mode", "--model", "--prompt-file", "--sleep",
-          "--fails", "--mb", "--secret-var", "--signal"}
+          "--fails", "--mb", "--secret-var", "--signal", "--cost",
+          "--reset"}
 
 
 def parse(argv: list[str], codex: bool) -> tuple[dict[str, str], list[str]]:
@@ -190,6 +197,7 @@ def main() -> None:
     calls = record(prompt)
     time.sleep(float(opts.get("--sleep", "0")))
     model = opts.get("--model")
+    cost = float(opts.get("--cost", "0"))
     if mode == "success":
         Path("AGENT_EDIT.md").write_text("edited by the fake agent\n")
         out(claude(False, "Done: edited AGENT_EDIT.md", turns=3, cost=0.0123, model=model))
@@ -197,13 +205,20 @@ def main() -> None:
         sys.exit(1)
     elif mode == "429-then-success":
         if calls <= int(opts.get("--fails", "1")):
-            out(claude(True, "API Error: Request rejected (429) · rate limited", status=429), 1)
+            out(claude(True, "API Error: Request rejected (429) · rate limited", status=429,
+                       cost=cost), 1)
         Path("AGENT_EDIT.md").write_text("edited after a 429\n")
         out(claude(False, "Done after retry", turns=2, cost=0.01, model=model))
     elif mode == "529":
-        out(claude(True, "API Error: Repeated 529 Overloaded errors"), 1)
+        out(claude(True, "API Error: Repeated 529 Overloaded errors", cost=cost), 1)
     elif mode == "401":
-        out(claude(True, "Invalid API key · Fix external API key", status=401), 1)
+        out(claude(True, "Invalid API key · Fix external API key", status=401, cost=cost), 1)
+    elif mode == "500":
+        out(claude(True, "API Error: 500 Internal server error", status=500, cost=cost), 1)
+    elif mode == "usage-limit":
+        if calls <= int(opts.get("--fails", "1")):
+            out(claude(True, f"Claude AI usage limit reached|{opts.get('--reset', '0')}"), 1)
+        out(claude(False, "Done after the limit reset", turns=1, cost=0.01, model=model))
     elif mode == "hang":
         hang()
     elif mode == "huge":
