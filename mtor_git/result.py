@@ -178,7 +178,7 @@ def pr_body(result: Result) -> str:
                                               if result.task.model else ""),
         f"- model invoked: **{_tri(result.model_invoked)}**",
         f"- duration: {format_duration(data['duration'])}, attempts: {len(result.attempts)}",
-        f"- turns: {usage.get('turns', 'n/a')}, cost: "
+        f"- turns: {usage.get('turns') if usage.get('turns') is not None else 'n/a'}, cost: "
         + (f"${cost:.4f}" if isinstance(cost, int | float) else "n/a"),
         f"- branch `{result.branch}` from `{(result.base_commit or '?')[:12]}`, "
         f"worker `{result.worker.id}` (mtor-git {result.worker.version})",

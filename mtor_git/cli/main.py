@@ -23,6 +23,10 @@ COMMANDS: dict[str, str] = {
     "dispatch": "steer", "retry": "steer", "cancel": "steer",
     "status": "status", "watch": "watch",
     "result": "results", "history": "results", "pr": "results",
+    "daemon": "worker",
+    "poke": "worker",
+    "run": "worker",
+    "demo": "demo",
 }
 
 

@@ -1,0 +1,117 @@
+"""Claims: who runs a task. `refs/mtor/claims/<id>` points at a commit holding `claim.json`.
+
+Created by a non-force push of a new ref (exactly one worker wins); renewed, released or taken
+over only by pushing a child of the commit seen (compare-and-swap: a fast-forward the server
+refuses when someone else moved the ref). The chain of claim commits is the task's history
+until a result exists: an interrupted run leaves its attempts in its final claim commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+Phase = Literal["running", "publishing", "released"]
+CLAIM_FILE = "claim.json"
+# A claim whose result is committed but not pushed yet is not taken over for this long past its
+# lease: its worker holds the result in its outbox and will push it when the remote is back.
+PUBLISH_GRACE = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    task_id: str
+    run: int
+    worker: str
+    host: str
+    pid: int
+    phase: Phase
+    heartbeat: float
+    lease_expires: float
+    spec_commit: str | None = None
+    attempt: int = 0
+    not_before: float | None = None  # released until then (a usage limit that resets later)
+    reason: str = ""  # why it was released
+    carried_attempts: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    def to_bytes(self) -> bytes:
+        data = asdict(self)
+        data["carried_attempts"] = list(self.carried_attempts)
+        return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Claim | None:
+        """The claim in `raw`, or None when it is not a claim this version can read."""
+        try:
+            data = json.loads(raw)
+            data["carried_attempts"] = tuple(data.get("carried_attempts") or ())
+            return cls(**data)
+        except (ValueError, TypeError, KeyError):
+            return None
+
+
+def new_claim(task_id: str, run: int, worker: str, lease: float, *,
+              spec_commit: str | None, now: float | None = None) -> Claim:
+    at = time.time() if now is None else now
+    return Claim(task_id=task_id, run=run, worker=worker, host=socket.gethostname(),
+                 pid=os.getpid(), phase="running", heartbeat=at, lease_expires=at + lease,
+                 spec_commit=spec_commit)
+
+
+def renewed(claim: Claim, lease: float, *, now: float | None = None, attempt: int | None = None,
+            phase: Phase | None = None) -> Claim:
+    at = time.time() if now is None else now
+    return replace(claim, heartbeat=at, lease_expires=at + lease,
+                   attempt=claim.attempt if attempt is None else attempt,
+                   phase=claim.phase if phase is None else phase)
+
+
+def released(claim: Claim, reason: str, *, attempts: tuple[dict[str, Any], ...] = (),
+             not_before: float | None = None, now: float | None = None) -> Claim:
+    at = time.time() if now is None else now
+    return replace(claim, phase="released", heartbeat=at, lease_expires=at, reason=reason,
+                   not_before=not_before,
+                   carried_attempts=claim.carried_attempts + tuple(attempts))
+
+
+def taken_over(old: Claim, worker: str, lease: float, *, spec_commit: str | None,
+               run: int | None = None, now: float | None = None) -> Claim:
+    """A new claim continuing `old`'s chain, keeping the attempts it carried."""
+    fresh = new_claim(old.task_id, old.run if run is None else run, worker, lease,
+                      spec_commit=spec_commit, now=now)
+    carried = old.carried_attempts if fresh.run == old.run else ()
+    return replace(fresh, carried_attempts=carried)
+
+
+def takeable(claim: Claim | None, *, me: str, now: float) -> bool:
+    """May worker `me` take this claim over now?
+
+    A released claim can be taken once its `not_before` has passed; a held one once its lease
+    expired (a publishing one only after PUBLISH_GRACE more); our own claim left by a crashed
+    process of ours on this host at once, since that process is gone.
+    """
+    if claim is None:
+        return True  # unreadable: whoever wrote it cannot be trusted to finish it
+    if claim.phase == "released":
+        return claim.not_before is None or now >= claim.not_before
+    if is_orphan_of(claim, me) and claim.phase == "running":
+        return True
+    grace = PUBLISH_GRACE if claim.phase == "publishing" else 0.0
+    return now >= claim.lease_expires + grace
+
+
+def is_orphan_of(claim: Claim, me: str) -> bool:
+    """True when `claim` was written by worker `me` on this host by a process that is gone."""
+    if claim.worker != me or claim.host != socket.gethostname() or claim.pid == os.getpid():
+        return False
+    try:
+        os.kill(claim.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -1,0 +1,83 @@
+"""`mtor-git daemon [--config F] [--once]`, `mtor-git poke` and `mtor-git run <spec>`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from mtor_git import paths
+from mtor_git.cli.common import print_json
+from mtor_git.config import check_runnable, load_config
+from mtor_git.result import pr_body
+
+
+def add_parser(sub: Any) -> None:
+    d = sub.add_parser("daemon", help="run the worker: poll, claim, run agents, push results",
+                       description=f"The worker. Default config: {paths.config_file()}")
+    d.add_argument("--config", type=Path, help="configuration file")
+    d.add_argument("--once", action="store_true",
+                   help="one full cycle: run every task that can run now, then exit")
+    d.set_defaults(handler=run_daemon)
+
+    p = sub.add_parser("poke", help="make a running daemon on this host poll now")
+    p.add_argument("--config", type=Path, help="configuration file (for its runtime_dir)")
+    p.add_argument("--quiet", action="store_true", help="no message when no daemon listens")
+    p.set_defaults(handler=run_poke)
+
+    r = sub.add_parser("run", help="run one spec's agent here, with the daemon's policy; "
+                       "no claim, no push")
+    r.add_argument("spec", type=Path)
+    r.add_argument("--config", type=Path, help="configuration file")
+    r.add_argument("--json", action="store_true", help="print the result JSON")
+    r.set_defaults(handler=run_local_cmd)
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    from mtor_git.daemon import Daemon
+    from mtor_git.logs import setup_logging
+
+    environ = dict(os.environ)
+    config = load_config(args.config, environ=environ)
+    check_runnable(config, environ)  # exit 78 before anything is scheduled
+    handle = setup_logging(file=config.log.file, rotation=config.log.rotation,
+                           retention=config.log.retention, json_file=config.log.json_file,
+                           stderr_level=config.log.level)
+    try:
+        daemon = Daemon(config, environ)
+        if args.once:
+            daemon.worker.run_once()
+            daemon.worker.stop(config.shutdown_grace)
+            daemon.write_status(stopped=True)
+            return 0
+        return daemon.run()
+    finally:
+        handle.close()
+
+
+def run_poke(args: argparse.Namespace) -> int:
+    from mtor_git.daemon import poke
+
+    runtime = paths.runtime_dir()
+    if args.config is not None:
+        runtime = load_config(args.config).runtime_dir
+    if poke(runtime):
+        return 0
+    if not args.quiet:
+        print(f"mtor-git: no daemon is listening at {runtime}", file=sys.stderr)
+    return 1
+
+
+def run_local_cmd(args: argparse.Namespace) -> int:
+    from mtor_git.local import run_local
+
+    environ = dict(os.environ)
+    config = load_config(args.config, environ=environ)
+    result = run_local(args.spec, config, Path.cwd(), environ)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(pr_body(result))
+    return 0 if result.status == "succeeded" else 1

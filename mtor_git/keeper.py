@@ -1,0 +1,88 @@
+"""Keep a claim alive while its task runs: renew the lease every heartbeat (compare-and-swap on
+the claim commit), and notice a cancel request or a lost claim, stopping the agent at once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pygit2
+from loguru import logger
+
+from mtor_git import claims, queue
+from mtor_git.claims import Claim, Phase
+from mtor_git.errors import GitOpError
+
+
+class ClaimKeeper:
+    """Owns one claim ref from claim to release; thread-safe."""
+
+    def __init__(self, repo_factory: Callable[[], pygit2.Repository], branch: str, claim: Claim,
+                 oid: str, *, lease: float, interval: float, author: tuple[str, str]) -> None:
+        self._repo_factory = repo_factory
+        self._branch = branch
+        self.claim, self.oid = claim, oid
+        self._lease, self._interval, self._author = lease, interval, author
+        self._lock = threading.Lock()
+        self.cancel = threading.Event()
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name=f"keeper-{self.claim.task_id}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.beat()
+            except Exception as exc:  # a heartbeat must never kill the task; the lease decides
+                logger.warning("heartbeat for {} failed: {}", self.claim.task_id, exc)
+
+    def beat(self, *, attempt: int | None = None, phase: Phase | None = None) -> bool:
+        """Renew the lease now; False (and `lost` set) when another worker owns the claim."""
+        repo = self._repo_factory()
+        view = queue.read_view(repo, self._branch)
+        if view.cancelled(self.claim.task_id) and not self.cancel.is_set():
+            logger.info("cancel requested for {}", self.claim.task_id)
+            self.cancel.set()
+        with self._lock:
+            if view.claim_oid(self.claim.task_id) not in (self.oid, None):
+                return self._mark_lost("the claim ref moved")
+            nxt = claims.renewed(self.claim, self._lease, attempt=attempt, phase=phase)
+            oid = queue.push_claim(repo, nxt, parent=self.oid, author=self._author)
+            if oid is None:
+                return self._mark_lost("the renewal was refused")
+            self.claim, self.oid = nxt, oid
+        return True
+
+    def release(self, reason: str, *, attempts: tuple[dict[str, object], ...] = (),
+                not_before: float | None = None) -> None:
+        """Hand the task back with the evidence of what ran, so another worker can go on."""
+        self.stop()
+        with self._lock:
+            if self.lost.is_set():
+                return
+            nxt = claims.released(self.claim, reason, attempts=attempts, not_before=not_before)
+            try:
+                oid = queue.push_claim(self._repo_factory(), nxt, parent=self.oid,
+                                       author=self._author)
+            except GitOpError as exc:
+                logger.warning("could not release claim of {}: {}; its lease will expire",
+                               self.claim.task_id, exc)
+                return
+            if oid is not None:
+                self.claim, self.oid = nxt, oid
+
+    def _mark_lost(self, why: str) -> bool:
+        logger.error("lost the claim of {}: {}; stopping its agent", self.claim.task_id, why)
+        self.lost.set()
+        self.cancel.set()
+        return False

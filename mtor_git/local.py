@@ -1,0 +1,51 @@
+"""`mtor-git run`: one spec's agent in the current worktree, with exactly the daemon's preflight,
+classification and retry policy, but no claim, no commit and no push."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from mtor_git import __version__
+from mtor_git.config import Config
+from mtor_git.execute import execute
+from mtor_git.result import Failure, Result, TaskInfo, WorkerInfo
+from mtor_git.retry import BreakerBoard
+from mtor_git.spec import read_spec_file
+
+
+def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, str], *,
+              cancel: threading.Event | None = None) -> Result:
+    spec = read_spec_file(spec_file, max_bytes=config.max_spec_bytes)
+    agent = spec.agent or config.default_agent
+    info = TaskInfo(id=spec.id, spec_path=str(spec_file), spec_commit=None,
+                    spec_sha256=spec.sha256, agent=agent, model=spec.model, title=spec.title)
+    worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(), version=__version__,
+                        pid=os.getpid())
+    started = time.time()
+    if agent not in config.agents:
+        return Result(status="rejected", task=info, worker=worker, branch="(local)",
+                      started_at=started, finished_at=time.time(), model_invoked=False,
+                      failure=Failure("unknown_agent", f"agent {agent!r} is not configured "
+                                      f"(configured: {', '.join(config.agents)})"))
+    timeout = min(spec.timeout or config.default_timeout, config.max_timeout)
+    execution = execute(
+        prompt=spec.prompt, profile_name=agent, profiles=config.agents, cwd=cwd,
+        policy=config.retry, environ=environ, breakers=BreakerBoard(config.retry),
+        model=spec.model, timeout=timeout, max_attempts=spec.max_attempts,
+        max_cost_usd=spec.max_cost_usd, cancel=cancel)
+    f = execution.failure
+    u = execution.usage
+    return Result(
+        status=execution.status if execution.status != "parked" else "exhausted",
+        task=info, worker=worker, branch="(local)", started_at=started, finished_at=time.time(),
+        model_invoked=execution.model_invoked,
+        usage={"turns": u.turns, "input_tokens": u.input_tokens,
+               "output_tokens": u.output_tokens, "cost_usd": u.cost_usd},
+        attempts=tuple(a.to_json() for a in execution.attempts),
+        failure=Failure(f.kind, f.message, rule=f.rule, evidence=f.evidence,
+                        traceback=f.traceback) if f else None)

@@ -1,0 +1,74 @@
+"""Push a committed result, or keep it in the outbox until the remote takes it: never lost,
+never pushed twice. Ordering matters: the result branch is pushed before the claim is deleted,
+so a worker that wins a claim after ours is released always sees the task as done."""
+
+from __future__ import annotations
+
+import time
+
+import pygit2
+from loguru import logger
+
+from mtor_git import gitops, names, queue
+from mtor_git.errors import GitOpError, PushRejected
+from mtor_git.state import OutboxEntry, RepoState
+
+
+def publish(repo: pygit2.Repository, state: RepoState, entry: OutboxEntry) -> bool:
+    """Push one outbox entry; True when it is on the remote (and the outbox entry is gone)."""
+    ref = names.branch_ref(entry.task_id, entry.run)
+    try:
+        gitops.push(repo, [f"{ref}:{ref}"])
+    except PushRejected as exc:
+        return _settle_refusal(repo, state, entry, str(exc))
+    except GitOpError as exc:
+        _keep(state, entry, str(exc))
+        return False
+    state.drop_outbox(entry.task_id, entry.run)
+    queue.delete_claim(repo, entry.task_id)
+    logger.info("published {} ({}) to {}", entry.task_id, entry.status, names.branch(
+        entry.task_id, entry.run))
+    return True
+
+
+def flush(repo: pygit2.Repository, state: RepoState) -> int:
+    """Push every waiting result; the number still waiting."""
+    waiting = 0
+    for entry in state.outbox():
+        if not publish(repo, state, entry):
+            waiting += 1
+    return waiting
+
+
+def _settle_refusal(repo: pygit2.Repository, state: RepoState, entry: OutboxEntry,
+                    why: str) -> bool:
+    ref = names.branch_ref(entry.task_id, entry.run)
+    try:
+        remote = gitops.remote_refs(repo).get(ref)
+    except GitOpError as exc:
+        _keep(state, entry, f"{why}; then {exc}")
+        return False
+    if remote == entry.commit:
+        state.drop_outbox(entry.task_id, entry.run)  # an earlier push landed after all
+        queue.delete_claim(repo, entry.task_id)
+        return True
+    if remote is not None:
+        logger.error("result of {} run {} was refused: the remote already has a result on {} "
+                     "({}); ours stays at local ref {}", entry.task_id, entry.run,
+                     names.branch(entry.task_id, entry.run), remote[:12], ref)
+        state.drop_outbox(entry.task_id, entry.run)
+        return True
+    _keep(state, entry, why)
+    return False
+
+
+def _keep(state: RepoState, entry: OutboxEntry, why: str) -> None:
+    logger.warning("result of {} kept in the outbox (push failed: {}); retried next cycle",
+                   entry.task_id, why)
+    state.put_outbox(OutboxEntry(**{**entry.__dict__, "tries": entry.tries + 1,
+                                    "last_error": why[:500]}))
+
+
+def new_entry(task_id: str, run: int, commit: str, status: str) -> OutboxEntry:
+    return OutboxEntry(task_id=task_id, run=run, branch=names.branch(task_id, run),
+                       commit=commit, status=status, created_at=time.time())

@@ -1,0 +1,224 @@
+"""Run one claimed task from its spec to a committed result: validate again, make the worktree
+on mtor/<id>, run the agent with the retry policy, commit its changes and the result."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+from loguru import logger
+
+from mtor_git import __version__, gitops, names
+from mtor_git.config import Config, RepoConfig
+from mtor_git.execute import Execution, execute
+from mtor_git.result import (
+    Changes,
+    Failure,
+    Result,
+    TaskInfo,
+    WorkerInfo,
+    commit_message,
+    pr_body,
+)
+from mtor_git.retry import BreakerBoard
+from mtor_git.spec import Spec
+from mtor_git.validate import Checked, check_bytes
+
+_SYMLINK = 0o120000
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed task: which spec, at which commit of the watched branch, which run."""
+
+    repo: RepoConfig
+    task_id: str
+    spec_path: str
+    run: int
+    head: str
+    carried_attempts: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a job produced: a result committed on its local branch, or a hand-back."""
+
+    result: Result | None
+    commit: str | None
+    release_reason: str | None = None
+    not_before: float | None = None
+    attempts: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Events that stop a running agent: a cancel request, the daemon's shutdown, a lost claim
+    (the claim keeper sets `cancel` too, so the agent stops, and `lost`, so nothing publishes)."""
+
+    cancel: threading.Event
+    shutdown: threading.Event
+    lost: threading.Event
+
+
+class TaskRunner:
+    def __init__(self, config: Config, repo: pygit2.Repository, *, breakers: BreakerBoard,
+                 environ: Mapping[str, str]) -> None:
+        self.config, self.repo, self.breakers, self.environ = config, repo, breakers, environ
+        self.worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(),
+                                 version=__version__, pid=os.getpid())
+
+    def run(self, job: Job, signals: Signals, *, cancelled_before: bool = False) -> Outcome:
+        started = time.time()
+        checked, spec_commit = self._read_spec(job)
+        info = _task_info(job, checked, spec_commit, self.config.default_agent)
+        try:
+            if cancelled_before:
+                return self._finish(job, info, started, "cancelled", spec_commit,
+                                    Failure("cancelled", "cancelled before it started"))
+            if checked.spec is None:
+                message = "; ".join(str(p) for p in checked.problems)
+                return self._finish(job, info, started, "rejected", spec_commit,
+                                    Failure("invalid_spec", message))
+            refusal = self._refusal(checked.spec)
+            if refusal is not None:
+                return self._finish(job, info, started, "rejected", spec_commit, refusal)
+            return self._run_agent(job, info, checked.spec, spec_commit, started, signals)
+        except Exception as exc:  # an internal error must still end as a result, not a spin
+            logger.exception("internal error in task {}", job.task_id)
+            failure = Failure("internal_error", f"{type(exc).__name__}: {exc}",
+                              traceback=traceback.format_exc())
+            return self._finish(job, info, started, "failed", spec_commit, failure)
+
+    def _read_spec(self, job: Job) -> tuple[Checked, str | None]:
+        raw, mode = gitops.read_blob_with_mode(self.repo, job.head, job.spec_path)
+        spec_commit = gitops.commit_of_path_addition(self.repo, job.head, job.spec_path)
+        if raw is None:
+            return Checked(job.spec_path, None, ()), spec_commit
+        return check_bytes(raw, job.spec_path, symlink=mode == _SYMLINK,
+                           max_bytes=self.config.max_spec_bytes), spec_commit
+
+    def _refusal(self, spec: Spec) -> Failure | None:
+        agent = spec.agent or self.config.default_agent
+        if agent not in self.config.agents:
+            return Failure("unknown_agent", f"{spec.path}: agent {agent!r} is not configured on "
+                           f"worker {self.config.worker_id} (configured: "
+                           f"{', '.join(self.config.agents)})")
+        return None
+
+    def _run_agent(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
+                   started: float, signals: Signals) -> Outcome:
+        base = self._base(spec, spec_commit, job)
+        if base is None:
+            return self._finish(job, info, started, "rejected", spec_commit,
+                                Failure("bad_base", f"{spec.path}: base {spec.base!r} is not a "
+                                        "branch or commit of the repository"))
+        worktree = self._worktree(job, base)
+        try:
+            execution = self._execute(spec, worktree, signals)
+            attempts = job.carried_attempts + tuple(a.to_json() for a in execution.attempts)
+            if execution.status in ("interrupted", "parked"):
+                return Outcome(None, None, release_reason=execution.status,
+                               not_before=execution.resume_at, attempts=attempts)
+            if signals.lost.is_set():
+                return Outcome(None, None, release_reason="claim lost")
+            message = f"mtor: {job.task_id} agent changes (run {job.run})"
+            head = gitops.commit_all(worktree, message=message,
+                                     author_name=self.config.author_name,
+                                     author_email=self.config.author_email) or base
+            return self._finish(job, info, started, execution.status, spec_commit,
+                                _failure(execution), base=base, head=head,
+                                execution=execution, attempts=attempts)
+        finally:
+            self._drop_worktree(job)
+
+    def _execute(self, spec: Spec, worktree: Path, signals: Signals) -> Execution:
+        timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
+        return execute(
+            prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
+            profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
+            environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
+            max_attempts=spec.max_attempts, max_cost_usd=spec.max_cost_usd,
+            cancel=signals.cancel, shutdown=signals.shutdown)
+
+    def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
+        if spec.base is None:
+            return spec_commit or job.head
+        return gitops.resolve(self.repo, spec.base)
+
+    def _worktree_path(self, job: Job) -> Path:
+        return self.config.workspace / job.repo.name / "worktrees" / f"{job.task_id}.r{job.run}"
+
+    def _worktree(self, job: Job, base: str) -> Path:
+        path = self._worktree_path(job)
+        self._drop_worktree(job)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return gitops.create_worktree(self.repo, _wt_name(job), path,
+                                      names.branch(job.task_id, job.run), base)
+
+    def _drop_worktree(self, job: Job) -> None:
+        path = self._worktree_path(job)
+        try:
+            gitops.remove_worktree(self.repo, _wt_name(job), path)
+        except Exception as exc:
+            logger.warning("could not remove worktree {}: {}", path, exc)
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _finish(self, job: Job, info: TaskInfo, started: float, status: str,
+                spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
+                head: str | None = None, execution: Execution | None = None,
+                attempts: tuple[dict[str, Any], ...] = ()) -> Outcome:
+        parent = head or spec_commit or job.head
+        changes = gitops.diff_changes(self.repo, base, head) if base and head else Changes()
+        result = Result(
+            status=status, task=info, worker=self.worker,
+            branch=names.branch(job.task_id, job.run), started_at=started,
+            finished_at=time.time(),
+            model_invoked=execution.model_invoked if execution else False,
+            run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
+            usage=_usage(execution), attempts=attempts or job.carried_attempts,
+            failure=failure)
+        files = {names.result_json(job.task_id): result.dumps().encode(),
+                 names.result_md(job.task_id): pr_body(result).encode()}
+        commit = gitops.commit_files(
+            self.repo, ref=names.branch_ref(job.task_id, job.run), parent=parent, files=files,
+            message=commit_message(result), author_name=self.config.author_name,
+            author_email=self.config.author_email)
+        return Outcome(result, commit)
+
+
+def _wt_name(job: Job) -> str:
+    return f"{job.task_id}.r{job.run}"
+
+
+def _task_info(job: Job, checked: Checked, spec_commit: str | None, default: str) -> TaskInfo:
+    spec = checked.spec
+    return TaskInfo(id=job.task_id, spec_path=job.spec_path, spec_commit=spec_commit,
+                    spec_sha256=spec.sha256 if spec else None,
+                    agent=(spec.agent or default) if spec else None,
+                    model=spec.model if spec else None, title=spec.title if spec else None)
+
+
+def _failure(execution: Execution) -> Failure | None:
+    f = execution.failure
+    if f is None:
+        return None
+    return Failure(f.kind, f.message, rule=f.rule, evidence=f.evidence, traceback=f.traceback)
+
+
+def _usage(execution: Execution | None) -> dict[str, Any]:
+    if execution is None:
+        return {}
+    u = execution.usage
+    return {"turns": u.turns, "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
+            "cost_usd": u.cost_usd}
+
+

@@ -1,0 +1,272 @@
+"""One worker: each cycle syncs every watched repository, finds tasks to run, claims them and
+runs them on a bounded pool. Orchestration only; the steps live in queue, taskrun, publish."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+from loguru import logger
+
+from mtor_git import claims, gitops, names, publish, queue
+from mtor_git.config import Config, RepoConfig
+from mtor_git.errors import GitOpError, SpecError
+from mtor_git.keeper import ClaimKeeper
+from mtor_git.retry import BreakerBoard
+from mtor_git.spec import is_spec_path, parse_spec
+from mtor_git.state import RepoState
+from mtor_git.taskrun import Job, Signals, TaskRunner
+
+
+@dataclass
+class RepoRuntime:
+    """What the worker remembers about one repository between cycles (rebuilt after a crash)."""
+
+    config: RepoConfig
+    path: Path
+    state: RepoState
+    last_refs: Mapping[str, str] | None = None
+    reconciled: bool = False  # the whole tasks/ tree was compared with the remote once
+    waiting: set[str] = field(default_factory=set)  # ids claimed elsewhere or beyond capacity
+
+
+@dataclass
+class Running:
+    job: Job
+    keeper: ClaimKeeper
+    profile: str
+    future: Future[None] | None = None
+
+
+class Worker:
+    def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
+        self.config, self.environ = config, dict(environ)
+        self.breakers = BreakerBoard(config.retry)
+        self.pool = ThreadPoolExecutor(config.max_parallel, thread_name_prefix="task")
+        self.stopping = threading.Event()  # no new claims
+        self.shutdown = threading.Event()  # stop running agents now
+        self.wake = threading.Event()  # a task finished or a poke came: poll again soon
+        self._lock = threading.RLock()
+        self.running: dict[tuple[str, str], Running] = {}
+        self.repos = {rc.name: self._runtime(rc) for rc in config.repos}
+        self.last_poll: float | None = None
+        self.last_error: str | None = None
+        self.finished: list[dict[str, object]] = []  # recent outcomes, newest last
+
+    def _runtime(self, rc: RepoConfig) -> RepoRuntime:
+        return RepoRuntime(rc, self.config.workspace / rc.name / "repo.git",
+                           RepoState(self.config.state_dir / rc.name))
+
+    def _open(self, rt: RepoRuntime) -> pygit2.Repository:
+        return gitops.open_or_clone(rt.config.url, rt.path, bare=True)
+
+    # -- one cycle ---------------------------------------------------------------------------
+    def cycle(self) -> int:
+        """Sync every repository and start what can start; the number of tasks started."""
+        started = 0
+        self.wake.clear()
+        for rt in self.repos.values():
+            try:
+                started += self._cycle_repo(rt)
+                self.last_error = None
+            except GitOpError as exc:
+                self.last_error = f"{rt.config.url}: {exc}"
+                logger.warning("repository {} unavailable this cycle: {}", rt.config.name, exc)
+        self.last_poll = time.time()
+        return started
+
+    def _cycle_repo(self, rt: RepoRuntime) -> int:
+        repo = self._open(rt)
+        publish.flush(repo, rt.state)
+        view = queue.read_view(repo, rt.config.branch)
+        if view.head is None:
+            raise GitOpError(f"branch {rt.config.branch!r} does not exist on {rt.config.url}")
+        if rt.reconciled and view.refs == rt.last_refs and not rt.waiting:
+            return 0  # nothing moved since the last cycle: no fetch, no work
+        gitops.fetch(repo)
+        candidates = self._candidates(repo, rt, view)
+        started = 0
+        for task_id in sorted(candidates):
+            if self.stopping.is_set():
+                break
+            started += self._consider(repo, rt, view, task_id)
+        rt.state.set_last_processed(view.head)
+        rt.last_refs, rt.reconciled = view.refs, True
+        return started
+
+    def _candidates(self, repo: pygit2.Repository, rt: RepoRuntime,
+                    view: queue.RemoteView) -> set[str]:
+        tasks_dir = rt.config.tasks_dir
+        assert view.head is not None
+        last = rt.state.last_processed()
+        ids: set[str] = set(rt.waiting)
+        if not rt.reconciled or last is None or not gitops.is_ancestor(repo, last, view.head):
+            # Start-up, lost state or a force-push: compare the whole tasks/ tree with the refs.
+            paths = gitops.list_tree(repo, view.head, tasks_dir)
+        else:
+            paths = {c.path: "" for c in gitops.changed_paths(repo, last, view.head, tasks_dir)
+                     if c.status != "deleted"}
+        ids.update(_task_id(p) for p in paths if is_spec_path(p, tasks_dir))
+        for prefix in (names.RETRY_PREFIX, names.CLAIM_PREFIX, names.CANCEL_PREFIX):
+            ids.update(view.ids_with(prefix))
+        return ids
+
+    def _consider(self, repo: pygit2.Repository, rt: RepoRuntime, view: queue.RemoteView,
+                  task_id: str) -> int:
+        spec_path = f"{rt.config.tasks_dir}/{task_id}.md"
+        run = queue.requested_run(repo, view, task_id)
+        with self._lock:
+            if (rt.config.name, task_id) in self.running:
+                return 0
+        if view.done(task_id, run) or gitops.read_blob(repo, view.head or "", spec_path) is None:
+            rt.waiting.discard(task_id)
+            return 0
+        if not self._has_capacity(repo, view.head or "", spec_path):
+            rt.waiting.add(task_id)
+            return 0
+        claimed = self._claim(repo, rt, view, task_id, run)
+        if claimed is None:
+            return 0
+        claim, oid = claimed
+        rt.waiting.discard(task_id)
+        job = Job(rt.config, task_id, spec_path, run, view.head or "",
+                  carried_attempts=claim.carried_attempts)
+        self._start(rt, job, claim, oid, cancelled=view.cancelled(task_id))
+        return 1
+
+    def _claim(self, repo: pygit2.Repository, rt: RepoRuntime, view: queue.RemoteView,
+               task_id: str, run: int) -> tuple[claims.Claim, str] | None:
+        me, lease, now = self.config.worker_id, self.config.claim_lease, time.time()
+        spec_commit = None
+        oid = view.claim_oid(task_id)
+        if oid is None:
+            claim = claims.new_claim(task_id, run, me, lease, spec_commit=spec_commit)
+        else:
+            old = queue.read_claim(repo, oid)
+            if not claims.takeable(old, me=me, now=now):
+                rt.waiting.add(task_id)  # watch it: its lease may expire
+                return None
+            claim = (claims.taken_over(old, me, lease, spec_commit=spec_commit, run=run)
+                     if old else claims.new_claim(task_id, run, me, lease, spec_commit=None))
+            logger.info("taking over the claim of {} from {}", task_id,
+                        old.worker if old else "an unreadable claim")
+        new_oid = queue.push_claim(repo, claim, parent=oid, author=self._author)
+        if new_oid is None:
+            rt.waiting.add(task_id)
+            return None
+        fresh = queue.read_view(repo, rt.config.branch)
+        if fresh.done(task_id, run):  # finished by someone between our fetch and our claim
+            queue.delete_claim(repo, task_id)
+            return None
+        return claim, new_oid
+
+    @property
+    def _author(self) -> tuple[str, str]:
+        return (self.config.author_name, self.config.author_email)
+
+    def _has_capacity(self, repo: pygit2.Repository, head: str, spec_path: str) -> bool:
+        with self._lock:
+            if len(self.running) >= self.config.max_parallel:
+                return False
+            profile = self._profile_of(repo, head, spec_path)
+            limit = self.config.agents.get(profile)
+            cap = limit.max_parallel if limit is not None else None
+            if cap is None:
+                return True
+            return sum(1 for r in self.running.values() if r.profile == profile) < cap
+
+    def _profile_of(self, repo: pygit2.Repository, head: str, spec_path: str) -> str:
+        """The profile a spec names (the default when it names none or cannot be read)."""
+        raw = gitops.read_blob(repo, head, spec_path)
+        if raw is not None:
+            try:
+                return parse_spec(raw, spec_path).agent or self.config.default_agent
+            except SpecError:
+                pass
+        return self.config.default_agent
+
+    # -- running -----------------------------------------------------------------------------
+    def _start(self, rt: RepoRuntime, job: Job, claim: claims.Claim, oid: str, *,
+               cancelled: bool) -> None:
+        keeper = ClaimKeeper(lambda: self._open(rt), rt.config.branch, claim, oid,
+                             lease=self.config.claim_lease, interval=self.config.heartbeat,
+                             author=self._author)
+        repo = self._open(rt)
+        profile = self._profile_of(repo, job.head, job.spec_path)
+        entry = Running(job, keeper, profile)
+        with self._lock:
+            self.running[(rt.config.name, job.task_id)] = entry
+        logger.info("running {} (run {}) in {}", job.task_id, job.run, rt.config.name)
+        entry.future = self.pool.submit(self._run_job, rt, entry, cancelled)
+
+    def _run_job(self, rt: RepoRuntime, entry: Running, cancelled: bool) -> None:
+        job, keeper = entry.job, entry.keeper
+        try:
+            keeper.start()
+            repo = self._open(rt)
+            runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ)
+            signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost)
+            outcome = runner.run(job, signals, cancelled_before=cancelled)
+            if keeper.lost.is_set():
+                logger.error("{}: claim lost; result discarded, the new owner runs it",
+                             job.task_id)
+            elif outcome.result is None or outcome.commit is None:
+                keeper.release(outcome.release_reason or "released", attempts=outcome.attempts,
+                               not_before=outcome.not_before)
+            else:
+                keeper.stop()
+                entry_ = publish.new_entry(job.task_id, job.run, outcome.commit,
+                                           outcome.result.status)
+                rt.state.put_outbox(entry_)
+                publish.publish(repo, rt.state, entry_)
+                self._remember(job, outcome.result.status)
+        except Exception:
+            logger.exception("task {} failed inside the worker; its claim will expire",
+                             job.task_id)
+            keeper.stop()
+        finally:
+            with self._lock:
+                self.running.pop((rt.config.name, job.task_id), None)
+            self.wake.set()
+
+    def _remember(self, job: Job, status: str) -> None:
+        with self._lock:
+            self.finished.append({"task": job.task_id, "run": job.run, "status": status,
+                                  "at": time.time()})
+            del self.finished[:-50]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self.running)
+
+    def run_once(self) -> None:
+        """Cycle until a cycle starts nothing and nothing runs (for cron, tests, debugging)."""
+        while not self.stopping.is_set():
+            started = self.cycle()
+            while self.busy():
+                self.wake.wait(0.2)
+                self.wake.clear()
+            if started == 0:
+                break
+
+    def stop(self, grace: float) -> None:
+        """Stop claiming; let running tasks finish within `grace`, then interrupt them."""
+        self.stopping.set()
+        deadline = time.monotonic() + grace
+        while self.busy() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.busy():
+            logger.warning("grace period over: interrupting {} running task(s)",
+                           len(self.running))
+            self.shutdown.set()
+        self.pool.shutdown(wait=True)
+
+
+def _task_id(path: str) -> str:
+    return path.rsplit("/", 1)[-1][:-3]
