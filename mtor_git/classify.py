@@ -68,11 +68,14 @@ class Facts:
     run: Run
     report: Report
     lines: tuple[tuple[str, str], ...]  # (source, line); non-final retry notices dropped
+    folded: tuple[str, ...]  # the lines lower-cased: matching them is ~7x faster than re.I
     min_model_call: float
 
-    def find(self, rx: re.Pattern[str]) -> Evidence | None:
-        for source, line in self.lines:
-            m = rx.search(line)
+    def find(self, folded_rx: re.Pattern[str], rx: re.Pattern[str]) -> Evidence | None:
+        for (source, line), low in zip(self.lines, self.folded, strict=True):
+            # lower() keeps match offsets valid only when it keeps the length (not for all of
+            # Unicode); otherwise match the line itself, case-insensitively.
+            m = folded_rx.search(low) if len(low) == len(line) else rx.search(line)
             if m:
                 return Evidence(source, _snippet(line, m))
         return None
@@ -99,10 +102,13 @@ def _snippet(line: str, m: re.Match[str]) -> str:
 
 
 def _text(*patterns: str) -> Matcher:
-    rx = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    """Any of `patterns`, case-insensitively, in one error line."""
+    source = "|".join(f"(?:{p})" for p in patterns)
+    rx = re.compile(source, re.IGNORECASE)
+    folded_rx = re.compile(re.sub(r"(?<!\\)[A-Z]", lambda m: m.group().lower(), source))
 
     def match(f: Facts) -> Evidence | None:
-        return f.find(rx)
+        return f.find(folded_rx, rx)
     return match
 
 
@@ -358,7 +364,7 @@ def _facts(run: Run, report: Report, min_model_call: float) -> Facts:
         if not report.parsed:  # a parsed report already holds the error; stdout is the chatter
             lines += _lines("stdout", run.stdout.text())
     kept = tuple(p for p in lines if not _NOT_FINAL.search(p[1]))
-    return Facts(run, report, kept, min_model_call)
+    return Facts(run, report, kept, tuple(line.lower() for _, line in kept), min_model_call)
 
 
 # ---- classify and fingerprint ------------------------------------------------------------------

@@ -467,6 +467,12 @@ def test_evidence_is_bounded_and_names_its_source() -> None:
     assert source == "stderr" and len(snippet) <= EVIDENCE_MAX and "429" in snippet
 
 
+def test_lines_whose_lowercase_changes_length_still_match() -> None:
+    line = "İstanbul edge: HTTP 429 Too Many Requests"  # "İ".lower() is two characters
+    result = judge(run_(1, stderr=line))
+    assert result.kind == "rate_limited" and result.evidence == f"stderr: {line}"
+
+
 # ---- properties -------------------------------------------------------------------------------
 
 PHRASES = ["429", "rate limit", "Request rejected (429)", "Overloaded", "529", "Request timed out",
