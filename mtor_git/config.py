@@ -120,9 +120,9 @@ class _Reader:
             raise self.fail(path, f"expected {what}, got {type(value).__name__}")
         return value
 
-    def duration(self, value: Any, path: KeyPath) -> float:
+    def duration(self, value: Any, path: KeyPath, *, allow_zero: bool = False) -> float:
         try:
-            return parse_duration(value)
+            return parse_duration(value, allow_zero=allow_zero)
         except ValueError as exc:
             raise self.fail(path, str(exc)) from None
 
@@ -365,7 +365,8 @@ def _retry(r: _Reader, value: Any) -> RetryPolicy:
     for key in ("initial_backoff", "max_backoff", "min_model_call", "min_spacing",
                 "breaker_cooldown"):
         if key in raw:
-            changes[key] = r.duration(raw[key], ("retry", key))
+            changes[key] = r.duration(raw[key], ("retry", key),
+                                      allow_zero=key in ("min_model_call", "min_spacing"))
     return replace(RetryPolicy(), **changes)
 
 

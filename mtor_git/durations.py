@@ -8,11 +8,12 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 
-def parse_duration(value: object) -> float:
+def parse_duration(value: object, *, allow_zero: bool = False) -> float:
     """Seconds in `value`; raises ValueError with a readable reason.
 
     A bare number is seconds. Strings are one or more `<number><unit>` parts with units
-    ms, s, m, h, d, largest first (`1h30m`). Zero and negative durations are refused.
+    ms, s, m, h, d, largest first (`1h30m`). Negative durations are refused, and zero too
+    unless `allow_zero` (a floor or a spacing that may be switched off).
     """
     if isinstance(value, bool):
         raise ValueError("expected a duration like 90s, 20m or 1h30m, not a boolean")
@@ -22,7 +23,9 @@ def parse_duration(value: object) -> float:
         seconds = _parse_text(value.strip())
     else:
         raise ValueError(f"expected a duration like 90s, 20m or 1h30m, not {type(value).__name__}")
-    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+    if seconds != seconds or seconds == float("inf") or seconds < 0:
+        raise ValueError("a duration must be a finite, non-negative time")
+    if seconds == 0 and not allow_zero:
         raise ValueError("a duration must be positive")
     return seconds
 

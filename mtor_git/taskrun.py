@@ -20,6 +20,7 @@ from loguru import logger
 from mtor_git import __version__, gitops, names
 from mtor_git.config import Config, RepoConfig
 from mtor_git.execute import Execution, execute
+from mtor_git.redact import secrets_from
 from mtor_git.result import (
     Changes,
     Failure,
@@ -30,6 +31,7 @@ from mtor_git.result import (
     pr_body,
 )
 from mtor_git.retry import BreakerBoard
+from mtor_git.signing import verify_commit
 from mtor_git.spec import Spec
 from mtor_git.validate import Checked, check_bytes
 
@@ -88,7 +90,7 @@ class TaskRunner:
                 message = "; ".join(str(p) for p in checked.problems)
                 return self._finish(job, info, started, "rejected", spec_commit,
                                     Failure("invalid_spec", message))
-            refusal = self._refusal(checked.spec)
+            refusal = self._refusal(checked.spec, spec_commit)
             if refusal is not None:
                 return self._finish(job, info, started, "rejected", spec_commit, refusal)
             return self._run_agent(job, info, checked.spec, spec_commit, started, signals)
@@ -106,7 +108,14 @@ class TaskRunner:
         return check_bytes(raw, job.spec_path, symlink=mode == _SYMLINK,
                            max_bytes=self.config.max_spec_bytes), spec_commit
 
-    def _refusal(self, spec: Spec) -> Failure | None:
+    def _refusal(self, spec: Spec, spec_commit: str | None) -> Failure | None:
+        if self.config.require_signed:
+            assert self.config.allowed_signers is not None  # config.py requires it
+            check = verify_commit(self.repo, spec_commit or "", self.config.allowed_signers)
+            if not check.ok:
+                return Failure("unsigned_spec", f"{spec.path}: {check.reason}; with "
+                               "require_signed only specs from signed commits by allowed "
+                               "keys run")
         agent = spec.agent or self.config.default_agent
         if agent not in self.config.agents:
             return Failure("unknown_agent", f"{spec.path}: agent {agent!r} is not configured on "
@@ -134,11 +143,47 @@ class TaskRunner:
             head = gitops.commit_all(worktree, message=message,
                                      author_name=self.config.author_name,
                                      author_email=self.config.author_email) or base
+            leak = self._secret_leak(spec, base, head)
+            if leak is not None:
+                quarantine = f"refs/mtor-local/quarantine/{job.task_id}.r{job.run}"
+                gitops.point_ref(self.repo, quarantine, head)
+                return self._finish(job, info, started, "failed", spec_commit, leak,
+                                    base=base, head=base, execution=execution,
+                                    attempts=attempts,
+                                    notes=(f"the agent's commit {head[:12]} holds a secret and "
+                                           f"was not pushed; it is kept on the worker as "
+                                           f"{quarantine}",))
             return self._finish(job, info, started, execution.status, spec_commit,
                                 _failure(execution), base=base, head=head,
                                 execution=execution, attempts=attempts)
         finally:
             self._drop_worktree(job)
+
+    def _secret_leak(self, spec: Spec, base: str, head: str) -> Failure | None:
+        """A secret value of the environment in a file the agent changed: refuse to push it."""
+        if head == base:
+            return None
+        agent = spec.agent or self.config.default_agent
+        secrets: dict[str, str] = {}
+        for name in (agent, self.config.agents[agent].fallback):
+            profile = self.config.agents.get(name or "")
+            if profile is not None:
+                secrets.update(secrets_from(profile, self.environ))
+        found: dict[str, set[str]] = {}
+        for change in gitops.diff_changes(self.repo, base, head).files:
+            if change.status == "deleted":
+                continue
+            data = gitops.read_blob(self.repo, head, change.path) or b""
+            for var, value in secrets.items():
+                if value.encode() in data:
+                    found.setdefault(change.path, set()).add(var)
+        if not found:
+            return None
+        where = "; ".join(f"{path} holds the value of {', '.join(sorted(v))}"
+                          for path, v in sorted(found.items()))
+        return Failure("secret_in_diff", f"the agent wrote a secret into the repository: "
+                       f"{where}. Nothing of the agent's changes was pushed.",
+                       rule="secret_value_in_changed_file")
 
     def _execute(self, spec: Spec, worktree: Path, signals: Signals) -> Execution:
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
@@ -175,7 +220,8 @@ class TaskRunner:
     def _finish(self, job: Job, info: TaskInfo, started: float, status: str,
                 spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
                 head: str | None = None, execution: Execution | None = None,
-                attempts: tuple[dict[str, Any], ...] = ()) -> Outcome:
+                attempts: tuple[dict[str, Any], ...] = (),
+                notes: tuple[str, ...] = ()) -> Outcome:
         parent = head or spec_commit or job.head
         changes = gitops.diff_changes(self.repo, base, head) if base and head else Changes()
         result = Result(
@@ -185,7 +231,7 @@ class TaskRunner:
             model_invoked=execution.model_invoked if execution else False,
             run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
             usage=_usage(execution), attempts=attempts or job.carried_attempts,
-            failure=failure)
+            failure=failure, notes=notes)
         files = {names.result_json(job.task_id): result.dumps().encode(),
                  names.result_md(job.task_id): pr_body(result).encode()}
         commit = gitops.commit_files(
