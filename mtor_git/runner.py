@@ -253,7 +253,7 @@ class _Watch:
                 self._check_stop(now)
                 if exited_at is None and self.proc.poll() is not None:
                     exited_at = now
-                if exited_at is not None and now - exited_at > _DRAIN:
+                if exited_at is not None and (self.stopped_by or now - exited_at > _DRAIN):
                     break  # descendants hold the pipes open; they are killed below
                 for key, _ in sel.select(_POLL):
                     if key.data is None:
@@ -320,6 +320,9 @@ class _Watch:
                 continue
         if self._signal_group(signal.SIGKILL):
             self._await_group_gone()
+        for stream, capture in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            if stream is not None and not stream.closed:
+                _read_what_is_left(stream.fileno(), capture)
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 try:
@@ -345,6 +348,20 @@ class _Watch:
         until = time.monotonic() + _REAP_WAIT
         while time.monotonic() < until and _group_running(self.pgid):
             time.sleep(0.01)
+
+
+def _read_what_is_left(fd: int, capture: StreamCapture) -> None:
+    """What the dead agent wrote but we had not read yet; bounded, since an escaped descendant
+    could still be writing."""
+    os.set_blocking(fd, False)
+    for _ in range(256):  # at most 16 MiB
+        try:
+            data = os.read(fd, _READ)
+        except OSError:  # BlockingIOError: nothing more for now
+            return
+        if not data:
+            return
+        capture.feed(data)
 
 
 def _group_running(pgid: int) -> bool:
