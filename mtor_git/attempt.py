@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 StoppedBy = Literal["timeout", "cancel", "shutdown"]
+# Verdicts whose evidence shows the agent stopped before any request to a model.
+NEVER_REACHED_MODEL = frozenset({"usage_error", "binary_missing", "bad_cwd", "permission_denied"})
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,12 @@ class Attempt:
 
     @property
     def model_invoked(self) -> bool | None:
-        return self.report.model_invoked
+        """The report's evidence; failing that, a verdict that proves the CLI never got as far
+        as a model call (it refused its arguments, or never started) counts as "no"."""
+        reported = self.report.model_invoked
+        if reported is None and self.classification.kind in NEVER_REACHED_MODEL:
+            return False
+        return reported
 
     def to_json(self) -> dict[str, Any]:
         data = {"number": self.number, "profile": self.profile,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git import demo
+from mtor_git.logs import setup_logging
 
 
 def add_parser(sub: Any) -> None:
@@ -31,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         from mtor_git.errors import UsageError
         raise UsageError(f"demo: {root} is not empty; give a new or empty --dir")
     started = time.monotonic()
+    # The worker's log goes to the sandbox; the terminal shows what a user would look at.
+    handle = setup_logging(file=root / "worker" / "mtor-git.log", stderr_level="WARNING")
     try:
         box = demo.build(root)
         ids = demo.dispatch_all(box)
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             print("\nRun `mtor-git demo --dir DIR` to keep the sandbox and explore it.")
         return 0
     finally:
+        handle.close()
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
 
