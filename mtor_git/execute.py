@@ -164,7 +164,6 @@ class _Loop:
     attempts: list[Attempt] = field(default_factory=list)
     prepared: dict[str, Prepared | None] = field(default_factory=dict)
     last_launch: float | None = None
-    preflight_failed: bool = False
     redactor: Redactor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -177,7 +176,6 @@ class _Loop:
         try:
             current = self._prepare(self.profile_name, model=self.model)
         except PreflightError as exc:
-            self.preflight_failed = True
             logger.warning("preflight failed for agent {}: {} ({})", self.profile_name,
                            self.redactor.text(str(exc)), exc.kind)
             return self.finish("failed", Failure(exc.kind, self.redactor.text(str(exc)),
