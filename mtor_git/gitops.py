@@ -1,0 +1,187 @@
+"""Every pygit2 call mtor-git makes, behind one name: this module writes (commits, worktrees, the
+compare-and-swap push) and re-exports the network calls (gitremote) and the reads (gitread).
+
+Callers hold a `pygit2.Repository` (the worker's bare clone) and pass commit ids as hex strings;
+failures surface as `GitOpError`, refusals by the remote as `PushRejected`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+
+import pygit2
+from loguru import logger
+from pygit2.enums import FileMode, FileStatus
+
+from mtor_git.errors import GitOpError
+from mtor_git.gitread import (
+    SYMLINK_MODE,
+    PathChange,
+    changed_paths,
+    commit,
+    commit_of_path_addition,
+    diff_changes,
+    file_mode,
+    is_ancestor,
+    is_symlink,
+    list_tree,
+    read_blob,
+    read_blob_with_mode,
+    resolve,
+)
+from mtor_git.gitremote import (
+    FETCH_REFSPECS,
+    REMOTE,
+    TRACKING_MTOR_PREFIX,
+    TRACKING_PREFIX,
+    Credentials,
+    FetchOutcome,
+    RefUpdate,
+    fetch,
+    normalize_url,
+    open_or_clone,
+    push,
+    remote_refs,
+    set_timeouts,
+)
+
+__all__ = [
+    "FETCH_REFSPECS", "REMOTE", "SYMLINK_MODE", "TRACKING_MTOR_PREFIX", "TRACKING_PREFIX",
+    "Credentials", "FetchOutcome", "PathChange", "RefUpdate",
+    "changed_paths", "commit", "commit_all", "commit_files", "commit_of_path_addition",
+    "compare_and_swap", "create_worktree", "diff_changes", "fetch", "file_mode", "is_ancestor",
+    "is_symlink", "list_tree", "normalize_url", "open_or_clone", "prune_worktrees", "push",
+    "read_blob", "read_blob_with_mode", "remote_refs", "remove_worktree", "resolve",
+    "set_timeouts", "signature", "worktree_head",
+]
+
+DEFAULT_AUTHOR_NAME = "mtor-git"
+
+
+def signature(name: str | None = None, email: str | None = None) -> pygit2.Signature:
+    """Author and committer of every commit mtor-git makes (`mtor-git <worker@host>` by default)."""
+    return pygit2.Signature(name or DEFAULT_AUTHOR_NAME, email or f"worker@{socket.gethostname()}")
+
+
+# -- commits without a worktree ------------------------------------------------------------------
+def commit_files(repo: pygit2.Repository, *, ref: str, parent: str | None,
+                 files: Mapping[str, bytes], message: str, author_name: str | None = None,
+                 author_email: str | None = None, update_ref: bool = True) -> str:
+    """A commit whose tree is `parent`'s plus `files` (nested paths; existing ones overwritten),
+    built in memory. With `update_ref`, `ref` is (force-)pointed at it: it is our own label."""
+    index = pygit2.Index()
+    parents = []
+    if parent is not None:
+        base = commit(repo, parent)
+        index.read_tree(base.tree)
+        parents.append(base.id)
+    for path, data in files.items():
+        _check_path(path)
+        index.add(pygit2.IndexEntry(path, repo.create_blob(data), FileMode.BLOB))
+    try:
+        tree = index.write_tree(repo)
+    except pygit2.GitError as exc:  # e.g. a file where the parent has a directory
+        raise GitOpError(f"cannot build a tree with {sorted(files)}: {exc}") from exc
+    sig = signature(author_name, author_email)
+    oid = repo.create_commit(None, sig, sig, message, tree, parents)
+    if update_ref:
+        repo.references.create(ref, oid, force=True)
+    return str(oid)
+
+
+def _check_path(path: str) -> None:
+    parts = path.split("/")
+    if path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts):
+        raise GitOpError(f"refusing to commit unsafe path {path!r}")
+
+
+def compare_and_swap(repo: pygit2.Repository, remote_ref: str, *, expected: str | None,
+                     files: Mapping[str, bytes], message: str, author_name: str | None = None,
+                     author_email: str | None = None, local_ref: str | None = None) -> str:
+    """Point `remote_ref` at a new commit (child of `expected`, the commit we saw) by a non-force
+    push; `expected` None creates the ref. Exactly one of several racers wins; the others get
+    PushRejected. Returns the new commit id.
+
+    Caveat: a ref deleted on the remote since we saw it is simply created again.
+    """
+    local = local_ref or "refs/mtor-local/" + remote_ref.removeprefix("refs/")
+    oid = commit_files(repo, ref=local, parent=expected, files=files, message=message,
+                       author_name=author_name, author_email=author_email)
+    push(repo, [f"{local}:{remote_ref}"])
+    return oid
+
+
+# -- worktrees -----------------------------------------------------------------------------------
+def create_worktree(repo: pygit2.Repository, name: str, path: Path, branch: str,
+                    start: str) -> Path:
+    """A fresh worktree `name` at `path` on local branch `branch`, (re)pointed at `start`.
+    Leftovers of an earlier run (same name or same path) are removed first."""
+    remove_worktree(repo, name, path)
+    target = commit(repo, start)
+    old = repo.references.get("refs/heads/" + branch)
+    if old is not None and old.target != target.id:
+        logger.info("branch {} moved from {} to {}", branch, old.target, target.id)
+    try:
+        ref = repo.references.create("refs/heads/" + branch, target.id, force=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        repo.add_worktree(name, str(path), ref)
+    except (pygit2.GitError, ValueError, OSError) as exc:
+        raise GitOpError(f"cannot create worktree {name} at {path}: {exc}") from exc
+    return path
+
+
+def remove_worktree(repo: pygit2.Repository, name: str, path: Path) -> None:
+    """Delete the worktree's directory and its registration; the branch (our work) stays.
+    Fine when the directory is already gone or the worktree never existed."""
+    if path.exists() or path.is_symlink():
+        shutil.rmtree(path)
+    try:
+        worktree = repo.lookup_worktree(name)
+    except (KeyError, pygit2.GitError):
+        return
+    worktree.prune(True)
+
+
+def prune_worktrees(repo: pygit2.Repository) -> list[str]:
+    """Forget every worktree whose directory vanished (a crash, a cleanup); their names."""
+    pruned = []
+    for name in repo.list_worktrees():
+        worktree = repo.lookup_worktree(name)
+        if worktree.is_prunable:
+            worktree.prune(True)
+            pruned.append(name)
+    return pruned
+
+
+def worktree_head(path: Path) -> str | None:
+    """The commit checked out in a worktree (including commits the agent made itself)."""
+    repo = pygit2.Repository(str(path))
+    return None if repo.head_is_unborn else str(repo.head.target)
+
+
+def commit_all(worktree_path: Path, *, message: str, author_name: str | None = None,
+               author_email: str | None = None) -> str | None:
+    """Stage every change in the worktree (additions, edits, deletions; .gitignore respected) and
+    commit it on top of the current HEAD, keeping any commits the agent made. None when the
+    tree is unchanged (then `worktree_head` still gives the agent's own last commit)."""
+    repo = pygit2.Repository(str(worktree_path))
+    index = repo.index
+    index.add_all()
+    for path, flags in repo.status().items():
+        if flags & FileStatus.WT_DELETED:
+            index.remove(path)
+    index.write()
+    tree = index.write_tree()
+    parents = [] if repo.head_is_unborn else [repo.head.target]
+    if parents and repo[parents[0]].peel(pygit2.Commit).tree_id == tree:
+        return None
+    sig = signature(author_name, author_email)
+    return str(repo.create_commit("HEAD", sig, sig, message, tree, parents))
+
+
+def point_ref(repo: pygit2.Repository, ref: str, target: str) -> None:
+    """Point local `ref` at commit `target` (created or moved): our own label, never pushed."""
+    repo.references.create(ref, commit(repo, target).id, force=True)
