@@ -16,6 +16,7 @@ from mtor_git.execute import execute
 from mtor_git.result import Failure, Result, TaskInfo, WorkerInfo
 from mtor_git.retry import BreakerBoard
 from mtor_git.spec import read_spec_file
+from mtor_git.taskrun import profile_refusal
 
 
 def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, str], *,
@@ -27,11 +28,11 @@ def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, 
     worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(), version=__version__,
                         pid=os.getpid())
     started = time.time()
-    if agent not in config.agents:
+    refusal = profile_refusal(spec, config)
+    if refusal is not None:
         return Result(status="rejected", task=info, worker=worker, branch="(local)",
                       started_at=started, finished_at=time.time(), model_invoked=False,
-                      failure=Failure("unknown_agent", f"agent {agent!r} is not configured "
-                                      f"(configured: {', '.join(config.agents)})"))
+                      failure=refusal)
     timeout = min(spec.timeout or config.default_timeout, config.max_timeout)
     execution = execute(
         prompt=spec.prompt, profile_name=agent, profiles=config.agents, cwd=cwd,

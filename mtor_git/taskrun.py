@@ -116,12 +116,7 @@ class TaskRunner:
                 return Failure("unsigned_spec", f"{spec.path}: {check.reason}; with "
                                "require_signed only specs from signed commits by allowed "
                                "keys run")
-        agent = spec.agent or self.config.default_agent
-        if agent not in self.config.agents:
-            return Failure("unknown_agent", f"{spec.path}: agent {agent!r} is not configured on "
-                           f"worker {self.config.worker_id} (configured: "
-                           f"{', '.join(self.config.agents)})")
-        return None
+        return profile_refusal(spec, self.config)
 
     def _run_agent(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                    started: float, signals: Signals) -> Outcome:
@@ -239,6 +234,18 @@ class TaskRunner:
             message=commit_message(result), author_name=self.config.author_name,
             author_email=self.config.author_email)
         return Outcome(result, commit)
+
+
+def profile_refusal(spec: Spec, config: Config) -> Failure | None:
+    """Why this worker cannot run `spec` as written (unknown profile, unsupported model)."""
+    agent = spec.agent or config.default_agent
+    if agent not in config.agents:
+        return Failure("unknown_agent", f"{spec.path}: agent {agent!r} is not configured on "
+                       f"worker {config.worker_id} (configured: {', '.join(config.agents)})")
+    if spec.model and not config.agents[agent].model_args:
+        return Failure("model_unsupported", f"{spec.path}: model {spec.model!r} was asked for, "
+                       f"but profile {agent!r} has no model_args to pass it")
+    return None
 
 
 def _wt_name(job: Job) -> str:
