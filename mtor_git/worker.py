@@ -17,6 +17,7 @@ from mtor_git import claims, gitops, names, publish, queue
 from mtor_git.config import Config, RepoConfig
 from mtor_git.errors import GitOpError, SpecError
 from mtor_git.keeper import ClaimKeeper
+from mtor_git.result import Result
 from mtor_git.retry import BreakerBoard
 from mtor_git.spec import is_spec_path, parse_spec
 from mtor_git.state import RepoState
@@ -224,7 +225,7 @@ class Worker:
                                            outcome.result.status)
                 rt.state.put_outbox(entry_)
                 publish.publish(repo, rt.state, entry_)
-                self._remember(job, outcome.result.status)
+                self._remember(job, outcome.result)
         except Exception:
             logger.exception("task {} failed inside the worker; its claim will expire",
                              job.task_id)
@@ -234,10 +235,17 @@ class Worker:
                 self.running.pop((rt.config.name, job.task_id), None)
             self.wake.set()
 
-    def _remember(self, job: Job, status: str) -> None:
+    def _remember(self, job: Job, result: Result) -> None:
+        # duration, attempts, kind and model_invoked let `doctor` tell a burst of fast failures
+        # where the model never ran (the pipeline is broken) from ordinary task failures.
+        failure = result.failure
         with self._lock:
-            self.finished.append({"task": job.task_id, "run": job.run, "status": status,
-                                  "at": time.time()})
+            self.finished.append({"task": job.task_id, "run": job.run, "status": result.status,
+                                  "at": time.time(),
+                                  "duration": round(result.finished_at - result.started_at, 3),
+                                  "attempts": len(result.attempts),
+                                  "kind": failure.kind if failure else None,
+                                  "model_invoked": result.model_invoked})
             del self.finished[:-50]
 
     # -- lifecycle ---------------------------------------------------------------------------
