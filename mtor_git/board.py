@@ -18,11 +18,10 @@ from typing import Any
 import pygit2
 from pygit2.enums import CredentialType, FetchPrune
 
-from mtor_git import gitops, names
-from mtor_git.claims import Claim
+from mtor_git import names
+from mtor_git.claims import CLAIM_FILE, Claim
 from mtor_git.errors import GitOpError, UsageError
 from mtor_git.queue import RemoteView, read_claim, requested_run
-from mtor_git.spec import is_spec_path
 
 NAMESPACE = "refs/mtor-remote/"
 TERMINAL = ("succeeded", "failed", "exhausted", "rejected", "cancelled")
@@ -42,6 +41,8 @@ class Snapshot:
     view: RemoteView
     tasks_dir: str
     taken_at: float
+    spec_ids: frozenset[str] = frozenset()  # tasks/<id>.md on the watched branch
+    merged_ids: frozenset[str] = frozenset()  # results/<id>.json on the watched branch
 
 
 @dataclass(frozen=True)
@@ -180,18 +181,47 @@ def snapshot(repo: pygit2.Repository, remote: str, branch: str,
             rest = name[len(ns):]
             refs["refs/" + rest] = str(ref.target)
     url = repo.remotes[remote].url or remote
-    return Snapshot(repo, remote, url, RemoteView(refs, branch), tasks_dir.strip("/"),
-                    time.time())
+    view = RemoteView(refs, branch)
+    tasks_dir = tasks_dir.strip("/")
+    return Snapshot(repo, remote, url, view, tasks_dir, time.time(),
+                    spec_ids=frozenset(_md_stems(repo, view.head, tasks_dir, ".md")),
+                    merged_ids=frozenset(_md_stems(repo, view.head, names.RESULTS_DIR, ".json")))
+
+
+def _md_stems(repo: pygit2.Repository, head: str | None, folder: str, suffix: str) -> list[str]:
+    """Stems of the files directly in `folder` at `head` ending in `suffix` (a README aside):
+    for `.md` in the tasks folder, exactly the files spec.is_spec_path accepts."""
+    if head is None:
+        return []
+    try:
+        tree = _commit(repo, head).tree[folder] if folder else _commit(repo, head).tree
+    except (KeyError, ValueError):
+        return []
+    if not isinstance(tree, pygit2.Tree):
+        return []
+    return [e.name[:-len(suffix)] for e in tree
+            if e.name and e.name.endswith(suffix) and e.name.lower() != "readme.md"
+            and e.type != pygit2.enums.ObjectType.TREE]
+
+
+def _commit(repo: pygit2.Repository, oid: str) -> pygit2.Commit:
+    return repo[oid].peel(pygit2.Commit)
+
+
+def _blob(repo: pygit2.Repository, oid: str, path: str) -> bytes | None:
+    """The bytes of `path` in commit `oid`; None when absent (or `oid` is not here)."""
+    try:
+        entry = _commit(repo, oid).tree[path]
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+    return entry.data if isinstance(entry, pygit2.Blob) else None
 
 
 # -- states ------------------------------------------------------------------------------------
 def task_ids(snap: Snapshot) -> set[str]:
     """Every id the remote knows: a spec on the watched branch, a claim, a request, a result."""
     view = snap.view
-    ids: set[str] = set()
-    if view.head is not None:
-        tree = gitops.list_tree(snap.repo, view.head, snap.tasks_dir)
-        ids.update(p.rsplit("/", 1)[-1][:-3] for p in tree if is_spec_path(p, snap.tasks_dir))
+    ids: set[str] = set(snap.spec_ids) | set(snap.merged_ids)
     for prefix in (names.CLAIM_PREFIX, names.RETRY_PREFIX, names.CANCEL_PREFIX):
         ids.update(view.ids_with(prefix))
     ids.update(runs_of_all(view))
@@ -213,22 +243,14 @@ def board(snap: Snapshot, *, now: float | None = None) -> list[TaskState]:
     """Every task's state, sorted by id."""
     at = time.time() if now is None else now
     runs = runs_of_all(snap.view)
-    specs = _spec_ids(snap)
-    return [_state(snap, task_id, runs.get(task_id, set()), task_id in specs, at)
+    return [_state(snap, task_id, runs.get(task_id, set()), task_id in snap.spec_ids, at)
             for task_id in sorted(task_ids(snap))]
 
 
 def task_state(snap: Snapshot, task_id: str, *, now: float | None = None) -> TaskState:
     at = time.time() if now is None else now
     runs = runs_of_all(snap.view).get(task_id, set())
-    return _state(snap, task_id, runs, task_id in _spec_ids(snap), at)
-
-
-def _spec_ids(snap: Snapshot) -> set[str]:
-    if snap.view.head is None:
-        return set()
-    tree = gitops.list_tree(snap.repo, snap.view.head, snap.tasks_dir)
-    return {p.rsplit("/", 1)[-1][:-3] for p in tree if is_spec_path(p, snap.tasks_dir)}
+    return _state(snap, task_id, runs, task_id in snap.spec_ids, at)
 
 
 def _state(snap: Snapshot, task_id: str, runs: set[int], spec: bool, now: float) -> TaskState:
@@ -271,19 +293,32 @@ def claim_since(repo: pygit2.Repository, oid: str, claim: Claim) -> float:
     """When `claim`'s holder took it: the oldest commit of the chain it wrote for this run."""
     since = claim.heartbeat
     try:
-        commit = repo[oid].peel(pygit2.Commit)
+        commit = _commit(repo, oid)
     except (KeyError, ValueError, pygit2.GitError):
         return since
     for _ in range(_CLAIM_WALK_LIMIT):
         if not commit.parents:
             break
         parent = commit.parents[0]
-        older = read_claim(repo, str(parent.id))
-        if (older is None or older.worker != claim.worker or older.run != claim.run
-                or older.phase == "released"):
+        older = _held_by(parent, claim)
+        if older is None:
             break
-        since, commit = older.heartbeat, parent
+        since, commit = older, parent
     return since
+
+
+def _held_by(commit: pygit2.Commit, claim: Claim) -> float | None:
+    """The heartbeat of `commit`'s claim when it is `claim`'s holder's, same run, still held."""
+    try:
+        blob = commit.tree[CLAIM_FILE]
+        data = json.loads(blob.data) if isinstance(blob, pygit2.Blob) else None
+    except (KeyError, ValueError):
+        return None
+    if (not isinstance(data, dict) or data.get("worker") != claim.worker
+            or data.get("run") != claim.run or data.get("phase") == "released"):
+        return None
+    beat = data.get("heartbeat")
+    return float(beat) if isinstance(beat, int | float) else None
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -293,11 +328,8 @@ def result_source(snap: Snapshot, task_id: str, run: int) -> str | None:
     oid = snap.view.refs.get(names.branch_ref(task_id, run))
     if oid is not None:
         return oid
-    head = snap.view.head
-    if run == 1 and head is not None:
-        path = names.result_json(task_id)
-        if gitops.read_blob(snap.repo, head, path) is not None:
-            return head
+    if run == 1 and task_id in snap.merged_ids:
+        return snap.view.head
     return None
 
 
@@ -306,7 +338,7 @@ def read_result(snap: Snapshot, task_id: str, run: int) -> dict[str, Any] | None
     source = result_source(snap, task_id, run)
     if source is None:
         return None
-    raw = gitops.read_blob(snap.repo, source, names.result_json(task_id))
+    raw = _blob(snap.repo, source, names.result_json(task_id))
     if raw is None:
         return None
     try:
@@ -320,7 +352,7 @@ def read_result_md(snap: Snapshot, task_id: str, run: int) -> str | None:
     source = result_source(snap, task_id, run)
     if source is None:
         return None
-    raw = gitops.read_blob(snap.repo, source, names.result_md(task_id))
+    raw = _blob(snap.repo, source, names.result_md(task_id))
     return None if raw is None else raw.decode("utf-8", errors="replace")
 
 

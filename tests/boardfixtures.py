@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -189,4 +190,6 @@ def remote_refs(bare: Path) -> dict[str, str]:
 
 
 def remote_file(bare: Path, ref: str, path: str) -> bytes:
-    return git("show", f"{ref}:{path}", cwd=bare).encode()
+    """The exact bytes of `path` at `ref` in `bare`."""
+    return subprocess.run(["git", "show", f"{ref}:{path}"], cwd=bare, env=GIT_ENV,
+                          capture_output=True, check=True).stdout

