@@ -135,9 +135,11 @@ class TaskRunner:
             if signals.lost.is_set():
                 return Outcome(None, None, release_reason="claim lost")
             message = f"mtor: {job.task_id} agent changes (run {job.run})"
-            head = gitops.commit_all(worktree, message=message,
-                                     author_name=self.config.author_name,
-                                     author_email=self.config.author_email) or base
+            # Nothing left uncommitted: the head is still the agent's own last commit, if any.
+            head = (gitops.commit_all(worktree, message=message,
+                                      author_name=self.config.author_name,
+                                      author_email=self.config.author_email)
+                    or gitops.worktree_head(worktree) or base)
             leak = self._secret_leak(spec, base, head)
             if leak is not None:
                 quarantine = f"refs/mtor-local/quarantine/{job.task_id}.r{job.run}"
