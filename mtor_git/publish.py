@@ -4,6 +4,7 @@ so a worker that wins a claim after ours is released always sees the task as don
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pygit2
@@ -11,6 +12,7 @@ from loguru import logger
 
 from mtor_git import gitops, names, queue
 from mtor_git.errors import GitOpError, PushRejected
+from mtor_git.result import Result, pr_body
 from mtor_git.state import OutboxEntry, RepoState
 
 
@@ -72,3 +74,24 @@ def _keep(state: RepoState, entry: OutboxEntry, why: str) -> None:
 def new_entry(task_id: str, run: int, commit: str, status: str) -> OutboxEntry:
     return OutboxEntry(task_id=task_id, run=run, branch=names.branch(task_id, run),
                        commit=commit, status=status, created_at=time.time())
+
+
+def add_note(repo: pygit2.Repository, result: Result, note: str, *,
+             author: tuple[str, str]) -> bool:
+    """Record `note` in a published result with a follow-up commit on its branch (a fast-forward
+    push); False when it could not be pushed (the note is then only in the log)."""
+    updated = dataclasses.replace(result, notes=(*result.notes, note))
+    ref = names.branch_ref(result.task.id, result.run)
+    try:
+        parent = gitops.resolve(repo, ref)
+        gitops.commit_files(
+            repo, ref=ref, parent=parent,
+            files={names.result_json(result.task.id): updated.dumps().encode(),
+                   names.result_md(result.task.id): pr_body(updated).encode()},
+            message=f"mtor: {result.task.id} note\n\n{note}\n", author_name=author[0],
+            author_email=author[1])
+        gitops.push(repo, [f"{ref}:{ref}"])
+    except GitOpError as exc:
+        logger.warning("could not record a note on {}: {} ({})", result.task.id, note, exc)
+        return False
+    return True

@@ -13,11 +13,11 @@ from pathlib import Path
 import pygit2
 from loguru import logger
 
-from mtor_git import claims, gitops, names, publish, queue
+from mtor_git import claims, gitops, names, publish, pullrequest, queue
 from mtor_git.config import Config, RepoConfig
 from mtor_git.errors import GitOpError, SpecError
 from mtor_git.keeper import ClaimKeeper
-from mtor_git.result import Result
+from mtor_git.result import Result, pr_body, pr_title
 from mtor_git.retry import BreakerBoard
 from mtor_git.spec import is_spec_path, parse_spec
 from mtor_git.state import RepoState
@@ -224,7 +224,8 @@ class Worker:
                 entry_ = publish.new_entry(job.task_id, job.run, outcome.commit,
                                            outcome.result.status)
                 rt.state.put_outbox(entry_)
-                publish.publish(repo, rt.state, entry_)
+                if publish.publish(repo, rt.state, entry_) and self.config.pull_request == "gh":
+                    self._pull_request(repo, rt, outcome.result)
                 self._remember(job, outcome.result)
         except Exception:
             logger.exception("task {} failed inside the worker; its claim will expire",
@@ -234,6 +235,14 @@ class Worker:
             with self._lock:
                 self.running.pop((rt.config.name, job.task_id), None)
             self.wake.set()
+
+    def _pull_request(self, repo: pygit2.Repository, rt: RepoRuntime, result: Result) -> None:
+        """Open the pull request with `gh`; its outcome, good or bad, becomes a result note."""
+        pr = pullrequest.open_with_gh(rt.config.url, head=result.branch, base=rt.config.branch,
+                                      title=pr_title(result), body=pr_body(result),
+                                      environ=self.environ)
+        logger.info("{}: {}", result.task.id, pr.note)
+        publish.add_note(repo, result, pr.note, author=self._author)
 
     def _remember(self, job: Job, result: Result) -> None:
         # duration, attempts, kind and model_invoked let `doctor` tell a burst of fast failures
