@@ -29,6 +29,7 @@ from mtor_git.durations import format_duration
 
 JSON_VERSION = 1
 _TAIL_LINES = 12
+_LINE_MAX = 400  # characters of one output line shown (--json has them whole)
 
 
 def add_parser(sub: Any) -> None:
@@ -127,7 +128,11 @@ def field(indent: str, name: str, text: str, *, tail: int = _TAIL_LINES) -> list
     dropped = len(lines) - tail
     shown = lines[-tail:] if dropped > 0 else lines
     note = f" (last {tail} of {len(lines)} lines)" if dropped > 0 else ""
-    return [f"{indent}{name}:{note}"] + [f"{indent}  | {line}".rstrip() for line in shown]
+    return [f"{indent}{name}:{note}"] + [f"{indent}  | {_cut(line)}".rstrip() for line in shown]
+
+
+def _cut(line: str, width: int = _LINE_MAX) -> str:
+    return line if len(line) <= width else f"{line[:width]}… ({len(line)} characters)"
 
 
 # -- history -----------------------------------------------------------------------------------

@@ -257,15 +257,32 @@ def worker_lines(d: dict[str, Any], now: float) -> list[str]:
     out += [f"  {r.get('task')} run {r.get('run')} ({r.get('profile')}, {r.get('repo')})"
             for r in running if isinstance(r, dict)]
     recent = [r for r in (d.get("recent") or []) if isinstance(r, dict)][-10:]
-    out.append(f"recent    {len(recent)} outcome(s)")
-    out += [f"  {r.get('task')} run {r.get('run')}: {r.get('status')} "
-            f"({ago(r.get('at'), now) if isinstance(r.get('at'), int | float) else '?'})"
-            for r in recent]
-    breakers = d.get("breakers") or {}
-    out.append(f"breakers  {len(breakers) if hasattr(breakers, '__len__') else '?'}")
-    items = breakers.items() if isinstance(breakers, dict) else enumerate(breakers)
-    for name, value in items:
-        shown = (", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict)
-                 else str(value))
-        out.append(f"  {name}: {shown}")
+    out.append(f"recent    {len(recent)} outcome(s), newest last")
+    out += [_outcome(r, now) for r in recent]
+    raw = d.get("breakers")
+    breakers: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    out.append(f"breakers  {len(breakers)} agent profile(s)")
+    out += [_breaker(str(name), b, now) for name, b in breakers.items() if isinstance(b, dict)]
     return out
+
+
+def _outcome(r: dict[str, Any], now: float) -> str:
+    at = r.get("at")
+    extra = [f"{r['kind']}"] if r.get("kind") else []
+    if "model_invoked" in r:
+        extra.append(f"model {tri(r.get('model_invoked'))}")
+    if isinstance(r.get("attempts"), int):
+        extra.append(plural(r["attempts"], "attempt"))
+    when = ago(at, now) if isinstance(at, int | float) else "?"
+    return (f"  {r.get('task')} run {r.get('run')}: {r.get('status')}"
+            + (f" ({', '.join(extra)})" if extra else "") + f", {when}")
+
+
+def _breaker(name: str, b: dict[str, Any], now: float) -> str:
+    text = f"  {name}: {b.get('state')}, {b.get('consecutive_failures')} consecutive failure(s)"
+    if b.get("last_kind"):
+        text += f", last {b['last_kind']}"
+    half_open = b.get("half_open_at")
+    if b.get("state") == "open" and isinstance(half_open, int | float):
+        text += f", probes again in {format_duration(max(half_open - now, 0))}"
+    return text
