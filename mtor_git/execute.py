@@ -30,7 +30,7 @@ from loguru import logger
 
 from mtor_git.agents import parse_report
 from mtor_git.attempt import Attempt
-from mtor_git.classify import PROVIDER_TRANSIENT, classify, fingerprint
+from mtor_git.classify import KIND_DESCRIPTIONS, PROVIDER_TRANSIENT, classify, fingerprint
 from mtor_git.errors import PreflightError
 from mtor_git.profiles import AgentProfile
 from mtor_git.redact import Redactor, secrets_from
@@ -338,8 +338,9 @@ class _Loop:
 
     def _failure(self, attempt: Attempt, what: str) -> Failure:
         verdict = attempt.classification
+        meaning = KIND_DESCRIPTIONS.get(verdict.kind, verdict.kind)
         return Failure(verdict.kind, f"{what}: attempt {attempt.number} with agent "
-                       f"{attempt.profile!r} was {verdict.kind}", rule=verdict.rule,
+                       f"{attempt.profile!r}: {meaning}", rule=verdict.rule,
                        evidence=verdict.evidence)
 
     def _budget(self) -> int:
