@@ -129,6 +129,8 @@ def read_push_updates(stdin_text: str) -> list[tuple[str, str]]:
     """(remote_old, local_new) pairs from a pre-push hook's stdin."""
     updates = []
     for line in stdin_text.splitlines():
+        if not line.strip():
+            continue  # an up-to-date push sends nothing; the chained hook's echo adds a newline
         parts = line.split()
         if len(parts) != 4:
             raise UsageError(f"pre-push: unexpected input line {line!r}")

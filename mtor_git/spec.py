@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import os
 import re
 import stat
@@ -148,17 +149,15 @@ def _split(text: str, path: str, problems: list[Problem]) -> tuple[Located | Non
         return None, "", 1
     body = "\n".join(lines[index + 1:])
     try:
-        located = load("\n".join(lines[1:index]))
+        located = load("\n".join(lines[1:index]), first_line=2)
     except YamlProblem as exc:
-        problems.append(Problem(path, exc.line + 1, "frontmatter", exc.message))
+        problems.append(Problem(path, exc.line, "frontmatter", exc.message))
         return None, body, index + 2
     if located.data is None:
         located.data = {}
     if not isinstance(located.data, dict):
         problems.append(Problem(path, 2, "frontmatter", "must be a mapping of key: value lines"))
         return None, body, index + 2
-    # Key lines are relative to the frontmatter text, which starts on file line 2.
-    located.lines = {key: line + 1 for key, line in located.lines.items()}
     return located, body, index + 2
 
 
@@ -174,6 +173,9 @@ def _check_fields(front: Located, path: str, stem_id: str,
             continue
         try:
             converted = _convert(key, value, stem_id)
+        except OverflowError:  # float() of an integer with hundreds of digits
+            problems.append(Problem(path, line, key, "number too large"))
+            continue
         except ValueError as exc:
             problems.append(Problem(path, line, key, str(exc)))
             continue
@@ -209,14 +211,18 @@ def _convert(key: str, value: Any, stem_id: str) -> Any:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's digit limit (e.g. a long 0x... literal)
+        text = "(too long to show)"
     return f"{type(value).__name__} {text[:40]}"
 
 
 def skeleton(task_id: str, *, agent: str | None = None) -> str:
     """A new spec that validates: frontmatter with the common keys, and a body to replace."""
-    lines = ["---", f"title: {task_id.replace('-', ' ').capitalize()}"]
-    lines.append(f"agent: {agent}" if agent else "# agent: claude        # a profile on the worker")
+    lines = ["---", f"title: {_plain(task_id.replace('-', ' ').capitalize())}"]
+    lines.append(f"agent: {_plain(agent)}" if agent else
+                 "# agent: claude        # a profile on the worker")
     lines += [
         "# model: glm-5.1       # optional, handed to the profile",
         "timeout: 20m",
@@ -227,3 +233,13 @@ def skeleton(task_id: str, *, agent: str | None = None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _plain(text: str) -> str:
+    """`text` as a YAML value that reads back as that string (`1`, `True`, `.inf` need quotes)."""
+    try:
+        if load(text).data == text:
+            return text
+    except YamlProblem:
+        pass
+    return json.dumps(text, ensure_ascii=False)

@@ -7,8 +7,8 @@ import os
 from typing import Any
 
 from mtor_git.cli.common import open_repo, worktree_root
-from mtor_git.errors import UsageError
-from mtor_git.spec import ID_RE, skeleton
+from mtor_git.errors import SpecError, UsageError
+from mtor_git.spec import ID_RE, parse_spec, skeleton
 
 
 def add_parser(sub: Any) -> None:
@@ -20,9 +20,15 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not ID_RE.fullmatch(args.id) or ".." in args.id:
+    if not ID_RE.fullmatch(args.id) or ".." in args.id:  # before it becomes part of a path
         raise UsageError(f"new: {args.id!r} is not a valid task id (1-64 of a-z 0-9 . _ -, "
                          "starting with a letter or digit, no '..')")
+    text = skeleton(args.id, agent=args.agent)
+    try:  # the parser has the remaining rules (reserved -r<N> suffix, --agent)
+        parse_spec(text.encode(), f"{args.tasks_dir}/{args.id}.md")
+    except SpecError as exc:
+        detail = "; ".join(f"{p.field}: {p.message}" for p in exc.problems)
+        raise UsageError(f"new: {detail}") from None
     root = worktree_root(open_repo())
     folder = root / args.tasks_dir
     folder.mkdir(parents=True, exist_ok=True)
@@ -32,6 +38,6 @@ def run(args: argparse.Namespace) -> int:
     except FileExistsError:
         raise UsageError(f"new: {path} already exists") from None
     with os.fdopen(fd, "w") as handle:
-        handle.write(skeleton(args.id, agent=args.agent))
+        handle.write(text)
     print(os.path.relpath(path))
     return 0

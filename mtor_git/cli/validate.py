@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def _collect(args: argparse.Namespace) -> list[Checked]:
         return check_files(args.paths, root=Path.cwd())
     repo = open_repo()
     if args.staged:
-        return check_index(repo, args.tasks_dir)
+        return check_index(repo, args.tasks_dir, index_file=os.environ.get("GIT_INDEX_FILE"))
     root = worktree_root(repo)
     return check_files(spec_files(root, args.tasks_dir), root=root)
 
