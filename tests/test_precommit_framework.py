@@ -9,12 +9,16 @@ framework installs the code under test rather than whatever HEAD last recorded."
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from userrepo import BAD, BAD_MESSAGE, GOOD, UserRepo, clean_env, make_repo, run
+
+from mtor_git.spec import is_spec_path
 
 PROJECT = Path(__file__).resolve().parents[1]
 SNAPSHOT = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "LICENSE")
@@ -91,3 +95,14 @@ def test_hook_manifest_is_valid_for_the_framework(tmp_path: Path) -> None:
     proc = run([sys.executable, "-m", "pre_commit", "validate-manifest",
                 str(PROJECT / ".pre-commit-hooks.yaml")], cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("path", [
+    "tasks/a.md", "tasks/fix-table.md", "tasks/README.md", "tasks/ReadMe.md", "tasks/readme.md",
+    "tasks/sub/a.md", "tasks/a.txt", "a.md", "docs/tasks/a.md", "tasks/readme.md.md",
+])
+def test_manifest_selects_exactly_the_files_the_parser_calls_specs(path: str) -> None:
+    (hook,) = yaml.safe_load((PROJECT / ".pre-commit-hooks.yaml").read_text())
+    # pre-commit matches `files` and `exclude` with re.search on the staged path.
+    selected = bool(re.search(hook["files"], path)) and not re.search(hook["exclude"], path)
+    assert selected == is_spec_path(path)
