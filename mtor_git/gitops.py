@@ -41,8 +41,10 @@ from mtor_git.gitremote import (
     FetchOutcome,
     RefUpdate,
     fetch,
+    is_local,
     normalize_url,
     open_or_clone,
+    pick_credential,
     push,
     remote_refs,
     set_timeouts,
@@ -53,9 +55,9 @@ __all__ = [
     "Credentials", "FetchOutcome", "PathChange", "RefUpdate",
     "changed_paths", "commit", "commit_all", "commit_files", "commit_of_path_addition",
     "compare_and_swap", "create_worktree", "diff_changes", "fetch", "file_mode", "is_ancestor",
-    "is_symlink", "list_tree", "normalize_url", "open_or_clone", "prune_worktrees", "push",
-    "read_blob", "read_blob_with_mode", "remote_refs", "remove_worktree", "resolve",
-    "set_timeouts", "signature", "worktree_head",
+    "is_local", "is_symlink", "list_tree", "normalize_url", "open_or_clone", "pick_credential",
+    "prune_worktrees", "push", "read_blob", "read_blob_with_mode", "remote_refs",
+    "remove_worktree", "resolve", "set_timeouts", "signature", "worktree_head",
 ]
 
 DEFAULT_AUTHOR_NAME = "mtor-git"
@@ -88,7 +90,10 @@ def commit_files(repo: pygit2.Repository, *, ref: str, parent: str | None,
     sig = signature(author_name, author_email)
     oid = repo.create_commit(None, sig, sig, message, tree, parents)
     if update_ref:
-        repo.references.create(ref, oid, force=True)
+        try:
+            repo.references.create(ref, oid, force=True)
+        except (pygit2.GitError, ValueError) as exc:  # an invalid ref name is a ValueError
+            raise GitOpError(f"cannot point {ref} at {oid}: {exc}") from exc
     return str(oid)
 
 

@@ -93,20 +93,7 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self._auth_tries += 1
         if self._auth_tries > _MAX_AUTH_TRIES:
             raise GitOpError(f"authentication to {url} failed after {_MAX_AUTH_TRIES} attempts")
-        c = self._creds
-        user = username_from_url or c.username or "git"
-        if allowed_types & CredentialType.SSH_KEY:
-            if c.ssh_key is not None:
-                pub = Path(f"{c.ssh_key}.pub")
-                return pygit2.Keypair(user, str(pub) if pub.exists() else None, str(c.ssh_key),
-                                      c.ssh_passphrase)
-            if c.use_agent:
-                return pygit2.KeypairFromAgent(user)
-        if allowed_types & CredentialType.USERPASS_PLAINTEXT and c.password is not None:
-            return pygit2.UserPass(username_from_url or c.username or "", c.password)
-        if allowed_types & CredentialType.USERNAME:
-            return pygit2.Username(user)
-        raise GitOpError(f"no usable credentials configured for {url}")
+        return pick_credential(self._creds, url, username_from_url, allowed_types)
 
     def push_update_reference(self, refname: str, message: str | None) -> None:
         if message is not None:
@@ -123,6 +110,24 @@ class _Callbacks(pygit2.RemoteCallbacks):
 
     def update_tips(self, refname: str, old: pygit2.Oid, new: pygit2.Oid) -> None:
         self.updates.append(RefUpdate(refname, _hex_or_none(old), _hex_or_none(new)))
+
+
+def pick_credential(creds: Credentials, url: str, username_from_url: str | None,
+                    allowed_types: CredentialType) -> Any:
+    """The credential object libgit2 asked for: a key file, the ssh agent, or user+password."""
+    user = username_from_url or creds.username or "git"
+    if allowed_types & CredentialType.SSH_KEY:
+        if creds.ssh_key is not None:
+            pub = Path(f"{creds.ssh_key}.pub")
+            return pygit2.Keypair(user, str(pub) if pub.exists() else None, str(creds.ssh_key),
+                                  creds.ssh_passphrase)
+        if creds.use_agent:
+            return pygit2.KeypairFromAgent(user)
+    if allowed_types & CredentialType.USERPASS_PLAINTEXT and creds.password is not None:
+        return pygit2.UserPass(username_from_url or creds.username or "", creds.password)
+    if allowed_types & CredentialType.USERNAME:
+        return pygit2.Username(user)
+    raise GitOpError(f"no usable credentials configured for {url}")
 
 
 def _hex_or_none(oid: pygit2.Oid) -> str | None:

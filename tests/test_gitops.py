@@ -13,6 +13,7 @@ import pygit2
 import pytest
 from gitfixtures import (
     GitDaemon,
+    fast_import,
     free_port,
     git,
     import_commit,
@@ -21,6 +22,7 @@ from gitfixtures import (
     user_clone,
     write_commit,
 )
+from pygit2.enums import CredentialType
 
 from mtor_git import gitops
 from mtor_git.errors import GitOpError, PushRejected
@@ -187,6 +189,7 @@ def test_list_tree_read_blob_and_modes(user_repo: Path) -> None:
 def test_commit_of_path_addition(user_repo: Path) -> None:
     added = write_commit(user_repo, {"tasks/a.md": b"v1\n"}, push=False)
     write_commit(user_repo, {"src/other": b"x\n"}, push=False)
+    write_commit(user_repo, {"tasks/b.md": b"a sibling changes tasks/, not a.md\n"}, push=False)
     repo = pygit2.Repository(str(user_repo))
     head = str(repo.head.target)
     assert gitops.commit_of_path_addition(repo, head, "tasks/a.md") == added
@@ -481,3 +484,47 @@ def test_import_commit_builds_history(tmp_path: Path) -> None:
     second = import_commit(bare, "main", {"tasks/a.md": b"a"}, "two", parent=first)
     assert git("rev-parse", f"{second}^", cwd=bare) == first
     assert user_clone(bare, tmp_path / "u").joinpath("tasks/a.md").read_bytes() == b"a"
+
+
+def test_list_tree_skips_submodules(tmp_path: Path) -> None:
+    bare = make_bare_remote(tmp_path / "r.git", files={"tasks/a.md": b"a"})
+    head = git("rev-parse", "main", cwd=bare)
+    fast_import(bare, (f"commit refs/heads/main\ncommitter U <u@x> 1700000000 +0000\ndata 3\nsub\n"
+                       f"from {head}\nM 160000 {head} tasks/vendored\n\n").encode())
+    repo = pygit2.Repository(str(bare))
+    assert gitops.list_tree(repo, "main", "tasks") == {"tasks/a.md": str(repo.create_blob(b"a"))}
+
+
+# -- URLs and credentials ------------------------------------------------------------------------
+@pytest.mark.parametrize(("url", "local"), [
+    ("git@example.org:me/repo.git", False), ("ssh://git@example.org/me/repo.git", False),
+    ("https://example.org/me/repo.git", False), ("git://127.0.0.1:9418/r.git", False),
+    ("file:///srv/r.git", True), ("/srv/r.git", True), ("relative/r.git", True)])
+def test_is_local(url: str, local: bool) -> None:
+    assert gitops.is_local(gitops.normalize_url(url)) is local
+
+
+def test_normalize_url_gives_one_spelling_per_remote(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    spellings = {"r.git", "r.git/", f"{tmp_path}/r.git", f"file://{tmp_path}/r.git"}
+    assert {gitops.normalize_url(u) for u in spellings} == {str(tmp_path / "r.git")}
+    assert gitops.normalize_url("git@host:me/r.git/") == "git@host:me/r.git"
+
+
+def test_credentials_offer_key_file_agent_or_token(tmp_path: Path) -> None:
+    key = tmp_path / "id_ed25519"
+    key.write_text("not really a key")
+    ssh, userpass = CredentialType.SSH_KEY, CredentialType.USERPASS_PLAINTEXT
+    from_file = gitops.pick_credential(gitops.Credentials(ssh_key=key), "u", "git", ssh)
+    assert isinstance(from_file, pygit2.Keypair) and not isinstance(from_file,
+                                                                    pygit2.KeypairFromAgent)
+    assert from_file.credential_tuple[2] == str(key)
+    agent = gitops.pick_credential(gitops.Credentials(), "u", None, ssh)
+    assert isinstance(agent, pygit2.KeypairFromAgent)
+    assert agent.credential_tuple[0] == "git"
+    token = gitops.pick_credential(gitops.Credentials(username="me", password="t0k"), "u", None,
+                                   userpass)
+    assert isinstance(token, pygit2.UserPass) and token.credential_tuple == ("me", "t0k")
+    with pytest.raises(GitOpError, match="no usable credentials"):
+        gitops.pick_credential(gitops.Credentials(), "https://x", None, userpass)
