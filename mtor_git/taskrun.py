@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,8 @@ class Signals:
     cancel: threading.Event
     shutdown: threading.Event
     lost: threading.Event
+    # Called as the agent is about to start, so the claim can say `running` instead of `claimed`.
+    agent_starting: Callable[[], None] = lambda: None
 
 
 class TaskRunner:
@@ -127,6 +129,7 @@ class TaskRunner:
                                         "branch or commit of the repository"))
         worktree = self._worktree(job, base)
         try:
+            signals.agent_starting()
             execution = self._execute(spec, worktree, signals)
             attempts = job.carried_attempts + tuple(a.to_json() for a in execution.attempts)
             if execution.status in ("interrupted", "parked"):

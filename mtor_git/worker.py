@@ -19,7 +19,7 @@ from mtor_git.errors import GitOpError, SpecError
 from mtor_git.keeper import ClaimKeeper
 from mtor_git.result import Result, pr_body, pr_title
 from mtor_git.retry import BreakerBoard
-from mtor_git.spec import is_spec_path, parse_spec
+from mtor_git.spec import ID_RE, RESERVED_SUFFIX, is_spec_path, parse_spec
 from mtor_git.state import RepoState
 from mtor_git.taskrun import Job, Signals, TaskRunner
 
@@ -112,7 +112,8 @@ class Worker:
         else:
             paths = {c.path: "" for c in gitops.changed_paths(repo, last, view.head, tasks_dir)
                      if c.status != "deleted"}
-        ids.update(_task_id(p) for p in paths if is_spec_path(p, tasks_dir))
+        ids.update(_task_id(p) for p in paths
+                   if is_spec_path(p, tasks_dir) and _named_like_a_task(p))
         for prefix in (names.RETRY_PREFIX, names.CLAIM_PREFIX, names.CANCEL_PREFIX):
             ids.update(view.ids_with(prefix))
         return ids
@@ -211,7 +212,8 @@ class Worker:
             keeper.start()
             repo = self._open(rt)
             runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ)
-            signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost)
+            signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
+                              agent_starting=lambda: _mark_running(keeper))
             outcome = runner.run(job, signals, cancelled_before=cancelled)
             if keeper.lost.is_set():
                 logger.error("{}: claim lost; result discarded, the new owner runs it",
@@ -220,10 +222,10 @@ class Worker:
                 keeper.release(outcome.release_reason or "released", attempts=outcome.attempts,
                                not_before=outcome.not_before)
             else:
-                keeper.stop()
                 entry_ = publish.new_entry(job.task_id, job.run, outcome.commit,
                                            outcome.result.status)
                 rt.state.put_outbox(entry_)
+                keeper.publishing()  # no takeover while the result waits in the outbox
                 if publish.publish(repo, rt.state, entry_) and self.config.pull_request == "gh":
                     self._pull_request(repo, rt, outcome.result)
                 self._remember(job, outcome.result)
@@ -285,5 +287,26 @@ class Worker:
         self.pool.shutdown(wait=True)
 
 
+def _mark_running(keeper: ClaimKeeper) -> None:
+    """Renew the claim with attempt 1, so readers see `running`; a failure here is harmless."""
+    try:
+        keeper.beat(attempt=1)
+    except GitOpError as exc:
+        logger.warning("could not mark {} running: {}", keeper.claim.task_id, exc)
+
+
 def _task_id(path: str) -> str:
     return path.rsplit("/", 1)[-1][:-3]
+
+
+def _named_like_a_task(path: str) -> bool:
+    """A file whose name cannot be a task id is no task: its id would name refs (`a..b` is no
+    ref name and stopped the whole cycle; `tаsk` with a Cyrillic а would publish a branch that
+    looks like mtor/task; `x-r2` would land on run 2 of `x`). Skipped with a warning; the
+    pre-commit hook and `mtor-git validate` tell the user why."""
+    task_id = _task_id(path)
+    if ID_RE.fullmatch(task_id) and ".." not in task_id and not RESERVED_SUFFIX.search(task_id):
+        return True
+    logger.warning("{}: {!r} is not a valid task id; ignored (see `mtor-git validate`)",
+                   path, task_id)
+    return False
