@@ -63,6 +63,17 @@ class ClaimKeeper:
             self.claim, self.oid = nxt, oid
         return True
 
+    def publishing(self) -> None:
+        """Stop renewing, leaving the claim marked `publishing`: the result is committed and in
+        the outbox, so no other worker reruns the task while its push waits for the remote
+        (claims.PUBLISH_GRACE). Best effort: an unreachable remote leaves the claim as it was."""
+        self.stop()
+        try:
+            self.beat(phase="publishing")
+        except GitOpError as exc:
+            logger.warning("could not mark the claim of {} as publishing: {}",
+                           self.claim.task_id, exc)
+
     def release(self, reason: str, *, attempts: tuple[dict[str, object], ...] = (),
                 not_before: float | None = None) -> None:
         """Hand the task back with the evidence of what ran, so another worker can go on."""

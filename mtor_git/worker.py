@@ -13,7 +13,7 @@ from pathlib import Path
 import pygit2
 from loguru import logger
 
-from mtor_git import claims, gitops, names, publish, pullrequest, queue
+from mtor_git import claims, faults, gitops, names, publish, pullrequest, queue
 from mtor_git.config import Config, RepoConfig
 from mtor_git.errors import GitOpError, SpecError
 from mtor_git.keeper import ClaimKeeper
@@ -135,6 +135,7 @@ class Worker:
         if claimed is None:
             return 0
         claim, oid = claimed
+        faults.point("after_claim")
         rt.waiting.discard(task_id)
         job = Job(rt.config, task_id, spec_path, run, view.head or "",
                   carried_attempts=claim.carried_attempts)
@@ -222,6 +223,7 @@ class Worker:
                 keeper.release(outcome.release_reason or "released", attempts=outcome.attempts,
                                not_before=outcome.not_before)
             else:
+                faults.point("after_commit")
                 entry_ = publish.new_entry(job.task_id, job.run, outcome.commit,
                                            outcome.result.status)
                 rt.state.put_outbox(entry_)
