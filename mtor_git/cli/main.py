@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "poke": "worker",
     "run": "worker",
     "demo": "demo",
+    "doctor": "doctor",
 }
 
 
