@@ -150,7 +150,9 @@ def check_env_file(env: DaemonEnv, required: Mapping[str, list[str]]) -> Check:
     errors = [p for p in problems if p.severity == "error"]
     if not problems:
         names = ", ".join(env.env_file.values) or "none"
-        return Check("env file", "pass", f"{path}: systemd reads it cleanly; sets {names}")
+        return Check("env file", "pass", f"{path}: systemd reads it cleanly; sets {names} "
+                     f"(the daemon is modelled with PATH={env.values.get('PATH')} and the "
+                     "HOME/USER of whoever runs doctor: run it as the service user)")
     hint = ("remove `export` from the lines named: systemd reads KEY=value lines only"
             if any("`export" in p.message for p in problems)
             else "fix the lines named (KEY=value lines; see deploy/systemd/mtor-git.env.example)")
