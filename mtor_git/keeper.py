@@ -68,11 +68,19 @@ class ClaimKeeper:
         the outbox, so no other worker reruns the task while its push waits for the remote
         (claims.PUBLISH_GRACE). Best effort: an unreachable remote leaves the claim as it was."""
         self.stop()
-        try:
-            self.beat(phase="publishing")
-        except GitOpError as exc:
-            logger.warning("could not mark the claim of {} as publishing: {}",
-                           self.claim.task_id, exc)
+        with self._lock:  # a bare compare-and-swap push: no ls-remote, the push checks the ref
+            nxt = claims.renewed(self.claim, self._lease, phase="publishing")
+            try:
+                oid = queue.push_claim(self._repo_factory(), nxt, parent=self.oid,
+                                       author=self._author)
+            except GitOpError as exc:
+                logger.warning("could not mark the claim of {} as publishing: {}",
+                               self.claim.task_id, exc)
+                return
+            if oid is None:
+                logger.warning("the claim of {} moved before publishing", self.claim.task_id)
+                return
+            self.claim, self.oid = nxt, oid
 
     def release(self, reason: str, *, attempts: tuple[dict[str, object], ...] = (),
                 not_before: float | None = None) -> None:
