@@ -130,6 +130,9 @@ def _changed_specs(repo: pygit2.Repository, old: str, new: pygit2.Commit,
 
 def _relative(path: Path, root: Path | None) -> str:
     if root is not None:
+        text, prefix = str(path), os.path.join(root, "")
+        if text.startswith(prefix) and ".." not in text:  # the common case, without relpath
+            return text[len(prefix):]
         try:
             return os.path.relpath(path, root) if path.is_absolute() else str(path)
         except ValueError:
