@@ -10,7 +10,7 @@ import time
 import pygit2
 from loguru import logger
 
-from mtor_git import gitops, names, queue
+from mtor_git import faults, gitops, names, queue
 from mtor_git.errors import GitOpError, PushRejected
 from mtor_git.result import Result, pr_body
 from mtor_git.state import OutboxEntry, RepoState
@@ -19,6 +19,7 @@ from mtor_git.state import OutboxEntry, RepoState
 def publish(repo: pygit2.Repository, state: RepoState, entry: OutboxEntry) -> bool:
     """Push one outbox entry; True when it is on the remote (and the outbox entry is gone)."""
     ref = names.branch_ref(entry.task_id, entry.run)
+    faults.point("before_push")
     try:
         gitops.push(repo, [f"{ref}:{ref}"])
     except PushRejected as exc:
@@ -26,6 +27,7 @@ def publish(repo: pygit2.Repository, state: RepoState, entry: OutboxEntry) -> bo
     except GitOpError as exc:
         _keep(state, entry, str(exc))
         return False
+    faults.point("after_push")
     state.drop_outbox(entry.task_id, entry.run)
     queue.delete_claim(repo, entry.task_id)
     logger.info("published {} ({}) to {}", entry.task_id, entry.status, names.branch(
