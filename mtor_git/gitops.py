@@ -43,6 +43,7 @@ from mtor_git.gitremote import (
     fetch,
     is_local,
     normalize_url,
+    open_exact,
     open_or_clone,
     pick_credential,
     push,
@@ -54,10 +55,11 @@ __all__ = [
     "FETCH_REFSPECS", "REMOTE", "SYMLINK_MODE", "TRACKING_MTOR_PREFIX", "TRACKING_PREFIX",
     "Credentials", "FetchOutcome", "PathChange", "RefUpdate",
     "changed_paths", "commit", "commit_all", "commit_files", "commit_of_path_addition",
-    "compare_and_swap", "create_worktree", "diff_changes", "fetch", "file_mode", "is_ancestor",
-    "is_local", "is_symlink", "list_tree", "normalize_url", "open_or_clone", "pick_credential",
-    "prune_worktrees", "push", "read_blob", "read_blob_with_mode", "remote_refs",
-    "remove_worktree", "resolve", "set_timeouts", "signature", "worktree_head",
+    "commits_between", "compare_and_swap", "create_worktree", "diff_changes", "fetch",
+    "file_mode", "is_ancestor", "is_local", "is_symlink", "list_tree", "normalize_url",
+    "open_exact", "open_or_clone", "pick_credential", "point_ref", "prune_worktrees", "push",
+    "read_blob", "read_blob_with_mode", "remote_refs", "remove_worktree", "resolve",
+    "set_timeouts", "signature", "sweep_stale_locks", "worktree_head",
 ]
 
 DEFAULT_AUTHOR_NAME = "mtor-git"
@@ -92,7 +94,7 @@ def commit_files(repo: pygit2.Repository, *, ref: str, parent: str | None,
     if update_ref:
         try:
             repo.references.create(ref, oid, force=True)
-        except (pygit2.GitError, ValueError) as exc:  # an invalid ref name is a ValueError
+        except (pygit2.GitError, ValueError, OSError) as exc:  # bad name; a held lock
             raise GitOpError(f"cannot point {ref} at {oid}: {exc}") from exc
     return str(oid)
 
@@ -150,6 +152,29 @@ def remove_worktree(repo: pygit2.Repository, name: str, path: Path) -> None:
     worktree.prune(True)
 
 
+def sweep_stale_locks(git_dir: Path, *, older_than: float) -> list[Path]:
+    """Delete git's lock files (`*.lock`: refs, packed-refs, config, HEAD, worktree indexes)
+    last written before `older_than` (a time). A process killed mid-update leaves one behind,
+    and it then blocks every later update of that ref for good. Only for a clone that a single
+    process uses (the worker's own): a live lock is never older than that process."""
+    candidates = [*git_dir.glob("*.lock"), *git_dir.glob("worktrees/*/*.lock")]
+    refs = git_dir / "refs"
+    candidates += list(refs.rglob("*.lock")) if refs.is_dir() else []
+    removed = []
+    for path in candidates:
+        try:
+            if path.is_file() and path.stat().st_mtime < older_than:
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    if removed:
+        logger.warning("removed {} stale lock file(s) a killed process left in {}: {}",
+                       len(removed), git_dir, ", ".join(str(p.relative_to(git_dir))
+                                                       for p in removed))
+    return removed
+
+
 def prune_worktrees(repo: pygit2.Repository) -> list[str]:
     """Forget every worktree whose directory vanished (a crash, a cleanup); their names."""
     pruned = []
@@ -163,7 +188,10 @@ def prune_worktrees(repo: pygit2.Repository) -> list[str]:
 
 def worktree_head(path: Path) -> str | None:
     """The commit checked out in a worktree (including commits the agent made itself)."""
-    repo = pygit2.Repository(str(path))
+    try:
+        repo = open_exact(path)
+    except pygit2.GitError as exc:
+        raise GitOpError(f"no worktree at {path}: {exc}") from exc
     return None if repo.head_is_unborn else str(repo.head.target)
 
 
@@ -172,7 +200,10 @@ def commit_all(worktree_path: Path, *, message: str, author_name: str | None = N
     """Stage every change in the worktree (additions, edits, deletions; .gitignore respected) and
     commit it on top of the current HEAD, keeping any commits the agent made. None when the
     tree is unchanged (then `worktree_head` still gives the agent's own last commit)."""
-    repo = pygit2.Repository(str(worktree_path))
+    try:
+        repo = open_exact(worktree_path)
+    except pygit2.GitError as exc:
+        raise GitOpError(f"no worktree at {worktree_path}: {exc}") from exc
     index = repo.index
     index.add_all()
     for path, flags in repo.status().items():
@@ -185,6 +216,14 @@ def commit_all(worktree_path: Path, *, message: str, author_name: str | None = N
         return None
     sig = signature(author_name, author_email)
     return str(repo.create_commit("HEAD", sig, sig, message, tree, parents))
+
+
+def commits_between(repo: pygit2.Repository, base: str, head: str) -> list[tuple[str, bytes]]:
+    """Every commit reachable from `head` but not from `base`: (oid, raw object: its author,
+    committer and message as git stores and pushes them)."""
+    walker = repo.walk(head)
+    walker.hide(base)
+    return [(str(c.id), c.read_raw()) for c in walker]
 
 
 def point_ref(repo: pygit2.Repository, ref: str, target: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pygit2
 from loguru import logger
-from pygit2.enums import CredentialType, FetchPrune, Option
+from pygit2.enums import CredentialType, FetchPrune, Option, RepositoryOpenFlag
 
 from mtor_git.errors import GitOpError, PushRejected
 from mtor_git.gitlocal import RefPush, push_local
@@ -189,9 +189,15 @@ def open_or_clone(url: str, path: Path, *, bare: bool = False,
     return _clone(want, path, bare=bare, credentials=credentials)
 
 
+def open_exact(path: Path) -> pygit2.Repository:
+    """The repository at exactly `path`: never one found by searching the parent directories
+    (a vanished worktree inside some other checkout must not open that checkout)."""
+    return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
+
+
 def _open_existing(path: Path) -> pygit2.Repository | None:
     try:
-        repo = pygit2.Repository(str(path))
+        repo = open_exact(path)
     except pygit2.GitError:
         return None
     if REMOTE not in repo.remotes.names():
@@ -209,21 +215,21 @@ def _clone(url: str, path: Path, *, bare: bool,
            credentials: Credentials | None) -> pygit2.Repository:
     path.parent.mkdir(parents=True, exist_ok=True)
     _sweep_leftovers(path)
-    tmp = path.parent / f".{path.name}.clone-{uuid.uuid4().hex[:8]}"
+    tmp = _sibling(path, "clone")
     try:
         pygit2.clone_repository(url, str(tmp), bare=bare, callbacks=_Callbacks(credentials))
+        repo = open_exact(tmp)
+        _ensure_refspecs(repo)
+        repo.config[_COMPLETE_KEY] = True  # only ever set on a clone that finished
+        del repo
+        os.rename(tmp, path)  # atomic: path now holds a complete clone
     except (pygit2.GitError, OSError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if path.exists() and _open_existing(path) is not None:
+            return open_or_clone(url, path)  # someone else's clone landed first
         raise GitOpError(f"cannot clone {url}: {exc}") from exc
-    repo = pygit2.Repository(str(tmp))
-    _ensure_refspecs(repo)
-    repo.config[_COMPLETE_KEY] = True  # only ever set on a clone that finished
-    del repo
-    os.rename(tmp, path)  # atomic: path now holds a complete clone
-    # A worktree-carrying clone records its own path; reopen at the final location.
-    repo = pygit2.Repository(str(path))
     logger.info("cloned {} into {}", url, path)
-    return repo
+    return open_exact(path)  # the object opened at `tmp` would keep using that path
 
 
 def _ensure_refspecs(repo: pygit2.Repository) -> None:
@@ -233,17 +239,35 @@ def _ensure_refspecs(repo: pygit2.Repository) -> None:
             repo.remotes.add_fetch(REMOTE, spec)
 
 
+def _sibling(path: Path, kind: str) -> Path:
+    # The pid tells a later sweep whether the owner is still at work.
+    return path.parent / f".{path.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 def _discard(path: Path) -> None:
     """Move `path` aside atomically, then delete it (a crash mid-delete leaves only a leftover)."""
-    trash = path.parent / f".{path.name}.trash-{uuid.uuid4().hex[:8]}"
+    trash = _sibling(path, "trash")
     os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
 
 
 def _sweep_leftovers(path: Path) -> None:
-    for prefix in (f".{path.name}.clone-", f".{path.name}.trash-"):
-        for stale in path.parent.glob(prefix + "*"):
-            shutil.rmtree(stale, ignore_errors=True)
+    """Delete the temporary siblings of processes that died (a crash mid-clone or mid-delete)."""
+    for kind in ("clone", "trash"):
+        for stale in path.parent.glob(f".{path.name}.{kind}-*"):
+            pid = stale.name.rsplit("-", 2)[-2]
+            if not (pid.isdigit() and _alive(int(pid))):
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 # -- fetch / ls-remote ---------------------------------------------------------------------------

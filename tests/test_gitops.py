@@ -3,6 +3,7 @@ side played by the git CLI."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -76,12 +77,20 @@ def test_half_finished_clone_is_redone(bare_remote: Path, tmp_path: Path, leftov
         git("remote", "add", "origin", bare_remote, cwd=path)
     elif leftover == "garbage":
         (path / "HEAD").write_text("not a ref\n")
-    stale = tmp_path / "ws" / ".work.git.clone-dead1234"
+    dead = _dead_pid()
+    stale = tmp_path / "ws" / f".work.git.clone-{dead}-0123abcd"
+    busy = tmp_path / "ws" / f".work.git.clone-{os.getpid()}-4567cdef"  # a live clone at work
     stale.mkdir()
+    busy.mkdir()
     repo = gitops.open_or_clone(str(bare_remote), path, bare=True)
     assert "refs/remotes/origin/main" in repo.references
-    assert not stale.exists()
-    assert [p.name for p in path.parent.iterdir()] == ["work.git"]
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(["work.git", busy.name])
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid  # reaped: no process has this id (until the kernel reuses it)
 
 
 def test_clone_over_git_daemon(bare_remote: Path, daemon: GitDaemon, tmp_path: Path) -> None:
@@ -320,6 +329,17 @@ def test_worktree_deleted_underneath_is_recreated(bare_remote: Path, tmp_path: P
     gitops.remove_worktree(repo, "t1.r1", wt)  # and twice
     assert repo.list_worktrees() == []
     assert "refs/heads/mtor/t1" in repo.references
+
+
+def test_commit_all_never_searches_upward_into_an_enclosing_repo(bare_remote: Path,
+                                                                   user_repo: Path) -> None:
+    vanished = user_repo / "worktrees" / "t1"  # inside the user's checkout, but gone
+    vanished.mkdir(parents=True)
+    (user_repo / "stray.txt").write_text("must not be committed\n")
+    before = git("rev-parse", "HEAD", cwd=user_repo)
+    with pytest.raises(GitOpError, match="no worktree"):
+        gitops.commit_all(vanished, message="m")
+    assert git("rev-parse", "HEAD", cwd=user_repo) == before
 
 
 def test_create_worktree_over_a_live_leftover(bare_remote: Path, tmp_path: Path) -> None:
