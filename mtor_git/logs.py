@@ -92,6 +92,7 @@ class _RotatingFile:
         self._size = 0
         self._retry_at = 0.0
         self._dropped = 0
+        self._failing = False  # warn once per outage, not once per retry
         self._open()  # raises OSError: the caller falls back to stderr only
         self._prune()
 
@@ -112,7 +113,7 @@ class _RotatingFile:
                 self._open()
                 self._report("INFO", f"log file {self.path} is writable again; {self._dropped} "
                              "messages could not be written to it")
-                self._dropped = 0
+                self._dropped, self._failing = 0, False
             if self._size and self._size + len(data) > self.max_bytes:
                 self._rotate()
             assert self._file is not None
@@ -140,8 +141,11 @@ class _RotatingFile:
         self._close()
         self._dropped += 1
         self._retry_at = time.monotonic() + _FILE_RETRY_SECONDS
-        self._report("WARNING", f"cannot write log file {self.path} ({exc.strerror or exc}); "
-                     f"logging to stderr only, retrying in {_FILE_RETRY_SECONDS:g}s")
+        if not self._failing:
+            self._failing = True
+            self._report("WARNING", f"cannot write log file {self.path} "
+                         f"({exc.strerror or exc}); logging to stderr only, retrying every "
+                         f"{_FILE_RETRY_SECONDS:g}s")
 
     def _rotate(self) -> None:
         self._close()
@@ -251,9 +255,8 @@ class _Collapser:
         now = time.monotonic()
         with self._lock:
             self._timer = None
-            done = [w for w in self._windows.values() if now - w.start >= self.interval]
-            for key in [k for k, w in self._windows.items() if w in done]:
-                del self._windows[key]
+            finished = [k for k, w in self._windows.items() if now - w.start >= self.interval]
+            done = [self._windows.pop(k) for k in finished]
             pending = [w.start + self.interval for w in self._windows.values() if w.count]
             if pending:
                 self._arm(min(pending))
@@ -317,14 +320,38 @@ def _stderr_style(stream: TextIO) -> str:
         return "plain"  # a StringIO or a closed stream
 
 
+class _Reporter:
+    """How a file sink reports its own trouble: from a fresh thread. The sink runs in its loguru
+    writer thread, and logging from there would put into its own queue; with that queue's pipe
+    full, the only thread that drains it would wait for itself forever."""
+
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, level: str, text: str) -> None:
+        thread = threading.Thread(target=logger.log, args=(level, text), daemon=True,
+                                  name="mtor-git-log-report")
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def join(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)
+
+
 class LogHandle:
     """The sinks setup_logging added. `file` / `json_file` are None when not in use (not asked
     for, or unusable at start: see `fallbacks`)."""
 
-    def __init__(self, sink_ids: list[int], collapser: _Collapser | None, file: Path | None,
-                 json_file: Path | None, fallbacks: list[str]) -> None:
-        self._sink_ids = sink_ids
+    def __init__(self, sink_ids: list[int], collapser: _Collapser | None, reporter: _Reporter,
+                 file: Path | None, json_file: Path | None, fallbacks: list[str]) -> None:
+        self._sink_ids = sink_ids  # stderr first
         self._collapser = collapser
+        self._reporter = reporter
         self.file = file
         self.json_file = json_file
         self.fallbacks = tuple(fallbacks)
@@ -338,16 +365,15 @@ class LogHandle:
         if self._collapser is not None:
             self._collapser.close()
             self._collapser = None
-        for sink_id in self._sink_ids:
+        # files first: draining them may report a failure, which stderr must still receive
+        for sink_id in reversed(self._sink_ids):
+            if sink_id == self._sink_ids[0]:
+                self._reporter.join()
             try:
                 logger.remove(sink_id)
             except ValueError:
                 pass  # already removed by someone else
         self._sink_ids = []
-
-
-def _report(level: str, text: str) -> None:
-    logger.log(level, text)
 
 
 def setup_logging(*, file: Path | None, rotation: str = "10 MB", retention: int = 5,
@@ -370,12 +396,13 @@ def setup_logging(*, file: Path | None, rotation: str = "10 MB", retention: int 
     ids = [logger.add(stream, level=stderr_level, format=_formatter(style),
                       colorize=style == "tty", **common)]
     used: dict[str, Path | None] = {"file": None, "json": None}
+    reporter = _Reporter()
     fallbacks: list[str] = []
     for kind, path in (("file", file), ("json", json_file)):
         if path is None:
             continue
         try:
-            sink = _RotatingFile(path, max_bytes, retention, compression, _report)
+            sink = _RotatingFile(path, max_bytes, retention, compression, reporter)
         except OSError as exc:
             fallbacks.append(f"log file {path} cannot be used ({exc.strerror or exc}); "
                              "logging to stderr only")
@@ -386,4 +413,4 @@ def setup_logging(*, file: Path | None, rotation: str = "10 MB", retention: int 
         used[kind] = path
     for text in fallbacks:
         logger.warning(text)
-    return LogHandle(ids, collapser, used["file"], used["json"], fallbacks)
+    return LogHandle(ids, collapser, reporter, used["file"], used["json"], fallbacks)

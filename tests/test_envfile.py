@@ -220,7 +220,7 @@ values = st.text(st.characters(blacklist_categories=("Cs",), blacklist_character
                  max_size=40)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.dictionaries(names, values, max_size=8), st.booleans())
 def test_valid_file_round_trips(mapping: dict[str, str], plain: bool) -> None:
     lines = []

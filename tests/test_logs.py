@@ -160,6 +160,25 @@ def test_disk_full_costs_one_warning_not_a_traceback_per_message(
     assert "work 99" in out
 
 
+def test_a_failing_file_reports_from_its_own_thread_not_the_writer(
+        handles: list[LogHandle]) -> None:
+    """Logging from a sink's writer thread puts into that sink's own queue: with the pipe full
+    the only reader would wait for itself. The report must come from another thread."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("/dev/full is needed to simulate a full disk")
+    seen: list[tuple[str, str]] = []
+    handle, _ = start(handles, file=Path("/dev/full"), collapse_interval=0)
+    capture = logger.add(lambda m: seen.append((m.record["message"], m.record["thread"].name)))
+    try:
+        for i in range(200):
+            logger.info("work {} {}", i, "z" * 500)
+        handle.close()
+    finally:
+        logger.remove(capture)
+    reports = [thread for message, thread in seen if "cannot write log file" in message]
+    assert reports == ["mtor-git-log-report"]
+
+
 def test_json_sink_writes_one_valid_object_per_line(tmp_path: Path,
                                                      handles: list[LogHandle]) -> None:
     jsonl = tmp_path / "mtor-git.jsonl"
