@@ -5,12 +5,13 @@ so a worker that wins a claim after ours is released always sees the task as don
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 
 import pygit2
 from loguru import logger
 
-from mtor_git import faults, gitops, names, queue
+from mtor_git import claims, faults, gitops, names, queue
 from mtor_git.errors import GitOpError, PushRejected
 from mtor_git.result import Result, pr_body
 from mtor_git.state import OutboxEntry, RepoState
@@ -42,6 +43,35 @@ def flush(repo: pygit2.Repository, state: RepoState) -> int:
         if not publish(repo, state, entry):
             waiting += 1
     return waiting
+
+
+def adopt(repo: pygit2.Repository, state: RepoState, view: queue.RemoteView, me: str) -> int:
+    """Queue the results a killed process of worker `me` committed but never put in the outbox
+    (it died in between, or the entry was damaged), so they are pushed rather than run again.
+    A local result counts only while the remote still holds the claim of the process that
+    committed it. The number adopted."""
+    queued = {(e.task_id, e.run) for e in state.outbox()}
+    adopted = 0
+    for task_id in sorted(view.ids_with(names.CLAIM_PREFIX)):
+        claim = queue.read_claim(repo, view.claim_oid(task_id) or "")
+        if (claim is None or not claims.is_orphan_of(claim, me)
+                or (task_id, claim.run) in queued or view.done(task_id, claim.run)):
+            continue
+        ref = names.branch_ref(task_id, claim.run)
+        tip = gitops.resolve(repo, ref)
+        raw = gitops.read_blob(repo, tip, names.result_json(task_id)) if tip else None
+        try:
+            result = json.loads(raw or b"null")
+            mine = (result["run"] == claim.run and result["worker"]["id"] == me
+                    and result["worker"]["pid"] == claim.pid)
+        except (ValueError, TypeError, KeyError):
+            continue
+        if mine and tip is not None:
+            logger.info("{}: adopting the result a killed process committed ({})", task_id,
+                        result["status"])
+            state.put_outbox(new_entry(task_id, claim.run, tip, str(result["status"])))
+            adopted += 1
+    return adopted
 
 
 def _settle_refusal(repo: pygit2.Repository, state: RepoState, entry: OutboxEntry,

@@ -83,6 +83,9 @@ class Worker:
 
     def _cycle_repo(self, rt: RepoRuntime) -> int:
         repo = self._open(rt)
+        if not rt.reconciled:
+            publish.adopt(repo, rt.state, queue.read_view(repo, rt.config.branch),
+                          self.config.worker_id)
         publish.flush(repo, rt.state)
         view = queue.read_view(repo, rt.config.branch)
         if view.head is None:
