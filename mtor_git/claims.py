@@ -92,13 +92,14 @@ def takeable(claim: Claim | None, *, me: str, now: float) -> bool:
 
     A released claim can be taken once its `not_before` has passed; a held one once its lease
     expired (a publishing one only after PUBLISH_GRACE more); our own claim left by a crashed
-    process of ours on this host at once, since that process is gone.
+    process of ours on this host at once, since that process is gone (a publishing one too: the
+    worker checks first that its outbox no longer holds that result, so it was lost).
     """
     if claim is None:
         return True  # unreadable: whoever wrote it cannot be trusted to finish it
     if claim.phase == "released":
         return claim.not_before is None or now >= claim.not_before
-    if is_orphan_of(claim, me) and claim.phase == "running":
+    if is_orphan_of(claim, me):
         return True
     grace = PUBLISH_GRACE if claim.phase == "publishing" else 0.0
     return now >= claim.lease_expires + grace

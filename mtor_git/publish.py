@@ -20,6 +20,13 @@ from mtor_git.state import OutboxEntry, RepoState
 def publish(repo: pygit2.Repository, state: RepoState, entry: OutboxEntry) -> bool:
     """Push one outbox entry; True when it is on the remote (and the outbox entry is gone)."""
     ref = names.branch_ref(entry.task_id, entry.run)
+    if gitops.resolve(repo, entry.commit) is None:
+        # The workspace clone was deleted or re-cloned: retrying this push can never work.
+        logger.error("result of {} run {} (commit {}) is gone from the workspace clone; dropped "
+                     "from the outbox, the task will run again", entry.task_id, entry.run,
+                     entry.commit[:12])
+        state.drop_outbox(entry.task_id, entry.run)
+        return False
     faults.point("before_push")
     try:
         gitops.push(repo, [f"{ref}:{ref}"])

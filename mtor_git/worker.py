@@ -134,6 +134,9 @@ class Worker:
         if not self._has_capacity(repo, view.head or "", spec_path):
             rt.waiting.add(task_id)
             return 0
+        if any((e.task_id, e.run) == (task_id, run) for e in rt.state.outbox()):
+            rt.waiting.add(task_id)  # its result waits for the remote: never run it again
+            return 0
         claimed = self._claim(repo, rt, view, task_id, run)
         if claimed is None:
             return 0
