@@ -84,6 +84,7 @@ def verify(unit_text: str, tmp_path: Path, *, user: bool) -> subprocess.Complete
     folder.mkdir(exist_ok=True)
     unit = folder / "mtor-git.service"
     unit.write_text(with_exec_start(unit_text, fake_binary(tmp_path)))
+    unit.chmod(0o644)  # systemd warns about a world-writable unit, whatever the umask
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700, exist_ok=True)
     env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "SYSTEMD_LOG_LEVEL": "info"}
