@@ -82,6 +82,8 @@ class Worker:
         return started
 
     def _cycle_repo(self, rt: RepoRuntime) -> int:
+        if not rt.reconciled:  # first cycle of this process: clear what a killed one left
+            gitops.sweep_stale_locks(rt.path, older_than=_PROCESS_START)
         repo = self._open(rt)
         if not rt.reconciled:
             publish.adopt(repo, rt.state, queue.read_view(repo, rt.config.branch),
@@ -301,6 +303,10 @@ def _mark_running(keeper: ClaimKeeper) -> None:
         keeper.beat(attempt=1)
     except GitOpError as exc:
         logger.warning("could not mark {} running: {}", keeper.claim.task_id, exc)
+
+
+# Lock files older than this process were left by a killed one (the workspace is ours alone).
+_PROCESS_START = time.time()
 
 
 def _task_id(path: str) -> str:
