@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pygit2
-from pygit2.enums import FileMode
+from pygit2.enums import FileMode, RepositoryOpenFlag
 
 from mtor_git.errors import GitOpError
 
@@ -44,7 +44,7 @@ def push_local(repo: pygit2.Repository, remote_path: str,
                specs: Sequence[RefPush]) -> dict[str, str]:
     """Push `specs` to the repository at `remote_path`; the refused refs with their reasons."""
     try:
-        target = pygit2.Repository(remote_path)
+        target = pygit2.Repository(remote_path, RepositoryOpenFlag.NO_SEARCH)
         news = {s.src: _copy_objects(repo, target, s.src) for s in specs if s.src is not None}
         refused = {}
         for spec in specs:
@@ -84,6 +84,8 @@ def _copy_objects(src: pygit2.Repository, dst: pygit2.Repository, rev: str) -> p
 
 def _update(target: pygit2.Repository, spec: RefPush, new: pygit2.Oid | None) -> str | None:
     """Update one ref under its lock; the reason it was refused, or None."""
+    if not target.is_bare and not target.head_is_detached and target.head.name == spec.dst:
+        return "refusing to update the branch checked out in the remote's worktree"  # as git
     try:
         with target.transaction() as txn:
             txn.lock_ref(spec.dst)

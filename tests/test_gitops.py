@@ -386,6 +386,15 @@ def test_non_fast_forward_is_rejected_unless_forced(bare_remote: Path, user_repo
     assert git("rev-parse", "main", cwd=bare_remote) == mine
 
 
+def test_local_push_leaves_a_checked_out_branch_alone(user_repo: Path, tmp_path: Path) -> None:
+    repo = gitops.open_or_clone(str(user_repo), tmp_path / "w.git", bare=True)
+    gitops.commit_files(repo, ref="refs/heads/main", parent=gitops.resolve(repo, "main"),
+                        files={"x": b"x"}, message="m")
+    with pytest.raises(PushRejected, match="checked out"):
+        gitops.push(repo, ["refs/heads/main:refs/heads/main"])
+    gitops.push(repo, ["refs/heads/main:refs/heads/other"])  # any other branch is fine
+
+
 def test_push_needs_full_ref_names(bare_remote: Path, tmp_path: Path) -> None:
     with pytest.raises(GitOpError, match="full destination ref"):
         gitops.push(_clone(bare_remote, tmp_path), ["main:main"])
