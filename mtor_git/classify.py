@@ -221,6 +221,10 @@ def _faster_than_model_call(f: Facts) -> Evidence | None:
         return None
     if rep.parsed and (rep.api_error_status is not None or rep.model_invoked is True):
         return None
+    if rep.parsed and rep.is_error and rep.messages:
+        # The agent's own structured report of an API error (Claude reports a 529 with a null
+        # status): a provider answered, however quickly, so the text rules judge it.
+        return None
     return Evidence("run.duration", f"{r.duration:.3f}s < min_model_call {f.min_model_call:g}s, "
                                     "and no structured report of a model or provider response")
 

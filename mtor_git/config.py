@@ -17,6 +17,7 @@ from mtor_git import paths
 from mtor_git.durations import parse_duration
 from mtor_git.errors import ConfigError
 from mtor_git.expand import UnsetVariable, expand_path, expand_vars, referenced_vars
+from mtor_git.logs import parse_size
 from mtor_git.profiles import BUILTIN, PROMPT_MODES, REPORT_FORMATS, AgentProfile
 from mtor_git.retry import RetryPolicy
 from mtor_git.yamlload import KeyPath, Located, YamlProblem, load
@@ -85,7 +86,7 @@ TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval
             "allowed_signers", "author", "max_spec_bytes")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name")
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
-              "timeout", "fallback", "max_parallel", "model_args")
+              "timeout", "fallback", "max_parallel", "max_attempts", "model_args")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
               "breaker_threshold", "breaker_cooldown")
 LOG_KEYS = ("file", "rotation", "retention", "json_file", "level")
@@ -316,8 +317,9 @@ def _agent(r: _Reader, name: str, value: Any) -> AgentProfile:
         changes["model_args"] = _command(r, raw["model_args"], (*where, "model_args"), empty=True)
     if "timeout" in raw:
         changes["timeout"] = r.duration(raw["timeout"], (*where, "timeout"))
-    if "max_parallel" in raw:
-        changes["max_parallel"] = r.count(raw["max_parallel"], (*where, "max_parallel"))
+    for key in ("max_parallel", "max_attempts"):
+        if key in raw:
+            changes[key] = r.count(raw[key], (*where, key))
     if "fallback" in raw:
         changes["fallback"] = r.text(raw["fallback"], (*where, "fallback"))
     profile = replace(base, **changes)
@@ -382,8 +384,10 @@ def _log(r: _Reader, value: Any) -> LogConfig:
         file = r.path(file_value, ("log", "file"))
     json_file = r.path(raw["json_file"], ("log", "json_file")) if raw.get("json_file") else None
     rotation = r.text(raw.get("rotation", "10 MB"), ("log", "rotation"))
-    if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)", rotation, re.IGNORECASE):
-        raise r.fail(("log", "rotation"), "expected a size such as 10 MB")
+    try:
+        parse_size(rotation)  # the same reading the log sink uses, so it fails here, at load
+    except ValueError as exc:
+        raise r.fail(("log", "rotation"), str(exc)) from None
     level = str(raw.get("level", "INFO")).upper()
     if level not in ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"):
         raise r.fail(("log", "level"), "expected DEBUG, INFO, WARNING or ERROR")

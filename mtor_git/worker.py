@@ -71,13 +71,14 @@ class Worker:
         """Sync every repository and start what can start; the number of tasks started."""
         started = 0
         self.wake.clear()
+        errors = []
         for rt in self.repos.values():
             try:
                 started += self._cycle_repo(rt)
-                self.last_error = None
             except GitOpError as exc:
-                self.last_error = f"{rt.config.url}: {exc}"
+                errors.append(f"{rt.config.url}: {exc}")
                 logger.warning("repository {} unavailable this cycle: {}", rt.config.name, exc)
+        self.last_error = "; ".join(errors) or None  # any repository's error, not the last one
         self.last_poll = time.time()
         return started
 
@@ -239,10 +240,16 @@ class Worker:
                 if publish.publish(repo, rt.state, entry_) and self.config.pull_request == "gh":
                     self._pull_request(repo, rt, outcome.result)
                 self._remember(job, outcome.result)
-        except Exception:
+        except Exception as exc:
             logger.exception("task {} failed inside the worker; its claim will expire",
                              job.task_id)
             keeper.stop()
+            with self._lock:  # so that `doctor` sees a burst of these too
+                self.finished.append({"task": job.task_id, "run": job.run,
+                                      "status": "internal_error", "at": time.time(),
+                                      "duration": None, "attempts": 0,
+                                      "kind": type(exc).__name__, "model_invoked": None})
+                del self.finished[:-50]
         finally:
             with self._lock:
                 self.running.pop((rt.config.name, job.task_id), None)

@@ -86,9 +86,17 @@ def test_exit_zero_with_permission_denials_is_not_success(wt: Path) -> None:
 
 
 def test_a_too_fast_failure_is_a_pipeline_fault(wt: Path) -> None:
+    # Overload text, but no structured report (a text profile): faster than any model call.
     slow_floor = RetryPolicy(max_attempts=4, initial_backoff=0.05, min_model_call=30.0)
-    result = run(wt, fake_profile("529"), policy=slow_floor)
+    result = run(wt, fake_profile("529", report="text"), policy=slow_floor)
     assert (result.status, kinds(result)) == ("failed", ["pipeline_fault"])
+
+
+def test_a_fast_structured_overload_report_is_transient(wt: Path) -> None:
+    # Claude reports a 529 with api_error_status null: its own JSON error is the evidence.
+    slow_floor = RetryPolicy(max_attempts=2, initial_backoff=0.05, min_model_call=30.0)
+    result = run(wt, fake_profile("529"), policy=slow_floor)
+    assert (result.status, kinds(result)) == ("exhausted", ["overloaded", "overloaded"])
 
 
 def test_hang_is_killed_at_the_profile_timeout_and_not_retried(wt: Path) -> None:
