@@ -6,6 +6,7 @@ import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")  # plain seconds; no exponents, signs or spaces
 
 
 def parse_duration(value: object, *, allow_zero: bool = False) -> float:
@@ -20,7 +21,7 @@ def parse_duration(value: object, *, allow_zero: bool = False) -> float:
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
-        seconds = _parse_text(value.strip())
+        seconds = _parse_text(value)
     else:
         raise ValueError(f"expected a duration like 90s, 20m or 1h30m, not {type(value).__name__}")
     if seconds != seconds or seconds == float("inf") or seconds < 0:
@@ -33,10 +34,8 @@ def parse_duration(value: object, *, allow_zero: bool = False) -> float:
 def _parse_text(text: str) -> float:
     if not text:
         raise ValueError("empty duration")
-    try:
+    if _NUMBER.fullmatch(text):
         return float(text)
-    except ValueError:
-        pass
     pos = 0
     total = 0.0
     last_scale = float("inf")
