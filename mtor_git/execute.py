@@ -114,8 +114,9 @@ def execute(*, prompt: str, profile_name: str, profiles: Mapping[str, AgentProfi
             park_limit: float = 3600.0) -> Execution:
     """Run one task's agent until success, a terminal fault, the budget, or a signal.
 
-    `timeout` (the spec's) is capped by the profile's; `max_attempts` by the policy's. Never
-    raises: an unexpected exception becomes status failed, kind internal_error, with a traceback.
+    `timeout` (the spec's) is capped by the profile's; `max_attempts` by the policy's and the
+    task profile's (the smallest wins). Never raises: an unexpected exception becomes status
+    failed, kind internal_error, with a traceback.
     """
     loop = _Loop(prompt=prompt, profile_name=profile_name, profiles=profiles, cwd=Path(cwd),
                  policy=policy, environ=environ, breakers=breakers, model=model,
@@ -181,7 +182,7 @@ class _Loop:
             return self.finish("failed", Failure(exc.kind, self.redactor.text(str(exc)),
                                                  rule="preflight"))
         primary, waited = current, 0.0
-        budget = self._budget()
+        budget = self._budget(current.request.profile)
         for number in range(1, budget + 1):
             gate = self._gate(current)
             if isinstance(gate, Execution):
@@ -343,9 +344,9 @@ class _Loop:
                        f"{attempt.profile!r}: {meaning}", rule=verdict.rule,
                        evidence=verdict.evidence)
 
-    def _budget(self) -> int:
-        cap = max(self.policy.max_attempts, 1)
-        return max(min(self.max_attempts or cap, cap), 1)
+    def _budget(self, profile: AgentProfile) -> int:
+        caps = [self.policy.max_attempts, self.max_attempts, profile.max_attempts]
+        return max(min(c for c in caps if c is not None), 1)
 
     def finish(self, status: str, failure: Failure | None = None, *,
                resume_at: float | None = None) -> Execution:

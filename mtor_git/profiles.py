@@ -33,6 +33,9 @@ class AgentProfile:
     timeout: float | None = None
     fallback: str | None = None
     max_parallel: int | None = None
+    # Attempt budget for every task run with this profile; the smallest of the retry policy's,
+    # the spec's and this one wins.
+    max_attempts: int | None = None
     # Inserted where the command has the token "{model_args}" (else appended) when a spec names a
     # model; "{model}" inside is replaced by the model name.
     model_args: tuple[str, ...] = ()
