@@ -19,7 +19,10 @@ def parse_duration(value: object, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 90s, 20m or 1h30m, not a boolean")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError("a duration that large is not a time") from None
     elif isinstance(value, str):
         seconds = _parse_text(value)
     else:

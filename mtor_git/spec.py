@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import os
 import re
 import stat
@@ -194,7 +195,8 @@ def _convert(key: str, value: Any, stem_id: str) -> Any:
             raise ValueError(f"must be between 1 and {MAX_ATTEMPTS_CAP}")
         return value
     if key == "max_cost_usd":
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 \
+                or not math.isfinite(value):
             raise ValueError(f"expected a positive number of dollars, got {_shown(value)}")
         return float(value)
     if not isinstance(value, str) or not value.strip():

@@ -69,22 +69,34 @@ def spec_files(root: Path, tasks_dir: str = "tasks") -> list[Path]:
 
 def check_index(repo: pygit2.Repository, tasks_dir: str = "tasks",
                 max_bytes: int = DEFAULT_MAX_BYTES,
-                index_file: str | None = None) -> list[Checked]:
+                index_file: str | None = None, changed_only: bool = False) -> list[Checked]:
     """Check the specs exactly as staged: what `git commit` would record, not the work tree.
 
     `index_file` is git's GIT_INDEX_FILE: `git commit -a` and `git commit <paths>` stage into a
     temporary index and run the hook against it; libgit2 ignores that variable, so pass it on.
+    With `changed_only` (the pre-commit hook), specs staged exactly as HEAD has them are
+    skipped: a commit is judged by what it changes, not by a spec that is already in history.
     """
     if index_file:
         index = pygit2.Index(os.path.abspath(index_file))
     else:
         repo.index.read()
         index = repo.index
+    unchanged = _head_entries(repo) if changed_only else {}
     results = []
     for entry in index:
-        if is_spec_path(entry.path, tasks_dir):
+        if is_spec_path(entry.path, tasks_dir) and unchanged.get(entry.path) != entry.id:
             results.append(_check_object(repo, entry.path, entry.id, entry.mode, max_bytes))
     return results
+
+
+def _head_entries(repo: pygit2.Repository) -> dict[str, pygit2.Oid]:
+    """Path -> blob id of every file in HEAD's tree (empty on an unborn branch)."""
+    if repo.head_is_unborn:
+        return {}
+    index = pygit2.Index()
+    index.read_tree(repo.head.peel(pygit2.Commit).tree)
+    return {entry.path: entry.id for entry in index}
 
 
 def check_push(repo: pygit2.Repository, updates: Iterable[tuple[str, str]],

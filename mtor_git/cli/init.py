@@ -66,7 +66,8 @@ def run_hook(args: argparse.Namespace) -> int:
     repo = open_repo()
     results: list[Checked]
     if args.name == "pre-commit":
-        results = check_index(repo, args.tasks_dir, index_file=os.environ.get("GIT_INDEX_FILE"))
+        results = check_index(repo, args.tasks_dir, index_file=os.environ.get("GIT_INDEX_FILE"),
+                              changed_only=True)
     elif args.name == "pre-push":
         results = check_push(repo, hooks.read_push_updates(sys.stdin.read()), args.tasks_dir)
     else:  # pragma: no cover - argparse choices

@@ -33,19 +33,20 @@ COMMANDS: dict[str, str] = {
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        sub = self.prog.partition(" ")[2]  # "validate" of "mtor-git validate"; main adds the rest
+        raise UsageError(f"{sub}: {message}" if sub else message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with a known `command`, only that subcommand's module is imported, so a hook
+    starts fast and a broken import elsewhere cannot break `validate`."""
     parser = _Parser(prog="mtor-git", description="Dispatch coding tasks to headless AI agents "
                      "through git alone.")
     parser.add_argument("--version", action="version", version=f"mtor-git {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    seen: set[str] = set()
-    for module_name in COMMANDS.values():
-        if module_name not in seen:
-            seen.add(module_name)
-            _module(module_name).add_parser(sub)
+    wanted = [COMMANDS[command]] if command in COMMANDS else list(COMMANDS.values())
+    for module_name in dict.fromkeys(wanted):
+        _module(module_name).add_parser(sub)
     return parser
 
 
@@ -55,7 +56,8 @@ def _module(name: str) -> ModuleType:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        words = list(sys.argv[1:] if argv is None else argv)
+        args = build_parser(words[0] if words else None).parse_args(words)
         if args.command is None:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE
