@@ -144,6 +144,20 @@ def set_timeouts(connect_ms: int = CONNECT_TIMEOUT_MS, io_ms: int = IO_TIMEOUT_M
 set_timeouts()
 
 
+def _importable_errors() -> None:
+    """pygit2's exceptions claim to live in `_pygit2`, which cannot be imported, so they cannot
+    be pickled; loguru's queued sinks pickle a logged exception's type and, failing, drop the
+    whole record (an internal error caused by git vanished from the log). Name `pygit2`."""
+    for name in dir(pygit2):
+        obj = getattr(pygit2, name)
+        if (isinstance(obj, type) and issubclass(obj, BaseException)
+                and obj.__module__ == "_pygit2"):
+            obj.__module__ = "pygit2"
+
+
+_importable_errors()
+
+
 # -- clone / open --------------------------------------------------------------------------------
 def normalize_url(url: str) -> str:
     """A URL as stored in `remote.origin.url`: local paths (file:// too, the same transport to
