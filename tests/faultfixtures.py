@@ -81,6 +81,18 @@ def log_text(s: Site, name: str) -> str:
     return "\n".join(parts)
 
 
+def occurrences(text: str, needle: str) -> int:
+    """How many times a message containing `needle` was logged, counting the repeats the log
+    collapsed into `... (repeated N times in the last Ns)` lines."""
+    total = 0
+    for line in text.splitlines():
+        if needle not in line:
+            continue
+        repeated = re.search(r"\(repeated (\d+) times? in the last \d+s\)$", line)
+        total += int(repeated.group(1)) if repeated else 1
+    return total
+
+
 def status(s: Site, name: str) -> dict[str, Any] | None:
     try:
         data: dict[str, Any] = json.loads((s.state_dir(name) / "status.json").read_text())

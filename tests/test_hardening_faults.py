@@ -8,24 +8,34 @@ cancel), which these tests do not repeat."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from daemonfixtures import Site, site, spec, wait_for
 from faultfixtures import (
+    can_mount_tmpfs,
     clone_path,
+    fill,
     log_text,
+    occurrences,
     outbox_entries,
     result_commits,
     run_daemon,
+    small_tmpfs,
+    start_daemon,
     state_file,
+    status,
     truncate,
     worker_dir,
+    worktrees_dir,
 )
+from gitfixtures import git
 
 pytestmark = pytest.mark.slow
 
@@ -161,3 +171,197 @@ def test_stale_lock_files_a_killed_process_left_are_cleared_on_restart(s: Site) 
     assert sorted(s.invocations()) == ["t1.r1", "t1.r1", "t2.r1"]
     assert [lock for lock in STALE_LOCKS if (clone / lock).exists()] == []
     assert "stale lock file" in log_text(s, "w1")
+
+
+# -- the remote goes away for a while (a long-running daemon, no restart) -----------------------
+def first_poll(s: Site, name: str) -> bool:
+    return bool((status(s, name) or {}).get("last_poll"))
+
+
+def failed_polls(s: Site, name: str, seen: set[float]) -> int:
+    """Record the poll of the latest status file if it failed; how many failed polls seen."""
+    now = status(s, name) or {}
+    if now.get("last_error") and now.get("last_poll"):
+        seen.add(now["last_poll"])
+    return len(seen)
+
+
+def test_cycles_ride_out_a_remote_outage_and_then_run_what_was_pushed_meanwhile(s: Site) -> None:
+    proc = start_daemon(s, s.config("w1", poll_interval="1s"))
+    wait_for(lambda: first_poll(s, "w1"), 30, "the first poll")
+    s.server.stop()
+    down_at = time.monotonic()
+    s.push_specs({"t1": spec()})  # the user's clone reaches the repository through the disk
+
+    seen: set[float] = set()
+    wait_for(lambda: failed_polls(s, "w1", seen) >= 3, 30, "three failed polls")
+    assert proc.poll() is None
+    assert "cannot list refs" in (status(s, "w1") or {})["last_error"]
+    s.server.start()
+    wait_for(lambda: s.results().get("t1") and not s.claims(), 30, "the result")
+    outage = time.monotonic() - down_at
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+
+    assert_one_result(s, "t1")
+    assert s.invocations() == ["t1.r1"]
+    # One failed cycle per poll at most (a spin would make thousands), said in one log line
+    # plus a repeat count.
+    log = log_text(s, "w1")
+    assert 3 <= occurrences(log, "unavailable this cycle") <= 2 * outage + 2
+    assert log.count("unavailable this cycle") <= 4
+
+
+def test_a_result_finished_during_an_outage_is_pushed_by_a_later_cycle_without_restart(
+        s: Site) -> None:
+    proc = start_daemon(s, s.config("w1", poll_interval="1s"))
+    s.push_specs({"t1": spec(agent="slow")})
+    wait_for(lambda: s.invocations(), 30, "the agent to start")
+    s.server.stop()  # while the agent works
+
+    wait_for(lambda: any(e["tries"] >= 3 for e in outbox_entries(s, "w1")), 30,
+             "three failed pushes")
+    assert proc.poll() is None
+    assert "refs/heads/mtor/t1" not in s.refs()
+    s.server.start()
+    wait_for(lambda: s.results().get("t1") and not s.claims() and not s.outbox("w1"), 30,
+             "the result to land")
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert_one_result(s, "t1")
+    assert s.invocations() == ["t1.r1"]
+
+
+# -- a full disk ---------------------------------------------------------------------------------
+needs_tmpfs = pytest.mark.skipif(not can_mount_tmpfs(), reason="mounting a small tmpfs needs root")
+
+
+@needs_tmpfs
+def test_a_full_workspace_disk_is_named_in_the_log_and_the_task_runs_once_space_is_back(
+        s: Site) -> None:
+    with small_tmpfs(s.root / "small") as disk:
+        proc = start_daemon(s, s.config("w1", poll_interval="1s",
+                                        extra={"workspace": str(disk / "ws")}))
+        wait_for(lambda: first_poll(s, "w1"), 30, "the first poll (the clone)")
+        filler = fill(disk)
+        full_at = time.monotonic()
+        s.push_specs({"t1": spec()})  # fetching it needs space
+
+        seen: set[float] = set()
+        wait_for(lambda: failed_polls(s, "w1", seen) >= 3, 30, "three failed polls")
+        assert proc.poll() is None
+        assert "No space left on device" in (status(s, "w1") or {})["last_error"]
+        assert s.invocations() == []
+        filler.unlink()
+        wait_for(lambda: s.results().get("t1") and not s.claims(), 30, "the result")
+        full_for = time.monotonic() - full_at
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert list((clone_path(s, "w1") / "objects" / "pack").glob("pack_git2_*")) == []
+
+    assert_one_result(s, "t1")
+    assert s.invocations() == ["t1.r1"]
+    log = log_text(s, "w1")
+    assert 3 <= occurrences(log, "No space left on device") <= 2 * full_for + 2
+
+
+@needs_tmpfs
+def test_a_disk_that_fills_while_the_agent_runs_ends_in_one_result_that_says_so(
+        s: Site) -> None:
+    with small_tmpfs(s.root / "small") as disk:
+        proc = start_daemon(s, s.config("w1", poll_interval="1s",
+                                        extra={"workspace": str(disk / "ws")}))
+        s.push_specs({"t1": spec(agent="slow")})
+        wait_for(lambda: s.invocations(), 30, "the agent to start")
+        filler = fill(disk)  # its edit, our commit of it and the result all need space
+
+        wait_for(lambda: "internal error in task t1" in log_text(s, "w1"), 30,
+                 "the failure to be logged")
+        time.sleep(2)  # a few polls with the disk still full
+        assert proc.poll() is None
+        filler.unlink()
+        wait_for(lambda: s.results().get("t1") and not s.claims() and not s.outbox("w1"), 30,
+                 "the result")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+
+    [subject] = result_commits(s, "t1")
+    result = s.result("t1")
+    assert subject == f"mtor: t1 {result['status']}"
+    if result["status"] == "failed":  # the result commit found room after the worktree went
+        assert "No space left on device" in result["failure"]["message"]
+        assert s.invocations() == ["t1.r1"]
+    else:  # no room even for the result: the claim expired and the task ran again
+        assert s.invocations() == ["t1.r1", "t1.r1"]
+    log = log_text(s, "w1")
+    assert "No space left on device" in log
+    assert "Logging error" not in log  # the record of a pygit2 error reached the log
+
+
+# -- worktrees vanish ----------------------------------------------------------------------------
+def test_a_worktree_deleted_under_a_running_agent_ends_in_one_clear_failure(s: Site) -> None:
+    s.push_specs({"t1": spec(agent="slow"), "t2": spec()})
+    proc = s.start(s.config("w1"), once=True)
+    wait_for(lambda: "t1.r1" in s.invocations(), 30, "the agent of t1 to start")
+    shutil.rmtree(worktrees_dir(s, "w1") / "t1.r1")  # a tmp cleaner, a careless rm -rf
+
+    assert proc.wait(60) == 0
+
+    result = s.result("t1")
+    assert_one_result(s, "t1", "failed")
+    assert "worktree" in result["failure"]["message"]
+    assert_one_result(s, "t2")
+    assert sorted(s.invocations()) == ["t1.r1", "t2.r1"]
+    assert s.claims() == []
+
+
+def test_worktrees_deleted_after_a_crash_are_rebuilt_on_restart(s: Site) -> None:
+    s.push_specs({"t1": spec(agent="hang-first")})
+    config = s.config("w1", claim_lease="60s")
+    proc = s.start(config, once=True)
+    wait_for(lambda: s.invocations(), 30, "the agent to start")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    os.kill(s.agent_pids()[0], signal.SIGKILL)
+    shutil.rmtree(worktrees_dir(s, "w1"))  # registered in the clone, gone from the disk
+
+    s.run_once(config)
+
+    assert_one_result(s, "t1")
+    assert s.invocations() == ["t1.r1", "t1.r1"]
+    assert s.claims() == []
+
+
+# -- the user rewrites the watched branch --------------------------------------------------------
+def test_force_push_under_a_long_running_daemon_reruns_nothing_and_runs_new_specs(
+        s: Site) -> None:
+    root = git("rev-parse", "HEAD", cwd=s.user)
+    proc = start_daemon(s, s.config("w1", poll_interval="1s"))
+    s.push_specs({"t1": spec(), "t2": spec(agent="slow")})
+    wait_for(lambda: s.results().get("t1") and "t2.r1" in s.invocations(), 30,
+             "t1 done and t2 running")
+    t1_branch = s.refs()["refs/heads/mtor/t1"]
+
+    # History rewritten while t2 runs: t1 the same in a new commit, t2 gone, t3 new.
+    git("reset", "--quiet", "--hard", root, cwd=s.user)
+    (s.user / "tasks").mkdir()
+    (s.user / "tasks" / "t1.md").write_bytes(spec())
+    (s.user / "tasks" / "t3.md").write_bytes(spec())
+    git("add", "tasks", cwd=s.user)
+    git("commit", "--quiet", "--no-verify", "-m", "rewritten", cwd=s.user)
+    git("push", "--quiet", "--force", "origin", "HEAD:main", cwd=s.user)
+    head = git("rev-parse", "HEAD", cwd=s.user)
+
+    wait_for(lambda: {"t2", "t3"} <= set(s.results()) and not s.claims(), 30,
+             "t2's and t3's results")
+    wait_for(lambda: json.loads(state_file(s, "w1").read_text())["last_processed"] == head, 30,
+             "the rewritten head to be processed")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+
+    assert s.refs()["refs/heads/mtor/t1"] == t1_branch
+    assert_one_result(s, "t2")  # its spec vanished while it ran: the run still ends once
+    assert_one_result(s, "t3")
+    assert sorted(s.invocations()) == ["t1.r1", "t2.r1", "t3.r1"]
+    assert "poll cycle failed" not in log_text(s, "w1")
