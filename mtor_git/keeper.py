@@ -54,7 +54,13 @@ class ClaimKeeper:
             logger.info("cancel requested for {}", self.claim.task_id)
             self.cancel.set()
         with self._lock:
-            if view.claim_oid(self.claim.task_id) not in (self.oid, None):
+            if self._stop.is_set():
+                return True  # publishing or released: a late renewal must not recreate the ref
+            seen = view.claim_oid(self.claim.task_id)
+            if seen is None:
+                # Only a publisher deletes a claim: pushing now would create it again.
+                return self._mark_lost("the claim ref was deleted")
+            if seen != self.oid:
                 return self._mark_lost("the claim ref moved")
             nxt = claims.renewed(self.claim, self._lease, attempt=attempt, phase=phase)
             oid = queue.push_claim(repo, nxt, parent=self.oid, author=self._author)

@@ -223,7 +223,7 @@ class Worker:
             repo = self._open(rt)
             runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ)
             signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
-                              agent_starting=lambda: _mark_running(keeper))
+                              agent_starting=lambda: _mark_running_soon(keeper))
             outcome = runner.run(job, signals, cancelled_before=cancelled)
             if keeper.lost.is_set():
                 logger.error("{}: claim lost; result discarded, the new owner runs it",
@@ -236,9 +236,12 @@ class Worker:
                 entry_ = publish.new_entry(job.task_id, job.run, outcome.commit,
                                            outcome.result.status)
                 rt.state.put_outbox(entry_)
-                keeper.publishing()  # no takeover while the result waits in the outbox
-                if publish.publish(repo, rt.state, entry_) and self.config.pull_request == "gh":
-                    self._pull_request(repo, rt, outcome.result)
+                keeper.stop()  # no renewal may race the claim's deletion by publish
+                if publish.publish(repo, rt.state, entry_):
+                    if self.config.pull_request == "gh":
+                        self._pull_request(repo, rt, outcome.result)
+                else:
+                    keeper.publishing()  # no takeover while the result waits in the outbox
                 self._remember(job, outcome.result)
         except Exception as exc:
             logger.exception("task {} failed inside the worker; its claim will expire",
@@ -304,12 +307,17 @@ class Worker:
         self.pool.shutdown(wait=True)
 
 
-def _mark_running(keeper: ClaimKeeper) -> None:
-    """Renew the claim with attempt 1, so readers see `running`; a failure here is harmless."""
-    try:
-        keeper.beat(attempt=1)
-    except GitOpError as exc:
-        logger.warning("could not mark {} running: {}", keeper.claim.task_id, exc)
+def _mark_running_soon(keeper: ClaimKeeper) -> None:
+    """Renew the claim with attempt 1, so readers see `running`, beside the agent's start rather
+    than before it (a push costs ~100 ms over git://); a failure here is harmless."""
+
+    def mark() -> None:
+        try:
+            keeper.beat(attempt=1)
+        except GitOpError as exc:
+            logger.warning("could not mark {} running: {}", keeper.claim.task_id, exc)
+
+    threading.Thread(target=mark, name=f"running-{keeper.claim.task_id}", daemon=True).start()
 
 
 # Lock files older than this process were left by a killed one (the workspace is ours alone).
