@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -18,26 +17,11 @@ from loguru import logger
 
 from mtor_git import __version__
 from mtor_git.config import Config
+from mtor_git.poke import socket_path
 from mtor_git.state import write_json_atomic
 from mtor_git.worker import Worker
 
-SOCKET_NAME = "poke.sock"
 STATUS_NAME = "status.json"
-
-
-def socket_path(runtime_dir: Path) -> Path:
-    return runtime_dir / SOCKET_NAME
-
-
-def poke(runtime_dir: Path) -> bool:
-    """Ask a daemon on this host to poll now; False when none is listening."""
-    path = socket_path(runtime_dir)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.sendto(b"poke", str(path))
-        except (FileNotFoundError, ConnectionRefusedError):
-            return False
-    return True
 
 
 class Daemon:

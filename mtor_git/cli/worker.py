@@ -9,9 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git import paths
-from mtor_git.cli.common import print_json
-from mtor_git.config import check_runnable, load_config
-from mtor_git.result import pr_body
 
 
 def add_parser(sub: Any) -> None:
@@ -36,6 +33,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
+    from mtor_git.config import check_runnable, load_config
     from mtor_git.daemon import Daemon
     from mtor_git.logs import setup_logging
 
@@ -58,10 +56,13 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 
 def run_poke(args: argparse.Namespace) -> int:
-    from mtor_git.daemon import poke
+    # Imports stay light: the post-receive hook runs this on every push.
+    from mtor_git.poke import poke
 
     runtime = paths.runtime_dir()
     if args.config is not None:
+        from mtor_git.config import load_config
+
         runtime = load_config(args.config).runtime_dir
     if poke(runtime):
         return 0
@@ -71,7 +72,10 @@ def run_poke(args: argparse.Namespace) -> int:
 
 
 def run_local_cmd(args: argparse.Namespace) -> int:
+    from mtor_git.cli.common import print_json
+    from mtor_git.config import load_config
     from mtor_git.local import run_local
+    from mtor_git.result import pr_body
 
     environ = dict(os.environ)
     config = load_config(args.config, environ=environ)
