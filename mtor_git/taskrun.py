@@ -20,7 +20,7 @@ from loguru import logger
 from mtor_git import __version__, gitops, names
 from mtor_git.config import Config, RepoConfig
 from mtor_git.execute import Execution, execute
-from mtor_git.redact import secrets_from
+from mtor_git.redact import Redactor, secrets_from
 from mtor_git.result import (
     Changes,
     Failure,
@@ -160,7 +160,8 @@ class TaskRunner:
             self._drop_worktree(job)
 
     def _secret_leak(self, spec: Spec, base: str, head: str) -> Failure | None:
-        """A secret value of the environment in a file the agent changed: refuse to push it."""
+        """A secret value of the environment anywhere the push would carry it: a file the agent
+        changed, a file name, or one of its own commits (message, author): refuse to push it."""
         if head == base:
             return None
         agent = spec.agent or self.config.default_agent
@@ -169,17 +170,22 @@ class TaskRunner:
             profile = self.config.agents.get(name or "")
             if profile is not None:
                 secrets.update(secrets_from(profile, self.environ))
-        found: dict[str, set[str]] = {}
+        places: list[tuple[str, bytes]] = []
         for change in gitops.diff_changes(self.repo, base, head).files:
-            if change.status == "deleted":
-                continue
-            data = gitops.read_blob(self.repo, head, change.path) or b""
+            if change.status != "deleted":
+                places.append((f"the file name {change.path}", change.path.encode()))
+                places.append((change.path, gitops.read_blob(self.repo, head, change.path) or b""))
+        places += [(f"the agent's commit {oid[:12]} (message or author)", raw)
+                   for oid, raw in gitops.commits_between(self.repo, base, head)]
+        found: dict[str, set[str]] = {}
+        for where_, data in places:
             for var, value in secrets.items():
                 if value.encode() in data:
-                    found.setdefault(change.path, set()).add(var)
+                    found.setdefault(where_, set()).add(var)
         if not found:
             return None
-        where = "; ".join(f"{path} holds the value of {', '.join(sorted(v))}"
+        redact = Redactor(secrets)  # a file name may hold the secret itself
+        where = "; ".join(f"{redact.text(path)} holds the value of {', '.join(sorted(v))}"
                           for path, v in sorted(found.items()))
         return Failure("secret_in_diff", f"the agent wrote a secret into the repository: "
                        f"{where}. Nothing of the agent's changes was pushed.",
