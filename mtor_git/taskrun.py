@@ -19,6 +19,7 @@ from loguru import logger
 
 from mtor_git import __version__, gitops, names
 from mtor_git.config import Config, RepoConfig
+from mtor_git.errors import Problem
 from mtor_git.execute import Execution, execute
 from mtor_git.redact import Redactor, secrets_from
 from mtor_git.result import (
@@ -89,7 +90,7 @@ class TaskRunner:
                 return self._finish(job, info, started, "cancelled", spec_commit,
                                     Failure("cancelled", "cancelled before it started"))
             if checked.spec is None:
-                message = "; ".join(str(p) for p in checked.problems)
+                message = _problems_text(checked.problems)
                 return self._finish(job, info, started, "rejected", spec_commit,
                                     Failure("invalid_spec", message))
             refusal = self._refusal(checked.spec, spec_commit)
@@ -257,6 +258,14 @@ def profile_refusal(spec: Spec, config: Config) -> Failure | None:
         return Failure("model_unsupported", f"{spec.path}: model {spec.model!r} was asked for, "
                        f"but profile {agent!r} has no model_args to pass it")
     return None
+
+
+def _problems_text(problems: tuple[Problem, ...], limit: int = 20) -> str:
+    """The first `limit` problems: a spec of 3,000 unknown keys must not become a result (and a
+    pull-request body) of 300 KB; `mtor-git validate` lists them all."""
+    shown = "; ".join(str(p) for p in problems[:limit])
+    more = len(problems) - limit
+    return f"{shown}; and {more} more (see `mtor-git validate`)" if more > 0 else shown
 
 
 def _wt_name(job: Job) -> str:
