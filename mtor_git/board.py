@@ -22,11 +22,13 @@ from mtor_git import names
 from mtor_git.claims import CLAIM_FILE, Claim
 from mtor_git.errors import GitOpError, UsageError
 from mtor_git.queue import RemoteView, read_claim, requested_run
+from mtor_git.spec import is_valid_id
 
 NAMESPACE = "refs/mtor-remote/"
 TERMINAL = ("succeeded", "failed", "exhausted", "rejected", "cancelled")
 # Display order of states (also the order of the summary counts).
-STATES = ("pending", "claimed", "running", "interrupted", "parked", *TERMINAL, "unknown")
+STATES = ("pending", "claimed", "running", "interrupted", "parked", *TERMINAL, "ignored",
+          "unknown")
 _RUN_RE = re.compile(r"^(?P<id>.+)-r(?P<run>[0-9]+)$")
 _CLAIM_WALK_LIMIT = 2000  # claim commits followed back to find when a claim began
 
@@ -271,6 +273,9 @@ def _state(snap: Snapshot, task_id: str, runs: set[int], spec: bool, now: float)
         return _claimed(snap, base, claim, claim_oid or "", now)
     if not spec:
         return replace(base, state="unknown", detail=f"no spec on {view.branch}")
+    if not is_valid_id(task_id):
+        return replace(base, state="ignored", detail="not a valid task id; workers never run "
+                       "it (see `mtor-git validate`)")
     return base
 
 

@@ -58,6 +58,12 @@ class Spec:
     max_cost_usd: float | None = None
 
 
+def is_valid_id(task_id: str) -> bool:
+    """Can `task_id` name a task (and so its refs: claims/<id>, mtor/<id>)?"""
+    return bool(ID_RE.fullmatch(task_id)) and ".." not in task_id \
+        and not RESERVED_SUFFIX.search(task_id)
+
+
 def is_spec_path(path: str, tasks_dir: str = "tasks") -> bool:
     """True for `<tasks_dir>/<name>.md` directly inside the tasks directory (README.md excepted)."""
     p = PurePosixPath(path)

@@ -19,7 +19,7 @@ from mtor_git.errors import GitOpError, SpecError
 from mtor_git.keeper import ClaimKeeper
 from mtor_git.result import Result, pr_body, pr_title
 from mtor_git.retry import BreakerBoard
-from mtor_git.spec import ID_RE, RESERVED_SUFFIX, is_spec_path, parse_spec
+from mtor_git.spec import is_spec_path, is_valid_id, parse_spec
 from mtor_git.state import RepoState
 from mtor_git.taskrun import Job, Signals, TaskRunner
 
@@ -334,7 +334,7 @@ def _named_like_a_task(path: str) -> bool:
     looks like mtor/task; `x-r2` would land on run 2 of `x`). Skipped with a warning; the
     pre-commit hook and `mtor-git validate` tell the user why."""
     task_id = _task_id(path)
-    if ID_RE.fullmatch(task_id) and ".." not in task_id and not RESERVED_SUFFIX.search(task_id):
+    if is_valid_id(task_id):
         return True
     logger.warning("{}: {!r} is not a valid task id; ignored (see `mtor-git validate`)",
                    path, task_id)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from boardfixtures import FakeWorker, add_specs, attempt, mtor
+from boardfixtures import FakeWorker, add_specs, attempt, mtor, spec_text
 from gitfixtures import git
 
 from mtor_git.result import Failure
@@ -217,3 +217,15 @@ def test_workers_without_a_status_file_says_so(tmp_path: Path, bare_remote: Path
     out = mtor(tmp_path, "status", "--workers", "--config", str(cfg))
     assert out.code == 1
     assert "no daemon status" in out.stdout
+
+
+def test_a_spec_whose_name_is_no_task_id_is_shown_as_ignored(user_repo: Path) -> None:
+    # Committed past the hook: workers skip it (its id could not name refs), status says so.
+    (user_repo / "tasks").mkdir(exist_ok=True)
+    (user_repo / "tasks" / "a..b.md").write_bytes(spec_text("a..b"))
+    git("add", "tasks/a..b.md", cwd=user_repo)
+    git("commit", "-q", "--no-verify", "-m", "bad name", cwd=user_repo)
+    git("push", "-q", "--no-verify", "origin", "HEAD", cwd=user_repo)
+    task = states(user_repo)["a..b"]
+    assert task["state"] == "ignored"
+    assert "not a valid task id" in str(task["detail"])

@@ -8,7 +8,7 @@ from typing import Any
 
 from mtor_git.cli.common import open_repo, worktree_root
 from mtor_git.errors import SpecError, UsageError
-from mtor_git.spec import ID_RE, parse_spec, skeleton
+from mtor_git.spec import is_valid_id, parse_spec, skeleton
 
 
 def add_parser(sub: Any) -> None:
@@ -20,9 +20,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not ID_RE.fullmatch(args.id) or ".." in args.id:  # before it becomes part of a path
+    if not is_valid_id(args.id):  # before it becomes part of a path
         raise UsageError(f"new: {args.id!r} is not a valid task id (1-64 of a-z 0-9 . _ -, "
-                         "starting with a letter or digit, no '..')")
+                         "starting with a letter or digit, no '..', not ending in -r<N>)")
     text = skeleton(args.id, agent=args.agent)
     try:  # the parser has the remaining rules (reserved -r<N> suffix, --agent)
         parse_spec(text.encode(), f"{args.tasks_dir}/{args.id}.md")
