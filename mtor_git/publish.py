@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 
 import pygit2
 from loguru import logger
@@ -17,8 +18,13 @@ from mtor_git.result import Result, pr_body
 from mtor_git.state import OutboxEntry, RepoState
 
 
-def publish(repo: pygit2.Repository, state: RepoState, entry: OutboxEntry) -> bool:
-    """Push one outbox entry; True when it is on the remote (and the outbox entry is gone)."""
+def publish(repo: pygit2.Repository, state: RepoState, entry: OutboxEntry, *,
+            release: Callable[[str], object] | None = None) -> bool:
+    """Push one outbox entry; True when it is on the remote (and the outbox entry is gone).
+
+    The claim is deleted afterwards, by `release(task_id)` when given (the worker does it off
+    the task's slot: a push costs ~50 ms over git://, and a claim left beside a published
+    result is harmless and swept by a later cycle)."""
     ref = names.branch_ref(entry.task_id, entry.run)
     if gitops.resolve(repo, entry.commit) is None:
         # The workspace clone was deleted or re-cloned: retrying this push can never work.
@@ -37,7 +43,10 @@ def publish(repo: pygit2.Repository, state: RepoState, entry: OutboxEntry) -> bo
         return False
     faults.point("after_push")
     state.drop_outbox(entry.task_id, entry.run)
-    queue.delete_claim(repo, entry.task_id)
+    if release is None:
+        queue.delete_claim(repo, entry.task_id)
+    else:
+        release(entry.task_id)
     logger.info("published {} ({}) to {}", entry.task_id, entry.status, names.branch(
         entry.task_id, entry.run))
     return True

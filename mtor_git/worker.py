@@ -49,6 +49,8 @@ class Worker:
         self.config, self.environ = config, dict(environ)
         self.breakers = BreakerBoard(config.retry)
         self.pool = ThreadPoolExecutor(config.max_parallel, thread_name_prefix="task")
+        # Claim deletions after a published result: housekeeping off the task slots.
+        self.housekeeping = ThreadPoolExecutor(1, thread_name_prefix="housekeeping")
         self.stopping = threading.Event()  # no new claims
         self.shutdown = threading.Event()  # stop running agents now
         self.wake = threading.Event()  # a task finished or a poke came: poll again soon
@@ -131,7 +133,14 @@ class Worker:
         with self._lock:
             if (rt.config.name, task_id) in self.running:
                 return 0
-        if view.done(task_id, run) or gitops.read_blob(repo, view.head or "", spec_path) is None:
+        if view.done(task_id, run):
+            rt.waiting.discard(task_id)
+            if view.claim_oid(task_id) is not None:
+                # Left beside a published result (its holder died before deleting it, or its
+                # deletion is still queued): a done task's claim guards nothing.
+                self._release_later(rt, task_id)
+            return 0
+        if gitops.read_blob(repo, view.head or "", spec_path) is None:
             rt.waiting.discard(task_id)
             return 0
         if not self._has_capacity(repo, view.head or "", spec_path):
@@ -237,7 +246,8 @@ class Worker:
                                            outcome.result.status)
                 rt.state.put_outbox(entry_)
                 keeper.stop()  # no renewal may race the claim's deletion by publish
-                if publish.publish(repo, rt.state, entry_):
+                if publish.publish(repo, rt.state, entry_,
+                                   release=lambda tid: self._release_later(rt, tid)):
                     if self.config.pull_request == "gh":
                         self._pull_request(repo, rt, outcome.result)
                 else:
@@ -257,6 +267,9 @@ class Worker:
             with self._lock:
                 self.running.pop((rt.config.name, job.task_id), None)
             self.wake.set()
+
+    def _release_later(self, rt: RepoRuntime, task_id: str) -> None:
+        self.housekeeping.submit(lambda: queue.delete_claim(self._open(rt), task_id))
 
     def _pull_request(self, repo: pygit2.Repository, rt: RepoRuntime, result: Result) -> None:
         """Open the pull request with `gh`; its outcome, good or bad, becomes a result note."""
@@ -305,6 +318,7 @@ class Worker:
                            len(self.running))
             self.shutdown.set()
         self.pool.shutdown(wait=True)
+        self.housekeeping.shutdown(wait=True)
 
 
 def _mark_running_soon(keeper: ClaimKeeper) -> None:
