@@ -146,10 +146,14 @@ def remove_worktree(repo: pygit2.Repository, name: str, path: Path) -> None:
     if path.exists() or path.is_symlink():
         shutil.rmtree(path)
     try:
-        worktree = repo.lookup_worktree(name)
+        repo.lookup_worktree(name).prune(True)
     except (KeyError, pygit2.GitError):
-        return
-    worktree.prune(True)
+        pass
+    # A registration libgit2 cannot read (half-written when the disk filled up) stays behind
+    # and blocks the name for good: remove what is left of it by hand.
+    leftover = Path(repo.path) / "worktrees" / name
+    if leftover.exists():
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def sweep_stale_locks(git_dir: Path, *, older_than: float) -> list[Path]:

@@ -3,6 +3,7 @@ on mtor/<id>, run the agent with the retry policy, commit its changes and the re
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -98,10 +99,10 @@ class TaskRunner:
                 return self._finish(job, info, started, "rejected", spec_commit, refusal)
             return self._run_agent(job, info, checked.spec, spec_commit, started, signals)
         except Exception as exc:  # an internal error must still end as a result, not a spin
+            if _disk_full(exc):
+                return _hand_back_for_space(job, exc, self.config.retry.initial_backoff)
             logger.exception("internal error in task {}", job.task_id)
-            failure = Failure("internal_error", f"{type(exc).__name__}: {exc}",
-                              traceback=traceback.format_exc())
-            return self._finish(job, info, started, "failed", spec_commit, failure)
+            return self._finish(job, info, started, "failed", spec_commit, _internal(exc))
 
     def _read_spec(self, job: Job) -> tuple[Checked, str | None]:
         raw, mode = gitops.read_blob_with_mode(self.repo, job.head, job.spec_path)
@@ -138,27 +139,43 @@ class TaskRunner:
                                not_before=execution.resume_at, attempts=attempts)
             if signals.lost.is_set():
                 return Outcome(None, None, release_reason="claim lost")
-            message = f"mtor: {job.task_id} agent changes (run {job.run})"
-            # Nothing left uncommitted: the head is still the agent's own last commit, if any.
-            head = (gitops.commit_all(worktree, message=message,
-                                      author_name=self.config.author_name,
-                                      author_email=self.config.author_email)
-                    or gitops.worktree_head(worktree) or base)
-            leak = self._secret_leak(spec, base, head)
-            if leak is not None:
-                quarantine = f"refs/mtor-local/quarantine/{job.task_id}.r{job.run}"
-                gitops.point_ref(self.repo, quarantine, head)
-                return self._finish(job, info, started, "failed", spec_commit, leak,
+            try:
+                return self._record(job, info, spec, spec_commit, started, worktree, base,
+                                    execution, attempts)
+            except Exception as exc:  # the agent ran: its attempts stay in the evidence
+                if _disk_full(exc):
+                    return _hand_back_for_space(job, exc, self.config.retry.initial_backoff,
+                                                attempts)
+                logger.exception("internal error recording task {}", job.task_id)
+                return self._finish(job, info, started, "failed", spec_commit, _internal(exc),
                                     base=base, head=base, execution=execution,
-                                    attempts=attempts,
-                                    notes=(f"the agent's commit {head[:12]} holds a secret and "
-                                           f"was not pushed; it is kept on the worker as "
-                                           f"{quarantine}",))
-            return self._finish(job, info, started, execution.status, spec_commit,
-                                _failure(execution), base=base, head=head,
-                                execution=execution, attempts=attempts)
+                                    attempts=attempts)
         finally:
             self._drop_worktree(job)
+
+    def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
+                started: float, worktree: Path, base: str, execution: Execution,
+                attempts: tuple[dict[str, Any], ...]) -> Outcome:
+        """Commit what the agent changed (unless it leaked a secret) and the result."""
+        message = f"mtor: {job.task_id} agent changes (run {job.run})"
+        # Nothing left uncommitted: the head is still the agent's own last commit, if any.
+        head = (gitops.commit_all(worktree, message=message,
+                                  author_name=self.config.author_name,
+                                  author_email=self.config.author_email)
+                or gitops.worktree_head(worktree) or base)
+        leak = self._secret_leak(spec, base, head)
+        if leak is not None:
+            quarantine = f"refs/mtor-local/quarantine/{job.task_id}.r{job.run}"
+            gitops.point_ref(self.repo, quarantine, head)
+            return self._finish(job, info, started, "failed", spec_commit, leak,
+                                base=base, head=base, execution=execution,
+                                attempts=attempts,
+                                notes=(f"the agent's commit {head[:12]} holds a secret and "
+                                       f"was not pushed; it is kept on the worker as "
+                                       f"{quarantine}",))
+        return self._finish(job, info, started, execution.status, spec_commit,
+                            _failure(execution), base=base, head=head,
+                            execution=execution, attempts=attempts)
 
     def _secret_leak(self, spec: Spec, base: str, head: str) -> Failure | None:
         """A secret value of the environment anywhere the push would carry it: a file the agent
@@ -266,6 +283,29 @@ def _problems_text(problems: tuple[Problem, ...], limit: int = 20) -> str:
     shown = "; ".join(str(p) for p in problems[:limit])
     more = len(problems) - limit
     return f"{shown}; and {more} more (see `mtor-git validate`)" if more > 0 else shown
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """No space (or quota) in the workspace: a local, temporary condition, not the task's."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "Disk quota exceeded" in text
+
+
+def _hand_back_for_space(job: Job, exc: BaseException, wait: float,
+                         attempts: tuple[dict[str, Any], ...] = ()) -> Outcome:
+    """Give the claim back (with what ran) to be tried again after `wait`: a full disk is the
+    worker's trouble, not the task's, and must not end it."""
+    logger.error("task {}: the workspace is out of space ({}); handed back, to be tried again "
+                 "in {:.0f}s", job.task_id, exc, wait)
+    return Outcome(None, None, release_reason="disk full", attempts=attempts,
+                   not_before=time.time() + wait)
+
+
+def _internal(exc: BaseException) -> Failure:
+    return Failure("internal_error", f"{type(exc).__name__}: {exc}",
+                   traceback=traceback.format_exc())
 
 
 def _wt_name(job: Job) -> str:
