@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -10,18 +11,44 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from loguru import logger
 
 from mtor_git import __version__
 from mtor_git.config import Config
+from mtor_git.errors import ConfigError
 from mtor_git.poke import socket_path
 from mtor_git.state import write_json_atomic
 from mtor_git.worker import Worker
 
 STATUS_NAME = "status.json"
+
+
+def hold_instance_lock(state_dir: Path) -> TextIO:
+    """Make this the only daemon using `state_dir` (and so its workspace) until it exits.
+
+    Two daemons on one workspace would sweep each other's git locks and push each other's
+    outbox; flock is released by the kernel when the process dies, so a crash leaves no stale
+    lock. Keep the returned file open for the life of the process."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(state_dir / "daemon.lock", "a+")  # noqa: SIM115 - held until exit
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ConfigError(f"another mtor-git daemon ({holder}) already uses {state_dir}; "
+                          "give each daemon its own state_dir and workspace") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    handle.flush()
+    return handle
 
 
 class Daemon:

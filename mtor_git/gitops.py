@@ -82,15 +82,16 @@ def commit_files(repo: pygit2.Repository, *, ref: str, parent: str | None,
         base = commit(repo, parent)
         index.read_tree(base.tree)
         parents.append(base.id)
-    for path, data in files.items():
+    for path in files:
         _check_path(path)
-        index.add(pygit2.IndexEntry(path, repo.create_blob(data), FileMode.BLOB))
-    try:
+    try:  # blobs, tree and commit all write objects: a full disk must surface as GitOpError
+        for path, data in files.items():
+            index.add(pygit2.IndexEntry(path, repo.create_blob(data), FileMode.BLOB))
         tree = index.write_tree(repo)
-    except pygit2.GitError as exc:  # e.g. a file where the parent has a directory
-        raise GitOpError(f"cannot build a tree with {sorted(files)}: {exc}") from exc
-    sig = signature(author_name, author_email)
-    oid = repo.create_commit(None, sig, sig, message, tree, parents)
+        sig = signature(author_name, author_email)
+        oid = repo.create_commit(None, sig, sig, message, tree, parents)
+    except (pygit2.GitError, OSError) as exc:  # a file where the parent has a directory; ENOSPC
+        raise GitOpError(f"cannot commit {sorted(files)}: {exc}") from exc
     if update_ref:
         try:
             repo.references.create(ref, oid, force=True)

@@ -103,7 +103,11 @@ class Worker:
         for task_id in sorted(candidates):
             if self.stopping.is_set():
                 break
-            started += self._consider(repo, rt, view, task_id)
+            try:
+                started += self._consider(repo, rt, view, task_id)
+            except GitOpError as exc:  # one task's trouble must not stall the others
+                logger.warning("{}: could not start it this cycle: {}", task_id, exc)
+                rt.waiting.add(task_id)
         rt.state.set_last_processed(view.head)
         rt.last_refs, rt.reconciled = view.refs, True
         return started

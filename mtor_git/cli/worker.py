@@ -34,12 +34,13 @@ def add_parser(sub: Any) -> None:
 
 def run_daemon(args: argparse.Namespace) -> int:
     from mtor_git.config import check_runnable, load_config
-    from mtor_git.daemon import Daemon
+    from mtor_git.daemon import Daemon, hold_instance_lock
     from mtor_git.logs import setup_logging
 
     environ = dict(os.environ)
     config = load_config(args.config, environ=environ)
     check_runnable(config, environ)  # exit 78 before anything is scheduled
+    lock = hold_instance_lock(config.state_dir)  # noqa: F841 - held until the process exits
     handle = setup_logging(file=config.log.file, rotation=config.log.rotation,
                            retention=config.log.retention, json_file=config.log.json_file,
                            stderr_level=config.log.level)
