@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -285,14 +286,28 @@ def _alive(pid: int) -> bool:
 
 
 # -- fetch / ls-remote ---------------------------------------------------------------------------
+_TRANSFER_LOCKS: dict[str, threading.Lock] = {}
+_TRANSFER_LOCKS_GUARD = threading.Lock()
+
+
+def _transfer_lock(repo: pygit2.Repository) -> threading.Lock:
+    """One lock per repository for fetches and pushes: both rewrite its remote-tracking refs
+    (a push updates the ones it pushed), and two threads doing so at once fail on git's ref
+    locks ("failed to create locked file"). Transfers are short; agents never hold this."""
+    key = os.path.realpath(repo.path)
+    with _TRANSFER_LOCKS_GUARD:
+        return _TRANSFER_LOCKS.setdefault(key, threading.Lock())
+
+
 def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
           credentials: Credentials | None = None) -> FetchOutcome:
     """Fetch (and prune) the remote's branches and refs/mtor/* into the layout above."""
     callbacks = _Callbacks(credentials)
     remote = repo.remotes[REMOTE]
     try:
-        stats = remote.fetch(list(refspecs) if refspecs else list(FETCH_REFSPECS),
-                             callbacks=callbacks, prune=FetchPrune.PRUNE)
+        with _transfer_lock(repo):
+            stats = remote.fetch(list(refspecs) if refspecs else list(FETCH_REFSPECS),
+                                 callbacks=callbacks, prune=FetchPrune.PRUNE)
     except pygit2.GitError as exc:
         raise GitOpError(f"cannot fetch from {remote.url}: {exc}") from exc
     return FetchOutcome(tuple(callbacks.updates), stats.received_objects, stats.received_bytes)
@@ -329,6 +344,12 @@ def push(repo: pygit2.Repository, refspecs: Sequence[str], *,
     """
     if not all(_dst(s).startswith("refs/") for s in refspecs):
         raise GitOpError(f"push needs full destination ref names: {list(refspecs)}")
+    with _transfer_lock(repo):
+        _push(repo, refspecs, credentials)
+
+
+def _push(repo: pygit2.Repository, refspecs: Sequence[str],
+          credentials: Credentials | None) -> None:
     callbacks = _Callbacks(credentials)
     remote = repo.remotes[REMOTE]
     url = normalize_url(remote.url or "")

@@ -73,10 +73,10 @@ class Worker:
         """Sync every repository and start what can start; the number of tasks started."""
         started = 0
         self.wake.clear()
-        errors = []
+        errors: list[str] = []
         for rt in self.repos.values():
             try:
-                started += self._cycle_repo(rt)
+                started += self._cycle_repo(rt, errors)
             except GitOpError as exc:
                 errors.append(f"{rt.config.url}: {exc}")
                 logger.warning("repository {} unavailable this cycle: {}", rt.config.name, exc)
@@ -84,7 +84,7 @@ class Worker:
         self.last_poll = time.time()
         return started
 
-    def _cycle_repo(self, rt: RepoRuntime) -> int:
+    def _cycle_repo(self, rt: RepoRuntime, trouble: list[str]) -> int:
         if not rt.reconciled:  # first cycle of this process: clear what a killed one left
             gitops.sweep_stale_locks(rt.path, older_than=_PROCESS_START)
         repo = self._open(rt)
@@ -108,6 +108,7 @@ class Worker:
             except GitOpError as exc:  # one task's trouble must not stall the others
                 logger.warning("{}: could not start it this cycle: {}", task_id, exc)
                 rt.waiting.add(task_id)
+                trouble.append(f"{task_id}: {exc}")
         rt.state.set_last_processed(view.head)
         rt.last_refs, rt.reconciled = view.refs, True
         return started
@@ -301,13 +302,20 @@ class Worker:
         with self._lock:
             return bool(self.running)
 
-    def run_once(self) -> None:
-        """Cycle until a cycle starts nothing and nothing runs (for cron, tests, debugging)."""
+    def run_once(self, *, error_retries: int = 3) -> None:
+        """Cycle until a cycle starts nothing and nothing runs (for cron, tests, debugging).
+        A cycle that failed is tried again, a few times and a second apart, before giving up:
+        `--once` must not end with work left undone for a passing fault."""
+        retries = error_retries
         while not self.stopping.is_set():
             started = self.cycle()
             while self.busy():
                 self.wake.wait(0.2)
                 self.wake.clear()
+            if started == 0 and self.last_error is not None and retries > 0:
+                retries -= 1
+                self.stopping.wait(1.0)
+                continue
             if started == 0:
                 break
 
