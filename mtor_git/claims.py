@@ -12,7 +12,8 @@ import json
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field, replace
+import uuid
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 Phase = Literal["running", "publishing", "released"]
@@ -20,6 +21,8 @@ CLAIM_FILE = "claim.json"
 # A claim whose result is committed but not pushed yet is not taken over for this long past its
 # lease: its worker holds the result in its outbox and will push it when the remote is back.
 PUBLISH_GRACE = 24 * 3600.0
+# This process's identity in the claims it writes.
+PROCESS = uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Claim:
     not_before: float | None = None  # released until then (a usage limit that resets later)
     reason: str = ""  # why it was released
     carried_attempts: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    # Which process wrote it: a pid alone repeats across restarts (PID 1 in a container).
+    process: str = ""
 
     def to_bytes(self) -> bytes:
         data = asdict(self)
@@ -48,9 +53,13 @@ class Claim:
         """The claim in `raw`, or None when it is not a claim this version can read."""
         try:
             data = json.loads(raw)
-            data["carried_attempts"] = tuple(data.get("carried_attempts") or ())
-            return cls(**data)
-        except (ValueError, TypeError, KeyError):
+            known = {f.name for f in fields(cls)}
+            # Fields a newer version added are ignored: a rolling upgrade must not make a live
+            # claim look unreadable (an unreadable claim may be taken over at once).
+            kept = {k: v for k, v in data.items() if k in known}
+            kept["carried_attempts"] = tuple(data.get("carried_attempts") or ())
+            return cls(**kept)
+        except (ValueError, TypeError, KeyError, AttributeError):
             return None
 
 
@@ -58,6 +67,7 @@ def new_claim(task_id: str, run: int, worker: str, lease: float, *,
               spec_commit: str | None, now: float | None = None) -> Claim:
     at = time.time() if now is None else now
     return Claim(task_id=task_id, run=run, worker=worker, host=socket.gethostname(),
+                 process=PROCESS,
                  pid=os.getpid(), phase="running", heartbeat=at, lease_expires=at + lease,
                  spec_commit=spec_commit)
 
@@ -70,12 +80,15 @@ def renewed(claim: Claim, lease: float, *, now: float | None = None, attempt: in
                    phase=claim.phase if phase is None else phase)
 
 
-def released(claim: Claim, reason: str, *, attempts: tuple[dict[str, Any], ...] = (),
+def released(claim: Claim, reason: str, *,
+             attempts: tuple[dict[str, Any], ...] | None = None,
              not_before: float | None = None, now: float | None = None) -> Claim:
+    """Hand the claim back; `attempts` is every attempt of this run so far (the carried ones
+    included), which replaces what the claim carried; None keeps that."""
     at = time.time() if now is None else now
+    carried = claim.carried_attempts if attempts is None else tuple(attempts)
     return replace(claim, phase="released", heartbeat=at, lease_expires=at, reason=reason,
-                   not_before=not_before,
-                   carried_attempts=claim.carried_attempts + tuple(attempts))
+                   not_before=not_before, carried_attempts=carried)
 
 
 def taken_over(old: Claim, worker: str, lease: float, *, spec_commit: str | None,
@@ -107,8 +120,12 @@ def takeable(claim: Claim | None, *, me: str, now: float) -> bool:
 
 def is_orphan_of(claim: Claim, me: str) -> bool:
     """True when `claim` was written by worker `me` on this host by a process that is gone."""
-    if claim.worker != me or claim.host != socket.gethostname() or claim.pid == os.getpid():
+    if claim.worker != me or claim.host != socket.gethostname():
         return False
+    if claim.process == PROCESS:
+        return False  # ours, live
+    if claim.pid == os.getpid():
+        return bool(claim.process)  # our pid reused by a new process (PID 1 in a container)
     try:
         os.kill(claim.pid, 0)
     except ProcessLookupError:

@@ -407,6 +407,6 @@ def check_runnable(config: Config, environ: Mapping[str, str]) -> None:
                                   "daemon's environment (systemd: check the EnvironmentFile= "
                                   "line for `export`; run `mtor-git doctor --env-file F`)")
         binary = profile.command[0]
-        if shutil.which(binary, path=environ.get("PATH", os.defpath)) is None:
-            raise ConfigError(f"agent {name!r}: {binary!r} is not on PATH "
-                              f"({environ.get('PATH', '')})")
+        path = profile.env.get("PATH") or environ.get("PATH", os.defpath)  # the agent's own
+        if shutil.which(binary, path=path) is None:
+            raise ConfigError(f"agent {name!r}: {binary!r} is not on PATH ({path})")

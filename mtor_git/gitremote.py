@@ -13,6 +13,7 @@ Every fetch prunes, so a ref deleted on the remote (a released claim) vanishes l
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -160,6 +161,12 @@ _importable_errors()
 
 
 # -- clone / open --------------------------------------------------------------------------------
+def shown_url(url: str | None) -> str:
+    """`url` fit for a log line or a status file: a password or token in it is hidden
+    (https://user:TOKEN@host/... -> https://user:***@host/...)."""
+    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url or "")
+
+
 def normalize_url(url: str) -> str:
     """A URL as stored in `remote.origin.url`: local paths (file:// too, the same transport to
     libgit2) made absolute, no trailing slash; so one remote has one spelling."""
@@ -309,7 +316,7 @@ def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
             stats = remote.fetch(list(refspecs) if refspecs else list(FETCH_REFSPECS),
                                  callbacks=callbacks, prune=FetchPrune.PRUNE)
     except pygit2.GitError as exc:
-        raise GitOpError(f"cannot fetch from {remote.url}: {exc}") from exc
+        raise GitOpError(f"cannot fetch from {shown_url(remote.url)}: {exc}") from exc
     return FetchOutcome(tuple(callbacks.updates), stats.received_objects, stats.received_bytes)
 
 
@@ -328,7 +335,7 @@ def _list(remote: pygit2.Remote, credentials: Credentials | None) -> dict[str, s
     try:
         heads = remote.list_heads(callbacks=_Callbacks(credentials))
     except pygit2.GitError as exc:
-        raise GitOpError(f"cannot list refs of {remote.url}: {exc}") from exc
+        raise GitOpError(f"cannot list refs of {shown_url(remote.url)}: {exc}") from exc
     return {h.name: str(h.oid) for h in heads
             if h.name and h.name.startswith("refs/") and not h.name.endswith("^{}")}
 
@@ -364,7 +371,7 @@ def _push(repo: pygit2.Repository, refspecs: Sequence[str],
         text = str(exc)
         if any(word in text.lower() for word in _REFUSAL_WORDS):
             raise PushRejected({_dst(s): text for s in refspecs} | callbacks.refusals()) from exc
-        raise GitOpError(f"cannot push to {remote.url}: {text}") from exc
+        raise GitOpError(f"cannot push to {shown_url(remote.url)}: {text}") from exc
     if callbacks.refused:
         raise PushRejected(callbacks.refusals())
 

@@ -4,12 +4,13 @@ the claim commit), and notice a cancel request or a lost claim, stopping the age
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import pygit2
 from loguru import logger
 
-from mtor_git import claims, queue
+from mtor_git import claims, gitops, queue
 from mtor_git.claims import Claim, Phase
 from mtor_git.errors import GitOpError
 
@@ -38,6 +39,8 @@ class ClaimKeeper:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        with self._lock:
+            pass  # a beat from another thread (mark running) that was pushing has finished
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
@@ -45,18 +48,25 @@ class ClaimKeeper:
                 self.beat()
             except Exception as exc:  # a heartbeat must never kill the task; the lease decides
                 logger.warning("heartbeat for {} failed: {}", self.claim.task_id, exc)
+                if time.time() > self.claim.lease_expires:
+                    # Another worker may take the task over now: stop ours rather than both
+                    # run it and race to publish.
+                    self._mark_lost("the lease expired without a renewal")
+                    return
 
     def beat(self, *, attempt: int | None = None, phase: Phase | None = None) -> bool:
         """Renew the lease now; False (and `lost` set) when another worker owns the claim."""
         repo = self._repo_factory()
-        view = queue.read_view(repo, self._branch)
-        if view.cancelled(self.claim.task_id) and not self.cancel.is_set():
-            logger.info("cancel requested for {}", self.claim.task_id)
-            self.cancel.set()
-        with self._lock:
+        with self._lock:  # the read and the push together: two beats must not interleave
             if self._stop.is_set():
                 return True  # publishing or released: a late renewal must not recreate the ref
+            view = queue.read_view(repo, self._branch)
+            if view.cancelled(self.claim.task_id) and not self.cancel.is_set():
+                logger.info("cancel requested for {}", self.claim.task_id)
+                self.cancel.set()
             seen = view.claim_oid(self.claim.task_id)
+            if seen is not None and seen != self.oid and seen == self._pushed_before(repo):
+                self.oid = seen  # our own earlier push landed although it reported an error
             if seen is None:
                 # Only a publisher deletes a claim: pushing now would create it again.
                 return self._mark_lost("the claim ref was deleted")
@@ -88,7 +98,7 @@ class ClaimKeeper:
                 return
             self.claim, self.oid = nxt, oid
 
-    def release(self, reason: str, *, attempts: tuple[dict[str, object], ...] = (),
+    def release(self, reason: str, *, attempts: tuple[dict[str, object], ...] | None = None,
                 not_before: float | None = None) -> None:
         """Hand the task back with the evidence of what ran, so another worker can go on."""
         self.stop()
@@ -105,6 +115,9 @@ class ClaimKeeper:
                 return
             if oid is not None:
                 self.claim, self.oid = nxt, oid
+
+    def _pushed_before(self, repo: pygit2.Repository) -> str | None:
+        return gitops.resolve(repo, "refs/mtor-local/claims/" + self.claim.task_id)
 
     def _mark_lost(self, why: str) -> bool:
         logger.error("lost the claim of {}: {}; stopping its agent", self.claim.task_id, why)

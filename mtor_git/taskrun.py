@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import socket
 import threading
@@ -84,9 +85,11 @@ class TaskRunner:
 
     def run(self, job: Job, signals: Signals, *, cancelled_before: bool = False) -> Outcome:
         started = time.time()
-        checked, spec_commit = self._read_spec(job)
+        checked, spec_commit = Checked(job.spec_path, None), None
         info = _task_info(job, checked, spec_commit, self.config.default_agent)
         try:
+            checked, spec_commit = self._read_spec(job)
+            info = _task_info(job, checked, spec_commit, self.config.default_agent)
             if cancelled_before:
                 return self._finish(job, info, started, "cancelled", spec_commit,
                                     Failure("cancelled", "cancelled before it started"))
@@ -102,7 +105,15 @@ class TaskRunner:
             if _disk_full(exc):
                 return _hand_back_for_space(job, exc, self.config.retry.initial_backoff)
             logger.exception("internal error in task {}", job.task_id)
-            return self._finish(job, info, started, "failed", spec_commit, _internal(exc))
+            return self._finish(job, info, started, "failed", spec_commit,
+                                _internal(exc, self._redactor()))
+
+    def _redactor(self) -> Redactor:
+        """Every secret any configured profile could see: for texts that reach a result."""
+        secrets: dict[str, str] = {}
+        for profile in self.config.agents.values():
+            secrets.update(secrets_from(profile, self.environ))
+        return Redactor(secrets)
 
     def _read_spec(self, job: Job) -> tuple[Checked, str | None]:
         raw, mode = gitops.read_blob_with_mode(self.repo, job.head, job.spec_path)
@@ -129,10 +140,14 @@ class TaskRunner:
             return self._finish(job, info, started, "rejected", spec_commit,
                                 Failure("bad_base", f"{spec.path}: base {spec.base!r} is not a "
                                         "branch or commit of the repository"))
+        spent = self._spent_before(spec, job)
+        if spent is not None:
+            status, failure = spent
+            return self._finish(job, info, started, status, spec_commit, failure)
         worktree = self._worktree(job, base)
         try:
             signals.agent_starting()
-            execution = self._execute(spec, worktree, signals)
+            execution = self._execute(spec, worktree, signals, job)
             attempts = job.carried_attempts + tuple(a.to_json() for a in execution.attempts)
             if execution.status in ("interrupted", "parked"):
                 return Outcome(None, None, release_reason=execution.status,
@@ -147,7 +162,8 @@ class TaskRunner:
                     return _hand_back_for_space(job, exc, self.config.retry.initial_backoff,
                                                 attempts)
                 logger.exception("internal error recording task {}", job.task_id)
-                return self._finish(job, info, started, "failed", spec_commit, _internal(exc),
+                return self._finish(job, info, started, "failed", spec_commit,
+                                    _internal(exc, self._redactor()),
                                     base=base, head=base, execution=execution,
                                     attempts=attempts)
         finally:
@@ -209,19 +225,55 @@ class TaskRunner:
                        f"{where}. Nothing of the agent's changes was pushed.",
                        rule="secret_value_in_changed_file")
 
-    def _execute(self, spec: Spec, worktree: Path, signals: Signals) -> Execution:
+    def _budgets(self, spec: Spec, job: Job) -> tuple[int, float | None]:
+        """Attempts and dollars left for this run, after what earlier hand-backs of it spent
+        (attempts a shutdown or a cancel cut short do not count)."""
+        profile = self.config.agents[spec.agent or self.config.default_agent]
+        caps = [self.config.retry.max_attempts, spec.max_attempts, profile.max_attempts]
+        counted = [a for a in job.carried_attempts if (a.get("classification") or {}).get(
+            "kind") not in ("interrupted", "cancelled")]
+        attempts = min(c for c in caps if c is not None) - len(counted)
+        cost = sum(float((a.get("report") or {}).get("cost_usd") or 0) for a in counted)
+        dollars = None if spec.max_cost_usd is None else spec.max_cost_usd - cost
+        return attempts, dollars
+
+    def _spent_before(self, spec: Spec, job: Job) -> tuple[str, Failure] | None:
+        attempts, dollars = self._budgets(spec, job)
+        if attempts <= 0:
+            return "exhausted", Failure("attempt_budget", "the attempt budget was spent by "
+                                        "earlier runs of this task that were handed back")
+        if dollars is not None and dollars <= 0:
+            return "failed", Failure("budget_exceeded", "the cost cap was spent by earlier "
+                                     "runs of this task that were handed back",
+                                     rule="max_cost_usd")
+        return None
+
+    def _execute(self, spec: Spec, worktree: Path, signals: Signals,
+                 job: Job) -> Execution:
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
+        attempts, dollars = self._budgets(spec, job)
         return execute(
             prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
             environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
-            max_attempts=spec.max_attempts, max_cost_usd=spec.max_cost_usd,
+            max_attempts=attempts, max_cost_usd=dollars,
             cancel=signals.cancel, shutdown=signals.shutdown)
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
+        """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
+        remote, or a commit of the watched branch's history. Never a ref of the worker's own
+        (a quarantined commit, another task's unpublished work)."""
         if spec.base is None:
             return spec_commit or job.head
-        return gitops.resolve(self.repo, spec.base)
+        for ref in (f"refs/remotes/origin/{spec.base}", f"refs/tags/{spec.base}"):
+            found = gitops.resolve(self.repo, ref)
+            if found is not None:
+                return found
+        if re.fullmatch(r"[0-9a-f]{7,64}", spec.base):
+            found = gitops.resolve(self.repo, spec.base)
+            if found is not None and gitops.is_ancestor(self.repo, found, job.head):
+                return found
+        return None
 
     def _worktree_path(self, job: Job) -> Path:
         return self.config.workspace / job.repo.name / "worktrees" / f"{job.task_id}.r{job.run}"
@@ -252,7 +304,7 @@ class TaskRunner:
             status=status, task=info, worker=self.worker,
             branch=names.branch(job.task_id, job.run), started_at=started,
             finished_at=time.time(),
-            model_invoked=execution.model_invoked if execution else False,
+            model_invoked=_invoked(execution, attempts or job.carried_attempts),
             run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
             usage=_usage(execution), attempts=attempts or job.carried_attempts,
             failure=failure, notes=notes)
@@ -294,18 +346,28 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 def _hand_back_for_space(job: Job, exc: BaseException, wait: float,
-                         attempts: tuple[dict[str, Any], ...] = ()) -> Outcome:
+                         attempts: tuple[dict[str, Any], ...] | None = None) -> Outcome:
     """Give the claim back (with what ran) to be tried again after `wait`: a full disk is the
     worker's trouble, not the task's, and must not end it."""
     logger.error("task {}: the workspace is out of space ({}); handed back, to be tried again "
                  "in {:.0f}s", job.task_id, exc, wait)
-    return Outcome(None, None, release_reason="disk full", attempts=attempts,
+    return Outcome(None, None, release_reason="disk full",
+                   attempts=job.carried_attempts if attempts is None else attempts,
                    not_before=time.time() + wait)
 
 
-def _internal(exc: BaseException) -> Failure:
-    return Failure("internal_error", f"{type(exc).__name__}: {exc}",
-                   traceback=traceback.format_exc())
+def _invoked(execution: Execution | None, attempts: tuple[dict[str, Any], ...]) -> bool | None:
+    """Did any attempt of this run, handed-back ones included, reach a model?"""
+    if any(a.get("model_invoked") is True for a in attempts):
+        return True
+    if execution is not None:
+        return execution.model_invoked
+    return None if attempts else False  # no attempt at all: the agent never started
+
+
+def _internal(exc: BaseException, redactor: Redactor) -> Failure:
+    return Failure("internal_error", redactor.text(f"{type(exc).__name__}: {exc}"),
+                   traceback=redactor.text(traceback.format_exc()))
 
 
 def _wt_name(job: Job) -> str:

@@ -3,6 +3,7 @@ runs them on a bounded pool. Orchestration only; the steps live in queue, taskru
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from loguru import logger
 from mtor_git import claims, faults, gitops, names, publish, pullrequest, queue
 from mtor_git.config import Config, RepoConfig
 from mtor_git.errors import GitOpError, SpecError
+from mtor_git.gitremote import shown_url
 from mtor_git.keeper import ClaimKeeper
 from mtor_git.result import Result, pr_body, pr_title
 from mtor_git.retry import BreakerBoard
@@ -78,8 +80,11 @@ class Worker:
             try:
                 started += self._cycle_repo(rt, errors)
             except GitOpError as exc:
-                errors.append(f"{rt.config.url}: {exc}")
+                errors.append(f"{shown_url(rt.config.url)}: {exc}")
                 logger.warning("repository {} unavailable this cycle: {}", rt.config.name, exc)
+            except Exception as exc:  # one repository's fault must not skip the others
+                errors.append(f"{shown_url(rt.config.url)}: {type(exc).__name__}: {exc}")
+                logger.exception("cycle of repository {} failed", rt.config.name)
         self.last_error = "; ".join(errors) or None  # any repository's error, not the last one
         self.last_poll = time.time()
         return started
@@ -94,7 +99,8 @@ class Worker:
         publish.flush(repo, rt.state)
         view = queue.read_view(repo, rt.config.branch)
         if view.head is None:
-            raise GitOpError(f"branch {rt.config.branch!r} does not exist on {rt.config.url}")
+            raise GitOpError(f"branch {rt.config.branch!r} does not exist on "
+                             f"{shown_url(rt.config.url)}")
         if rt.reconciled and view.refs == rt.last_refs and not rt.waiting:
             return 0  # nothing moved since the last cycle: no fetch, no work
         gitops.fetch(repo)
@@ -138,7 +144,7 @@ class Worker:
         with self._lock:
             if (rt.config.name, task_id) in self.running:
                 return 0
-        if view.done(task_id, run):
+        if view.done(task_id, run) or _merged_run(repo, view.head or "", task_id) >= run:
             rt.waiting.discard(task_id)
             if view.claim_oid(task_id) is not None:
                 # Left beside a published result (its holder died before deleting it, or its
@@ -228,7 +234,12 @@ class Worker:
         with self._lock:
             self.running[(rt.config.name, job.task_id)] = entry
         logger.info("running {} (run {}) in {}", job.task_id, job.run, rt.config.name)
-        entry.future = self.pool.submit(self._run_job, rt, entry, cancelled)
+        try:
+            entry.future = self.pool.submit(self._run_job, rt, entry, cancelled)
+        except RuntimeError:  # the pool is shutting down: hand the claim straight back
+            with self._lock:
+                self.running.pop((rt.config.name, job.task_id), None)
+            keeper.release("worker stopping")
 
     def _run_job(self, rt: RepoRuntime, entry: Running, cancelled: bool) -> None:
         job, keeper = entry.job, entry.keeper
@@ -348,6 +359,19 @@ def _mark_running_soon(keeper: ClaimKeeper) -> None:
 
 # Lock files older than this process were left by a killed one (the workspace is ours alone).
 _PROCESS_START = time.time()
+
+
+def _merged_run(repo: pygit2.Repository, head: str, task_id: str) -> int:
+    """The run whose result was merged into the watched branch (0 when none): DESIGN §3 counts
+    a task done then too, even after its mtor/<id> branch was deleted with the merge."""
+    raw = gitops.read_blob(repo, head, names.result_json(task_id))
+    if raw is None:
+        return 0
+    try:
+        run = json.loads(raw).get("run", 1)
+        return run if isinstance(run, int) else 1
+    except (ValueError, AttributeError):
+        return 1  # a result file is there, whatever else it says
 
 
 def _task_id(path: str) -> str:
