@@ -13,7 +13,7 @@ from pathlib import Path
 from mtor_git import __version__
 from mtor_git.config import Config
 from mtor_git.execute import execute
-from mtor_git.result import Failure, Result, TaskInfo, WorkerInfo
+from mtor_git.result import Result, TaskInfo, WorkerInfo
 from mtor_git.retry import BreakerBoard
 from mtor_git.spec import read_spec_file
 from mtor_git.taskrun import profile_refusal
@@ -39,14 +39,8 @@ def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, 
         policy=config.retry, environ=environ, breakers=BreakerBoard(config.retry),
         model=spec.model, timeout=timeout, max_attempts=spec.max_attempts,
         max_cost_usd=spec.max_cost_usd, cancel=cancel)
-    f = execution.failure
-    u = execution.usage
     return Result(
         status=execution.status if execution.status != "parked" else "exhausted",
         task=info, worker=worker, branch="(local)", started_at=started, finished_at=time.time(),
-        model_invoked=execution.model_invoked,
-        usage={"turns": u.turns, "input_tokens": u.input_tokens,
-               "output_tokens": u.output_tokens, "cost_usd": u.cost_usd},
-        attempts=tuple(a.to_json() for a in execution.attempts),
-        failure=Failure(f.kind, f.message, rule=f.rule, evidence=f.evidence,
-                        traceback=f.traceback) if f else None)
+        model_invoked=execution.model_invoked, usage=execution.usage.to_json(),
+        attempts=tuple(a.to_json() for a in execution.attempts), failure=execution.failure)

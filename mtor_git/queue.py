@@ -4,7 +4,6 @@ asked to retry or cancel), and the claim operations, each a single atomic push."
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -92,7 +91,3 @@ def delete_claim(repo: pygit2.Repository, task_id: str) -> None:
         gitops.push(repo, [f":{names.claim_ref(task_id)}"])
     except GitOpError as exc:
         logger.warning("could not delete claim of {}: {} (it expires by itself)", task_id, exc)
-
-
-def now() -> float:
-    return time.time()

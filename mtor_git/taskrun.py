@@ -190,7 +190,7 @@ class TaskRunner:
                                        f"was not pushed; it is kept on the worker as "
                                        f"{quarantine}",))
         return self._finish(job, info, started, execution.status, spec_commit,
-                            _failure(execution), base=base, head=head,
+                            execution.failure, base=base, head=head,
                             execution=execution, attempts=attempts)
 
     def _secret_leak(self, spec: Spec, base: str, head: str) -> Failure | None:
@@ -382,18 +382,7 @@ def _task_info(job: Job, checked: Checked, spec_commit: str | None, default: str
                     model=spec.model if spec else None, title=spec.title if spec else None)
 
 
-def _failure(execution: Execution) -> Failure | None:
-    f = execution.failure
-    if f is None:
-        return None
-    return Failure(f.kind, f.message, rule=f.rule, evidence=f.evidence, traceback=f.traceback)
-
-
 def _usage(execution: Execution | None) -> dict[str, Any]:
-    if execution is None:
-        return {}
-    u = execution.usage
-    return {"turns": u.turns, "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
-            "cost_usd": u.cost_usd}
+    return execution.usage.to_json() if execution is not None else {}
 
 

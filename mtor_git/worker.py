@@ -174,7 +174,7 @@ class Worker:
     def _claim(self, repo: pygit2.Repository, rt: RepoRuntime, view: queue.RemoteView,
                task_id: str, run: int) -> tuple[claims.Claim, str] | None:
         me, lease, now = self.config.worker_id, self.config.claim_lease, time.time()
-        spec_commit = None
+        spec_commit = view.head  # the watched branch's commit the spec was read at
         oid = view.claim_oid(task_id)
         if oid is None:
             claim = claims.new_claim(task_id, run, me, lease, spec_commit=spec_commit)
@@ -184,7 +184,8 @@ class Worker:
                 rt.waiting.add(task_id)  # watch it: its lease may expire
                 return None
             claim = (claims.taken_over(old, me, lease, spec_commit=spec_commit, run=run)
-                     if old else claims.new_claim(task_id, run, me, lease, spec_commit=None))
+                     if old else claims.new_claim(task_id, run, me, lease,
+                                                  spec_commit=spec_commit))
             logger.info("taking over the claim of {} from {}", task_id,
                         old.worker if old else "an unreadable claim")
         new_oid = queue.push_claim(repo, claim, parent=oid, author=self._author)
