@@ -83,38 +83,35 @@ class ClaimKeeper:
         """Stop renewing, leaving the claim marked `publishing`: the result is committed and in
         the outbox, so no other worker reruns the task while its push waits for the remote
         (claims.PUBLISH_GRACE). Best effort: an unreachable remote leaves the claim as it was."""
-        self.stop()
-        with self._lock:  # a bare compare-and-swap push: no ls-remote, the push checks the ref
-            nxt = claims.renewed(self.claim, self._lease, phase="publishing")
-            try:
-                oid = queue.push_claim(self._repo_factory(), nxt, parent=self.oid,
-                                       author=self._author)
-            except GitOpError as exc:
-                logger.warning("could not mark the claim of {} as publishing: {}",
-                               self.claim.task_id, exc)
-                return
-            if oid is None:
-                logger.warning("the claim of {} moved before publishing", self.claim.task_id)
-                return
-            self.claim, self.oid = nxt, oid
+        self._final(lambda c: claims.renewed(c, self._lease, phase="publishing"),
+                    "mark the claim as publishing")
 
     def release(self, reason: str, *, attempts: tuple[dict[str, object], ...] | None = None,
                 not_before: float | None = None) -> None:
         """Hand the task back with the evidence of what ran, so another worker can go on."""
+        if not self.lost.is_set():
+            self._final(lambda c: claims.released(c, reason, attempts=attempts,
+                                                  not_before=not_before), "release the claim")
+
+    def _final(self, make: Callable[[Claim], Claim], what: str) -> None:
+        """Stop renewing and push `make(claim)` as the claim's last word from us: a bare
+        compare-and-swap (the push itself checks the ref), best effort."""
         self.stop()
         with self._lock:
             if self.lost.is_set():
                 return
-            nxt = claims.released(self.claim, reason, attempts=attempts, not_before=not_before)
+            nxt = make(self.claim)
             try:
                 oid = queue.push_claim(self._repo_factory(), nxt, parent=self.oid,
                                        author=self._author)
             except GitOpError as exc:
-                logger.warning("could not release claim of {}: {}; its lease will expire",
+                logger.warning("could not {} of {}: {}; its lease will expire", what,
                                self.claim.task_id, exc)
                 return
-            if oid is not None:
-                self.claim, self.oid = nxt, oid
+            if oid is None:
+                logger.warning("could not {} of {}: the claim moved", what, self.claim.task_id)
+                return
+            self.claim, self.oid = nxt, oid
 
     def _pushed_before(self, repo: pygit2.Repository) -> str | None:
         return gitops.resolve(repo, "refs/mtor-local/claims/" + self.claim.task_id)
