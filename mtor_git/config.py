@@ -68,6 +68,9 @@ class Config:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     log: LogConfig = field(default_factory=lambda: LogConfig(file=None))
     pull_request: str | None = None
+    # A spec naming a profile this worker lacks: "reject" it (one worker, a typo must not wait
+    # forever) or "skip" it, leaving it to another worker of a mixed fleet.
+    unknown_agents: str = "reject"
     require_signed: bool = False
     allowed_signers: Path | None = None
     author_name: str = "mtor-git"
@@ -82,8 +85,8 @@ class Config:
 
 TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval",
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
-            "repos", "default_agent", "agents", "retry", "log", "pull_request", "require_signed",
-            "allowed_signers", "author", "max_spec_bytes")
+            "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
+            "require_signed", "allowed_signers", "author", "max_spec_bytes")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name")
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
               "timeout", "fallback", "max_parallel", "max_attempts", "model_args")
@@ -215,6 +218,10 @@ def _scalars(r: _Reader, top: dict[str, Any]) -> dict[str, Any]:
     for key in ("max_parallel", "max_spec_bytes"):
         if key in top:
             out[key] = r.count(top[key], (key,))
+    if "unknown_agents" in top:
+        if top["unknown_agents"] not in ("reject", "skip"):
+            raise r.fail(("unknown_agents",), "expected reject or skip")
+        out["unknown_agents"] = top["unknown_agents"]
     if "pull_request" in top and top["pull_request"] is not None:
         if top["pull_request"] not in ("gh", "none"):
             raise r.fail(("pull_request",), "expected gh or none")

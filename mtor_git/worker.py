@@ -154,6 +154,9 @@ class Worker:
         if gitops.read_blob(repo, view.head or "", spec_path) is None:
             rt.waiting.discard(task_id)
             return 0
+        if (self.config.unknown_agents == "skip"
+                and self._profile_of(repo, view.head or "", spec_path) not in self.config.agents):
+            return 0  # another worker of the fleet has this profile: leave the task to it
         if not self._has_capacity(repo, view.head or "", spec_path):
             rt.waiting.add(task_id)
             return 0

@@ -79,3 +79,12 @@ def test_our_pid_in_a_claim_of_another_process_is_an_orphan() -> None:
 ])
 def test_a_token_in_a_repository_url_is_hidden_when_shown(url: str, shown: str) -> None:
     assert shown_url(url) == shown
+
+
+def test_a_worker_of_a_mixed_fleet_leaves_a_profile_it_lacks_to_others(s: Site) -> None:
+    s.push_specs({"t1": spec(agent="gpu-only"), "t2": spec()})
+    s.run_once(s.config("w1", extra={"unknown_agents": "skip"}))
+    assert set(s.results()) == {"t2"}  # t1 untouched: no claim, no result
+    assert s.claims() == []
+    s.run_once(s.config("w2"))  # the default: reject what this worker cannot run
+    assert s.result("t1")["failure"]["kind"] == "unknown_agent"
