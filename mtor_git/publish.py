@@ -17,6 +17,9 @@ from mtor_git.errors import GitOpError, PushRejected
 from mtor_git.result import Result, pr_body
 from mtor_git.state import OutboxEntry, RepoState
 
+REFUSAL_FIRST_WAIT = 30.0
+REFUSAL_MAX_WAIT = 3600.0
+
 
 def publish(repo: pygit2.Repository, state: RepoState, entry: OutboxEntry, *,
             release: Callable[[str], object] | None = None) -> bool:
@@ -52,11 +55,14 @@ def publish(repo: pygit2.Repository, state: RepoState, entry: OutboxEntry, *,
     return True
 
 
-def flush(repo: pygit2.Repository, state: RepoState) -> int:
-    """Push every waiting result; the number still waiting."""
+def flush(repo: pygit2.Repository, state: RepoState, *, due_only: bool = True) -> int:
+    """Push every waiting result whose wait after a refusal is over (every one, when not
+    `due_only`: a restart, typically after the operator fixed the remote, tries them all at
+    once); the number still waiting."""
     waiting = 0
+    now = time.time()
     for entry in state.outbox():
-        if not publish(repo, state, entry):
+        if (due_only and entry.next_try_at > now) or not publish(repo, state, entry):
             waiting += 1
     return waiting
 
@@ -108,15 +114,22 @@ def _settle_refusal(repo: pygit2.Repository, state: RepoState, entry: OutboxEntr
                      names.branch(entry.task_id, entry.run), remote[:12], ref)
         state.drop_outbox(entry.task_id, entry.run)
         return True
-    _keep(state, entry, why)
+    _keep(state, entry, why, refused=True)
     return False
 
 
-def _keep(state: RepoState, entry: OutboxEntry, why: str) -> None:
-    logger.warning("result of {} kept in the outbox (push failed: {}); retried next cycle",
-                   entry.task_id, why)
-    state.put_outbox(OutboxEntry(**{**entry.__dict__, "tries": entry.tries + 1,
-                                    "last_error": why[:500]}))
+def _keep(state: RepoState, entry: OutboxEntry, why: str, *, refused: bool = False) -> None:
+    """Keep a result whose push failed. An unreachable remote is tried again every cycle (the
+    result should land as soon as it is back); a remote that *refuses* it (a hook, branch
+    protection) is tried again after a doubling wait of up to an hour, so a refusal that
+    lasts never becomes a push every poll."""
+    tries = entry.tries + 1
+    wait = min(REFUSAL_MAX_WAIT, REFUSAL_FIRST_WAIT * 2 ** min(tries - 1, 16)) if refused else 0
+    log = logger.error if refused else logger.warning
+    log("result of {} kept in the outbox (push {}: {}); tried again in {}", entry.task_id,
+        "refused" if refused else "failed", why, f"{wait:.0f}s" if wait else "the next cycle")
+    state.put_outbox(dataclasses.replace(entry, tries=tries, last_error=why[:500],
+                                         next_try_at=time.time() + wait if refused else 0.0))
 
 
 def new_entry(task_id: str, run: int, commit: str, status: str) -> OutboxEntry:

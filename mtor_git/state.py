@@ -61,6 +61,7 @@ class OutboxEntry:
     created_at: float
     tries: int = 0
     last_error: str = ""
+    next_try_at: float = 0.0  # after a refusal: not pushed again before this (epoch seconds)
 
 
 class RepoState:

@@ -96,7 +96,7 @@ class Worker:
         if not rt.reconciled:
             publish.adopt(repo, rt.state, queue.read_view(repo, rt.config.branch),
                           self.config.worker_id)
-        publish.flush(repo, rt.state)
+        publish.flush(repo, rt.state, due_only=rt.reconciled)
         view = queue.read_view(repo, rt.config.branch)
         if view.head is None:
             raise GitOpError(f"branch {rt.config.branch!r} does not exist on "

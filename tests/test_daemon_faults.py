@@ -214,3 +214,23 @@ def test_cancel_before_start_never_runs_the_agent(s: Site) -> None:
     result = s.result("t1")
     assert (result["status"], result["model_invoked"]) == ("cancelled", False)
     assert s.invocations() == []
+
+
+def test_a_refused_result_is_not_pushed_every_poll(s: Site) -> None:
+    install_hook(s.remote, "pre-receive", """#!/bin/sh
+while read old new ref; do
+  case "$ref" in refs/heads/mtor/*) echo "branch protection: no mtor/*" && exit 1;; esac
+done
+exit 0
+""")
+    s.push_specs({"t1": spec()})
+    config = s.config("w1", poll_interval="1s")
+    proc = s.start(config)
+    wait_for(lambda: s.outbox("w1"), 30, "the refused result in the outbox")
+    time.sleep(4)  # four polls
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    entry = json.loads(s.outbox("w1")[0].read_text())
+    assert entry["tries"] <= 2, entry  # the refusal waits (30 s, doubling), it does not spin
+    assert "branch protection" in entry["last_error"]
+    assert entry["next_try_at"] > time.time()
