@@ -32,6 +32,9 @@ class RepoConfig:
     branch: str = "main"
     tasks_dir: str = "tasks"
     name: str = ""  # folder name in the workspace, derived from the URL
+    ssh_key: Path | None = None  # else the ssh agent's keys
+    username: str | None = None  # https (or ssh, when the URL names no user)
+    token: str | None = field(default=None, repr=False)  # https token, from `token_env`
 
     @property
     def slug(self) -> str:
@@ -87,7 +90,7 @@ TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
             "require_signed", "allowed_signers", "author", "max_spec_bytes")
-REPO_KEYS = ("url", "branch", "tasks_dir", "name")
+REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
               "timeout", "fallback", "max_parallel", "max_attempts", "model_args")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
@@ -260,6 +263,10 @@ def _repos(r: _Reader, value: Any) -> tuple[RepoConfig, ...]:
             branch=r.text(raw.get("branch", "main"), (*where, "branch")),
             tasks_dir=r.text(raw.get("tasks_dir", "tasks"), (*where, "tasks_dir")).strip("/"),
             name=r.text(raw.get("name", _slug(url)), (*where, "name")),
+            ssh_key=r.path(raw["ssh_key"], (*where, "ssh_key")) if "ssh_key" in raw else None,
+            username=r.text(raw["username"], (*where, "username")) if "username" in raw
+            else None,
+            token=_token(r, raw, where),
         )
         if not _NAME.fullmatch(repo.name):
             raise r.fail((*where, "name"), f"{repo.name!r} cannot name a folder; set name:")
@@ -267,6 +274,18 @@ def _repos(r: _Reader, value: Any) -> tuple[RepoConfig, ...]:
             raise r.fail((*where, "name"), f"two repositories named {repo.name!r}; set name:")
         repos.append(repo)
     return tuple(repos)
+
+
+def _token(r: _Reader, raw: dict[str, Any], where: KeyPath) -> str | None:
+    """The https token named by `token_env` (a variable of the daemon's environment, so the
+    token never sits in the config file or the URL)."""
+    if "token_env" not in raw:
+        return None
+    name = r.text(raw["token_env"], (*where, "token_env"))
+    value = r.environ.get(name, "")
+    if not value:
+        raise r.fail((*where, "token_env"), f"{name} is not set in the daemon's environment")
+    return value
 
 
 def _repo_url(r: _Reader, value: Any, where: KeyPath) -> str:

@@ -83,7 +83,7 @@ class _Callbacks(pygit2.RemoteCallbacks):
 
     def __init__(self, credentials: Credentials | None) -> None:
         super().__init__()
-        self._creds = credentials or Credentials()
+        self._creds = credentials
         self._auth_tries = 0
         self.refused: dict[str, str] = {}
         self.updates: list[RefUpdate] = []
@@ -95,7 +95,8 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self._auth_tries += 1
         if self._auth_tries > _MAX_AUTH_TRIES:
             raise GitOpError(f"authentication to {url} failed after {_MAX_AUTH_TRIES} attempts")
-        return pick_credential(self._creds, url, username_from_url, allowed_types)
+        creds = self._creds or registered_credentials(url)
+        return pick_credential(creds, url, username_from_url, allowed_types)
 
     def push_update_reference(self, refname: str, message: str | None) -> None:
         if message is not None:
@@ -112,6 +113,19 @@ class _Callbacks(pygit2.RemoteCallbacks):
 
     def update_tips(self, refname: str, old: pygit2.Oid, new: pygit2.Oid) -> None:
         self.updates.append(RefUpdate(refname, _hex_or_none(old), _hex_or_none(new)))
+
+
+_REGISTERED: dict[str, Credentials] = {}
+
+
+def register_credentials(url: str, credentials: Credentials) -> None:
+    """Use `credentials` for every transfer to `url` (the worker registers each configured
+    repository's key file or token once at start, so no call site has to carry them)."""
+    _REGISTERED[normalize_url(url)] = credentials
+
+
+def registered_credentials(url: str) -> Credentials:
+    return _REGISTERED.get(normalize_url(url)) or _REGISTERED.get(url) or Credentials()
 
 
 def pick_credential(creds: Credentials, url: str, username_from_url: str | None,

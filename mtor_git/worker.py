@@ -17,7 +17,7 @@ from loguru import logger
 from mtor_git import claims, faults, gitops, names, publish, pullrequest, queue
 from mtor_git.config import Config, RepoConfig
 from mtor_git.errors import GitOpError, SpecError
-from mtor_git.gitremote import shown_url
+from mtor_git.gitremote import Credentials, register_credentials, shown_url
 from mtor_git.keeper import ClaimKeeper
 from mtor_git.result import Result, pr_body, pr_title
 from mtor_git.retry import BreakerBoard
@@ -64,6 +64,9 @@ class Worker:
         self.finished: list[dict[str, object]] = []  # recent outcomes, newest last
 
     def _runtime(self, rc: RepoConfig) -> RepoRuntime:
+        if rc.ssh_key or rc.username or rc.token:
+            register_credentials(rc.url, Credentials(username=rc.username, ssh_key=rc.ssh_key,
+                                                     password=rc.token))
         return RepoRuntime(rc, self.config.workspace / rc.name / "repo.git",
                            RepoState(self.config.state_dir / rc.name))
 

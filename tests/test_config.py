@@ -110,3 +110,29 @@ def test_any_text_is_a_config_or_a_config_error(text: str) -> None:
         parse_config(text, source="w.yaml", environ=ENV)
     except ConfigError as exc:
         assert str(exc).startswith("w.yaml:")
+
+
+def test_repository_credentials_come_from_a_key_file_and_the_environment(tmp_path: Path) -> None:
+    from pygit2.enums import CredentialType
+
+    from mtor_git.gitremote import Credentials as Creds
+    from mtor_git.gitremote import pick_credential, register_credentials, registered_credentials
+
+    key = tmp_path / "deploy_key"
+    key.write_text("not really a key\n")
+    text = (f"repos:\n  - url: git@example.org:me/p.git\n    ssh_key: {key}\n"
+            "  - url: https://example.org/me/q.git\n    username: bot\n"
+            "    token_env: GLM_TOKEN\nagents: {claude: {}}\n")
+    ssh, https = parse_config(text, environ=ENV).repos
+    assert ssh.ssh_key == key and https.token == "glm-secret-token"
+    assert "glm-secret-token" not in repr(https)
+    register_credentials(ssh.url, Creds(ssh_key=ssh.ssh_key))
+    offered = pick_credential(registered_credentials(ssh.url), ssh.url, "git",
+                              CredentialType.SSH_KEY)
+    assert str(key) in offered.credential_tuple
+
+
+def test_a_token_variable_that_is_unset_is_a_config_error() -> None:
+    text = "repos:\n  - url: https://x/y.git\n    token_env: NOT_SET\nagents: {claude: {}}\n"
+    assert error_of(text) == ("w.yaml:3: repos.0.token_env: NOT_SET is not set in the daemon's "
+                              "environment")
