@@ -20,7 +20,7 @@ from mtor_git import gitops
 from mtor_git.config import Config, RepoConfig
 from mtor_git.doctor import Check
 from mtor_git.errors import GitOpError, PushRejected
-from mtor_git.gitremote import is_local
+from mtor_git.gitremote import Credentials, is_local, register_credentials, shown_url
 from mtor_git.profiles import AgentProfile
 from mtor_git.runner import build_env
 
@@ -165,18 +165,22 @@ def check_repo(repo: RepoConfig, worker_id: str) -> Check:
     """ls-remote, then push and delete a scratch ref under refs/mtor/doctor/, each ref's
     outcome checked (a refusal can come without an error, see FIELD-NOTES)."""
     name = f"repo {repo.name}"
+    if repo.ssh_key or repo.username or repo.token:  # the credentials the daemon would use
+        register_credentials(repo.url, Credentials(username=repo.username,
+                                                   ssh_key=repo.ssh_key, password=repo.token))
     if is_local(repo.url) and not Path(gitops.normalize_url(repo.url)).exists():
         return Check(name, "fail", f"cannot reach {repo.url}: no such file or folder",
                      "fix the repository's url in the config, or clone the repository there")
     try:
         refs = gitops.remote_refs(repo.url)
     except GitOpError as exc:
-        return Check(name, "fail", f"cannot reach {repo.url}: {exc}",
+        return Check(name, "fail", f"cannot reach {shown_url(repo.url)}: {exc}",
                      "check the URL, the network and the credentials of the user the daemon "
                      "runs as (ssh key or agent, https token)")
     head = refs.get(f"refs/heads/{repo.branch}")
     if head is None:
-        return Check(name, "fail", f"{repo.url} is reachable but has no branch {repo.branch!r}",
+        return Check(name, "fail", f"{shown_url(repo.url)} is reachable but has no branch "
+                     f"{repo.branch!r}",
                      "push that branch, or set `branch:` for this repository in the config")
     safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in worker_id)
     scratch = f"{SCRATCH_PREFIX}{safe}-{uuid.uuid4().hex[:8]}"
@@ -184,7 +188,8 @@ def check_repo(repo: RepoConfig, worker_id: str) -> Check:
         problem = _push_scratch(name, repo.url, Path(tmp), scratch)
     if problem is not None:
         return problem
-    return Check(name, "pass", f"{repo.url}: reachable, {repo.branch} at {head[:12]}; pushing "
+    return Check(name, "pass", f"{shown_url(repo.url)}: reachable, {repo.branch} at "
+                 f"{head[:12]}; pushing "
                  f"and deleting {scratch} accepted (branch pushes are not tried: they could "
                  "start CI)")
 
