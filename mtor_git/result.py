@@ -162,7 +162,12 @@ _ICON = {"succeeded": "✅", "failed": "❌", "exhausted": "⏳", "rejected": "�
 
 
 def pr_title(result: Result) -> str:
-    return f"mtor: {result.task.title or result.task.id} ({result.status})"
+    return title_for(result.task.id, result.task.title, result.status)
+
+
+def title_for(task_id: str, title: str | None, status: str) -> str:
+    """The pull request's title, from a Result or from its JSON alike."""
+    return f"mtor: {title or task_id} ({status})"
 
 
 def pr_body(result: Result) -> str:

@@ -26,6 +26,7 @@ from mtor_git import board
 from mtor_git.cli.common import print_json
 from mtor_git.cli.status import add_source_args, iso, load_snapshot, plural, tri
 from mtor_git.durations import format_duration
+from mtor_git.result import title_for
 
 JSON_VERSION = 1
 _TAIL_LINES = 12
@@ -232,8 +233,7 @@ def run_pr(args: argparse.Namespace) -> int:
         return 1
     run, data = picked
     task = data.get("task") or {}
-    # The same title result.pr_title gives the worker's own pull request.
-    title = f"mtor: {task.get('title') or args.id} ({data.get('status')})"
+    title = title_for(args.id, task.get("title"), str(data.get("status")))
     body = board.read_result_md(snap, args.id, run)
     if body is None:
         print(f"mtor-git: no {args.id}.md beside the result of run {run}", file=sys.stderr)
