@@ -55,16 +55,26 @@ def publish(repo: pygit2.Repository, state: RepoState, entry: OutboxEntry, *,
     return True
 
 
-def flush(repo: pygit2.Repository, state: RepoState, *, due_only: bool = True) -> int:
+def flush(repo: pygit2.Repository, state: RepoState, *,
+          due_only: bool = True) -> list[OutboxEntry]:
     """Push every waiting result whose wait after a refusal is over (every one, when not
     `due_only`: a restart, typically after the operator fixed the remote, tries them all at
-    once); the number still waiting."""
-    waiting = 0
+    once); the entries that landed now."""
+    landed = []
     now = time.time()
     for entry in state.outbox():
-        if (due_only and entry.next_try_at > now) or not publish(repo, state, entry):
-            waiting += 1
-    return waiting
+        if not (due_only and entry.next_try_at > now) and publish(repo, state, entry):
+            landed.append(entry)
+    return landed
+
+
+def published_result(repo: pygit2.Repository, entry: OutboxEntry) -> Result | None:
+    """The Result committed for an outbox entry (None when it cannot be read back)."""
+    raw = gitops.read_blob(repo, entry.commit, names.result_json(entry.task_id))
+    try:
+        return Result.from_json(json.loads(raw or b"null"))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def adopt(repo: pygit2.Repository, state: RepoState, view: queue.RemoteView, me: str) -> int:

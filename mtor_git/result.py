@@ -130,6 +130,27 @@ class Result:
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Result:
+        """The Result a `to_json()` wrote (raises KeyError/TypeError/ValueError otherwise)."""
+        task, worker, changes = data["task"], data["worker"], data["changes"]
+        failure = data.get("failure")
+        return cls(
+            status=data["status"], branch=data["branch"], run=int(data["run"]),
+            task=TaskInfo(task["id"], task["spec_path"], task["spec_commit"],
+                          task["spec_sha256"], task["agent"], task.get("model"),
+                          task.get("title")),
+            worker=WorkerInfo(worker["id"], worker["host"], worker["version"],
+                              int(worker["pid"])),
+            started_at=_epoch(data["started_at"]), finished_at=_epoch(data["finished_at"]),
+            model_invoked=data["model_invoked"], base_commit=data.get("base_commit"),
+            head_commit=data.get("head_commit"),
+            changes=Changes(tuple(FileChange(f["path"], f["status"], f["insertions"],
+                                             f["deletions"]) for f in changes["files"])),
+            usage=dict(data.get("usage") or {}), attempts=tuple(data.get("attempts") or ()),
+            failure=Failure(**failure) if failure else None,
+            notes=tuple(data.get("notes") or ()))
+
 
 def load_schema() -> dict[str, Any]:
     text = resources.files("mtor_git").joinpath("schemas/result.schema.json").read_text()
@@ -151,6 +172,10 @@ def commit_message(result: Result) -> str:
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z")
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _tri(value: bool | None) -> str:

@@ -99,7 +99,11 @@ class Worker:
         if not rt.reconciled:
             publish.adopt(repo, rt.state, queue.read_view(repo, rt.config.branch),
                           self.config.worker_id)
-        publish.flush(repo, rt.state, due_only=rt.reconciled)
+        for entry in publish.flush(repo, rt.state, due_only=rt.reconciled):
+            # A result that waited in the outbox gets its pull request now.
+            result = publish.published_result(repo, entry)
+            if result is not None and self.config.pull_request == "gh":
+                self._pull_request(repo, rt, result)
         view = queue.read_view(repo, rt.config.branch)
         if view.head is None:
             raise GitOpError(f"branch {rt.config.branch!r} does not exist on "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from daemonfixtures import DAEMON_ENV, Site, mtor, site
+from gitfixtures import install_hook
 
 from mtor_git.pullrequest import repo_slug
 
@@ -86,3 +87,37 @@ def test_a_missing_gh_is_a_note_not_a_failure(s: Site, tmp_path: Path) -> None:
                                  "ssh://git@github.com/me/proj.git"])
 def test_repo_slug_of_github_urls(url: str) -> None:
     assert repo_slug(url) == "me/proj"
+
+
+def test_a_result_that_waited_in_the_outbox_gets_its_pull_request_when_it_lands(
+        s: Site, tmp_path: Path) -> None:
+    block = tmp_path / "block"
+    block.touch()
+    install_hook(s.remote, "pre-receive", f"""#!/bin/sh
+while read old new ref; do
+  case "$ref" in refs/heads/mtor/*) [ -e {block} ] && echo "not now" && exit 1;; esac
+done
+exit 0
+""")
+    bin_dir = _gh(tmp_path, "echo https://github.example/me/p/pull/8")
+    _run(s, f"{bin_dir}:{os.environ['PATH']}")
+    assert not (tmp_path / "gh.args").exists()  # nothing landed, so no pull request yet
+    block.unlink()
+    config = s.config("w1", extra={"pull_request": "gh"})
+    env = {**DAEMON_ENV, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = subprocess.run(mtor("daemon", "--once", "--config", str(config)), env=env,
+                          capture_output=True, text=True, timeout=120, cwd=s.root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "gh.args").read_text().split("\n")[:2] == ["pr", "create"]
+    assert s.result("pr-task")["notes"] == ["pull request opened: "
+                                            "https://github.example/me/p/pull/8"]
+
+
+def test_a_result_reads_back_from_its_json() -> None:
+    from mtor_git.result import Result, TaskInfo, WorkerInfo
+
+    result = Result(status="failed", task=TaskInfo("t1", "tasks/t1.md", None, None, "claude"),
+                    worker=WorkerInfo("w1", "host", "0.1.0", 7), branch="mtor/t1",
+                    started_at=1_700_000_000.25, finished_at=1_700_000_003.5,
+                    model_invoked=None, notes=("a note",))
+    assert Result.from_json(result.to_json()).to_json() == result.to_json()
