@@ -49,6 +49,7 @@ KIND_DESCRIPTIONS: dict[str, str] = {
     "repeated_failure": "the same failure as the previous attempt; retrying would spin",
     "edit_blocked": "the agent exited 0 but permission denials blocked its edits",
     "agent_error": "the agent reported an error that matches no more specific rule",
+    "disk_full": "the worker's disk or quota was full; the task is handed back, not failed",
     "unknown": "the attempt failed and no rule recognised why (terminal: unknown is not transient)",
 }
 
@@ -276,6 +277,9 @@ RULES: tuple[Rule, ...] = (
          "nothing shows a model ran; reading this as a rate limit was the incident",
          _empty_failure),
     Rule("exit_127", "binary_missing", False, "a shell reported command not found", _exit_127),
+    Rule("disk_full_text", "disk_full", False,
+         "the worker ran out of disk: the worker's trouble, not the task's; handed back",
+         _text(r"no space left on device", r"\benospc\b", r"disk quota exceeded")),
     Rule("usage_text", "usage_error", False, "the command line is wrong; it fails the same again",
          _text(r"\bunknown option\b", r"\bunexpected argument\b", r"\bunrecognized arguments?\b",
                r"^\s*usage: \S", r"\bunknown flag\b", r"\binvalid value '[^']{0,80}' for '--",

@@ -154,6 +154,9 @@ class TaskRunner:
                                not_before=execution.resume_at, attempts=attempts)
             if signals.lost.is_set():
                 return Outcome(None, None, release_reason="claim lost")
+            if execution.failure is not None and execution.failure.kind == "disk_full":
+                return _hand_back_for_space(job, execution.failure.message,
+                                            self.config.retry.initial_backoff, attempts)
             try:
                 return self._record(job, info, spec, spec_commit, started, worktree, base,
                                     execution, attempts)
@@ -345,7 +348,7 @@ def _disk_full(exc: BaseException) -> bool:
     return "No space left on device" in text or "Disk quota exceeded" in text
 
 
-def _hand_back_for_space(job: Job, exc: BaseException, wait: float,
+def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
                          attempts: tuple[dict[str, Any], ...] | None = None) -> Outcome:
     """Give the claim back (with what ran) to be tried again after `wait`: a full disk is the
     worker's trouble, not the task's, and must not end it."""

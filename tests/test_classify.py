@@ -126,6 +126,8 @@ RULE_EXAMPLES: dict[str, tuple[Run, Report]] = {
     "exit0_without_report": (run_(0), Report(format="claude-json")),
     "empty_output_nonzero_exit": (run_(1), text_report()),
     "exit_127": (run_(127, stderr="sh: 1: claude: not found"), text_report()),
+    "disk_full_text": (run_(1, stderr="OSError: [Errno 28] No space left on device"),
+                       text_report()),
     "usage_text": (run_(2, stderr="aider: error: unrecognized arguments: ---"), text_report()),
     "auth_status": _claude_error("Forbidden", 403),
     "auth_text": (run_(1, stderr="Error: Invalid API key"), text_report()),
@@ -170,7 +172,8 @@ def test_kind_names_used_by_the_rest_of_the_system_are_described() -> None:
     kinds = ("succeeded rate_limited overloaded provider_error network timeout cancelled "
              "interrupted usage_error binary_missing bad_cwd permission_denied auth quota "
              "usage_limit max_turns budget_exceeded prompt_too_long killed empty_failure "
-             "pipeline_fault repeated_failure edit_blocked agent_error unknown").split()
+             "pipeline_fault repeated_failure edit_blocked agent_error disk_full "
+             "unknown").split()
     assert set(kinds) == set(KIND_DESCRIPTIONS)
     assert PROVIDER_TRANSIENT == {"rate_limited", "overloaded"}
 
@@ -541,3 +544,9 @@ def test_empty_output_with_nonzero_exit_is_never_transient(code: int | None, dur
     run = run_(code, stdout=blank, stderr=blank, duration=duration)
     result = classify(run, Report(format=fmt), min_model_call=2.0, now=NOW)
     assert not result.transient and result.kind == "empty_failure"
+
+
+def test_a_full_disk_is_disk_full_not_the_tasks_fault() -> None:
+    verdict = judge(run_(stderr="OSError: [Errno 28] No space left on device\n"))
+    assert (verdict.kind, verdict.transient) == ("disk_full", False)
+    assert "No space left on device" in verdict.evidence
