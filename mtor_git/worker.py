@@ -158,13 +158,14 @@ class Worker:
                 # deletion is still queued): a done task's claim guards nothing.
                 self._release_later(rt, task_id)
             return 0
-        if gitops.read_blob(repo, view.head or "", spec_path) is None:
+        raw = gitops.read_blob(repo, view.head or "", spec_path)
+        if raw is None:
             rt.waiting.discard(task_id)
             return 0
-        if (self.config.unknown_agents == "skip"
-                and self._profile_of(repo, view.head or "", spec_path) not in self.config.agents):
+        profile = self._profile_of(raw, spec_path)
+        if self.config.unknown_agents == "skip" and profile not in self.config.agents:
             return 0  # another worker of the fleet has this profile: leave the task to it
-        if not self._has_capacity(repo, view.head or "", spec_path):
+        if not self._has_capacity(profile):
             rt.waiting.add(task_id)
             return 0
         if any((e.task_id, e.run) == (task_id, run) for e in rt.state.outbox()):
@@ -178,7 +179,7 @@ class Worker:
         rt.waiting.discard(task_id)
         job = Job(rt.config, task_id, spec_path, run, view.head or "",
                   carried_attempts=claim.carried_attempts)
-        self._start(rt, job, claim, oid, cancelled=view.cancelled(task_id))
+        self._start(rt, job, claim, oid, profile, cancelled=view.cancelled(task_id))
         return 1
 
     def _claim(self, repo: pygit2.Repository, rt: RepoRuntime, view: queue.RemoteView,
@@ -212,35 +213,29 @@ class Worker:
     def _author(self) -> tuple[str, str]:
         return (self.config.author_name, self.config.author_email)
 
-    def _has_capacity(self, repo: pygit2.Repository, head: str, spec_path: str) -> bool:
+    def _has_capacity(self, profile: str) -> bool:
         with self._lock:
             if len(self.running) >= self.config.max_parallel:
                 return False
-            profile = self._profile_of(repo, head, spec_path)
             limit = self.config.agents.get(profile)
             cap = limit.max_parallel if limit is not None else None
             if cap is None:
                 return True
             return sum(1 for r in self.running.values() if r.profile == profile) < cap
 
-    def _profile_of(self, repo: pygit2.Repository, head: str, spec_path: str) -> str:
-        """The profile a spec names (the default when it names none or cannot be read)."""
-        raw = gitops.read_blob(repo, head, spec_path)
-        if raw is not None:
-            try:
-                return parse_spec(raw, spec_path).agent or self.config.default_agent
-            except SpecError:
-                pass
-        return self.config.default_agent
+    def _profile_of(self, raw: bytes, spec_path: str) -> str:
+        """The profile a spec names (the default when it names none or is invalid)."""
+        try:
+            return parse_spec(raw, spec_path).agent or self.config.default_agent
+        except SpecError:
+            return self.config.default_agent
 
     # -- running -----------------------------------------------------------------------------
-    def _start(self, rt: RepoRuntime, job: Job, claim: claims.Claim, oid: str, *,
-               cancelled: bool) -> None:
+    def _start(self, rt: RepoRuntime, job: Job, claim: claims.Claim, oid: str, profile: str,
+               *, cancelled: bool) -> None:
         keeper = ClaimKeeper(lambda: self._open(rt), rt.config.branch, claim, oid,
                              lease=self.config.claim_lease, interval=self.config.heartbeat,
                              author=self._author)
-        repo = self._open(rt)
-        profile = self._profile_of(repo, job.head, job.spec_path)
         entry = Running(job, keeper, profile)
         with self._lock:
             self.running[(rt.config.name, job.task_id)] = entry
