@@ -38,9 +38,11 @@ from git_ops import COMMITS, SPECS, big_history  # noqa: E402
 from gitfixtures import git, import_commit  # noqa: E402
 from loguru import logger  # noqa: E402
 
-from mtor_git import gitops, state, taskrun  # noqa: E402
-from mtor_git.config import load_config  # noqa: E402
-from mtor_git.worker import Worker  # noqa: E402
+from mtor_git import git as gitops  # noqa: E402
+from mtor_git.config.load import load_config  # noqa: E402
+from mtor_git.queue import state  # noqa: E402
+from mtor_git.task import run as taskrun  # noqa: E402
+from mtor_git.worker.cycle import Worker  # noqa: E402
 
 
 def ms(seconds: float) -> float:

@@ -29,7 +29,7 @@ from gitfixtures import (  # noqa: E402
     make_bare_remote,
 )
 
-from mtor_git import gitops  # noqa: E402
+from mtor_git import git as gitops  # noqa: E402
 
 SPECS, COMMITS = 10_000, 2_000
 

@@ -2,7 +2,7 @@
 """Replay the incident: an agent that prints nothing and exits 1 at once.
 
 OLD rule: "empty stdout + non-zero exit = rate limit", retry after a tiny sleep, one log line
-per attempt. NEW: mtor_git.execute.execute() with the default retry policy. Each gets the same
+per attempt. NEW: mtor_git.retry.loop.execute() with the default retry policy. Each gets the same
 wall time (default 10 s); prints attempts, time to a terminal state and bytes logged.
 
     python bench/incident_replay.py [--seconds 10] [--old-sleep 0.01]
@@ -23,9 +23,9 @@ from loguru import logger
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mtor_git.execute import execute  # noqa: E402
-from mtor_git.profiles import AgentProfile  # noqa: E402
-from mtor_git.retry import BreakerBoard, RetryPolicy  # noqa: E402
+from mtor_git.agent.profiles import AgentProfile  # noqa: E402
+from mtor_git.retry.loop import execute  # noqa: E402
+from mtor_git.retry.policy import BreakerBoard, RetryPolicy  # noqa: E402
 
 PROMPT = "---\ntitle: fix the table handler\n---\nGuard against spanned cells.\n"
 

@@ -27,9 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from boardfixtures import attempt  # noqa: E402
 from gitfixtures import GIT_ENV, make_bare_remote, user_clone  # noqa: E402
 
-from mtor_git import claims, names  # noqa: E402
+from mtor_git.agent.evidence import Failure  # noqa: E402
 from mtor_git.cli.main import main  # noqa: E402
-from mtor_git.result import Failure, Result, TaskInfo, WorkerInfo, commit_message, pr_body  # noqa: E402
+from mtor_git.git import refs  # noqa: E402
+from mtor_git.queue import claims  # noqa: E402
+from mtor_git.task.result import Result, TaskInfo, WorkerInfo, commit_message, pr_body  # noqa: E402
 
 SIG = pygit2.Signature("mtor-git", "worker@bench")
 # (state, share of tasks) -- roughly a busy queue's day.
@@ -69,7 +71,7 @@ class Builder:
                                    attempt=attempt_no if n else 0)
             oid = self.commit({"claim.json": claim.to_bytes()}, oid, "claim")
         assert oid is not None
-        self.repo.references.create(names.claim_ref(task_id), oid, force=True)
+        self.repo.references.create(refs.claim_ref(task_id), oid, force=True)
         return oid
 
     def release(self, task_id: str, reason: str, not_before: float | None = None) -> None:
@@ -80,7 +82,7 @@ class Builder:
         done = claims.released(old, reason, not_before=not_before,
                                attempts=(attempt(kind="interrupted", exit_code=None),))
         oid = self.commit({"claim.json": done.to_bytes()}, tip, "release")
-        self.repo.references.create(names.claim_ref(task_id), oid, force=True)
+        self.repo.references.create(refs.claim_ref(task_id), oid, force=True)
 
     def result(self, task_id: str, status: str, run: int = 1) -> None:
         n_attempts = {"succeeded": 1, "exhausted": 3}.get(status, 2)
@@ -91,12 +93,12 @@ class Builder:
         now = time.time()
         result = Result(status, TaskInfo(task_id, f"tasks/{task_id}.md", str(self.main), None,
                                          "claude", title=f"Task {task_id}"),
-                        WorkerInfo("w1", "host", "0.1", 1), names.branch(task_id, run),
+                        WorkerInfo("w1", "host", "0.1", 1), refs.branch(task_id, run),
                         now - 60, now, status == "succeeded", run=run, attempts=attempts,
                         failure=None if status == "succeeded" else Failure(status, "it ended"))
-        self.commit({names.result_json(task_id): result.dumps().encode(),
-                     names.result_md(task_id): pr_body(result).encode()}, self.main,
-                    commit_message(result), names.branch_ref(task_id, run))
+        self.commit({refs.result_json(task_id): result.dumps().encode(),
+                     refs.result_md(task_id): pr_body(result).encode()}, self.main,
+                    commit_message(result), refs.branch_ref(task_id, run))
 
     def request(self, ref: str, file: str, body: bytes) -> None:
         self.commit({file: body}, None, "request", ref)
@@ -121,11 +123,11 @@ def build(root: Path, total: int) -> Path:
         elif state == "retried":
             b.result(task_id, "failed")
             b.result(task_id, "succeeded", run=2)
-            b.request(names.retry_ref(task_id), "retry.json", b'{"run": 2}\n')
+            b.request(refs.retry_ref(task_id), "retry.json", b'{"run": 2}\n')
         elif state != "pending":
             b.result(task_id, state)
             if state == "cancelled":
-                b.request(names.cancel_ref(task_id), "cancel.json", b'{"reason": ""}\n')
+                b.request(refs.cancel_ref(task_id), "cancel.json", b'{"reason": ""}\n')
     return bare
 
 
@@ -154,9 +156,9 @@ def main_bench() -> None:
         t0 = time.perf_counter()
         bare = build(root, args.tasks)
         clone = user_clone(bare, root / "user")
-        refs = len(subprocess.run(["git", "for-each-ref"], cwd=bare, env=GIT_ENV,
+        nrefs = len(subprocess.run(["git", "for-each-ref"], cwd=bare, env=GIT_ENV,
                                   capture_output=True, text=True).stdout.splitlines())
-        print(f"built {args.tasks} tasks ({refs} refs) in {time.perf_counter() - t0:.1f}s")
+        print(f"built {args.tasks} tasks ({nrefs} refs) in {time.perf_counter() - t0:.1f}s")
         cold, text = timed(clone, "status")
         print(f"status, cold (first fetch of every ref):  {cold * 1000:7.0f} ms")
         print("  " + text.splitlines()[0] + (" " + text.splitlines()[1].strip()

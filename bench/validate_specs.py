@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pygit2
 
-from mtor_git import hooks, yamlload
-from mtor_git.validate import check_files, check_index, spec_files
+from mtor_git.client import hooks
+from mtor_git.spec import yamlload
+from mtor_git.spec.validate import check_files, check_index, spec_files
 
 TARGET_S = 2.0
 CLI = (sys.executable, "-m", "mtor_git")

@@ -7,6 +7,7 @@
     ├── PreflightError            a run cannot start: binary, cwd, env, prompt (terminal, no retry)
     ├── GitOpError                a repository operation failed (clone, fetch, commit, push)
     │   └── PushRejected          the remote refused one or more refs (carries each ref's message)
+    ├── CommandError              a helper command (git CLI, ssh-keygen, gh) failed
     ├── HookError                 a hook cannot be installed without losing the user's own
     └── StateError                local state is unreadable or inconsistent
 """
@@ -69,6 +70,24 @@ class PushRejected(GitOpError):
         self.refused = dict(refused)
         detail = "; ".join(f"{ref}: {msg}" for ref, msg in self.refused.items())
         super().__init__(f"push refused: {detail}")
+
+
+class CommandError(MtorError):
+    """A helper subprocess (mtor_git/proc.py) could not start, timed out or exited non-zero.
+
+    `returncode` is None when it never ran or was killed on its timeout; `stdout` and `stderr`
+    keep the last 2,000 characters of each stream."""
+
+    def __init__(self, argv: Sequence[str], returncode: int | None, stdout: str, stderr: str,
+                 reason: str | None = None, *, timed_out: bool = False) -> None:
+        self.argv = tuple(argv)
+        self.timed_out = timed_out
+        self.returncode = returncode
+        self.stdout = stdout[-2000:]
+        self.stderr = stderr[-2000:]
+        why = reason or f"exited {returncode}"
+        detail = (self.stderr or self.stdout).strip()
+        super().__init__(f"{' '.join(self.argv)}: {why}" + (f": {detail[-500:]}" if detail else ""))
 
 
 class HookError(MtorError):

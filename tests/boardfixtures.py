@@ -1,5 +1,5 @@
 """Build real task states on a real remote, the way the daemon writes them: claim commits pushed
-with mtor_git.queue, result commits built from mtor_git.result on branch mtor/<id>[-rN], specs
+with mtor_git.queue.protocol, results built from mtor_git.task.result on mtor/<id>[-rN], specs
 committed and pushed by the user with the git CLI. Plus a helper to run the CLI in-process."""
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from typing import Any
 import pygit2
 from gitfixtures import GIT_ENV, git, write_commit
 
-from mtor_git import claims, names
-from mtor_git.attempt import Attempt, Captured, Classification, Report, Run
-from mtor_git.claims import Claim
+from mtor_git.agent.evidence import Attempt, Captured, Classification, Failure, Report, Run
 from mtor_git.cli.main import main
-from mtor_git.result import Failure, Result, TaskInfo, WorkerInfo, commit_message, pr_body
+from mtor_git.git import refs
+from mtor_git.queue import claims
+from mtor_git.queue.claims import Claim
+from mtor_git.task.result import Result, TaskInfo, WorkerInfo, commit_message, pr_body
 
 AUTHOR = ("mtor-git", "worker@test")
 
@@ -57,8 +58,8 @@ def attempt(number: int = 1, *, kind: str = "succeeded", rule: str = "exit_zero_
 @dataclass
 class FakeWorker:
     """Writes claims and results into the remote as the worker does: a claim commit holding
-    claim.json (mtor_git.claims) pushed without force as a child of the one seen; a result
-    commit (mtor_git.result) on mtor/<id>[-rN], then the claim deleted. The plumbing is the git
+    claim.json (mtor_git.queue.claims) pushed without force as a child of the one seen; a result
+    commit (mtor_git.task.result) on mtor/<id>[-rN], then the claim deleted. The plumbing is the git
     CLI from a bare clone, so these fixtures do not depend on the code under test."""
 
     url: str
@@ -73,7 +74,7 @@ class FakeWorker:
         return pygit2.Repository(str(self.path))
 
     def _claim_at(self, repo: pygit2.Repository, task_id: str) -> tuple[str | None, Claim | None]:
-        ref = repo.references.get(names.claim_ref(task_id))
+        ref = repo.references.get(refs.claim_ref(task_id))
         if ref is None:
             return None, None
         oid = str(ref.target)
@@ -111,7 +112,7 @@ class FakeWorker:
     def _push_claim(self, repo: pygit2.Repository, claim: Claim, parent: str | None) -> str:
         msg = f"mtor: claim {claim.task_id} run {claim.run} ({claim.phase}) by {claim.worker}"
         oid = _commit(repo, {"claim.json": claim.to_bytes()}, parent, msg)
-        git("push", "--quiet", "origin", f"{oid}:{names.claim_ref(claim.task_id)}",
+        git("push", "--quiet", "origin", f"{oid}:{refs.claim_ref(claim.task_id)}",
             cwd=self.path)
         return oid
 
@@ -126,16 +127,16 @@ class FakeWorker:
             status=status,
             task=TaskInfo(task_id, f"tasks/{task_id}.md", head, None, "claude", title=title),
             worker=WorkerInfo(self.worker_id, "host", "0.1", os.getpid()),
-            branch=names.branch(task_id, run), started_at=now - 5, finished_at=now,
+            branch=refs.branch(task_id, run), started_at=now - 5, finished_at=now,
             model_invoked=(status == "succeeded") if model_invoked is None else model_invoked,
             run=run, base_commit=head, head_commit=head, attempts=attempts, failure=failure)
-        oid = _commit(repo, {names.result_json(task_id): result.dumps().encode(),
-                             names.result_md(task_id): pr_body(result).encode()},
+        oid = _commit(repo, {refs.result_json(task_id): result.dumps().encode(),
+                             refs.result_md(task_id): pr_body(result).encode()},
                       head, commit_message(result))
-        git("push", "--quiet", "origin", f"{oid}:{names.branch_ref(task_id, run)}",
+        git("push", "--quiet", "origin", f"{oid}:{refs.branch_ref(task_id, run)}",
             cwd=self.path)
         if self._claim_at(repo, task_id)[0] is not None:
-            git("push", "--quiet", "origin", f":{names.claim_ref(task_id)}", cwd=self.path)
+            git("push", "--quiet", "origin", f":{refs.claim_ref(task_id)}", cwd=self.path)
         return result
 
 

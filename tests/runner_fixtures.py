@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from mtor_git.profiles import AgentProfile
+from mtor_git.agent.profiles import AgentProfile
 
 FAKE_AGENT = Path(__file__).parent / "fake_agents" / "fake_agent.py"
 

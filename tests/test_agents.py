@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from runner_fixtures import base_environ, fake_profile, git_worktree
 
-from mtor_git.agents import parse_report
-from mtor_git.attempt import Captured, Run
-from mtor_git.runner import RunRequest, run_attempt
+from mtor_git.agent.evidence import Captured, Run
+from mtor_git.agent.reports import parse_report
+from mtor_git.agent.spawn import RunRequest, run_attempt
 
 FORMATS = ("claude-json", "codex-jsonl", "aider", "text", "no-such-format")
 

@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtor_git.attempt import Captured, Classification, Report, Run
-from mtor_git.classify import (
-    EVIDENCE_MAX,
+from mtor_git.agent.evidence import Captured, Classification, Report, Run
+from mtor_git.verdict.classify import (
     KIND_DESCRIPTIONS,
     PROVIDER_TRANSIENT,
-    RULES,
     classify,
     fingerprint,
     normalise,
 )
+from mtor_git.verdict.matchers import EVIDENCE_MAX
+from mtor_git.verdict.rules import RULES
 
 CWD = "/srv/work/task"
 NOW = 1_800_000_000.0  # a fixed "now" for reset-time parsing
@@ -336,7 +336,7 @@ PARSED: list[tuple[str, str, str, str]] = [
 @pytest.mark.parametrize(("fmt", "stdout", "stderr", "kind"), PARSED)
 def test_field_notes_messages_classify_through_the_report_parser(fmt: str, stdout: str,
                                                                   stderr: str, kind: str) -> None:
-    from mtor_git.agents import parse_report
+    from mtor_git.agent.reports import parse_report
     run = run_(1, stdout=stdout, stderr=stderr)
     assert judge(run, parse_report(fmt, run)).kind == kind
 

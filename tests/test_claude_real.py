@@ -23,13 +23,13 @@ from anthropic_stub import (
 )
 from runner_fixtures import git_worktree
 
-from mtor_git.agents import parse_report
-from mtor_git.attempt import Classification, Report, Run
-from mtor_git.classify import classify
-from mtor_git.execute import Execution, execute
-from mtor_git.profiles import BUILTIN
-from mtor_git.retry import BreakerBoard, RetryPolicy
-from mtor_git.runner import RunRequest, run_attempt
+from mtor_git.agent.evidence import Classification, Report, Run
+from mtor_git.agent.profiles import BUILTIN
+from mtor_git.agent.reports import parse_report
+from mtor_git.agent.spawn import RunRequest, run_attempt
+from mtor_git.retry.loop import Execution, execute
+from mtor_git.retry.policy import BreakerBoard, RetryPolicy
+from mtor_git.verdict.classify import classify
 
 NPM_PREFIX = Path(__file__).resolve().parent.parent / ".cache-node"
 INSTALL = "npm install --prefix .cache-node --no-audit --no-fund @anthropic-ai/claude-code"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mtor_git import paths
-from mtor_git.config import load_config, parse_config
+from mtor_git.config.load import load_config, parse_config
 from mtor_git.errors import ConfigError
 
 ENV = {"HOME": "/home/w", "GLM_TOKEN": "glm-secret-token", "PATH": "/usr/bin"}
@@ -115,8 +115,8 @@ def test_any_text_is_a_config_or_a_config_error(text: str) -> None:
 def test_repository_credentials_come_from_a_key_file_and_the_environment(tmp_path: Path) -> None:
     from pygit2.enums import CredentialType
 
-    from mtor_git.gitremote import Credentials as Creds
-    from mtor_git.gitremote import pick_credential, register_credentials, registered_credentials
+    from mtor_git.git.transfer import Credentials as Creds
+    from mtor_git.git.transfer import pick_credential, register_credentials, registered_credentials
 
     key = tmp_path / "deploy_key"
     key.write_text("not really a key\n")

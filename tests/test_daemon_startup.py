@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from gitfixtures import make_bare_remote
 
-from mtor_git.envfile import parse_env_file
+from mtor_git.config.envfile import parse_env_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AGENT = REPO_ROOT / "tests" / "fake_agents" / "versioned_agent.py"

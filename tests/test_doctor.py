@@ -21,9 +21,9 @@ from gitfixtures import GitDaemon, git, install_hook, make_bare_remote
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mtor_git.config import load_config
-from mtor_git.doctor import DoctorOptions, DoctorReport, run_doctor
-from mtor_git.doctor_status import (
+from mtor_git.config.load import load_config
+from mtor_git.doctor.run import DoctorOptions, DoctorReport, run_doctor
+from mtor_git.doctor.status import (
     UNHEALTHY_FAILURES,
     WINDOW,
     Outcome,

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtor_git.envfile import (
+from mtor_git.config.envfile import (
     EnvProblem,
     lint_env_file,
     parse_env_file,

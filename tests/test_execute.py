@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from runner_fixtures import base_environ, fake_profile, fake_state, git_worktree
 
-from mtor_git.attempt import Attempt, Classification
-from mtor_git.execute import Execution, execute
-from mtor_git.profiles import AgentProfile
-from mtor_git.retry import BreakerBoard, RetryPolicy
+from mtor_git.agent.evidence import Attempt, Classification
+from mtor_git.agent.profiles import AgentProfile
+from mtor_git.retry.loop import Execution, execute
+from mtor_git.retry.policy import BreakerBoard, RetryPolicy
 
 SECRET = "glm-secret-token-0123456789"
 # Fast fakes answer in milliseconds: no floor on a model call, tiny backoffs.

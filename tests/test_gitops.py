@@ -25,7 +25,7 @@ from gitfixtures import (
 )
 from pygit2.enums import CredentialType
 
-from mtor_git import gitops
+from mtor_git import git as gitops
 from mtor_git.errors import GitOpError, PushRejected
 
 CLAIM = "refs/mtor/claims/t1"
@@ -438,7 +438,7 @@ ROUNDS = 3
 _RACER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from mtor_git import gitops
+    from mtor_git import git as gitops
     from mtor_git.errors import PushRejected
     url, me, rounds = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     repo = gitops.open_or_clone(url, me, bare=True)

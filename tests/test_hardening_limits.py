@@ -13,7 +13,7 @@ import pytest
 from daemonfixtures import Site, site, spec
 from hostilefixtures import counting_profile, leaky_profile, run_daemon_once, worker_config
 
-from mtor_git.config import parse_config
+from mtor_git.config.load import parse_config
 from mtor_git.errors import ConfigError
 
 POLICY_ATTEMPTS = 5

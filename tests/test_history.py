@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from boardfixtures import FakeWorker, add_specs, attempt, mtor
 
-from mtor_git.result import Failure
+from mtor_git.agent.evidence import Failure
 
 TRACEBACK = """Traceback (most recent call last):
   File "/srv/mtor_git/taskrun.py", line 92, in run
@@ -138,7 +138,7 @@ def test_result_of_an_unfinished_task_says_so_on_stderr(user_repo: Path) -> None
 
 
 def test_pr_prints_the_title_and_the_stored_body(user_repo: Path, worker: FakeWorker) -> None:
-    from mtor_git.result import pr_body, pr_title
+    from mtor_git.task.result import pr_body, pr_title
     add_specs(user_repo, "good")
     stored = worker.publish("good", "succeeded", attempts=(attempt(),))
     out = mtor(user_repo, "pr", "good")

@@ -14,7 +14,7 @@ import pygit2
 import pytest
 from userrepo import BAD, BAD_MESSAGE, GOOD, UserRepo, make_bare, make_repo
 
-from mtor_git import hooks
+from mtor_git.client import hooks
 
 
 @pytest.fixture

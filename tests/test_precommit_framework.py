@@ -18,7 +18,7 @@ import pytest
 import yaml
 from userrepo import BAD, BAD_MESSAGE, GOOD, UserRepo, clean_env, make_repo, run
 
-from mtor_git.spec import is_spec_path
+from mtor_git.spec.parse import is_spec_path
 
 PROJECT = Path(__file__).resolve().parents[1]
 SNAPSHOT = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "LICENSE")

@@ -15,7 +15,7 @@ import pytest
 from daemonfixtures import DAEMON_ENV, Site, mtor, site
 from gitfixtures import install_hook
 
-from mtor_git.pullrequest import repo_slug
+from mtor_git.worker.pullrequest import repo_slug
 
 FAKE_GH = """#!/bin/sh
 printf '%s\\n' "$@" > "{log}.args"
@@ -114,7 +114,7 @@ exit 0
 
 
 def test_a_result_reads_back_from_its_json() -> None:
-    from mtor_git.result import Result, TaskInfo, WorkerInfo
+    from mtor_git.task.result import Result, TaskInfo, WorkerInfo
 
     result = Result(status="failed", task=TaskInfo("t1", "tasks/t1.md", None, None, "claude"),
                     worker=WorkerInfo("w1", "host", "0.1.0", 7), branch="mtor/t1",

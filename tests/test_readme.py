@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from mtor_git.classify import KIND_DESCRIPTIONS
 from mtor_git.cli.main import COMMANDS
-from mtor_git.config import parse_config
-from mtor_git.spec import parse_spec
+from mtor_git.config.load import parse_config
+from mtor_git.spec.parse import parse_spec
+from mtor_git.verdict.classify import KIND_DESCRIPTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

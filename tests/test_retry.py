@@ -9,8 +9,8 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtor_git.attempt import Classification
-from mtor_git.retry import BreakerBoard, RetryPolicy, backoff_delay, park_until
+from mtor_git.agent.evidence import Classification
+from mtor_git.retry.policy import BreakerBoard, RetryPolicy, backoff_delay, park_until
 
 POLICY = RetryPolicy(max_attempts=4, initial_backoff=30.0, max_backoff=600.0,
                      breaker_threshold=3, breaker_cooldown=60.0)

@@ -12,8 +12,8 @@ import pytest
 from daemonfixtures import Site, site, spec
 from gitfixtures import git
 
-from mtor_git import claims
-from mtor_git.gitremote import shown_url
+from mtor_git.git.transfer import shown_url
+from mtor_git.queue import claims
 
 
 @pytest.fixture

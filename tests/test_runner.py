@@ -15,11 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from runner_fixtures import FAKE_AGENT, base_environ, fake_profile, fake_state, git_worktree
 
-from mtor_git.capture import StreamCapture
+from mtor_git.agent.capture import StreamCapture
+from mtor_git.agent.profiles import AgentProfile
+from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.agent.spawn import RunRequest, build_argv, preflight, run_attempt
 from mtor_git.errors import PreflightError
-from mtor_git.profiles import AgentProfile
-from mtor_git.redact import Redactor, secrets_from
-from mtor_git.runner import RunRequest, build_argv, preflight, run_attempt
 
 SECRET = "sk-live-0123456789abcdef"
 

@@ -1,4 +1,4 @@
-"""The task spec parser (`mtor_git.spec`): what it accepts, what it refuses and how it says so.
+"""The task spec parser (`mtor_git.spec.parse`): what it accepts, what it refuses, how it says so.
 
 Each refusal must name `path:line: field: message`; no input may crash it; the frontmatter must
 never leak into the prompt (the incident: a spec's `---` reached an agent as an argv flag)."""
@@ -21,9 +21,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mtor_git import yamlload
 from mtor_git.errors import Problem, SpecError
-from mtor_git.spec import (
+from mtor_git.spec import yamlload
+from mtor_git.spec.parse import (
     DEFAULT_MAX_BYTES,
     KEYS,
     PROFILE_RE,

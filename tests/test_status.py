@@ -10,7 +10,7 @@ import pytest
 from boardfixtures import FakeWorker, add_specs, attempt, mtor, spec_text
 from gitfixtures import git
 
-from mtor_git.result import Failure
+from mtor_git.agent.evidence import Failure
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_status_leaves_the_users_branches_alone(user_repo: Path, worker: FakeWor
 
 def test_a_merged_result_on_the_watched_branch_counts_as_done(user_repo: Path) -> None:
     add_specs(user_repo, "merged")
-    from mtor_git.result import Result, TaskInfo, WorkerInfo
+    from mtor_git.task.result import Result, TaskInfo, WorkerInfo
     result = Result("succeeded", TaskInfo("merged", "tasks/merged.md", None, None, "claude"),
                     WorkerInfo("w1", "h", "0.1", 1), "mtor/merged", 0.0, 1.0, True)
     from gitfixtures import write_commit
@@ -189,8 +189,8 @@ def test_status_over_git_protocol(daemon: object, bare_remote: Path, tmp_path: P
 
 
 def test_workers_shows_the_daemons_status_file(tmp_path: Path, bare_remote: Path) -> None:
-    from mtor_git.config import parse_config
-    from mtor_git.daemon import Daemon
+    from mtor_git.config.load import parse_config
+    from mtor_git.worker.daemon import Daemon
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"worker_id: w9\nworkspace: {tmp_path / 'ws'}\nstate_dir: {tmp_path / 'st'}\n"
                    f"runtime_dir: {tmp_path / 'rt'}\nrepos:\n  - url: {bare_remote}\n"

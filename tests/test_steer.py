@@ -10,7 +10,7 @@ import pytest
 from boardfixtures import FakeWorker, add_specs, mtor, remote_file, remote_refs, spec_text
 from gitfixtures import git, write_commit
 
-from mtor_git import names
+from mtor_git.git import refs
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_retry_of_a_task_not_done_is_refused(user_repo: Path, bare_remote: Path)
     out = mtor(user_repo, "retry", "a")
     assert out.code == 2
     assert "not done" in out.stderr
-    assert names.retry_ref("a") not in remote_refs(bare_remote)
+    assert refs.retry_ref("a") not in remote_refs(bare_remote)
 
 
 def test_retry_asks_for_run_two_on_a_new_branch_and_keeps_the_old_result(
@@ -108,7 +108,7 @@ def test_retry_asks_for_run_two_on_a_new_branch_and_keeps_the_old_result(
     out = mtor(user_repo, "retry", "a")
     assert out.code == 0, out.stderr
     assert "mtor/a-r2" in out.stdout
-    request = json.loads(remote_file(bare_remote, names.retry_ref("a"), "retry.json"))
+    request = json.loads(remote_file(bare_remote, refs.retry_ref("a"), "retry.json"))
     assert request["run"] == 2
     assert request["requested_by"] == "Test User <user@example.org>"
     assert request["requested_at"]
@@ -122,11 +122,11 @@ def test_a_second_retry_takes_the_next_run_as_a_fast_forward(
     add_specs(user_repo, "a")
     worker.publish("a", "failed")
     assert mtor(user_repo, "retry", "a").code == 0
-    first = remote_refs(bare_remote)[names.retry_ref("a")]
+    first = remote_refs(bare_remote)[refs.retry_ref("a")]
     assert mtor(user_repo, "retry", "a").code == 2  # run 2 is not done yet
     worker.publish("a", "failed", run=2)
     assert mtor(user_repo, "retry", "a").code == 0
-    second = remote_refs(bare_remote)[names.retry_ref("a")]
+    second = remote_refs(bare_remote)[refs.retry_ref("a")]
     assert git("rev-parse", f"{second}^", cwd=bare_remote) == first
     assert json.loads(remote_file(bare_remote, second, "retry.json"))["run"] == 3
 
@@ -138,9 +138,9 @@ def test_retry_removes_a_stale_cancel_request(user_repo: Path, worker: FakeWorke
     assert mtor(user_repo, "cancel", "a").code == 0
     worker.publish("a", "cancelled")
     assert mtor(user_repo, "retry", "a").code == 0
-    refs = remote_refs(bare_remote)
-    assert names.cancel_ref("a") not in refs
-    assert names.retry_ref("a") in refs
+    present = remote_refs(bare_remote)
+    assert refs.cancel_ref("a") not in present
+    assert refs.retry_ref("a") in present
 
 
 def test_retry_of_a_task_whose_spec_is_gone_is_refused(user_repo: Path,
@@ -160,7 +160,7 @@ def test_cancel_writes_a_request_the_workers_can_read(user_repo: Path, worker: F
     worker.claim("a")
     out = mtor(user_repo, "cancel", "a", "--reason", "wrong prompt")
     assert out.code == 0, out.stderr
-    request = json.loads(remote_file(bare_remote, names.cancel_ref("a"), "cancel.json"))
+    request = json.loads(remote_file(bare_remote, refs.cancel_ref("a"), "cancel.json"))
     assert request["reason"] == "wrong prompt"
     assert request["requested_by"] == "Test User <user@example.org>"
     assert request["requested_at"]
@@ -171,10 +171,10 @@ def test_cancel_writes_a_request_the_workers_can_read(user_repo: Path, worker: F
 def test_a_second_cancel_is_a_no_op(user_repo: Path, bare_remote: Path) -> None:
     add_specs(user_repo, "a")
     assert mtor(user_repo, "cancel", "a").code == 0
-    first = remote_refs(bare_remote)[names.cancel_ref("a")]
+    first = remote_refs(bare_remote)[refs.cancel_ref("a")]
     out = mtor(user_repo, "cancel", "a")
     assert out.code == 0 and "already requested" in out.stdout
-    assert remote_refs(bare_remote)[names.cancel_ref("a")] == first
+    assert remote_refs(bare_remote)[refs.cancel_ref("a")] == first
 
 
 def test_cancel_of_a_done_task_is_refused(user_repo: Path, worker: FakeWorker,
@@ -184,7 +184,7 @@ def test_cancel_of_a_done_task_is_refused(user_repo: Path, worker: FakeWorker,
     out = mtor(user_repo, "cancel", "a")
     assert out.code == 2
     assert "already done" in out.stderr
-    assert names.cancel_ref("a") not in remote_refs(bare_remote)
+    assert refs.cancel_ref("a") not in remote_refs(bare_remote)
 
 
 def test_cancel_of_an_unknown_task_is_refused(user_repo: Path) -> None:

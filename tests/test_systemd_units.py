@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mtor_git.config import Config
+from mtor_git.config.load import Config
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "systemd"
 SYSTEM_UNIT = DEPLOY / "mtor-git.service"

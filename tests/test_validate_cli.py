@@ -11,7 +11,7 @@ import pytest
 from userrepo import BAD, BAD_MESSAGE, GOOD, MTOR_GIT, UserRepo, clean_env, make_repo, run
 
 from mtor_git import __version__
-from mtor_git.spec import read_spec_file
+from mtor_git.spec.parse import read_spec_file
 
 
 @pytest.fixture

@@ -7,21 +7,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pygit2
-
+from mtor_git import git
 from mtor_git.errors import UsageError
 
 
-def open_repo(start: Path | None = None) -> pygit2.Repository:
+def open_repo(start: Path | None = None) -> git.Repository:
     """The git repository containing `start` (default: the current directory)."""
     where = str(start or Path.cwd())
-    found = pygit2.discover_repository(where)
+    found = git.discover(where)
     if found is None:
         raise UsageError(f"not inside a git repository: {where}")
-    return pygit2.Repository(found)
+    return found
 
 
-def worktree_root(repo: pygit2.Repository) -> Path:
+def worktree_root(repo: git.Repository) -> Path:
     if repo.workdir is None:
         raise UsageError(f"{repo.path} is a bare repository; run this in a clone")
     return Path(repo.workdir)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mtor_git import demo
+from mtor_git.demo import run as demo
 from mtor_git.logs import setup_logging
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from loguru import logger
 
 from mtor_git.cli.common import print_json
-from mtor_git.doctor import Check, DoctorOptions, DoctorReport, run_doctor
+from mtor_git.doctor.run import Check, DoctorOptions, DoctorReport, run_doctor
 
 _LABEL = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
 _INDENT = " " * 6

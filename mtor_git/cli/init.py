@@ -8,10 +8,10 @@ import os
 import sys
 from typing import Any
 
-from mtor_git import hooks
 from mtor_git.cli.common import open_repo, worktree_root
+from mtor_git.client import hooks
 from mtor_git.errors import UsageError
-from mtor_git.validate import Checked, check_index, check_push
+from mtor_git.spec.validate import Checked, check_index, check_push
 
 
 def add_parser(sub: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from mtor_git.cli.common import open_repo, worktree_root
 from mtor_git.errors import SpecError, UsageError
-from mtor_git.spec import is_valid_id, parse_spec, skeleton
+from mtor_git.spec.parse import is_valid_id, parse_spec, skeleton
 
 
 def add_parser(sub: Any) -> None:

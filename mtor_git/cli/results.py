@@ -22,11 +22,11 @@ import shlex
 import sys
 from typing import Any
 
-from mtor_git import board
 from mtor_git.cli.common import print_json
 from mtor_git.cli.status import add_source_args, iso, load_snapshot, plural, tri
+from mtor_git.client import board
 from mtor_git.durations import format_duration
-from mtor_git.result import title_for
+from mtor_git.task.result import title_for
 
 JSON_VERSION = 1
 _TAIL_LINES = 12

@@ -28,8 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mtor_git import board, paths
+from mtor_git import paths
 from mtor_git.cli.common import open_repo, print_json
+from mtor_git.client import board
 from mtor_git.durations import format_duration
 from mtor_git.errors import UsageError
 
@@ -214,8 +215,8 @@ def detail_lines(s: board.TaskState, now: float) -> list[str]:
 
 # -- the local daemon --------------------------------------------------------------------------
 def _workers(args: argparse.Namespace) -> int:
-    from mtor_git.config import load_config
-    from mtor_git.daemon import STATUS_NAME
+    from mtor_git.config.load import load_config
+    from mtor_git.worker.daemon import STATUS_NAME
 
     state_dir = load_config(args.config).state_dir if args.config else paths.state_dir()
     path = state_dir / STATUS_NAME

@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mtor_git import names, steering
 from mtor_git.cli.status import add_source_args, load_snapshot
+from mtor_git.client import steering
 from mtor_git.errors import GitOpError
+from mtor_git.git import refs
 
 
 def add_parser(sub: Any) -> None:
@@ -48,7 +49,7 @@ def run_dispatch(args: argparse.Namespace) -> int:
 def run_retry(args: argparse.Namespace) -> int:
     snap = load_snapshot(args)
     run = steering.request_retry(snap, args.id)
-    branch = names.branch(args.id, run)
+    branch = refs.branch(args.id, run)
     print(f"asked for run {run} of {args.id}; its result will appear on branch {branch} of "
           f"{snap.remote} (earlier results stay where they are)")
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git.cli.common import open_repo, print_json, worktree_root
-from mtor_git.validate import Checked, check_files, check_index, spec_files
+from mtor_git.spec.validate import Checked, check_files, check_index, spec_files
 
 JSON_VERSION = 1
 

@@ -13,9 +13,9 @@ import sys
 import time
 from typing import Any
 
-from mtor_git import board
 from mtor_git.cli.common import open_repo
 from mtor_git.cli.status import add_source_args, describe, task_json
+from mtor_git.client import board
 from mtor_git.durations import format_duration, parse_duration
 from mtor_git.errors import GitOpError, UsageError
 

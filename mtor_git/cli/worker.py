@@ -33,9 +33,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    from mtor_git.config import check_runnable, load_config
-    from mtor_git.daemon import Daemon, hold_instance_lock
+    from mtor_git.config.load import check_runnable, load_config
     from mtor_git.logs import setup_logging
+    from mtor_git.worker.daemon import Daemon, hold_instance_lock
 
     environ = dict(os.environ)
     config = load_config(args.config, environ=environ)
@@ -58,11 +58,11 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 def run_poke(args: argparse.Namespace) -> int:
     # Imports stay light: the post-receive hook runs this on every push.
-    from mtor_git.poke import poke
+    from mtor_git.worker.poke import poke
 
     runtime = paths.runtime_dir()
     if args.config is not None:
-        from mtor_git.config import load_config
+        from mtor_git.config.load import load_config
 
         runtime = load_config(args.config).runtime_dir
     if poke(runtime):
@@ -74,9 +74,9 @@ def run_poke(args: argparse.Namespace) -> int:
 
 def run_local_cmd(args: argparse.Namespace) -> int:
     from mtor_git.cli.common import print_json
-    from mtor_git.config import load_config
-    from mtor_git.local import run_local
-    from mtor_git.result import pr_body
+    from mtor_git.config.load import load_config
+    from mtor_git.task.local import run_local
+    from mtor_git.task.result import pr_body
 
     environ = dict(os.environ)
     config = load_config(args.config, environ=environ)

@@ -1,0 +1,169 @@
+"""The evidence of one agent attempt, as values: what ran (Run), what the agent said about itself
+(Report), how we judged it (Classification), and the three together (Attempt)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+StoppedBy = Literal["timeout", "cancel", "shutdown"]
+# Verdicts whose evidence shows the agent stopped before any request to a model.
+NEVER_REACHED_MODEL = frozenset({"usage_error", "binary_missing", "bad_cwd", "permission_denied"})
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A bounded capture of one output stream: the byte count and its head and tail (redacted)."""
+
+    total_bytes: int = 0
+    head: str = ""
+    tail: str = ""  # empty when the whole stream fit in `head`
+    truncated: bool = False
+
+    def text(self) -> str:
+        """Head and tail joined, with a marker where bytes were dropped."""
+        if not self.truncated:
+            return self.head + self.tail
+        marker = f"[... {self.total_bytes} bytes in all, middle dropped ...]"
+        return f"{self.head}\n{marker}\n{self.tail}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bytes": self.total_bytes, "head": self.head, "tail": self.tail,
+                "truncated": self.truncated}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One spawned process: argv and output already redacted; `signal` is the one that ended it."""
+
+    argv: tuple[str, ...]
+    cwd: str
+    env_names: tuple[str, ...]
+    started_at: float  # epoch seconds
+    duration: float  # seconds
+    exit_code: int | None
+    signal: int | None = None
+    stopped_by: StoppedBy | None = None  # set when *we* signalled the process group
+    stdout: Captured = field(default_factory=Captured)
+    stderr: Captured = field(default_factory=Captured)
+    spawn_error: str | None = None  # exec itself failed (e.g. ENOENT after preflight)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "argv": list(self.argv), "cwd": self.cwd, "env_names": list(self.env_names),
+            "started_at": self.started_at, "duration": round(self.duration, 3),
+            "exit_code": self.exit_code, "signal": self.signal, "stopped_by": self.stopped_by,
+            "stdout": self.stdout.to_json(), "stderr": self.stderr.to_json(),
+            "spawn_error": self.spawn_error,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the agent reported about itself, parsed from its output (all optional)."""
+
+    format: str
+    parsed: bool = False  # a structured report was found and read
+    is_error: bool | None = None
+    subtype: str | None = None
+    num_turns: int | None = None
+    cost_usd: float | None = None
+    usage: Mapping[str, int] = field(default_factory=dict)
+    session_id: str | None = None
+    api_error_status: int | None = None
+    permission_denials: int = 0
+    terminal_reason: str | None = None
+    messages: tuple[str, ...] = ()  # error texts the agent reported (redacted)
+    result_text: str | None = None  # the agent's final message, bounded (redacted)
+
+    @property
+    def model_invoked(self) -> bool | None:
+        """True only on the agent's own evidence of a model call; None when it did not say.
+
+        Tokens or cost are evidence. Turns alone are not when the report is an error: Claude
+        Code reports `num_turns: 1` with zero usage for a request the provider refused (429,
+        401, 529), and that request never reached a model.
+        """
+        if (self.cost_usd or 0) > 0 or any(v > 0 for v in self.usage.values()):
+            return True
+        if (self.num_turns or 0) > 0 and not self.is_error:
+            return True
+        if self.parsed and (self.usage or self.num_turns == 0):
+            return False  # the agent reported its usage, and it was zero
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format, "parsed": self.parsed, "is_error": self.is_error,
+            "subtype": self.subtype, "num_turns": self.num_turns, "cost_usd": self.cost_usd,
+            "usage": dict(self.usage), "session_id": self.session_id,
+            "api_error_status": self.api_error_status,
+            "permission_denials": self.permission_denials,
+            "terminal_reason": self.terminal_reason, "messages": list(self.messages),
+            "result_text": self.result_text,
+        }
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The verdict on one attempt: which named rule matched, and the text that made it match."""
+
+    kind: str  # "succeeded", "rate_limited", "usage_error", "empty_failure", ...
+    transient: bool
+    rule: str
+    evidence: str
+    retry_after: float | None = None  # seconds the agent asked us to wait
+    resume_at: float | None = None  # epoch seconds a usage limit resets (park until then)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.kind == "succeeded"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "transient": self.transient, "rule": self.rule,
+                "evidence": self.evidence, "retry_after": self.retry_after,
+                "resume_at": self.resume_at}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a task: its number (1-based), the profile used, and the evidence."""
+
+    number: int
+    profile: str
+    run: Run
+    report: Report
+    classification: Classification
+    waited_before: float = 0.0  # backoff slept before this attempt, seconds
+
+    @property
+    def model_invoked(self) -> bool | None:
+        """The report's evidence; failing that, a verdict that proves the CLI never got as far
+        as a model call (it refused its arguments, or never started) counts as "no"."""
+        reported = self.report.model_invoked
+        if reported is None and self.classification.kind in NEVER_REACHED_MODEL:
+            return False
+        return reported
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"number": self.number, "profile": self.profile,
+                "waited_before": round(self.waited_before, 3)}
+        data.update(self.run.to_json())
+        data["model_invoked"] = self.model_invoked
+        data["report"] = self.report.to_json()
+        data["classification"] = self.classification.to_json()
+        return data
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str
+    message: str
+    rule: str | None = None
+    evidence: str | None = None
+    traceback: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "rule": self.rule,
+                "evidence": self.evidence, "traceback": self.traceback}

@@ -1,0 +1,388 @@
+"""The task board as the user sees it: fetch the remote's mtor refs into a private namespace of the
+user's repository, then derive every task's state from those refs and the result files alone.
+
+Nothing here reads a worker's disk: what the remote holds is the truth. Fetched refs live under
+`refs/mtor-remote/<remote>/` (`mtor/...` for refs/mtor/*, `heads/...` for branches), out of the
+user's branches and remote-tracking refs; every fetch prunes them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from mtor_git import git
+from mtor_git.errors import UsageError
+from mtor_git.git import Repository, refs
+from mtor_git.queue.claims import CLAIM_FILE, Claim
+from mtor_git.queue.protocol import RemoteView, read_claim, requested_run
+from mtor_git.spec.parse import is_valid_id
+
+NAMESPACE = refs.MIRROR_NAMESPACE
+TERMINAL = ("succeeded", "failed", "exhausted", "rejected", "cancelled")
+# Display order of states (also the order of the summary counts).
+STATES = ("pending", "claimed", "running", "interrupted", "parked", *TERMINAL, "ignored",
+          "unknown")
+_RUN_RE = re.compile(r"^(?P<id>.+)-r(?P<run>[0-9]+)$")
+_CLAIM_WALK_LIMIT = 2000  # claim commits followed back to find when a claim began
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The remote's mtor refs at one fetch, keyed by the remote's own ref names."""
+
+    repo: Repository
+    remote: str
+    url: str
+    view: RemoteView
+    tasks_dir: str
+    taken_at: float
+    spec_ids: frozenset[str] = frozenset()  # tasks/<id>.md on the watched branch
+    merged_ids: frozenset[str] = frozenset()  # results/<id>.json on the watched branch
+
+
+@dataclass(frozen=True)
+class ResultSummary:
+    """The part of a result file `status` needs (the whole file is read by `result`)."""
+
+    status: str
+    model_invoked: bool | None
+    finished_at: str | None
+    duration: float | None
+    attempts: int
+    failure_kind: str | None
+    failure_message: str | None
+    title: str | None
+    head_commit: str | None
+    where: str  # the branch the result was read from
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """One task as the remote shows it; `run` is the run whose outcome the state describes."""
+
+    id: str
+    state: str
+    run: int
+    branch: str  # where run `run`'s result appears (or appeared)
+    runs_done: tuple[int, ...]
+    spec_present: bool
+    cancel_requested: bool
+    claim: Claim | None = None
+    claimed_since: float | None = None
+    result: ResultSummary | None = None
+    detail: str = ""  # one short human phrase (why pending, why unknown)
+
+    def lease_left(self, now: float) -> float | None:
+        return None if self.claim is None else self.claim.lease_expires - now
+
+
+# -- where to look -----------------------------------------------------------------------------
+def default_remote(repo: Repository) -> str:
+    """The current branch's upstream remote, else `origin`, else the only remote."""
+    upstream = _upstream(repo)
+    if upstream is not None:
+        return upstream[0]
+    remotes = [n for n in repo.remotes.names() if n]
+    if "origin" in remotes or not remotes:
+        return "origin"
+    if len(remotes) == 1:
+        return remotes[0]
+    raise UsageError(f"several remotes ({', '.join(remotes)}): name one with --remote")
+
+
+def default_branch(repo: Repository, remote: str) -> str:
+    """The branch the workers watch, as best guessed here: the current branch's upstream on
+    `remote`, else the current branch, else `main`."""
+    upstream = _upstream(repo)
+    if upstream is not None and upstream[0] == remote:
+        return upstream[1]
+    if not repo.head_is_unborn and not repo.head_is_detached:
+        return repo.head.shorthand
+    return "main"
+
+
+def _upstream(repo: Repository) -> tuple[str, str] | None:
+    if repo.head_is_detached or repo.head_is_unborn:
+        return None
+    name = repo.head.shorthand
+    try:
+        remote = repo.config[f"branch.{name}.remote"]
+        merge = repo.config[f"branch.{name}.merge"]
+    except KeyError:
+        return None
+    if remote == "." or not str(merge).startswith("refs/heads/"):
+        return None
+    return str(remote), str(merge)[len("refs/heads/"):]
+
+
+# -- fetching ----------------------------------------------------------------------------------
+def namespace(remote: str) -> str:
+    return f"{NAMESPACE}{remote}/"
+
+
+def refspecs(remote: str, branch: str) -> list[str]:
+    ns = namespace(remote)
+    return [f"+{refs.MTOR_REFS}*:{ns}mtor/*",
+            f"+{refs.HEADS}{refs.BRANCH_PREFIX}*:{ns}heads/{refs.BRANCH_PREFIX}*",
+            f"+{refs.head_ref(branch)}:{ns}heads/{branch}"]
+
+
+def sync(repo: Repository, remote: str, branch: str, tasks_dir: str = "tasks") -> Snapshot:
+    """Fetch the remote's mtor refs and the watched branch (pruning), and read them back."""
+    git.mirror_fetch(repo, remote, refspecs(remote, branch))
+    return snapshot(repo, remote, branch, tasks_dir)
+
+
+def snapshot(repo: Repository, remote: str, branch: str,
+             tasks_dir: str = "tasks") -> Snapshot:
+    """The last fetched state of `remote`, without fetching."""
+    found = {"refs/" + rest: oid for rest, oid in git.refs_under(repo, namespace(remote)).items()}
+    url = git.remote_url(repo, remote) or remote
+    view = RemoteView(found, branch)
+    tasks_dir = tasks_dir.strip("/")
+    return Snapshot(repo, remote, url, view, tasks_dir, time.time(),
+                    spec_ids=frozenset(_md_stems(repo, view.head, tasks_dir, ".md")),
+                    merged_ids=frozenset(_md_stems(repo, view.head, refs.RESULTS_DIR, ".json")))
+
+
+def _md_stems(repo: Repository, head: str | None, folder: str, suffix: str) -> list[str]:
+    """Stems of the files directly in `folder` at `head` ending in `suffix` (a README aside):
+    for `.md` in the tasks folder, exactly the files spec.is_spec_path accepts."""
+    if head is None:
+        return []
+    return [name[:-len(suffix)] for name in git.file_names(repo, head, folder)
+            if name.endswith(suffix) and name.lower() != "readme.md"]
+
+
+def _blob(repo: Repository, oid: str, path: str) -> bytes | None:
+    """The bytes of `path` in commit `oid`; None when absent (or `oid` is not here)."""
+    return git.read_blob(repo, oid, path)
+
+
+# -- states ------------------------------------------------------------------------------------
+def task_ids(snap: Snapshot) -> set[str]:
+    """Every id the remote knows: a spec on the watched branch, a claim, a request, a result."""
+    view = snap.view
+    ids: set[str] = set(snap.spec_ids) | set(snap.merged_ids)
+    for prefix in (refs.CLAIM_PREFIX, refs.RETRY_PREFIX, refs.CANCEL_PREFIX):
+        ids.update(view.ids_with(prefix))
+    ids.update(runs_of_all(view))
+    return ids
+
+
+def runs_of_all(view: RemoteView) -> dict[str, set[int]]:
+    """id -> runs with a result branch (mtor/<id> is run 1, mtor/<id>-r<N> run N)."""
+    found: dict[str, set[int]] = {}
+    for rest in view.ids_with(refs.HEADS + refs.BRANCH_PREFIX):
+        m = _RUN_RE.match(rest)
+        # Ids may not end in -r<N> (spec.RESERVED_SUFFIX): such a branch is always a later run.
+        task_id, run = (m["id"], int(m["run"])) if m else (rest, 1)
+        found.setdefault(task_id, set()).add(run)
+    return found
+
+
+def board(snap: Snapshot, *, now: float | None = None) -> list[TaskState]:
+    """Every task's state, sorted by id."""
+    at = time.time() if now is None else now
+    runs = runs_of_all(snap.view)
+    return [_state(snap, task_id, runs.get(task_id, set()), task_id in snap.spec_ids, at)
+            for task_id in sorted(task_ids(snap))]
+
+
+def task_state(snap: Snapshot, task_id: str, *, now: float | None = None) -> TaskState:
+    at = time.time() if now is None else now
+    runs = runs_of_all(snap.view).get(task_id, set())
+    return _state(snap, task_id, runs, task_id in snap.spec_ids, at)
+
+
+def _state(snap: Snapshot, task_id: str, runs: set[int], spec: bool, now: float) -> TaskState:
+    view = snap.view
+    run = requested_run(snap.repo, view, task_id)
+    base = TaskState(id=task_id, state="pending", run=run, branch=refs.branch(task_id, run),
+                     runs_done=tuple(sorted(runs)), spec_present=spec,
+                     cancel_requested=view.cancelled(task_id))
+    result = read_summary(snap, task_id, run)
+    if result is not None:
+        state = result.status if result.status in TERMINAL else "unknown"
+        return replace(base, state=state, result=result, branch=result.where)
+    claim_oid = view.claim_oid(task_id)
+    claim = read_claim(snap.repo, claim_oid) if claim_oid else None
+    if claim_oid is not None and claim is None:
+        return replace(base, state="unknown", detail="unreadable claim")
+    if claim is not None and claim.run == run:
+        return _claimed(snap, base, claim, claim_oid or "", now)
+    if not spec:
+        return replace(base, state="unknown", detail=f"no spec on {view.branch}")
+    if not is_valid_id(task_id):
+        return replace(base, state="ignored", detail="not a valid task id; workers never run "
+                       "it (see `mtor-git validate`)")
+    return base
+
+
+def _claimed(snap: Snapshot, base: TaskState, claim: Claim, oid: str, now: float) -> TaskState:
+    with_claim = replace(base, claim=claim)
+    if claim.phase == "released":
+        if claim.not_before is not None and claim.not_before > now:
+            return replace(with_claim, state="parked")
+        if claim.reason == "interrupted":
+            return replace(with_claim, state="interrupted")
+        return replace(with_claim, state="pending", detail=f"released: {claim.reason}")
+    since = claim_since(snap.repo, oid, claim)
+    # The keeper records the attempt number once an agent starts; before that the task is
+    # only claimed (checking, waiting for a backoff or for capacity).
+    state = "running" if claim.attempt > 0 or claim.phase == "publishing" else "claimed"
+    return replace(with_claim, state=state, claimed_since=since)
+
+
+def claim_since(repo: Repository, oid: str, claim: Claim) -> float:
+    """When `claim`'s holder took it: the oldest commit of the chain it wrote for this run."""
+    since, current = claim.heartbeat, oid
+    for _ in range(_CLAIM_WALK_LIMIT):
+        parent = git.first_parent(repo, current)
+        older = _held_by(repo, parent, claim) if parent else None
+        if parent is None or older is None:
+            break
+        since, current = older, parent
+    return since
+
+
+def _held_by(repo: Repository, oid: str, claim: Claim) -> float | None:
+    """The heartbeat of commit `oid`'s claim when it is `claim`'s holder's, same run, still
+    held."""
+    try:
+        data = json.loads(git.read_blob(repo, oid, CLAIM_FILE) or b"null")
+    except ValueError:
+        return None
+    if (not isinstance(data, dict) or data.get("worker") != claim.worker
+            or data.get("run") != claim.run or data.get("phase") == "released"):
+        return None
+    beat = data.get("heartbeat")
+    return float(beat) if isinstance(beat, int | float) else None
+
+
+# -- results -----------------------------------------------------------------------------------
+def result_source(snap: Snapshot, task_id: str, run: int) -> str | None:
+    """The commit holding run `run`'s result file: its branch, or (run 1) the watched branch
+    after a merge. None when the run is not done."""
+    oid = snap.view.refs.get(refs.branch_ref(task_id, run))
+    if oid is not None:
+        return oid
+    if run == 1 and task_id in snap.merged_ids:
+        return snap.view.head
+    return None
+
+
+def read_result(snap: Snapshot, task_id: str, run: int) -> dict[str, Any] | None:
+    """The stored result JSON of run `run` (as written by the worker), or None."""
+    source = result_source(snap, task_id, run)
+    if source is None:
+        return None
+    raw = _blob(snap.repo, source, refs.result_json(task_id))
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_result_md(snap: Snapshot, task_id: str, run: int) -> str | None:
+    source = result_source(snap, task_id, run)
+    if source is None:
+        return None
+    raw = _blob(snap.repo, source, refs.result_md(task_id))
+    return None if raw is None else raw.decode("utf-8", errors="replace")
+
+
+def read_summary(snap: Snapshot, task_id: str, run: int) -> ResultSummary | None:
+    data = read_result(snap, task_id, run)
+    if data is None:
+        source = result_source(snap, task_id, run)
+        if source is None:
+            return None
+        return ResultSummary("unknown", None, None, None, 0, "unreadable_result",
+                             f"{refs.result_json(task_id)} is missing or not JSON", None,
+                             None, result_branch(snap, task_id, run))
+    return summarize(data, result_branch(snap, task_id, run))
+
+
+def result_branch(snap: Snapshot, task_id: str, run: int) -> str:
+    """Where run `run`'s result is read from: its own branch, else the watched branch."""
+    if refs.branch_ref(task_id, run) in snap.view.refs:
+        return refs.branch(task_id, run)
+    return snap.view.branch
+
+
+def summarize(data: Mapping[str, Any], where: str) -> ResultSummary:
+    failure = data.get("failure") if isinstance(data.get("failure"), dict) else None
+    task = data.get("task") if isinstance(data.get("task"), dict) else {}
+    attempts = data.get("attempts")
+    duration = data.get("duration")
+    return ResultSummary(
+        status=str(data.get("status", "unknown")),
+        model_invoked=_tri(data.get("model_invoked")),
+        finished_at=_str_or_none(data.get("finished_at")),
+        duration=float(duration) if isinstance(duration, int | float) else None,
+        attempts=len(attempts) if isinstance(attempts, list) else 0,
+        failure_kind=_str_or_none(failure.get("kind")) if failure else None,
+        failure_message=_str_or_none(failure.get("message")) if failure else None,
+        title=_str_or_none(task.get("title")) if task else None,
+        head_commit=_str_or_none(data.get("head_commit")),
+        where=where)
+
+
+def _tri(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def counts(states: Iterable[TaskState]) -> dict[str, int]:
+    """How many tasks are in each state, in display order, zeros left out."""
+    tally: dict[str, int] = {}
+    for s in states:
+        tally[s.state] = tally.get(s.state, 0) + 1
+    return {k: tally[k] for k in (*STATES, *sorted(set(tally) - set(STATES))) if k in tally}
+
+
+# -- history -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunHistory:
+    """One run of a task: its result when done, else what the claim chain carries so far."""
+
+    run: int
+    branch: str
+    state: str
+    result: dict[str, Any] | None  # the stored result JSON, as written by the worker
+    attempts: tuple[dict[str, Any], ...]  # Attempt.to_json() of each attempt, oldest first
+    failure: dict[str, Any] | None
+    claim: Claim | None = None  # the live or released claim of an unfinished run
+
+
+def history(snap: Snapshot, task_id: str, *, now: float | None = None) -> tuple[RunHistory, ...]:
+    """Every run of `task_id`, oldest first; the current run last, finished or not."""
+    current = task_state(snap, task_id, now=now)
+    out = []
+    for run in sorted({*current.runs_done, current.run}):
+        data = read_result(snap, task_id, run)
+        if data is not None:
+            attempts = data.get("attempts")
+            failure = data.get("failure")
+            out.append(RunHistory(
+                run, result_branch(snap, task_id, run), str(data.get("status", "unknown")), data,
+                tuple(a for a in attempts if isinstance(a, dict))
+                if isinstance(attempts, list) else (),
+                failure if isinstance(failure, dict) else None))
+        elif run == current.run:
+            claim = current.claim
+            out.append(RunHistory(run, current.branch, current.state, None,
+                                  claim.carried_attempts if claim else (), None, claim))
+    return tuple(out)

@@ -1,0 +1,394 @@
+"""Every network-facing pygit2 call: clone, fetch, ls-remote and push with a per-ref outcome check.
+
+Local layout of a worker's clone (usually bare), set on the `origin` remote so `git fetch` agrees:
+
+    remote ref                 local ref
+    refs/heads/<b>             refs/remotes/origin/<b>       (+force, pruned; includes mtor/<id>)
+    refs/mtor/<kind>/<id>      refs/remotes/origin-mtor/<kind>/<id>   (claims, retry, cancel)
+
+Local branches (`refs/heads/mtor/<id>`) are the worker's own work and are never touched by a fetch.
+Every fetch prunes, so a ref deleted on the remote (a released claim) vanishes locally too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+from loguru import logger
+from pygit2.enums import CredentialType, FetchPrune, Option, RepositoryOpenFlag
+
+from mtor_git.errors import GitOpError, PushRejected
+from mtor_git.git.localpush import RefPush, push_local
+
+REMOTE = "origin"
+FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/mtor/*:refs/remotes/origin-mtor/*")
+TRACKING_PREFIX = "refs/remotes/origin/"
+TRACKING_MTOR_PREFIX = "refs/remotes/origin-mtor/"
+
+# Without these libgit2 waits forever on a host that accepts and never answers (milliseconds).
+CONNECT_TIMEOUT_MS = 10_000
+IO_TIMEOUT_MS = 120_000
+_MAX_AUTH_TRIES = 3
+_COMPLETE_KEY = "mtor.cloned"
+_MAX_REMOTE_TEXT = 1000
+
+# libgit2's words for a refusal (as opposed to a transport failure), lower-cased.
+_REFUSAL_WORDS = ("non-fastforwardable", "not present locally", "rejected", "already exists",
+                  "failed to update ref", "hook declined", "cannot lock ref")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to authenticate; None fields are not offered. Local transports need none."""
+
+    username: str | None = None  # ssh user when the URL names none; https user
+    ssh_key: Path | None = None  # private key file; its public key is `<key>.pub` when present
+    ssh_passphrase: str = ""
+    password: str | None = None  # https password or token
+    use_agent: bool = True  # offer ssh-agent keys when no key file is configured
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    """One local ref a fetch moved; `new` is None when pruned, `old` None when created."""
+
+    ref: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    updates: tuple[RefUpdate, ...]
+    received_objects: int
+    received_bytes: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.updates)
+
+
+class _Callbacks(pygit2.RemoteCallbacks):
+    """Credentials on demand, plus the record of every ref update and refusal."""
+
+    def __init__(self, credentials: Credentials | None) -> None:
+        super().__init__()
+        self._creds = credentials
+        self._auth_tries = 0
+        self.refused: dict[str, str] = {}
+        self.updates: list[RefUpdate] = []
+        self.remote_text: list[str] = []  # what server hooks printed ("remote: ...")
+
+    def credentials(self, url: str, username_from_url: str | None,
+                    allowed_types: CredentialType) -> Any:
+        # libgit2 asks again after every failed attempt: stop instead of spinning forever.
+        self._auth_tries += 1
+        if self._auth_tries > _MAX_AUTH_TRIES:
+            raise GitOpError(f"authentication to {url} failed after {_MAX_AUTH_TRIES} attempts")
+        creds = self._creds or registered_credentials(url)
+        return pick_credential(creds, url, username_from_url, allowed_types)
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        if message is not None:
+            self.refused[refname] = message
+
+    def sideband_progress(self, string: str) -> None:
+        if sum(map(len, self.remote_text)) < _MAX_REMOTE_TEXT:
+            self.remote_text.append(string)
+
+    def refusals(self) -> dict[str, str]:
+        """Each refused ref with the server's reason, plus what its hooks printed (the why)."""
+        said = " ".join("".join(self.remote_text).split())[:_MAX_REMOTE_TEXT]
+        return {ref: f"{msg} ({said})" if said else msg for ref, msg in self.refused.items()}
+
+    def update_tips(self, refname: str, old: pygit2.Oid, new: pygit2.Oid) -> None:
+        self.updates.append(RefUpdate(refname, _hex_or_none(old), _hex_or_none(new)))
+
+
+_REGISTERED: dict[str, Credentials] = {}
+
+
+def register_credentials(url: str, credentials: Credentials) -> None:
+    """Use `credentials` for every transfer to `url` (the worker registers each configured
+    repository's key file or token once at start, so no call site has to carry them)."""
+    _REGISTERED[normalize_url(url)] = credentials
+
+
+def registered_credentials(url: str) -> Credentials:
+    return _REGISTERED.get(normalize_url(url)) or _REGISTERED.get(url) or Credentials()
+
+
+def pick_credential(creds: Credentials, url: str, username_from_url: str | None,
+                    allowed_types: CredentialType) -> Any:
+    """The credential object libgit2 asked for: a key file, the ssh agent, or user+password."""
+    user = username_from_url or creds.username or "git"
+    if allowed_types & CredentialType.SSH_KEY:
+        if creds.ssh_key is not None:
+            pub = Path(f"{creds.ssh_key}.pub")
+            return pygit2.Keypair(user, str(pub) if pub.exists() else None, str(creds.ssh_key),
+                                  creds.ssh_passphrase)
+        if creds.use_agent:
+            return pygit2.KeypairFromAgent(user)
+    if allowed_types & CredentialType.USERPASS_PLAINTEXT and creds.password is not None:
+        return pygit2.UserPass(username_from_url or creds.username or "", creds.password)
+    if allowed_types & CredentialType.USERNAME:
+        return pygit2.Username(user)
+    raise GitOpError(f"no usable credentials configured for {url}")
+
+
+def _hex_or_none(oid: pygit2.Oid) -> str | None:
+    text = str(oid)
+    return None if set(text) == {"0"} else text
+
+
+def set_timeouts(connect_ms: int = CONNECT_TIMEOUT_MS, io_ms: int = IO_TIMEOUT_MS) -> None:
+    """Process-wide libgit2 socket timeouts (git://, http(s)); called on import with defaults."""
+    pygit2.option(Option.SET_SERVER_CONNECT_TIMEOUT, connect_ms)
+    pygit2.option(Option.SET_SERVER_TIMEOUT, io_ms)
+
+
+set_timeouts()
+
+
+def _importable_errors() -> None:
+    """pygit2's exceptions claim to live in `_pygit2`, which cannot be imported, so they cannot
+    be pickled; loguru's queued sinks pickle a logged exception's type and, failing, drop the
+    whole record (an internal error caused by git vanished from the log). Name `pygit2`."""
+    for name in dir(pygit2):
+        obj = getattr(pygit2, name)
+        if (isinstance(obj, type) and issubclass(obj, BaseException)
+                and obj.__module__ == "_pygit2"):
+            obj.__module__ = "pygit2"
+
+
+_importable_errors()
+
+
+# -- clone / open --------------------------------------------------------------------------------
+def shown_url(url: str | None) -> str:
+    """`url` fit for a log line or a status file: a password or token in it is hidden
+    (https://user:TOKEN@host/... -> https://user:***@host/...)."""
+    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url or "")
+
+
+def normalize_url(url: str) -> str:
+    """A URL as stored in `remote.origin.url`: local paths (file:// too, the same transport to
+    libgit2) made absolute, no trailing slash; so one remote has one spelling."""
+    text = url.rstrip("/")
+    if text.startswith("file://"):
+        return str(Path(text[len("file://"):]).resolve())
+    if "://" in text or _is_scp_like(text):
+        return text
+    return str(Path(text).expanduser().resolve())
+
+
+def is_local(url: str) -> bool:
+    """A remote reached through the filesystem (a path or file://), not a server."""
+    return url.startswith("file://") or ("://" not in url and not _is_scp_like(url))
+
+
+def _is_scp_like(url: str) -> bool:
+    # git@host:path -- a colon before any slash, and not a Windows drive letter.
+    head = url.split("/", 1)[0]
+    return ":" in head and len(head.split(":", 1)[0]) > 1
+
+
+def open_or_clone(url: str, path: Path, *, bare: bool = False,
+                  credentials: Credentials | None = None) -> pygit2.Repository:
+    """Open the clone at `path` (checking its origin is `url`), or clone it there first.
+
+    Clones land in a temporary sibling and are renamed into place, so `path` either holds a
+    complete clone or nothing; a directory that is not a usable clone (a crash of an older
+    layout, an interrupted removal) is moved aside and cloned again.
+    """
+    want = normalize_url(url)
+    if path.exists():
+        repo = _open_existing(path)
+        if repo is not None:
+            have = repo.remotes[REMOTE].url or ""
+            if normalize_url(have) != want:
+                raise GitOpError(f"{path} is a clone of {have}, not of {url}")
+            _ensure_refspecs(repo)
+            return repo
+        logger.warning("{} is not a complete clone; cloning {} again", path, url)
+        _discard(path)
+    return _clone(want, path, bare=bare, credentials=credentials)
+
+
+def open_exact(path: Path) -> pygit2.Repository:
+    """The repository at exactly `path`: never one found by searching the parent directories
+    (a vanished worktree inside some other checkout must not open that checkout)."""
+    return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
+
+
+def _open_existing(path: Path) -> pygit2.Repository | None:
+    try:
+        repo = open_exact(path)
+    except pygit2.GitError:
+        return None
+    if REMOTE not in repo.remotes.names():
+        return None
+    if _COMPLETE_KEY in repo.config:
+        return repo
+    # Not cloned by us: libgit2 and git write refs only after the pack arrived, so a clone
+    # without a single remote-tracking ref was interrupted.
+    if not any(r.startswith(TRACKING_PREFIX) for r in repo.references):
+        return None
+    return repo
+
+
+def _clone(url: str, path: Path, *, bare: bool,
+           credentials: Credentials | None) -> pygit2.Repository:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_leftovers(path)
+    tmp = _sibling(path, "clone")
+    try:
+        pygit2.clone_repository(url, str(tmp), bare=bare, callbacks=_Callbacks(credentials))
+        repo = open_exact(tmp)
+        _ensure_refspecs(repo)
+        repo.config[_COMPLETE_KEY] = True  # only ever set on a clone that finished
+        del repo
+        os.rename(tmp, path)  # atomic: path now holds a complete clone
+    except (pygit2.GitError, OSError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if path.exists() and _open_existing(path) is not None:
+            return open_or_clone(url, path)  # someone else's clone landed first
+        raise GitOpError(f"cannot clone {url}: {exc}") from exc
+    logger.info("cloned {} into {}", url, path)
+    return open_exact(path)  # the object opened at `tmp` would keep using that path
+
+
+def _ensure_refspecs(repo: pygit2.Repository) -> None:
+    have = set(repo.remotes[REMOTE].fetch_refspecs)
+    for spec in FETCH_REFSPECS:
+        if spec not in have:
+            repo.remotes.add_fetch(REMOTE, spec)
+
+
+def _sibling(path: Path, kind: str) -> Path:
+    # The pid tells a later sweep whether the owner is still at work.
+    return path.parent / f".{path.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _discard(path: Path) -> None:
+    """Move `path` aside atomically, then delete it (a crash mid-delete leaves only a leftover)."""
+    trash = _sibling(path, "trash")
+    os.rename(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _sweep_leftovers(path: Path) -> None:
+    """Delete the temporary siblings of processes that died (a crash mid-clone or mid-delete)."""
+    for kind in ("clone", "trash"):
+        for stale in path.parent.glob(f".{path.name}.{kind}-*"):
+            pid = stale.name.rsplit("-", 2)[-2]
+            if not (pid.isdigit() and _alive(int(pid))):
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+# -- fetch / ls-remote ---------------------------------------------------------------------------
+_TRANSFER_LOCKS: dict[str, threading.Lock] = {}
+_TRANSFER_LOCKS_GUARD = threading.Lock()
+
+
+def _transfer_lock(repo: pygit2.Repository) -> threading.Lock:
+    """One lock per repository for fetches and pushes: both rewrite its remote-tracking refs
+    (a push updates the ones it pushed), and two threads doing so at once fail on git's ref
+    locks ("failed to create locked file"). Transfers are short; agents never hold this."""
+    key = os.path.realpath(repo.path)
+    with _TRANSFER_LOCKS_GUARD:
+        return _TRANSFER_LOCKS.setdefault(key, threading.Lock())
+
+
+def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
+          credentials: Credentials | None = None) -> FetchOutcome:
+    """Fetch (and prune) the remote's branches and refs/mtor/* into the layout above."""
+    callbacks = _Callbacks(credentials)
+    remote = repo.remotes[REMOTE]
+    try:
+        with _transfer_lock(repo):
+            stats = remote.fetch(list(refspecs) if refspecs else list(FETCH_REFSPECS),
+                                 callbacks=callbacks, prune=FetchPrune.PRUNE)
+    except pygit2.GitError as exc:
+        raise GitOpError(f"cannot fetch from {shown_url(remote.url)}: {exc}") from exc
+    return FetchOutcome(tuple(callbacks.updates), stats.received_objects, stats.received_bytes)
+
+
+def remote_refs(repo_or_url: pygit2.Repository | str, *,
+                credentials: Credentials | None = None) -> dict[str, str]:
+    """The remote's refs (refname -> oid hex) without fetching anything: `git ls-remote`."""
+    if isinstance(repo_or_url, str):
+        with tempfile.TemporaryDirectory(prefix="mtor-ls-") as scratch:
+            # libgit2 needs some repository to hang an anonymous remote on.
+            repo = pygit2.init_repository(scratch, bare=True)
+            return _list(repo.remotes.create_anonymous(normalize_url(repo_or_url)), credentials)
+    return _list(repo_or_url.remotes[REMOTE], credentials)
+
+
+def _list(remote: pygit2.Remote, credentials: Credentials | None) -> dict[str, str]:
+    try:
+        heads = remote.list_heads(callbacks=_Callbacks(credentials))
+    except pygit2.GitError as exc:
+        raise GitOpError(f"cannot list refs of {shown_url(remote.url)}: {exc}") from exc
+    return {h.name: str(h.oid) for h in heads
+            if h.name and h.name.startswith("refs/") and not h.name.endswith("^{}")}
+
+
+# -- push ----------------------------------------------------------------------------------------
+def push(repo: pygit2.Repository, refspecs: Sequence[str], *,
+         credentials: Credentials | None = None) -> None:
+    """Push `refspecs` ("src:dst", "+src:dst", ":dst" deletes); every ref must be accepted.
+
+    Raises PushRejected naming each refused ref with the server's message (a refusal can arrive
+    without any exception from libgit2, see FIELD-NOTES), GitOpError when the remote is
+    unreachable or the transport fails.
+    """
+    if not all(_dst(s).startswith("refs/") for s in refspecs):
+        raise GitOpError(f"push needs full destination ref names: {list(refspecs)}")
+    with _transfer_lock(repo):
+        _push(repo, refspecs, credentials)
+
+
+def _push(repo: pygit2.Repository, refspecs: Sequence[str],
+          credentials: Credentials | None) -> None:
+    callbacks = _Callbacks(credentials)
+    remote = repo.remotes[REMOTE]
+    url = normalize_url(remote.url or "")
+    if is_local(url):
+        refused = push_local(repo, url, [RefPush.parse(s) for s in refspecs])
+        if refused:
+            raise PushRejected(refused)
+        return
+    try:
+        remote.push(list(refspecs), callbacks=callbacks)
+    except pygit2.GitError as exc:
+        text = str(exc)
+        if any(word in text.lower() for word in _REFUSAL_WORDS):
+            raise PushRejected({_dst(s): text for s in refspecs} | callbacks.refusals()) from exc
+        raise GitOpError(f"cannot push to {shown_url(remote.url)}: {text}") from exc
+    if callbacks.refused:
+        raise PushRejected(callbacks.refusals())
+
+
+def _dst(refspec: str) -> str:
+    return refspec.lstrip("+").rsplit(":", 1)[-1]

@@ -1,0 +1,207 @@
+"""Writes: commits, worktrees, the compare-and-swap push, ref points, lock sweeps.
+
+Callers hold a `pygit2.Repository` (the worker's bare clone) and pass commit ids as hex strings;
+failures surface as `GitOpError`, refusals by the remote as `PushRejected`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+
+import pygit2
+from loguru import logger
+from pygit2.enums import FileMode, FileStatus
+
+from mtor_git.errors import GitOpError
+from mtor_git.git.read import (
+    commit,
+)
+from mtor_git.git.transfer import (
+    open_exact,
+    push,
+)
+
+DEFAULT_AUTHOR_NAME = "mtor-git"
+
+
+def signature(name: str | None = None, email: str | None = None) -> pygit2.Signature:
+    """Author and committer of every commit mtor-git makes (`mtor-git <worker@host>` by default)."""
+    return pygit2.Signature(name or DEFAULT_AUTHOR_NAME, email or f"worker@{socket.gethostname()}")
+
+
+# -- commits without a worktree ------------------------------------------------------------------
+def commit_files(repo: pygit2.Repository, *, ref: str, parent: str | None,
+                 files: Mapping[str, bytes], message: str, author_name: str | None = None,
+                 author_email: str | None = None, update_ref: bool = True) -> str:
+    """A commit whose tree is `parent`'s plus `files` (nested paths; existing ones overwritten),
+    built in memory. With `update_ref`, `ref` is (force-)pointed at it: it is our own label."""
+    index = pygit2.Index()
+    parents = []
+    if parent is not None:
+        base = commit(repo, parent)
+        index.read_tree(base.tree)
+        parents.append(base.id)
+    for path in files:
+        _check_path(path)
+    try:  # blobs, tree and commit all write objects: a full disk must surface as GitOpError
+        for path, data in files.items():
+            index.add(pygit2.IndexEntry(path, repo.create_blob(data), FileMode.BLOB))
+        tree = index.write_tree(repo)
+        sig = signature(author_name, author_email)
+        oid = repo.create_commit(None, sig, sig, message, tree, parents)
+    except (pygit2.GitError, OSError) as exc:  # a file where the parent has a directory; ENOSPC
+        raise GitOpError(f"cannot commit {sorted(files)}: {exc}") from exc
+    if update_ref:
+        try:
+            repo.references.create(ref, oid, force=True)
+        except (pygit2.GitError, ValueError, OSError) as exc:  # bad name; a held lock
+            raise GitOpError(f"cannot point {ref} at {oid}: {exc}") from exc
+    return str(oid)
+
+
+def _check_path(path: str) -> None:
+    parts = path.split("/")
+    if path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts):
+        raise GitOpError(f"refusing to commit unsafe path {path!r}")
+
+
+def compare_and_swap(repo: pygit2.Repository, remote_ref: str, *, expected: str | None,
+                     files: Mapping[str, bytes], message: str, author_name: str | None = None,
+                     author_email: str | None = None, local_ref: str | None = None) -> str:
+    """Point `remote_ref` at a new commit (child of `expected`, the commit we saw) by a non-force
+    push; `expected` None creates the ref. Exactly one of several racers wins; the others get
+    PushRejected. Returns the new commit id.
+
+    Caveat: a ref deleted on the remote since we saw it is simply created again.
+    """
+    local = local_ref or "refs/mtor-local/" + remote_ref.removeprefix("refs/")
+    oid = commit_files(repo, ref=local, parent=expected, files=files, message=message,
+                       author_name=author_name, author_email=author_email)
+    push(repo, [f"{local}:{remote_ref}"])
+    return oid
+
+
+# -- worktrees -----------------------------------------------------------------------------------
+def create_worktree(repo: pygit2.Repository, name: str, path: Path, branch: str,
+                    start: str) -> Path:
+    """A fresh worktree `name` at `path` on local branch `branch`, (re)pointed at `start`.
+    Leftovers of an earlier run (same name or same path) are removed first."""
+    remove_worktree(repo, name, path)
+    target = commit(repo, start)
+    old = repo.references.get("refs/heads/" + branch)
+    if old is not None and old.target != target.id:
+        logger.info("branch {} moved from {} to {}", branch, old.target, target.id)
+    try:
+        ref = repo.references.create("refs/heads/" + branch, target.id, force=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        repo.add_worktree(name, str(path), ref)
+    except (pygit2.GitError, ValueError, OSError) as exc:
+        raise GitOpError(f"cannot create worktree {name} at {path}: {exc}") from exc
+    return path
+
+
+def remove_worktree(repo: pygit2.Repository, name: str, path: Path) -> None:
+    """Delete the worktree's directory and its registration; the branch (our work) stays.
+    Fine when the directory is already gone or the worktree never existed."""
+    if path.exists() or path.is_symlink():
+        shutil.rmtree(path)
+    try:
+        repo.lookup_worktree(name).prune(True)
+    except (KeyError, pygit2.GitError):
+        pass
+    # A registration libgit2 cannot read (half-written when the disk filled up) stays behind
+    # and blocks the name for good: remove what is left of it by hand.
+    leftover = Path(repo.path) / "worktrees" / name
+    if leftover.exists():
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def sweep_stale_locks(git_dir: Path, *, older_than: float) -> list[Path]:
+    """Delete git's lock files (`*.lock`: refs, packed-refs, config, HEAD, worktree indexes)
+    last written before `older_than` (a time). A process killed mid-update leaves one behind,
+    and it then blocks every later update of that ref for good. Only for a clone that a single
+    process uses (the worker's own): a live lock is never older than that process."""
+    candidates = [*git_dir.glob("*.lock"), *git_dir.glob("worktrees/*/*.lock")]
+    refs = git_dir / "refs"
+    candidates += list(refs.rglob("*.lock")) if refs.is_dir() else []
+    removed = []
+    for path in candidates:
+        try:
+            if path.is_file() and path.stat().st_mtime < older_than:
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue
+    if removed:
+        logger.warning("removed {} stale lock file(s) a killed process left in {}: {}",
+                       len(removed), git_dir, ", ".join(str(p.relative_to(git_dir))
+                                                       for p in removed))
+    return removed
+
+
+def prune_worktrees(repo: pygit2.Repository) -> list[str]:
+    """Forget every worktree whose directory vanished (a crash, a cleanup); their names."""
+    pruned = []
+    for name in repo.list_worktrees():
+        worktree = repo.lookup_worktree(name)
+        if worktree.is_prunable:
+            worktree.prune(True)
+            pruned.append(name)
+    return pruned
+
+
+def worktree_head(path: Path) -> str | None:
+    """The commit checked out in a worktree (including commits the agent made itself)."""
+    try:
+        repo = open_exact(path)
+    except pygit2.GitError as exc:
+        raise GitOpError(f"no worktree at {path}: {exc}") from exc
+    return None if repo.head_is_unborn else str(repo.head.target)
+
+
+def commit_all(worktree_path: Path, *, message: str, author_name: str | None = None,
+               author_email: str | None = None) -> str | None:
+    """Stage every change in the worktree (additions, edits, deletions; .gitignore respected) and
+    commit it on top of the current HEAD, keeping any commits the agent made. None when the
+    tree is unchanged (then `worktree_head` still gives the agent's own last commit)."""
+    try:
+        repo = open_exact(worktree_path)
+    except pygit2.GitError as exc:
+        raise GitOpError(f"no worktree at {worktree_path}: {exc}") from exc
+    index = repo.index
+    index.add_all()
+    for path, flags in repo.status().items():
+        if flags & FileStatus.WT_DELETED:
+            index.remove(path)
+    index.write()
+    tree = index.write_tree()
+    parents = [] if repo.head_is_unborn else [repo.head.target]
+    if parents and repo[parents[0]].peel(pygit2.Commit).tree_id == tree:
+        return None
+    sig = signature(author_name, author_email)
+    return str(repo.create_commit("HEAD", sig, sig, message, tree, parents))
+
+
+def commits_between(repo: pygit2.Repository, base: str, head: str) -> list[tuple[str, bytes]]:
+    """Every commit reachable from `head` but not from `base`: (oid, raw object: its author,
+    committer and message as git stores and pushes them)."""
+    walker = repo.walk(head)
+    walker.hide(base)
+    return [(str(c.id), c.read_raw()) for c in walker]
+
+
+def point_ref(repo: pygit2.Repository, ref: str, target: str) -> None:
+    """Point local `ref` at commit `target` (created or moved): our own label, never pushed."""
+    repo.references.create(ref, commit(repo, target).id, force=True)
+
+
+def init_repository(path: str | Path, *, bare: bool = False,
+                    initial_head: str = "main") -> pygit2.Repository:
+    """A new, empty repository at `path` whose unborn branch is `initial_head`."""
+    try:
+        return pygit2.init_repository(str(path), bare=bare, initial_head=initial_head)
+    except pygit2.GitError as exc:
+        raise GitOpError(f"cannot create a repository at {path}: {exc}") from exc

@@ -1,0 +1,138 @@
+"""Push a committed result, or keep it in the outbox until the remote takes it: never lost,
+never pushed twice. Ordering matters: the result branch is pushed before the claim is deleted,
+so a worker that wins a claim after ours is released always sees the task as done."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+
+from loguru import logger
+
+from mtor_git import faults, git
+from mtor_git.errors import GitOpError, PushRejected
+from mtor_git.git import Repository, refs
+from mtor_git.queue import claims, protocol
+from mtor_git.queue.state import OutboxEntry, RepoState
+
+REFUSAL_FIRST_WAIT = 30.0
+REFUSAL_MAX_WAIT = 3600.0
+
+
+def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
+            release: Callable[[str], object] | None = None) -> bool:
+    """Push one outbox entry; True when it is on the remote (and the outbox entry is gone).
+
+    The claim is deleted afterwards, by `release(task_id)` when given (the worker does it off
+    the task's slot: a push costs ~50 ms over git://, and a claim left beside a published
+    result is harmless and swept by a later cycle)."""
+    ref = refs.branch_ref(entry.task_id, entry.run)
+    if git.resolve(repo, entry.commit) is None:
+        # The workspace clone was deleted or re-cloned: retrying this push can never work.
+        logger.error("result of {} run {} (commit {}) is gone from the workspace clone; dropped "
+                     "from the outbox, the task will run again", entry.task_id, entry.run,
+                     entry.commit[:12])
+        state.drop_outbox(entry.task_id, entry.run)
+        return False
+    faults.point("before_push")
+    try:
+        git.push(repo, [f"{ref}:{ref}"])
+    except PushRejected as exc:
+        return _settle_refusal(repo, state, entry, str(exc))
+    except GitOpError as exc:
+        _keep(state, entry, str(exc))
+        return False
+    faults.point("after_push")
+    state.drop_outbox(entry.task_id, entry.run)
+    if release is None:
+        protocol.delete_claim(repo, entry.task_id)
+    else:
+        release(entry.task_id)
+    logger.info("published {} ({}) to {}", entry.task_id, entry.status, refs.branch(
+        entry.task_id, entry.run))
+    return True
+
+
+def flush(repo: Repository, state: RepoState, *,
+          due_only: bool = True) -> list[OutboxEntry]:
+    """Push every waiting result whose wait after a refusal is over (every one, when not
+    `due_only`: a restart, typically after the operator fixed the remote, tries them all at
+    once); the entries that landed now."""
+    landed = []
+    now = time.time()
+    for entry in state.outbox():
+        if not (due_only and entry.next_try_at > now) and publish(repo, state, entry):
+            landed.append(entry)
+    return landed
+
+
+def adopt(repo: Repository, state: RepoState, view: protocol.RemoteView, me: str) -> int:
+    """Queue the results a killed process of worker `me` committed but never put in the outbox
+    (it died in between, or the entry was damaged), so they are pushed rather than run again.
+    A local result counts only while the remote still holds the claim of the process that
+    committed it. The number adopted."""
+    queued = {(e.task_id, e.run) for e in state.outbox()}
+    adopted = 0
+    for task_id in sorted(view.ids_with(refs.CLAIM_PREFIX)):
+        claim = protocol.read_claim(repo, view.claim_oid(task_id) or "")
+        if (claim is None or not claims.is_orphan_of(claim, me)
+                or (task_id, claim.run) in queued or view.done(task_id, claim.run)):
+            continue
+        ref = refs.branch_ref(task_id, claim.run)
+        tip = git.resolve(repo, ref)
+        raw = git.read_blob(repo, tip, refs.result_json(task_id)) if tip else None
+        try:
+            result = json.loads(raw or b"null")
+            mine = (result["run"] == claim.run and result["worker"]["id"] == me
+                    and result["worker"]["pid"] == claim.pid)
+        except (ValueError, TypeError, KeyError):
+            continue
+        if mine and tip is not None:
+            logger.info("{}: adopting the result a killed process committed ({})", task_id,
+                        result["status"])
+            state.put_outbox(new_entry(task_id, claim.run, tip, str(result["status"])))
+            adopted += 1
+    return adopted
+
+
+def _settle_refusal(repo: Repository, state: RepoState, entry: OutboxEntry,
+                    why: str) -> bool:
+    ref = refs.branch_ref(entry.task_id, entry.run)
+    try:
+        remote = git.remote_refs(repo).get(ref)
+    except GitOpError as exc:
+        _keep(state, entry, f"{why}; then {exc}")
+        return False
+    if remote == entry.commit:
+        state.drop_outbox(entry.task_id, entry.run)  # an earlier push landed after all
+        protocol.delete_claim(repo, entry.task_id)
+        return True
+    if remote is not None:
+        logger.error("result of {} run {} was refused: the remote already has a result on {} "
+                     "({}); ours stays at local ref {}", entry.task_id, entry.run,
+                     refs.branch(entry.task_id, entry.run), remote[:12], ref)
+        state.drop_outbox(entry.task_id, entry.run)
+        return True
+    _keep(state, entry, why, refused=True)
+    return False
+
+
+def _keep(state: RepoState, entry: OutboxEntry, why: str, *, refused: bool = False) -> None:
+    """Keep a result whose push failed. An unreachable remote is tried again every cycle (the
+    result should land as soon as it is back); a remote that *refuses* it (a hook, branch
+    protection) is tried again after a doubling wait of up to an hour, so a refusal that
+    lasts never becomes a push every poll."""
+    tries = entry.tries + 1
+    wait = min(REFUSAL_MAX_WAIT, REFUSAL_FIRST_WAIT * 2 ** min(tries - 1, 16)) if refused else 0
+    log = logger.error if refused else logger.warning
+    log("result of {} kept in the outbox (push {}: {}); tried again in {}", entry.task_id,
+        "refused" if refused else "failed", why, f"{wait:.0f}s" if wait else "the next cycle")
+    state.put_outbox(dataclasses.replace(entry, tries=tries, last_error=why[:500],
+                                         next_try_at=time.time() + wait if refused else 0.0))
+
+
+def new_entry(task_id: str, run: int, commit: str, status: str) -> OutboxEntry:
+    return OutboxEntry(task_id=task_id, run=run, branch=refs.branch(task_id, run),
+                       commit=commit, status=status, created_at=time.time())

@@ -1,0 +1,93 @@
+"""The git-native queue: what the remote's refs say about every task (pending, claimed, done,
+asked to retry or cancel), and the claim operations, each a single atomic push."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from loguru import logger
+
+from mtor_git import git
+from mtor_git.errors import GitOpError, PushRejected
+from mtor_git.git import Repository, refs
+from mtor_git.queue.claims import CLAIM_FILE, Claim
+
+
+@dataclass(frozen=True)
+class RemoteView:
+    """The remote's refs at one moment (refname -> oid), read with one ls-remote."""
+
+    refs: Mapping[str, str]
+    branch: str
+
+    @property
+    def head(self) -> str | None:
+        return self.refs.get(refs.head_ref(self.branch))
+
+    def claim_oid(self, task_id: str) -> str | None:
+        return self.refs.get(refs.claim_ref(task_id))
+
+    def retry_oid(self, task_id: str) -> str | None:
+        return self.refs.get(refs.retry_ref(task_id))
+
+    def cancelled(self, task_id: str) -> bool:
+        return refs.cancel_ref(task_id) in self.refs
+
+    def done(self, task_id: str, run: int) -> bool:
+        return refs.branch_ref(task_id, run) in self.refs
+
+    def ids_with(self, prefix: str) -> set[str]:
+        return {ref[len(prefix):] for ref in self.refs if ref.startswith(prefix)}
+
+
+def read_view(repo: Repository, branch: str) -> RemoteView:
+    return RemoteView(git.remote_refs(repo), branch)
+
+
+def read_claim(repo: Repository, oid: str) -> Claim | None:
+    """The claim stored in commit `oid` (fetched beforehand); None when unreadable."""
+    raw = git.read_blob(repo, oid, CLAIM_FILE)
+    return Claim.from_bytes(raw) if raw is not None else None
+
+
+def requested_run(repo: Repository, view: RemoteView, task_id: str) -> int:
+    """Run 1, or N when `mtor-git retry` asked for run N (refs/mtor/retry/<id> holds retry.json)."""
+    oid = view.retry_oid(task_id)
+    if oid is None:
+        return 1
+    try:
+        data = json.loads(git.read_blob(repo, oid, "retry.json") or b"")
+        run = int(data["run"])
+        return run if run >= 1 else 1
+    except (KeyError, ValueError, TypeError):
+        logger.warning("retry request for {} is unreadable; ignored", task_id)
+        return 1
+
+
+def push_claim(repo: Repository, claim: Claim, *, parent: str | None,
+               author: tuple[str, str]) -> str | None:
+    """Create (parent None) or advance (compare-and-swap on `parent`) the claim ref.
+
+    Returns the new claim commit, or None when another worker won the race.
+    """
+    ref = refs.claim_ref(claim.task_id)
+    local_ref = refs.local_claim_ref(claim.task_id)
+    oid = git.commit_files(
+        repo, ref=local_ref, parent=parent, files={CLAIM_FILE: claim.to_bytes()},
+        message=f"mtor: claim {claim.task_id} run {claim.run} ({claim.phase}) by {claim.worker}",
+        author_name=author[0], author_email=author[1])
+    try:
+        git.push(repo, [f"{local_ref}:{ref}"])
+    except PushRejected as exc:
+        logger.debug("claim push for {} refused: {}", claim.task_id, exc)
+        return None
+    return oid
+
+
+def delete_claim(repo: Repository, task_id: str) -> None:
+    try:
+        git.push(repo, [f":{refs.claim_ref(task_id)}"])
+    except GitOpError as exc:
+        logger.warning("could not delete claim of {}: {} (it expires by itself)", task_id, exc)

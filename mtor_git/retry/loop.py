@@ -1,0 +1,364 @@
+"""The per-task attempt loop: preflight, run, parse, classify, and retry only what the classifier
+calls transient, within the attempt budget, the cost cap, the breakers and the cancel signals.
+
+Outcomes (Execution.status): succeeded | failed (terminal fault, preflight, cost cap, internal
+error) | exhausted (transient faults beyond the budget) | cancelled | interrupted (worker shutdown,
+run again later) | parked (a usage limit or an open breaker says: not before `resume_at`).
+
+Choices kept simple on purpose:
+- A fallback profile runs the next attempt only after a provider-transient fault (rate_limited,
+  overloaded); any other fault sends the next attempt back to the task's own profile. The spec's
+  model is not handed to a fallback (it names a model of the spec's own agent).
+- An open breaker: use the fallback if its breaker allows; otherwise wait in short steps (each an
+  interruptible sleep) for up to `policy.breaker_cooldown`, then park. Waiting spends no attempt.
+- A success stands even when it pushed the reported cost past `max_cost_usd`: the cap only stops
+  further attempts.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from mtor_git.agent.evidence import Attempt, Failure
+from mtor_git.agent.profiles import AgentProfile
+from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.agent.reports import parse_report
+from mtor_git.agent.spawn import Prepared, RunRequest, preflight, run_attempt
+from mtor_git.errors import PreflightError
+from mtor_git.retry.policy import BreakerBoard, RetryPolicy, backoff_delay, park_until
+from mtor_git.verdict.classify import KIND_DESCRIPTIONS, PROVIDER_TRANSIENT, classify, fingerprint
+
+DEFAULT_TIMEOUT = 1800.0
+_BREAKER_STEP = 5.0  # seconds between checks of an open breaker
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Totals over every attempt; None where no attempt reported the figure."""
+
+    turns: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+
+    @classmethod
+    def of(cls, attempts: tuple[Attempt, ...]) -> Usage:
+        def total(values: list[Any]) -> Any:
+            present = [v for v in values if v is not None]
+            return sum(present) if present else None
+
+        reports = [a.report for a in attempts]
+        return cls(turns=total([r.num_turns for r in reports]),
+                   input_tokens=total([r.usage.get("input_tokens") for r in reports]),
+                   output_tokens=total([r.usage.get("output_tokens") for r in reports]),
+                   cost_usd=total([r.cost_usd for r in reports]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"turns": self.turns, "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens, "cost_usd": self.cost_usd}
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How one task's attempts ended."""
+
+    status: str
+    attempts: tuple[Attempt, ...] = ()
+    failure: Failure | None = None
+    resume_at: float | None = None
+    model_invoked: bool | None = None
+    usage: Usage = field(default_factory=Usage)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "model_invoked": self.model_invoked,
+                "resume_at": self.resume_at, "usage": self.usage.to_json(),
+                "failure": self.failure.to_json() if self.failure else None,
+                "attempts": [a.to_json() for a in self.attempts]}
+
+
+def interruptible_sleep(*events: threading.Event | None) -> Callable[[float], None]:
+    """A sleep that returns early as soon as any of `events` is set."""
+    watched = [e for e in events if e is not None]
+
+    def sleep(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if any(e.is_set() for e in watched):
+                return
+            if watched:
+                watched[0].wait(min(left, 0.05))
+            else:
+                time.sleep(left)
+
+    return sleep
+
+
+def execute(*, prompt: str, profile_name: str, profiles: Mapping[str, AgentProfile],
+            cwd: Path | str, policy: RetryPolicy, environ: Mapping[str, str],
+            breakers: BreakerBoard, model: str | None = None, timeout: float | None = None,
+            max_attempts: int | None = None, max_cost_usd: float | None = None,
+            cancel: threading.Event | None = None, shutdown: threading.Event | None = None,
+            sleep: Callable[[float], None] | None = None,
+            clock: Callable[[], float] = time.time, rng: random.Random | None = None,
+            on_attempt: Callable[[Attempt], None] | None = None,
+            park_limit: float = 3600.0) -> Execution:
+    """Run one task's agent until success, a terminal fault, the budget, or a signal.
+
+    `timeout` (the spec's) is capped by the profile's; `max_attempts` by the policy's and the
+    task profile's (the smallest wins). Never raises: an unexpected exception becomes status
+    failed, kind internal_error, with a traceback.
+    """
+    loop = _Loop(prompt=prompt, profile_name=profile_name, profiles=profiles, cwd=Path(cwd),
+                 policy=policy, environ=environ, breakers=breakers, model=model,
+                 timeout=timeout, max_attempts=max_attempts, max_cost_usd=max_cost_usd,
+                 cancel=cancel, shutdown=shutdown,
+                 sleep=sleep or interruptible_sleep(cancel, shutdown), clock=clock,
+                 rng=rng or random.Random(), on_attempt=on_attempt, park_limit=park_limit)
+    try:
+        return loop.run()
+    except Exception as exc:
+        logger.exception("internal error while executing agent {}", profile_name)
+        red = loop.redactor
+        return loop.finish("failed", Failure(
+            "internal_error", red.text(f"{type(exc).__name__}: {exc}"), rule="internal_error",
+            traceback=red.text(traceback.format_exc())))
+
+
+@dataclass
+class _Next:
+    """The loop's decision after a transient fault: who runs next, after how long."""
+
+    prepared: Prepared
+    delay: float
+
+
+@dataclass
+class _Loop:
+    prompt: str
+    profile_name: str
+    profiles: Mapping[str, AgentProfile]
+    cwd: Path
+    policy: RetryPolicy
+    environ: Mapping[str, str]
+    breakers: BreakerBoard
+    model: str | None
+    timeout: float | None
+    max_attempts: int | None
+    max_cost_usd: float | None
+    cancel: threading.Event | None
+    shutdown: threading.Event | None
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    rng: random.Random
+    on_attempt: Callable[[Attempt], None] | None
+    park_limit: float
+    attempts: list[Attempt] = field(default_factory=list)
+    prepared: dict[str, Prepared | None] = field(default_factory=dict)
+    last_launch: float | None = None
+    redactor: Redactor = field(init=False)
+
+    def __post_init__(self) -> None:
+        known = self.profiles.get(self.profile_name) or AgentProfile(name="?", command=())
+        self.redactor = Redactor(secrets_from(known, self.environ))
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> Execution:
+        try:
+            current = self._prepare(self.profile_name, model=self.model)
+        except PreflightError as exc:
+            logger.warning("preflight failed for agent {}: {} ({})", self.profile_name,
+                           self.redactor.text(str(exc)), exc.kind)
+            return self.finish("failed", Failure(exc.kind, self.redactor.text(str(exc)),
+                                                 rule="preflight"))
+        primary, waited = current, 0.0
+        budget = self._budget(current.request.profile)
+        for number in range(1, budget + 1):
+            gate = self._gate(current)
+            if isinstance(gate, Execution):
+                return gate
+            current, gate_wait = gate
+            attempt = self._attempt(number, current, waited + gate_wait)
+            decision = self._decide(attempt, primary, last=number == budget)
+            if isinstance(decision, Execution):
+                return decision
+            current, waited = decision.prepared, decision.delay
+            self.sleep(decision.delay)
+        raise AssertionError("unreachable: the last attempt always decides")  # pragma: no cover
+
+    def _gate(self, current: Prepared) -> Execution | tuple[Prepared, float]:
+        """Signals, the breaker and the launch spacing, in that order, before a launch."""
+        stopped = self._stopped()
+        if stopped:
+            return stopped
+        chosen = self._through_breaker(current)
+        if isinstance(chosen, Execution):
+            return chosen
+        prepared, waited = chosen
+        gap = (self.last_launch + self.policy.min_spacing - self.clock()
+               if self.last_launch is not None else 0.0)
+        if gap > 0:
+            self.sleep(gap)
+            waited += gap
+        return self._stopped() or (prepared, waited)
+
+    def _attempt(self, number: int, prepared: Prepared, waited: float) -> Attempt:
+        profile = prepared.request.profile
+        self.last_launch = self.clock()
+        logger.info("attempt {} with agent {}", number, profile.name)
+        run = run_attempt(prepared, cancel=self.cancel, shutdown=self.shutdown)
+        report = parse_report(profile.report, run)
+        previous = self.attempts[-1] if self.attempts else None
+        verdict = classify(run, report, min_model_call=self.policy.min_model_call,
+                           previous=previous.classification if previous else None,
+                           previous_fingerprint=(fingerprint(previous.run, previous.report)
+                                                 if previous else None),
+                           now=self.clock())
+        attempt = Attempt(number, profile.name, run, report, verdict, waited_before=waited)
+        self.attempts.append(attempt)
+        self.breakers.record(profile.name, verdict, self.clock())
+        logger.info("attempt {} with agent {}: {} ({}, {})", number, profile.name, verdict.kind,
+                    "transient" if verdict.transient else "terminal", verdict.rule)
+        if self.on_attempt is not None:
+            self.on_attempt(attempt)
+        return attempt
+
+    def _decide(self, attempt: Attempt, primary: Prepared, *, last: bool) -> Execution | _Next:
+        run, verdict = attempt.run, attempt.classification
+        if run.stopped_by == "shutdown":
+            return self._interrupted()
+        if run.stopped_by == "cancel":
+            return self._cancelled()
+        if verdict.succeeded:
+            return self.finish("succeeded")
+        spent = Usage.of(tuple(self.attempts)).cost_usd
+        if self.max_cost_usd is not None and spent is not None and spent > self.max_cost_usd:
+            return self.finish("failed", Failure(
+                "budget_exceeded", f"reported cost ${spent:.4f} exceeds the task's cap "
+                f"${self.max_cost_usd:.4f}", rule="max_cost_usd", evidence=verdict.evidence))
+        if last and verdict.transient:
+            return self.finish("exhausted", self._failure(
+                attempt, f"{attempt.number} attempts, each a transient fault"))
+        now = self.clock()
+        until = park_until(self.policy, verdict, now)
+        if until is not None:  # a usage limit's reset, or a Retry-After beyond max_backoff
+            if last or until - now > self.park_limit:
+                return self.finish("parked", self._failure(
+                    attempt, "parked until the provider's limit resets"), resume_at=until)
+            return _Next(self._next_profile(attempt, primary), until - now)
+        if not verdict.transient:
+            return self.finish("failed", self._failure(attempt, "terminal fault"))
+        delay = backoff_delay(self.policy, attempt.number, self.rng,
+                              retry_after=verdict.retry_after)
+        return _Next(self._next_profile(attempt, primary), delay)
+
+    # --- profiles, breakers, fallbacks ------------------------------------------------------
+
+    def _prepare(self, name: str, *, model: str | None) -> Prepared:
+        profile = self.profiles.get(name)
+        if profile is None:
+            raise PreflightError("unknown_agent", f"agent {name!r} is not configured "
+                                 f"(configured: {', '.join(self.profiles) or 'none'})")
+        cap = profile.timeout
+        timeout = min(self.timeout or cap or DEFAULT_TIMEOUT, cap or float("inf"))
+        return preflight(RunRequest(profile, self.prompt, self.cwd, model=model,
+                                    timeout=timeout, environ=self.environ))
+
+    def _fallback_of(self, profile: AgentProfile) -> Prepared | None:
+        """The profile's fallback, preflighted once; None when there is none or it cannot run."""
+        name = profile.fallback
+        if not name or name == profile.name:
+            return None
+        if name not in self.prepared:
+            try:
+                self.prepared[name] = self._prepare(name, model=None)
+            except PreflightError as exc:
+                logger.warning("fallback agent {} cannot run: {} ({})", name,
+                               self.redactor.text(str(exc)), exc.kind)
+                self.prepared[name] = None
+        return self.prepared[name]
+
+    def _next_profile(self, attempt: Attempt, primary: Prepared) -> Prepared:
+        if attempt.classification.kind not in PROVIDER_TRANSIENT:
+            return primary
+        current = self.profiles.get(attempt.profile)
+        fallback = self._fallback_of(current) if current is not None else None
+        return fallback or primary
+
+    def _through_breaker(self, current: Prepared) -> Execution | tuple[Prepared, float]:
+        name = current.request.profile.name
+        if self.breakers.allow(name, self.clock()):
+            return current, 0.0
+        fallback = self._fallback_of(current.request.profile)
+        if fallback is not None and self.breakers.allow(fallback.request.profile.name,
+                                                        self.clock()):
+            logger.info("breaker open for agent {}: using fallback {}", name,
+                        fallback.request.profile.name)
+            return fallback, 0.0
+        waited, cooldown = 0.0, self.policy.breaker_cooldown
+        while waited < cooldown:
+            step = min(_BREAKER_STEP, cooldown - waited)
+            self.sleep(step)
+            waited += step
+            stopped = self._stopped()
+            if stopped:
+                return stopped
+            if self.breakers.allow(name, self.clock()):
+                return current, waited
+        return self.finish("parked", Failure("breaker_open", f"agent {name!r} has failed "
+                           "repeatedly with provider faults; its breaker is open",
+                           rule="breaker"), resume_at=self.clock() + cooldown)
+
+    # --- endings ----------------------------------------------------------------------------
+
+    def _stopped(self) -> Execution | None:
+        if self.shutdown is not None and self.shutdown.is_set():
+            return self._interrupted()
+        if self.cancel is not None and self.cancel.is_set():
+            return self._cancelled()
+        return None
+
+    def _interrupted(self) -> Execution:
+        return self.finish("interrupted", Failure(
+            "interrupted", "the worker is shutting down; the task will run again",
+            rule="shutdown"))
+
+    def _cancelled(self) -> Execution:
+        return self.finish("cancelled", Failure("cancelled", "cancelled on request",
+                                                rule="cancel"))
+
+    def _failure(self, attempt: Attempt, what: str) -> Failure:
+        verdict = attempt.classification
+        meaning = KIND_DESCRIPTIONS.get(verdict.kind, verdict.kind)
+        return Failure(verdict.kind, f"{what}: attempt {attempt.number} with agent "
+                       f"{attempt.profile!r}: {meaning}", rule=verdict.rule,
+                       evidence=verdict.evidence)
+
+    def _budget(self, profile: AgentProfile) -> int:
+        caps = [self.policy.max_attempts, self.max_attempts, profile.max_attempts]
+        return max(min(c for c in caps if c is not None), 1)
+
+    def finish(self, status: str, failure: Failure | None = None, *,
+               resume_at: float | None = None) -> Execution:
+        attempts = tuple(self.attempts)
+        invoked = [a.model_invoked for a in attempts]
+        model_invoked: bool | None
+        if any(v is True for v in invoked):
+            model_invoked = True
+        elif all(v is False for v in invoked):  # also: no attempt ran (preflight, signal)
+            model_invoked = False
+        else:
+            model_invoked = None
+        logger.info("execution {}: {} attempt(s), model invoked: {}", status, len(attempts),
+                    model_invoked)
+        return Execution(status=status, attempts=attempts, failure=failure, resume_at=resume_at,
+                         model_invoked=model_invoked, usage=Usage.of(attempts))

@@ -1,0 +1,46 @@
+"""`mtor-git run`: one spec's agent in the current worktree, with exactly the daemon's preflight,
+classification and retry policy, but no claim, no commit and no push."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from mtor_git import __version__
+from mtor_git.config.load import Config
+from mtor_git.retry.loop import execute
+from mtor_git.retry.policy import BreakerBoard
+from mtor_git.spec.parse import read_spec_file
+from mtor_git.task.result import Result, TaskInfo, WorkerInfo
+from mtor_git.task.run import profile_refusal
+
+
+def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, str], *,
+              cancel: threading.Event | None = None) -> Result:
+    spec = read_spec_file(spec_file, max_bytes=config.max_spec_bytes)
+    agent = spec.agent or config.default_agent
+    info = TaskInfo(id=spec.id, spec_path=str(spec_file), spec_commit=None,
+                    spec_sha256=spec.sha256, agent=agent, model=spec.model, title=spec.title)
+    worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(), version=__version__,
+                        pid=os.getpid())
+    started = time.time()
+    refusal = profile_refusal(spec, config)
+    if refusal is not None:
+        return Result(status="rejected", task=info, worker=worker, branch="(local)",
+                      started_at=started, finished_at=time.time(), model_invoked=False,
+                      failure=refusal)
+    timeout = min(spec.timeout or config.default_timeout, config.max_timeout)
+    execution = execute(
+        prompt=spec.prompt, profile_name=agent, profiles=config.agents, cwd=cwd,
+        policy=config.retry, environ=environ, breakers=BreakerBoard(config.retry),
+        model=spec.model, timeout=timeout, max_attempts=spec.max_attempts,
+        max_cost_usd=spec.max_cost_usd, cancel=cancel)
+    return Result(
+        status=execution.status if execution.status != "parked" else "exhausted",
+        task=info, worker=worker, branch="(local)", started_at=started, finished_at=time.time(),
+        model_invoked=execution.model_invoked, usage=execution.usage.to_json(),
+        attempts=tuple(a.to_json() for a in execution.attempts), failure=execution.failure)

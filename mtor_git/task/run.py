@@ -1,0 +1,391 @@
+"""Run one claimed task from its spec to a committed result: validate again, make the worktree
+on mtor/<id>, run the agent with the retry policy, commit its changes and the result."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from mtor_git import __version__, git
+from mtor_git.agent.evidence import Failure
+from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.config.load import Config, RepoConfig
+from mtor_git.errors import Problem
+from mtor_git.git import Repository, refs
+from mtor_git.git.read import Changes
+from mtor_git.retry.loop import Execution, execute
+from mtor_git.retry.policy import BreakerBoard
+from mtor_git.spec.parse import Spec
+from mtor_git.spec.signing import verify_commit
+from mtor_git.spec.validate import Checked, check_bytes
+from mtor_git.task.result import (
+    Result,
+    TaskInfo,
+    WorkerInfo,
+    commit_message,
+    pr_body,
+)
+
+_SYMLINK = 0o120000
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed task: which spec, at which commit of the watched branch, which run."""
+
+    repo: RepoConfig
+    task_id: str
+    spec_path: str
+    run: int
+    head: str
+    carried_attempts: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a job produced: a result committed on its local branch, or a hand-back."""
+
+    result: Result | None
+    commit: str | None
+    release_reason: str | None = None
+    not_before: float | None = None
+    attempts: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Events that stop a running agent: a cancel request, the daemon's shutdown, a lost claim
+    (the claim keeper sets `cancel` too, so the agent stops, and `lost`, so nothing publishes)."""
+
+    cancel: threading.Event
+    shutdown: threading.Event
+    lost: threading.Event
+    # Called as the agent is about to start, so the claim can say `running` instead of `claimed`.
+    agent_starting: Callable[[], None] = lambda: None
+
+
+class TaskRunner:
+    def __init__(self, config: Config, repo: Repository, *, breakers: BreakerBoard,
+                 environ: Mapping[str, str]) -> None:
+        self.config, self.repo, self.breakers, self.environ = config, repo, breakers, environ
+        self.worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(),
+                                 version=__version__, pid=os.getpid())
+
+    def run(self, job: Job, signals: Signals, *, cancelled_before: bool = False) -> Outcome:
+        started = time.time()
+        checked, spec_commit = Checked(job.spec_path, None), None
+        info = _task_info(job, checked, spec_commit, self.config.default_agent)
+        try:
+            checked, spec_commit = self._read_spec(job)
+            info = _task_info(job, checked, spec_commit, self.config.default_agent)
+            if cancelled_before:
+                return self._finish(job, info, started, "cancelled", spec_commit,
+                                    Failure("cancelled", "cancelled before it started"))
+            if checked.spec is None:
+                message = _problems_text(checked.problems)
+                return self._finish(job, info, started, "rejected", spec_commit,
+                                    Failure("invalid_spec", message))
+            refusal = self._refusal(checked.spec, spec_commit)
+            if refusal is not None:
+                return self._finish(job, info, started, "rejected", spec_commit, refusal)
+            return self._run_agent(job, info, checked.spec, spec_commit, started, signals)
+        except Exception as exc:  # an internal error must still end as a result, not a spin
+            if _disk_full(exc):
+                return _hand_back_for_space(job, exc, self.config.retry.initial_backoff)
+            logger.exception("internal error in task {}", job.task_id)
+            return self._finish(job, info, started, "failed", spec_commit,
+                                _internal(exc, self._redactor()))
+
+    def _redactor(self) -> Redactor:
+        """Every secret any configured profile could see: for texts that reach a result."""
+        secrets: dict[str, str] = {}
+        for profile in self.config.agents.values():
+            secrets.update(secrets_from(profile, self.environ))
+        return Redactor(secrets)
+
+    def _read_spec(self, job: Job) -> tuple[Checked, str | None]:
+        raw, mode = git.read_blob_with_mode(self.repo, job.head, job.spec_path)
+        spec_commit = git.commit_of_path_addition(self.repo, job.head, job.spec_path)
+        if raw is None:
+            return Checked(job.spec_path, None, ()), spec_commit
+        return check_bytes(raw, job.spec_path, symlink=mode == _SYMLINK,
+                           max_bytes=self.config.max_spec_bytes), spec_commit
+
+    def _refusal(self, spec: Spec, spec_commit: str | None) -> Failure | None:
+        if self.config.require_signed:
+            assert self.config.allowed_signers is not None  # config.py requires it
+            check = verify_commit(self.repo, spec_commit or "", self.config.allowed_signers)
+            if not check.ok:
+                return Failure("unsigned_spec", f"{spec.path}: {check.reason}; with "
+                               "require_signed only specs from signed commits by allowed "
+                               "keys run")
+        return profile_refusal(spec, self.config)
+
+    def _run_agent(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
+                   started: float, signals: Signals) -> Outcome:
+        base = self._base(spec, spec_commit, job)
+        if base is None:
+            return self._finish(job, info, started, "rejected", spec_commit,
+                                Failure("bad_base", f"{spec.path}: base {spec.base!r} is not a "
+                                        "branch or commit of the repository"))
+        spent = self._spent_before(spec, job)
+        if spent is not None:
+            status, failure = spent
+            return self._finish(job, info, started, status, spec_commit, failure)
+        worktree = self._worktree(job, base)
+        try:
+            signals.agent_starting()
+            execution = self._execute(spec, worktree, signals, job)
+            attempts = job.carried_attempts + tuple(a.to_json() for a in execution.attempts)
+            if execution.status in ("interrupted", "parked"):
+                return Outcome(None, None, release_reason=execution.status,
+                               not_before=execution.resume_at, attempts=attempts)
+            if signals.lost.is_set():
+                return Outcome(None, None, release_reason="claim lost")
+            if execution.failure is not None and execution.failure.kind == "disk_full":
+                return _hand_back_for_space(job, execution.failure.message,
+                                            self.config.retry.initial_backoff, attempts)
+            try:
+                return self._record(job, info, spec, spec_commit, started, worktree, base,
+                                    execution, attempts)
+            except Exception as exc:  # the agent ran: its attempts stay in the evidence
+                if _disk_full(exc):
+                    return _hand_back_for_space(job, exc, self.config.retry.initial_backoff,
+                                                attempts)
+                logger.exception("internal error recording task {}", job.task_id)
+                return self._finish(job, info, started, "failed", spec_commit,
+                                    _internal(exc, self._redactor()),
+                                    base=base, head=base, execution=execution,
+                                    attempts=attempts)
+        finally:
+            self._drop_worktree(job)
+
+    def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
+                started: float, worktree: Path, base: str, execution: Execution,
+                attempts: tuple[dict[str, Any], ...]) -> Outcome:
+        """Commit what the agent changed (unless it leaked a secret) and the result."""
+        message = f"mtor: {job.task_id} agent changes (run {job.run})"
+        # Nothing left uncommitted: the head is still the agent's own last commit, if any.
+        head = (git.commit_all(worktree, message=message,
+                                  author_name=self.config.author_name,
+                                  author_email=self.config.author_email)
+                or git.worktree_head(worktree) or base)
+        leak = self._secret_leak(spec, base, head)
+        if leak is not None:
+            quarantine = refs.quarantine_ref(job.task_id, job.run)
+            git.point_ref(self.repo, quarantine, head)
+            return self._finish(job, info, started, "failed", spec_commit, leak,
+                                base=base, head=base, execution=execution,
+                                attempts=attempts,
+                                notes=(f"the agent's commit {head[:12]} holds a secret and "
+                                       f"was not pushed; it is kept on the worker as "
+                                       f"{quarantine}",))
+        return self._finish(job, info, started, execution.status, spec_commit,
+                            execution.failure, base=base, head=head,
+                            execution=execution, attempts=attempts)
+
+    def _secret_leak(self, spec: Spec, base: str, head: str) -> Failure | None:
+        """A secret value of the environment anywhere the push would carry it: a file the agent
+        changed, a file name, or one of its own commits (message, author): refuse to push it."""
+        if head == base:
+            return None
+        agent = spec.agent or self.config.default_agent
+        secrets: dict[str, str] = {}
+        for name in (agent, self.config.agents[agent].fallback):
+            profile = self.config.agents.get(name or "")
+            if profile is not None:
+                secrets.update(secrets_from(profile, self.environ))
+        places: list[tuple[str, bytes]] = []
+        for change in git.diff_changes(self.repo, base, head).files:
+            if change.status != "deleted":
+                places.append((f"the file name {change.path}", change.path.encode()))
+                places.append((change.path, git.read_blob(self.repo, head, change.path) or b""))
+        places += [(f"the agent's commit {oid[:12]} (message or author)", raw)
+                   for oid, raw in git.commits_between(self.repo, base, head)]
+        found: dict[str, set[str]] = {}
+        for where_, data in places:
+            for var, value in secrets.items():
+                if value.encode() in data:
+                    found.setdefault(where_, set()).add(var)
+        if not found:
+            return None
+        redact = Redactor(secrets)  # a file name may hold the secret itself
+        where = "; ".join(f"{redact.text(path)} holds the value of {', '.join(sorted(v))}"
+                          for path, v in sorted(found.items()))
+        return Failure("secret_in_diff", f"the agent wrote a secret into the repository: "
+                       f"{where}. Nothing of the agent's changes was pushed.",
+                       rule="secret_value_in_changed_file")
+
+    def _budgets(self, spec: Spec, job: Job) -> tuple[int, float | None]:
+        """Attempts and dollars left for this run, after what earlier hand-backs of it spent
+        (attempts a shutdown or a cancel cut short do not count)."""
+        profile = self.config.agents[spec.agent or self.config.default_agent]
+        caps = [self.config.retry.max_attempts, spec.max_attempts, profile.max_attempts]
+        counted = [a for a in job.carried_attempts if (a.get("classification") or {}).get(
+            "kind") not in ("interrupted", "cancelled")]
+        attempts = min(c for c in caps if c is not None) - len(counted)
+        cost = sum(float((a.get("report") or {}).get("cost_usd") or 0) for a in counted)
+        dollars = None if spec.max_cost_usd is None else spec.max_cost_usd - cost
+        return attempts, dollars
+
+    def _spent_before(self, spec: Spec, job: Job) -> tuple[str, Failure] | None:
+        attempts, dollars = self._budgets(spec, job)
+        if attempts <= 0:
+            return "exhausted", Failure("attempt_budget", "the attempt budget was spent by "
+                                        "earlier runs of this task that were handed back")
+        if dollars is not None and dollars <= 0:
+            return "failed", Failure("budget_exceeded", "the cost cap was spent by earlier "
+                                     "runs of this task that were handed back",
+                                     rule="max_cost_usd")
+        return None
+
+    def _execute(self, spec: Spec, worktree: Path, signals: Signals,
+                 job: Job) -> Execution:
+        timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
+        attempts, dollars = self._budgets(spec, job)
+        return execute(
+            prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
+            profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
+            environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
+            max_attempts=attempts, max_cost_usd=dollars,
+            cancel=signals.cancel, shutdown=signals.shutdown)
+
+    def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
+        """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
+        remote, or a commit of the watched branch's history. Never a ref of the worker's own
+        (a quarantined commit, another task's unpublished work)."""
+        if spec.base is None:
+            return spec_commit or job.head
+        for ref in (f"refs/remotes/origin/{spec.base}", f"refs/tags/{spec.base}"):
+            found = git.resolve(self.repo, ref)
+            if found is not None:
+                return found
+        if re.fullmatch(r"[0-9a-f]{7,64}", spec.base):
+            found = git.resolve(self.repo, spec.base)
+            if found is not None and git.is_ancestor(self.repo, found, job.head):
+                return found
+        return None
+
+    def _worktree_path(self, job: Job) -> Path:
+        return self.config.workspace / job.repo.name / "worktrees" / f"{job.task_id}.r{job.run}"
+
+    def _worktree(self, job: Job, base: str) -> Path:
+        path = self._worktree_path(job)
+        self._drop_worktree(job)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return git.create_worktree(self.repo, _wt_name(job), path,
+                                      refs.branch(job.task_id, job.run), base)
+
+    def _drop_worktree(self, job: Job) -> None:
+        path = self._worktree_path(job)
+        try:
+            git.remove_worktree(self.repo, _wt_name(job), path)
+        except Exception as exc:
+            logger.warning("could not remove worktree {}: {}", path, exc)
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _finish(self, job: Job, info: TaskInfo, started: float, status: str,
+                spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
+                head: str | None = None, execution: Execution | None = None,
+                attempts: tuple[dict[str, Any], ...] = (),
+                notes: tuple[str, ...] = ()) -> Outcome:
+        parent = head or spec_commit or job.head
+        changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
+        result = Result(
+            status=status, task=info, worker=self.worker,
+            branch=refs.branch(job.task_id, job.run), started_at=started,
+            finished_at=time.time(),
+            model_invoked=_invoked(execution, attempts or job.carried_attempts),
+            run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
+            usage=_usage(execution), attempts=attempts or job.carried_attempts,
+            failure=failure, notes=notes)
+        files = {refs.result_json(job.task_id): result.dumps().encode(),
+                 refs.result_md(job.task_id): pr_body(result).encode()}
+        commit = git.commit_files(
+            self.repo, ref=refs.branch_ref(job.task_id, job.run), parent=parent, files=files,
+            message=commit_message(result), author_name=self.config.author_name,
+            author_email=self.config.author_email)
+        return Outcome(result, commit)
+
+
+def profile_refusal(spec: Spec, config: Config) -> Failure | None:
+    """Why this worker cannot run `spec` as written (unknown profile, unsupported model)."""
+    agent = spec.agent or config.default_agent
+    if agent not in config.agents:
+        return Failure("unknown_agent", f"{spec.path}: agent {agent!r} is not configured on "
+                       f"worker {config.worker_id} (configured: {', '.join(config.agents)})")
+    if spec.model and not config.agents[agent].model_args:
+        return Failure("model_unsupported", f"{spec.path}: model {spec.model!r} was asked for, "
+                       f"but profile {agent!r} has no model_args to pass it")
+    return None
+
+
+def _problems_text(problems: tuple[Problem, ...], limit: int = 20) -> str:
+    """The first `limit` problems: a spec of 3,000 unknown keys must not become a result (and a
+    pull-request body) of 300 KB; `mtor-git validate` lists them all."""
+    shown = "; ".join(str(p) for p in problems[:limit])
+    more = len(problems) - limit
+    return f"{shown}; and {more} more (see `mtor-git validate`)" if more > 0 else shown
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """No space (or quota) in the workspace: a local, temporary condition, not the task's."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "Disk quota exceeded" in text
+
+
+def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
+                         attempts: tuple[dict[str, Any], ...] | None = None) -> Outcome:
+    """Give the claim back (with what ran) to be tried again after `wait`: a full disk is the
+    worker's trouble, not the task's, and must not end it."""
+    logger.error("task {}: the workspace is out of space ({}); handed back, to be tried again "
+                 "in {:.0f}s", job.task_id, exc, wait)
+    return Outcome(None, None, release_reason="disk full",
+                   attempts=job.carried_attempts if attempts is None else attempts,
+                   not_before=time.time() + wait)
+
+
+def _invoked(execution: Execution | None, attempts: tuple[dict[str, Any], ...]) -> bool | None:
+    """Did any attempt of this run, handed-back ones included, reach a model?"""
+    if any(a.get("model_invoked") is True for a in attempts):
+        return True
+    if execution is not None:
+        return execution.model_invoked
+    return None if attempts else False  # no attempt at all: the agent never started
+
+
+def _internal(exc: BaseException, redactor: Redactor) -> Failure:
+    return Failure("internal_error", redactor.text(f"{type(exc).__name__}: {exc}"),
+                   traceback=redactor.text(traceback.format_exc()))
+
+
+def _wt_name(job: Job) -> str:
+    return f"{job.task_id}.r{job.run}"
+
+
+def _task_info(job: Job, checked: Checked, spec_commit: str | None, default: str) -> TaskInfo:
+    spec = checked.spec
+    return TaskInfo(id=job.task_id, spec_path=job.spec_path, spec_commit=spec_commit,
+                    spec_sha256=spec.sha256 if spec else None,
+                    agent=(spec.agent or default) if spec else None,
+                    model=spec.model if spec else None, title=spec.title if spec else None)
+
+
+def _usage(execution: Execution | None) -> dict[str, Any]:
+    return execution.usage.to_json() if execution is not None else {}
+
+

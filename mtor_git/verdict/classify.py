@@ -1,0 +1,152 @@
+"""Judge one attempt: a table of named rules, read top to bottom, turns what ran (Run) and what the
+agent said (Report) into a Classification. A fault is transient only on positive evidence.
+
+Evidence is always `"<source>: <snippet>"`, the snippet a bounded piece of that source, where the
+source is `stdout`, `stderr`, `report.messages`, `report.result_text`, `report.<field>` or
+`run.<field>`. Terminal rows come before transient ones, so mixed evidence never buys a retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+
+from mtor_git.agent.evidence import Classification, Report, Run
+from mtor_git.verdict.matchers import (
+    Evidence,
+    Facts,
+    Rule,
+)
+from mtor_git.verdict.rules import RULES
+from mtor_git.verdict.timehints import reset_time, retry_after_hint
+
+# The only kinds for which a fallback profile is tried; identical messages are expected for them.
+PROVIDER_TRANSIENT = frozenset({"rate_limited", "overloaded"})
+
+KIND_DESCRIPTIONS: dict[str, str] = {
+    "succeeded": "the agent exited 0 and its own report shows no error, denial or error message",
+    "rate_limited": "the provider said 429 / rate limit (transient; a fallback profile is tried)",
+    "overloaded": "the provider said 529 / Overloaded (transient; a fallback profile is tried)",
+    "provider_error": "the provider answered with a 5xx server error (transient)",
+    "network": "a connection failed, was reset or timed out talking to the provider (transient)",
+    "timeout": "our wall-clock timeout stopped the agent; a hang is no sign of a transient fault",
+    "cancelled": "stopped because `mtor-git cancel` asked for it",
+    "interrupted": "stopped because the worker was shutting down",
+    "usage_error": "the agent's command line was rejected (unknown option, unexpected argument)",
+    "binary_missing": "the agent's executable was not found",
+    "bad_cwd": "the working directory is missing or not a directory",
+    "permission_denied": "the operating system refused to start the agent (EACCES)",
+    "auth": "the provider rejected the credentials (invalid key, not logged in, 401/403)",
+    "quota": "billing or quota exhausted (credit balance, insufficient_quota, spend limit)",
+    "usage_limit": "a plan usage limit was reached; parked until its reset time when one is given",
+    "max_turns": "the agent stopped at its maximum number of turns",
+    "budget_exceeded": "the agent stopped at its cost budget",
+    "prompt_too_long": "the prompt does not fit the model's context window",
+    "killed": "the agent died from a signal we did not send (OOM killer, someone's kill)",
+    "empty_failure": "non-zero exit with no output and no report: nothing shows the model ran",
+    "pipeline_fault": "failed faster than any model call can, with no report of one: our pipeline",
+    "repeated_failure": "the same failure as the previous attempt; retrying would spin",
+    "edit_blocked": "the agent exited 0 but permission denials blocked its edits",
+    "agent_error": "the agent reported an error that matches no more specific rule",
+    "disk_full": "the worker's disk or quota was full; the task is handed back, not failed",
+    "unknown": "the attempt failed and no rule recognised why (terminal: unknown is not transient)",
+}
+
+
+# ---- inputs: which lines the text rules read ---------------------------------------------------
+
+# Retry notices the agent prints while it retries on its own: not its final word.
+_NOT_FINAL = re.compile(r"^\W*(?:Reconnecting\.\.\.|Re-connecting|Retrying in \d)", re.IGNORECASE)
+# aider exits 0 when the model call failed; these lines are how it says so.
+_AIDER_ERROR = re.compile(
+    r"^\s*(?:litellm\.\w+|Error:|ERROR:)|The API provider (?:is not|has |timed|'s servers)")
+
+
+def _lines(source: str, text: str | None) -> list[tuple[str, str]]:
+    return [(source, ln) for ln in (text or "").splitlines() if ln.strip()]
+
+
+def _facts(run: Run, report: Report, min_model_call: float) -> Facts:
+    lines = [pair for m in report.messages for pair in _lines("report.messages", m)]
+    if run.exit_code == 0 and not report.is_error:
+        # A successful exit is judged only by the agent's own error texts, never by its chatter.
+        if report.format == "aider":
+            for source, stream in (("stderr", run.stderr), ("stdout", run.stdout)):
+                lines += [p for p in _lines(source, stream.text()) if _AIDER_ERROR.search(p[1])]
+    else:
+        if report.is_error and not report.messages:
+            # Only a parser that left the error in the result text; otherwise (codex) the result
+            # text is the agent's last chatter, and chatter about rate limits is no evidence.
+            lines += _lines("report.result_text", report.result_text)
+        lines += _lines("stderr", run.stderr.text())
+        if not report.parsed:  # a parsed report already holds the error; stdout is the chatter
+            lines += _lines("stdout", run.stdout.text())
+    kept = tuple(p for p in lines if not _NOT_FINAL.search(p[1]))
+    return Facts(run, report, kept, tuple(line.lower() for _, line in kept), min_model_call)
+
+
+# ---- classify and fingerprint ------------------------------------------------------------------
+
+def _first_match(facts: Facts) -> tuple[Rule, Evidence]:
+    for rule in RULES:
+        found = rule.match(facts)
+        if found is not None:
+            return rule, found
+    raise AssertionError("the last rule matches everything")  # pragma: no cover
+
+
+def classify(run: Run, report: Report, *, min_model_call: float,
+             previous: Classification | None = None, previous_fingerprint: str | None = None,
+             now: float | None = None) -> Classification:
+    """The first rule that matches decides. A repeated transient fault (same fingerprint as the
+    previous attempt) becomes terminal `repeated_failure`, except for rate_limited/overloaded,
+    where identical messages are expected and the attempt budget and breaker bound the retries."""
+    facts = _facts(run, report, min_model_call)
+    rule, evidence = _first_match(facts)
+    if (rule.transient and rule.kind not in PROVIDER_TRANSIENT
+            and previous_fingerprint is not None
+            and previous_fingerprint == _fingerprint_of(facts, rule, evidence)):
+        before = f" (previous attempt: {previous.rule})" if previous is not None else ""
+        return Classification("repeated_failure", False, "repeated_fingerprint",
+                              f"{rule.kind} again{before}; {evidence}")
+    retry_after = resume_at = None
+    texts = [line for _, line in facts.lines]
+    if rule.transient:
+        retry_after = retry_after_hint(texts)
+    elif rule.kind == "usage_limit":
+        resume_at = reset_time(texts, time.time() if now is None else now)
+    return Classification(rule.kind, rule.transient, rule.name, str(evidence),
+                          retry_after=retry_after, resume_at=resume_at)
+
+
+_VOLATILE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\d{4}-\d\d-\d\d[t ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:z|[+-]\d\d:?\d\d)?"), "<t>"),
+    (re.compile(r"\b\d{1,2}:\d\d(?::\d\d)?(?:\s*[ap]m)?\b"), "<t>"),
+    (re.compile(r"\b0x[0-9a-f]+\b"), "<x>"),
+    (re.compile(r"\b(?=[\w-]*\d)[\w-]{8,}\b"), "<id>"),  # request ids, uuids, hashes, epochs
+    (re.compile(r"\d+(?:\.\d+)?"), "#"),
+    (re.compile(r"\s+"), " "),
+)
+
+
+def normalise(text: str) -> str:
+    """Text with what changes between two identical failures (times, ids, numbers) blanked."""
+    text = text.lower()
+    for rx, repl in _VOLATILE:
+        text = rx.sub(repl, text)
+    return text.strip()
+
+
+def _fingerprint_of(facts: Facts, rule: Rule, evidence: Evidence) -> str:
+    r = facts.run
+    digest = hashlib.sha256(f"{rule.name}|{normalise(str(evidence))}".encode()).hexdigest()
+    return f"{rule.kind}/exit={r.exit_code}/sig={r.signal}/{digest[:16]}"
+
+
+def fingerprint(run: Run, report: Report) -> str:
+    """Stable across attempts that fail the same way: the kind, the exit code and signal, and the
+    normalised evidence. The timing floor is left out: a fingerprint names what failed."""
+    facts = _facts(run, report, 0.0)
+    rule, evidence = _first_match(facts)
+    return _fingerprint_of(facts, rule, evidence)

@@ -1,0 +1,399 @@
+"""One worker: each cycle syncs every watched repository, finds tasks to run, claims them and
+runs them on a bounded pool. Orchestration only; the steps live in queue, taskrun, publish."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loguru import logger
+
+from mtor_git import faults, git
+from mtor_git.config.load import Config, RepoConfig
+from mtor_git.errors import GitOpError, SpecError
+from mtor_git.git import Repository, refs
+from mtor_git.git.transfer import Credentials, register_credentials, shown_url
+from mtor_git.queue import claims, outbox, protocol
+from mtor_git.queue.lease import ClaimKeeper
+from mtor_git.queue.state import RepoState
+from mtor_git.retry.policy import BreakerBoard
+from mtor_git.spec.parse import is_spec_path, is_valid_id, parse_spec
+from mtor_git.task.result import Result, pr_body, pr_title
+from mtor_git.task.run import Job, Signals, TaskRunner
+from mtor_git.worker import pullrequest
+
+
+@dataclass
+class RepoRuntime:
+    """What the worker remembers about one repository between cycles (rebuilt after a crash)."""
+
+    config: RepoConfig
+    path: Path
+    state: RepoState
+    last_refs: Mapping[str, str] | None = None
+    reconciled: bool = False  # the whole tasks/ tree was compared with the remote once
+    waiting: set[str] = field(default_factory=set)  # ids claimed elsewhere or beyond capacity
+
+
+@dataclass
+class Running:
+    job: Job
+    keeper: ClaimKeeper
+    profile: str
+    future: Future[None] | None = None
+
+
+class Worker:
+    def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
+        self.config, self.environ = config, dict(environ)
+        self.breakers = BreakerBoard(config.retry)
+        self.pool = ThreadPoolExecutor(config.max_parallel, thread_name_prefix="task")
+        # Claim deletions after a published result: housekeeping off the task slots.
+        self.housekeeping = ThreadPoolExecutor(1, thread_name_prefix="housekeeping")
+        self.stopping = threading.Event()  # no new claims
+        self.shutdown = threading.Event()  # stop running agents now
+        self.wake = threading.Event()  # a task finished or a poke came: poll again soon
+        self._lock = threading.RLock()
+        self.running: dict[tuple[str, str], Running] = {}
+        self.repos = {rc.name: self._runtime(rc) for rc in config.repos}
+        self.last_poll: float | None = None
+        self.last_error: str | None = None
+        self.finished: list[dict[str, object]] = []  # recent outcomes, newest last
+
+    def _runtime(self, rc: RepoConfig) -> RepoRuntime:
+        if rc.ssh_key or rc.username or rc.token:
+            register_credentials(rc.url, Credentials(username=rc.username, ssh_key=rc.ssh_key,
+                                                     password=rc.token))
+        return RepoRuntime(rc, self.config.workspace / rc.name / "repo.git",
+                           RepoState(self.config.state_dir / rc.name))
+
+    def _open(self, rt: RepoRuntime) -> Repository:
+        return git.open_or_clone(rt.config.url, rt.path, bare=True)
+
+    # -- one cycle ---------------------------------------------------------------------------
+    def cycle(self) -> int:
+        """Sync every repository and start what can start; the number of tasks started."""
+        started = 0
+        self.wake.clear()
+        errors: list[str] = []
+        for rt in self.repos.values():
+            try:
+                started += self._cycle_repo(rt, errors)
+            except GitOpError as exc:
+                errors.append(f"{shown_url(rt.config.url)}: {exc}")
+                logger.warning("repository {} unavailable this cycle: {}", rt.config.name, exc)
+            except Exception as exc:  # one repository's fault must not skip the others
+                errors.append(f"{shown_url(rt.config.url)}: {type(exc).__name__}: {exc}")
+                logger.exception("cycle of repository {} failed", rt.config.name)
+        self.last_error = "; ".join(errors) or None  # any repository's error, not the last one
+        self.last_poll = time.time()
+        return started
+
+    def _cycle_repo(self, rt: RepoRuntime, trouble: list[str]) -> int:
+        if not rt.reconciled:  # first cycle of this process: clear what a killed one left
+            git.sweep_stale_locks(rt.path, older_than=_PROCESS_START)
+        repo = self._open(rt)
+        if not rt.reconciled:
+            outbox.adopt(repo, rt.state, protocol.read_view(repo, rt.config.branch),
+                          self.config.worker_id)
+        for entry in outbox.flush(repo, rt.state, due_only=rt.reconciled):
+            # A result that waited in the outbox gets its pull request now.
+            result = pullrequest.published_result(repo, entry)
+            if result is not None and self.config.pull_request == "gh":
+                self._pull_request(repo, rt, result)
+        view = protocol.read_view(repo, rt.config.branch)
+        if view.head is None:
+            raise GitOpError(f"branch {rt.config.branch!r} does not exist on "
+                             f"{shown_url(rt.config.url)}")
+        if rt.reconciled and view.refs == rt.last_refs and not rt.waiting:
+            return 0  # nothing moved since the last cycle: no fetch, no work
+        git.fetch(repo)
+        candidates = self._candidates(repo, rt, view)
+        started = 0
+        for task_id in sorted(candidates):
+            if self.stopping.is_set():
+                break
+            try:
+                started += self._consider(repo, rt, view, task_id)
+            except GitOpError as exc:  # one task's trouble must not stall the others
+                logger.warning("{}: could not start it this cycle: {}", task_id, exc)
+                rt.waiting.add(task_id)
+                trouble.append(f"{task_id}: {exc}")
+        rt.state.set_last_processed(view.head)
+        rt.last_refs, rt.reconciled = view.refs, True
+        return started
+
+    def _candidates(self, repo: Repository, rt: RepoRuntime,
+                    view: protocol.RemoteView) -> set[str]:
+        tasks_dir = rt.config.tasks_dir
+        assert view.head is not None
+        last = rt.state.last_processed()
+        ids: set[str] = set(rt.waiting)
+        if not rt.reconciled or last is None or not git.is_ancestor(repo, last, view.head):
+            # Start-up, lost state or a force-push: compare the whole tasks/ tree with the refs.
+            paths = git.list_tree(repo, view.head, tasks_dir)
+        else:
+            paths = {c.path: "" for c in git.changed_paths(repo, last, view.head, tasks_dir)
+                     if c.status != "deleted"}
+        ids.update(_task_id(p) for p in paths
+                   if is_spec_path(p, tasks_dir) and _named_like_a_task(p))
+        for prefix in (refs.RETRY_PREFIX, refs.CLAIM_PREFIX, refs.CANCEL_PREFIX):
+            ids.update(view.ids_with(prefix))
+        return ids
+
+    def _consider(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
+                  task_id: str) -> int:
+        spec_path = f"{rt.config.tasks_dir}/{task_id}.md"
+        run = protocol.requested_run(repo, view, task_id)
+        with self._lock:
+            if (rt.config.name, task_id) in self.running:
+                return 0
+        if view.done(task_id, run) or _merged_run(repo, view.head or "", task_id) >= run:
+            rt.waiting.discard(task_id)
+            if view.claim_oid(task_id) is not None:
+                # Left beside a published result (its holder died before deleting it, or its
+                # deletion is still queued): a done task's claim guards nothing.
+                self._release_later(rt, task_id)
+            return 0
+        raw = git.read_blob(repo, view.head or "", spec_path)
+        if raw is None:
+            rt.waiting.discard(task_id)
+            return 0
+        profile = self._profile_of(raw, spec_path)
+        if self.config.unknown_agents == "skip" and profile not in self.config.agents:
+            return 0  # another worker of the fleet has this profile: leave the task to it
+        if not self._has_capacity(profile):
+            rt.waiting.add(task_id)
+            return 0
+        if any((e.task_id, e.run) == (task_id, run) for e in rt.state.outbox()):
+            rt.waiting.add(task_id)  # its result waits for the remote: never run it again
+            return 0
+        claimed = self._claim(repo, rt, view, task_id, run)
+        if claimed is None:
+            return 0
+        claim, oid = claimed
+        faults.point("after_claim")
+        rt.waiting.discard(task_id)
+        job = Job(rt.config, task_id, spec_path, run, view.head or "",
+                  carried_attempts=claim.carried_attempts)
+        self._start(rt, job, claim, oid, profile, cancelled=view.cancelled(task_id))
+        return 1
+
+    def _claim(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
+               task_id: str, run: int) -> tuple[claims.Claim, str] | None:
+        me, lease, now = self.config.worker_id, self.config.claim_lease, time.time()
+        spec_commit = view.head  # the watched branch's commit the spec was read at
+        oid = view.claim_oid(task_id)
+        if oid is None:
+            claim = claims.new_claim(task_id, run, me, lease, spec_commit=spec_commit)
+        else:
+            old = protocol.read_claim(repo, oid)
+            if not claims.takeable(old, me=me, now=now):
+                rt.waiting.add(task_id)  # watch it: its lease may expire
+                return None
+            claim = (claims.taken_over(old, me, lease, spec_commit=spec_commit, run=run)
+                     if old else claims.new_claim(task_id, run, me, lease,
+                                                  spec_commit=spec_commit))
+            logger.info("taking over the claim of {} from {}", task_id,
+                        old.worker if old else "an unreadable claim")
+        new_oid = protocol.push_claim(repo, claim, parent=oid, author=self._author)
+        if new_oid is None:
+            rt.waiting.add(task_id)
+            return None
+        fresh = protocol.read_view(repo, rt.config.branch)
+        if fresh.done(task_id, run):  # finished by someone between our fetch and our claim
+            protocol.delete_claim(repo, task_id)
+            return None
+        return claim, new_oid
+
+    @property
+    def _author(self) -> tuple[str, str]:
+        return (self.config.author_name, self.config.author_email)
+
+    def _has_capacity(self, profile: str) -> bool:
+        with self._lock:
+            if len(self.running) >= self.config.max_parallel:
+                return False
+            limit = self.config.agents.get(profile)
+            cap = limit.max_parallel if limit is not None else None
+            if cap is None:
+                return True
+            return sum(1 for r in self.running.values() if r.profile == profile) < cap
+
+    def _profile_of(self, raw: bytes, spec_path: str) -> str:
+        """The profile a spec names (the default when it names none or is invalid)."""
+        try:
+            return parse_spec(raw, spec_path).agent or self.config.default_agent
+        except SpecError:
+            return self.config.default_agent
+
+    # -- running -----------------------------------------------------------------------------
+    def _start(self, rt: RepoRuntime, job: Job, claim: claims.Claim, oid: str, profile: str,
+               *, cancelled: bool) -> None:
+        keeper = ClaimKeeper(lambda: self._open(rt), rt.config.branch, claim, oid,
+                             lease=self.config.claim_lease, interval=self.config.heartbeat,
+                             author=self._author)
+        entry = Running(job, keeper, profile)
+        with self._lock:
+            self.running[(rt.config.name, job.task_id)] = entry
+        logger.info("running {} (run {}) in {}", job.task_id, job.run, rt.config.name)
+        try:
+            entry.future = self.pool.submit(self._run_job, rt, entry, cancelled)
+        except RuntimeError:  # the pool is shutting down: hand the claim straight back
+            with self._lock:
+                self.running.pop((rt.config.name, job.task_id), None)
+            keeper.release("worker stopping")
+
+    def _run_job(self, rt: RepoRuntime, entry: Running, cancelled: bool) -> None:
+        job, keeper = entry.job, entry.keeper
+        try:
+            keeper.start()
+            repo = self._open(rt)
+            runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ)
+            signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
+                              agent_starting=lambda: _mark_running_soon(keeper))
+            outcome = runner.run(job, signals, cancelled_before=cancelled)
+            if keeper.lost.is_set():
+                logger.error("{}: claim lost; result discarded, the new owner runs it",
+                             job.task_id)
+            elif outcome.result is None or outcome.commit is None:
+                keeper.release(outcome.release_reason or "released", attempts=outcome.attempts,
+                               not_before=outcome.not_before)
+            else:
+                faults.point("after_commit")
+                entry_ = outbox.new_entry(job.task_id, job.run, outcome.commit,
+                                           outcome.result.status)
+                rt.state.put_outbox(entry_)
+                keeper.stop()  # no renewal may race the claim's deletion by publish
+                if outbox.publish(repo, rt.state, entry_,
+                                   release=lambda tid: self._release_later(rt, tid)):
+                    if self.config.pull_request == "gh":
+                        self._pull_request(repo, rt, outcome.result)
+                else:
+                    keeper.publishing()  # no takeover while the result waits in the outbox
+                self._remember(job, outcome.result)
+        except Exception as exc:
+            logger.exception("task {} failed inside the worker; its claim will expire",
+                             job.task_id)
+            keeper.stop()
+            with self._lock:  # so that `doctor` sees a burst of these too
+                self.finished.append({"task": job.task_id, "run": job.run,
+                                      "status": "internal_error", "at": time.time(),
+                                      "duration": None, "attempts": 0,
+                                      "kind": type(exc).__name__, "model_invoked": None})
+                del self.finished[:-50]
+        finally:
+            with self._lock:
+                self.running.pop((rt.config.name, job.task_id), None)
+            self.wake.set()
+
+    def _release_later(self, rt: RepoRuntime, task_id: str) -> None:
+        self.housekeeping.submit(lambda: protocol.delete_claim(self._open(rt), task_id))
+
+    def _pull_request(self, repo: Repository, rt: RepoRuntime, result: Result) -> None:
+        """Open the pull request with `gh`; its outcome, good or bad, becomes a result note."""
+        pr = pullrequest.open_with_gh(rt.config.url, head=result.branch, base=rt.config.branch,
+                                      title=pr_title(result), body=pr_body(result),
+                                      environ=self.environ)
+        logger.info("{}: {}", result.task.id, pr.note)
+        pullrequest.add_note(repo, result, pr.note, author=self._author)
+
+    def _remember(self, job: Job, result: Result) -> None:
+        # duration, attempts, kind and model_invoked let `doctor` tell a burst of fast failures
+        # where the model never ran (the pipeline is broken) from ordinary task failures.
+        failure = result.failure
+        with self._lock:
+            self.finished.append({"task": job.task_id, "run": job.run, "status": result.status,
+                                  "at": time.time(),
+                                  "duration": round(result.finished_at - result.started_at, 3),
+                                  "attempts": len(result.attempts),
+                                  "kind": failure.kind if failure else None,
+                                  "model_invoked": result.model_invoked})
+            del self.finished[:-50]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self.running)
+
+    def run_once(self, *, error_retries: int = 3) -> None:
+        """Cycle until a cycle starts nothing and nothing runs (for cron, tests, debugging).
+        A cycle that failed is tried again, a few times and a second apart, before giving up:
+        `--once` must not end with work left undone for a passing fault."""
+        retries = error_retries
+        while not self.stopping.is_set():
+            started = self.cycle()
+            while self.busy():
+                self.wake.wait(0.2)
+                self.wake.clear()
+            if started == 0 and self.last_error is not None and retries > 0:
+                retries -= 1
+                self.stopping.wait(1.0)
+                continue
+            if started == 0:
+                break
+
+    def stop(self, grace: float) -> None:
+        """Stop claiming; let running tasks finish within `grace`, then interrupt them."""
+        self.stopping.set()
+        deadline = time.monotonic() + grace
+        while self.busy() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.busy():
+            logger.warning("grace period over: interrupting {} running task(s)",
+                           len(self.running))
+            self.shutdown.set()
+        self.pool.shutdown(wait=True)
+        self.housekeeping.shutdown(wait=True)
+
+
+def _mark_running_soon(keeper: ClaimKeeper) -> None:
+    """Renew the claim with attempt 1, so readers see `running`, beside the agent's start rather
+    than before it (a push costs ~100 ms over git://); a failure here is harmless."""
+
+    def mark() -> None:
+        try:
+            keeper.beat(attempt=1)
+        except GitOpError as exc:
+            logger.warning("could not mark {} running: {}", keeper.claim.task_id, exc)
+
+    threading.Thread(target=mark, name=f"running-{keeper.claim.task_id}", daemon=True).start()
+
+
+# Lock files older than this process were left by a killed one (the workspace is ours alone).
+_PROCESS_START = time.time()
+
+
+def _merged_run(repo: Repository, head: str, task_id: str) -> int:
+    """The run whose result was merged into the watched branch (0 when none): DESIGN §3 counts
+    a task done then too, even after its mtor/<id> branch was deleted with the merge."""
+    raw = git.read_blob(repo, head, refs.result_json(task_id))
+    if raw is None:
+        return 0
+    try:
+        run = json.loads(raw).get("run", 1)
+        return run if isinstance(run, int) else 1
+    except (ValueError, AttributeError):
+        return 1  # a result file is there, whatever else it says
+
+
+def _task_id(path: str) -> str:
+    return path.rsplit("/", 1)[-1][:-3]
+
+
+def _named_like_a_task(path: str) -> bool:
+    """A file whose name cannot be a task id is no task: its id would name refs (`a..b` is no
+    ref name and stopped the whole cycle; `tаsk` with a Cyrillic а would publish a branch that
+    looks like mtor/task; `x-r2` would land on run 2 of `x`). Skipped with a warning; the
+    pre-commit hook and `mtor-git validate` tell the user why."""
+    task_id = _task_id(path)
+    if is_valid_id(task_id):
+        return True
+    logger.warning("{}: {!r} is not a valid task id; ignored (see `mtor-git validate`)",
+                   path, task_id)
+    return False
