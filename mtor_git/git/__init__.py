@@ -8,7 +8,9 @@ strings; failures surface as `GitOpError`, refusals by the remote as `PushReject
 
 from __future__ import annotations
 
+import pygit2
 from pygit2 import Repository
+from pygit2.enums import ObjectType
 
 from mtor_git.git.mirror import mirror_fetch, refs_under, remote_url
 from mtor_git.git.read import (
@@ -65,6 +67,10 @@ from mtor_git.git.write import (
     sweep_stale_locks,
     worktree_head,
 )
+
+# libgit2 caches no tree over 4 KiB by default, so every `tree[path]` under a large `tasks/`
+# re-inflates the whole folder (361 KiB at 10,000 specs): 1.9 ms per lookup, 8 µs with this limit.
+pygit2.settings.cache_object_limit(ObjectType.TREE, 4 << 20)
 
 __all__ = [
     "Repository",
