@@ -58,9 +58,30 @@ class Spec:
     max_cost_usd: float | None = None
 
 
+def ref_component_problem(component: str) -> str | None:
+    """Why git's check-ref-format refuses `component` as one ref-name component, or None.
+
+    The rules of git-check-ref-format(1) for a single component: not empty, no leading '.',
+    no '..', no '.lock' suffix, no trailing '.', no '@{', not '@' alone, no control character,
+    space, DEL or any of ~ ^ : ? * [ \\ /.
+    """
+    if not component:
+        return "is empty"
+    bad = next((c for c in component if ord(c) < 0x20 or ord(c) == 0x7F or c in " ~^:?*[\\/"),
+               None)
+    checks = ((bad is not None, f"holds {bad!r}, which git forbids in a ref name"),
+              (component.startswith("."), "starts with '.'"),
+              (".." in component, "holds '..'"),
+              (component.endswith(".lock"), "ends in '.lock'"),
+              (component.endswith("."), "ends in '.'"),
+              ("@{" in component, "holds '@{'"),
+              (component == "@", "is '@' alone"))
+    return next((message for failed, message in checks if failed), None)
+
+
 def is_valid_id(task_id: str) -> bool:
     """Can `task_id` name a task (and so its refs: claims/<id>, mtor/<id>)?"""
-    return bool(ID_RE.fullmatch(task_id)) and ".." not in task_id \
+    return bool(ID_RE.fullmatch(task_id)) and ref_component_problem(task_id) is None \
         and not RESERVED_SUFFIX.search(task_id)
 
 
@@ -118,6 +139,9 @@ def _check_name(path: str, problems: list[Problem]) -> str:
     elif not ID_RE.fullmatch(stem) or ".." in stem:
         problems.append(Problem(path, 1, "id", f"{stem!r} is not a valid task id: use 1-64 of "
                                 "a-z 0-9 . _ - , starting with a letter or digit, no '..'"))
+    elif (why := ref_component_problem(stem)) is not None:
+        problems.append(Problem(path, 1, "id", f"{stem!r} cannot name a git ref: it {why} "
+                                "(git check-ref-format)"))
     elif RESERVED_SUFFIX.search(stem):
         problems.append(Problem(path, 1, "id", f"{stem!r} ends like a retry branch (-r<N>), "
                                 "which is reserved: mtor/<id>-r<N> holds run N of task <id>"))
@@ -173,6 +197,10 @@ def _check_fields(front: Located, path: str, stem_id: str,
     fields: dict[str, Any] = {}
     for key, value in front.data.items():
         line = front.line((key,))
+        if isinstance(key, str) and not key.strip():
+            problems.append(Problem(path, line, repr(key), f"empty key {key!r}: every "
+                                    "frontmatter line needs a field name before the ':'"))
+            continue
         if key not in KEYS:
             hint = difflib.get_close_matches(key, list(KEYS), n=1)
             tip = f"; did you mean {hint[0]!r}?" if hint else f"; known keys: {', '.join(KEYS)}"
