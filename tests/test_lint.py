@@ -3,6 +3,7 @@ library (configured in pyproject.toml)."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -32,3 +33,35 @@ def test_mypy_strict_finds_nothing() -> None:
     proc = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_layer_contracts_hold() -> None:
+    """import-linter: each package imports only from the ones below it (pyproject.toml)."""
+    proc = subprocess.run([_tool("lint-imports")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_only_the_git_package_imports_pygit2_and_only_proc_and_spawn_import_subprocess() -> None:
+    lib = ROOT / "mtor_git"
+    pygit2_users, subprocess_users = [], []
+    for path in sorted(lib.rglob("*.py")):
+        rel = path.relative_to(lib).as_posix()
+        names = _imports(path)
+        if "pygit2" in names and not rel.startswith("git/"):
+            pygit2_users.append(rel)
+        if "subprocess" in names and rel not in ("proc.py", "agent/spawn.py"):
+            subprocess_users.append(rel)
+    assert pygit2_users == [], f"pygit2 imported outside mtor_git/git/: {pygit2_users}"
+    assert subprocess_users == [], f"subprocess imported outside proc.py/spawn: {subprocess_users}"
