@@ -159,11 +159,6 @@ def _md_stems(repo: Repository, head: str | None, folder: str, suffix: str) -> l
             if name.endswith(suffix) and name.lower() != "readme.md"]
 
 
-def _blob(repo: Repository, oid: str, path: str) -> bytes | None:
-    """The bytes of `path` in commit `oid`; None when absent (or `oid` is not here)."""
-    return git.read_blob(repo, oid, path)
-
-
 # -- states ------------------------------------------------------------------------------------
 def task_ids(snap: Snapshot) -> set[str]:
     """Every id the remote knows: a spec on the watched branch, a claim, a request, a result."""
@@ -282,7 +277,7 @@ def read_result(snap: Snapshot, task_id: str, run: int) -> dict[str, Any] | None
     source = result_source(snap, task_id, run)
     if source is None:
         return None
-    raw = _blob(snap.repo, source, refs.result_json(task_id))
+    raw = git.read_blob(snap.repo, source, refs.result_json(task_id))
     if raw is None:
         return None
     try:
@@ -296,7 +291,7 @@ def read_result_md(snap: Snapshot, task_id: str, run: int) -> str | None:
     source = result_source(snap, task_id, run)
     if source is None:
         return None
-    raw = _blob(snap.repo, source, refs.result_md(task_id))
+    raw = git.read_blob(snap.repo, source, refs.result_md(task_id))
     return None if raw is None else raw.decode("utf-8", errors="replace")
 
 

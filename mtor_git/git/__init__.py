@@ -29,10 +29,8 @@ from mtor_git.git.read import (
     is_ancestor,
     is_symlink,
     list_tree,
-    open_repository,
     read_blob,
     read_blob_with_mode,
-    ref_commit,
     resolve,
 )
 from mtor_git.git.transfer import (
@@ -48,6 +46,7 @@ from mtor_git.git.transfer import (
     normalize_url,
     open_exact,
     open_or_clone,
+    open_repository,
     pick_credential,
     push,
     remote_refs,
@@ -79,7 +78,6 @@ __all__ = [
     "discover",
     "init_repository",
     "open_repository",
-    "ref_commit",
     "file_names",
     "first_parent",
     "mirror_fetch",

@@ -262,26 +262,10 @@ def commit_signature(repo: pygit2.Repository, rev: str) -> tuple[bytes | None, b
     return signature or None, payload
 
 
-def open_repository(path: str | Path) -> pygit2.Repository:
-    """The repository at exactly `path` (a work tree or a git dir); GitOpError when none."""
-    try:
-        return pygit2.Repository(str(path), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
-    except pygit2.GitError as exc:
-        raise GitOpError(f"no git repository at {path}: {exc}") from exc
-
-
 def discover(start: str | Path) -> pygit2.Repository | None:
     """The repository containing `start` (searching upwards, as git does), or None."""
     found = pygit2.discover_repository(str(start))
     return pygit2.Repository(found) if found is not None else None
-
-
-def ref_commit(repo: pygit2.Repository, ref: str) -> str | None:
-    """The commit a ref (or any revision) peels to; None when it names none."""
-    try:
-        return str(commit(repo, ref).id)
-    except GitOpError:
-        return None
 
 
 def commit_time(repo: pygit2.Repository, rev: str) -> int | None:

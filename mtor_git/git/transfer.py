@@ -231,6 +231,14 @@ def open_exact(path: Path) -> pygit2.Repository:
     return pygit2.Repository(str(path), RepositoryOpenFlag.NO_SEARCH)
 
 
+def open_repository(path: Path) -> pygit2.Repository:
+    """`open_exact`, with a missing or unreadable repository as GitOpError."""
+    try:
+        return open_exact(path)
+    except pygit2.GitError as exc:
+        raise GitOpError(f"no git repository at {path}: {exc}") from exc
+
+
 def _open_existing(path: Path) -> pygit2.Repository | None:
     try:
         repo = open_exact(path)

@@ -44,11 +44,11 @@ def verify_commit(repo: git.Repository, commit_id: str, allowed_signers: Path,
         sig_file.write_bytes(signature)
         found = _keygen([keygen, "-Y", "find-principals", "-s", str(sig_file),
                          "-f", str(allowed_signers)], None, timeout)
-        if found is None or not found.stdout.strip():
+        if isinstance(found, str) or not found.stdout.strip():
             return SignatureCheck(False, f"commit {commit_id[:12]} is signed by a key that is "
                                   f"not in {allowed_signers}")
         principal = found.stdout.split()[0]
-        verified = _keygen_or_error([keygen, "-Y", "verify", "-f", str(allowed_signers),
+        verified = _keygen([keygen, "-Y", "verify", "-f", str(allowed_signers),
                                      "-I", principal, "-n", NAMESPACE, "-s", str(sig_file)],
                                     payload, timeout)
     if isinstance(verified, str):
@@ -58,13 +58,8 @@ def verify_commit(repo: git.Repository, commit_id: str, allowed_signers: Path,
     return SignatureCheck(True, f"signed by {principal}", principal)
 
 
-def _keygen(argv: list[str], stdin: bytes | None, timeout: float) -> proc.Output | None:
-    """`ssh-keygen` in a clean environment; None when it fails (find-principals)."""
-    out = _keygen_or_error(argv, stdin, timeout)
-    return out if isinstance(out, proc.Output) else None
-
-
-def _keygen_or_error(argv: list[str], stdin: bytes | None, timeout: float) -> proc.Output | str:
+def _keygen(argv: list[str], stdin: bytes | None, timeout: float) -> proc.Output | str:
+    """`ssh-keygen` in a clean environment: its output, or the reason it failed."""
     env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C"}
     try:
         return proc.run(argv, input=stdin, env=env, timeout=timeout)
