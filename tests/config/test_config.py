@@ -24,7 +24,7 @@ def error_of(text: str, env: dict[str, str] = ENV) -> str:
 
 
 def test_the_example_config_loads() -> None:
-    example = Path(__file__).resolve().parent.parent / "daemon" / "config.example.yaml"
+    example = Path(__file__).resolve().parents[2] / "daemon" / "config.example.yaml"
     config = load_config(example, environ={**ENV, "ANTHROPIC_API_KEY": "k"})
     assert config.agents["glm"].env["ANTHROPIC_AUTH_TOKEN"] == "glm-secret-token"
     assert config.workspace == Path("/home/w/.cache/mtor-git/workspace")

@@ -32,7 +32,7 @@ from mtor_git.doctor.status import (
     judge_outcomes,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 AGENTS = REPO_ROOT / "tests" / "fake_agents"
 VERSIONED = AGENTS / "versioned_agent.py"
 VAR = "MTOR_DOCTOR_TOKEN"

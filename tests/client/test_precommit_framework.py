@@ -20,7 +20,7 @@ from userrepo import BAD, BAD_MESSAGE, GOOD, UserRepo, clean_env, make_repo, run
 
 from mtor_git.spec.parse import is_spec_path
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 SNAPSHOT = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "LICENSE")
 
 

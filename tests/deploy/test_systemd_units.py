@@ -14,7 +14,7 @@ import pytest
 
 from mtor_git.config.load import Config
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "systemd"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
 SYSTEM_UNIT = DEPLOY / "mtor-git.service"
 USER_UNIT = DEPLOY / "user" / "mtor-git.service"
 GUIDE = DEPLOY / "INSTALL.md"

@@ -22,7 +22,7 @@ from gitfixtures import make_bare_remote
 
 from mtor_git.config.envfile import parse_env_file
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 AGENT = REPO_ROOT / "tests" / "fake_agents" / "versioned_agent.py"
 VAR = "MTOR_STARTUP_TOKEN"
 SECRET = "s3cret-value-never-printed"

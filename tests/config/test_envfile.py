@@ -17,7 +17,7 @@ from mtor_git.config.envfile import (
     quote_value,
 )
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "systemd" / "mtor-git.env.example"
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "mtor-git.env.example"
 
 
 def write(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
