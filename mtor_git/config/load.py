@@ -16,6 +16,7 @@ from mtor_git import paths
 from mtor_git.agent.profiles import BUILTIN, PROMPT_MODES, REPORT_FORMATS, AgentProfile
 from mtor_git.agent.spawn import build_env, find_binary
 from mtor_git.config.expand import UnsetVariable, expand_path, expand_vars, referenced_vars
+from mtor_git.config.secrets import UnreadableEnvFile, with_worker_secrets
 from mtor_git.durations import parse_duration
 from mtor_git.errors import ConfigError
 from mtor_git.logs import parse_size
@@ -79,6 +80,8 @@ class Config:
     author_name: str = "mtor-git"
     author_email: str = "mtor-git@localhost"
     max_spec_bytes: int = 256 * 1024
+    # The systemd EnvironmentFile the service runs with: every value in it is a secret.
+    env_file: Path | None = None
 
     @property
     def heartbeat(self) -> float:
@@ -89,10 +92,10 @@ class Config:
 TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval",
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
-            "require_signed", "allowed_signers", "author", "max_spec_bytes")
+            "require_signed", "allowed_signers", "author", "max_spec_bytes", "env_file")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
-              "timeout", "fallback", "max_parallel", "max_attempts", "model_args")
+              "timeout", "fallback", "max_parallel", "max_attempts", "model_args", "secret_env")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
               "breaker_threshold", "breaker_cooldown")
 LOG_KEYS = ("file", "rotation", "retention", "json_file", "level")
@@ -189,6 +192,12 @@ def parse_config(text: str, *, source: str = "<config>",
     r = _Reader(located, source, env)
     top = r.mapping(located.data, (), TOP_KEYS)
     agents = _agents(r, top.get("agents"))
+    repos = _repos(r, top.get("repos"))
+    env_file = r.path(top["env_file"], ("env_file",)) if "env_file" in top else None
+    try:
+        agents = with_worker_secrets(agents, top.get("repos"), repos, env_file)
+    except UnreadableEnvFile as exc:
+        raise r.fail(("env_file",), str(exc)) from None
     default_agent = r.text(top.get("default_agent", next(iter(agents), "")), ("default_agent",))
     if default_agent not in agents:
         raise r.fail(("default_agent",), f"{default_agent!r} is not among the configured agents "
@@ -199,12 +208,13 @@ def parse_config(text: str, *, source: str = "<config>",
         workspace=_path_or(r, top, "workspace", paths.workspace_dir),
         state_dir=_path_or(r, top, "state_dir", paths.state_dir),
         runtime_dir=_path_or(r, top, "runtime_dir", paths.runtime_dir),
-        repos=_repos(r, top.get("repos")),
+        repos=repos,
         agents=agents,
         default_agent=default_agent,
         **_scalars(r, top),
         retry=_retry(r, top.get("retry")),
         log=_log(r, top.get("log")),
+        env_file=env_file,
     )
 
 
@@ -339,6 +349,12 @@ def _agent(r: _Reader, name: str, value: Any) -> AgentProfile:
     for key in ("requires_env", "pass_env"):
         if key in raw:
             changes[key] = r.names(raw[key], (*where, key))
+    # A `${VAR}` in the command line puts a secret in argv: VAR's value is one.
+    referenced = [v for key in ("command", "model_args") if isinstance(raw.get(key), list)
+                  for item in raw[key] if isinstance(item, str) for v in referenced_vars(item)]
+    if "secret_env" in raw or referenced:
+        named = r.names(raw["secret_env"], (*where, "secret_env")) if "secret_env" in raw else ()
+        changes["secret_env"] = tuple(dict.fromkeys((*base.secret_env, *named, *referenced)))
     if "model_args" in raw:
         changes["model_args"] = _command(r, raw["model_args"], (*where, "model_args"), empty=True)
     if "timeout" in raw:
@@ -380,7 +396,11 @@ def _agent_env(r: _Reader, profile: AgentProfile, value: Any, where: KeyPath) ->
         text = str(item) if isinstance(item, int | float) and not isinstance(item, bool) else item
         env[key] = r.text(text, (*where, key))
         if isinstance(text, str) and referenced_vars(text):
-            secret.append(key)  # its value came from the daemon's environment: treat as secret
+            # Its value came from the daemon's environment: the whole value is a secret, and so
+            # is each variable it was built from (`Bearer ${TOKEN}`: TOKEN alone too). A value
+            # written literally (`AIDER_MODEL: gpt-4o`) is configuration, not a secret.
+            secret.append(key)
+            secret.extend(referenced_vars(text))
     return replace(profile, env=env, secret_env=tuple(dict.fromkeys(secret)))
 
 
