@@ -1,6 +1,6 @@
-"""Which values are secrets: every value the worker holds as one (`${VAR}` expansions, `requires_env`,
-`secret_env`, `token_env`, a password in a repository URL, every value of `env_file`, names that
-look like credentials), and never a value written literally in a profile's `env`."""
+"""Which values are secrets: every value the worker holds as one (`${VAR}` expansions,
+`requires_env`, `secret_env`, `token_env`, a password in a repository URL, every value of
+`env_file`, names that look like credentials), never a value written literally in `env`."""
 
 from __future__ import annotations
 
