@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
 from loguru import logger
 
+from mtor_git.printable import printable, printable_coloured
+
 if TYPE_CHECKING:
     from loguru import Record
 
@@ -320,6 +322,29 @@ def _stderr_style(stream: TextIO) -> str:
         return "plain"  # a StringIO or a closed stream
 
 
+class _Escaped:
+    """A human sink with control characters escaped: a spec title or an agent's output quoted in
+    a message must not act on the terminal or the journal reader (`ESC[2J`, OSC titles, `\r`).
+    `coloured` keeps the SGR colour codes the tty format adds. The JSON sink keeps exact text."""
+
+    def __init__(self, stream: Any, *, coloured: bool = False) -> None:
+        self._stream = stream
+        self._escape = printable_coloured if coloured else printable
+
+    def write(self, message: str) -> None:
+        self._stream.write(self._escape(message))
+
+    def flush(self) -> None:
+        flush = getattr(self._stream, "flush", None)
+        if callable(flush):
+            flush()
+
+    def stop(self) -> None:
+        stop = getattr(self._stream, "stop", None)
+        if callable(stop):
+            stop()
+
+
 class _Reporter:
     """How a file sink reports its own trouble: from a fresh thread. The sink runs in its loguru
     writer thread, and logging from there would put into its own queue; with that queue's pipe
@@ -393,8 +418,8 @@ def setup_logging(*, file: Path | None, rotation: str = "10 MB", retention: int 
     style = _stderr_style(stream)
     common: dict[str, Any] = {"filter": admit, "enqueue": True, "catch": True,
                               "backtrace": False, "diagnose": False}  # diagnose shows secrets
-    ids = [logger.add(stream, level=stderr_level, format=_formatter(style),
-                      colorize=style == "tty", **common)]
+    ids = [logger.add(_Escaped(stream, coloured=style == "tty"), level=stderr_level,
+                      format=_formatter(style), colorize=style == "tty", **common)]
     used: dict[str, Path | None] = {"file": None, "json": None}
     reporter = _Reporter()
     fallbacks: list[str] = []
@@ -407,7 +432,8 @@ def setup_logging(*, file: Path | None, rotation: str = "10 MB", retention: int 
             fallbacks.append(f"log file {path} cannot be used ({exc.strerror or exc}); "
                              "logging to stderr only")
             continue
-        ids.append(logger.add(sink, level=file_level, colorize=False, serialize=kind == "json",
+        shown = sink if kind == "json" else _Escaped(sink)
+        ids.append(logger.add(shown, level=file_level, colorize=False, serialize=kind == "json",
                               format="{message}" if kind == "json" else _formatter("file"),
                               **common))
         used[kind] = path
