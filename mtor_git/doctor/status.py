@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mtor_git.config.load import Config
+from mtor_git.config.model import Config
 from mtor_git.doctor.run import Check, Status
 from mtor_git.worker.daemon import STATUS_NAME
 

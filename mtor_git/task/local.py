@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mtor_git import __version__
-from mtor_git.config.load import Config
+from mtor_git.config.model import Config
 from mtor_git.retry.loop import execute
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import read_spec_file

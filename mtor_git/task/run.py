@@ -21,7 +21,7 @@ from loguru import logger
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.redact import Redactor, secrets_from
-from mtor_git.config.load import Config, RepoConfig
+from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import Problem
 from mtor_git.git import Repository, refs
 from mtor_git.git.read import Changes
