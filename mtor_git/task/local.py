@@ -12,7 +12,8 @@ from pathlib import Path
 
 from mtor_git import __version__
 from mtor_git.config.model import Config
-from mtor_git.retry.loop import execute
+from mtor_git.retry.budget import Budget
+from mtor_git.retry.loop import ExecuteRequest, execute
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import read_spec_file
 from mtor_git.task.result import Result, TaskInfo, WorkerInfo
@@ -34,11 +35,12 @@ def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, 
                       started_at=started, finished_at=time.time(), model_invoked=False,
                       failure=refusal)
     timeout = min(spec.timeout or config.default_timeout, config.max_timeout)
-    execution = execute(
+    execution = execute(ExecuteRequest(
         prompt=spec.prompt, profile_name=agent, profiles=config.agents, cwd=cwd,
         policy=config.retry, environ=environ, breakers=BreakerBoard(config.retry),
-        model=spec.model, timeout=timeout, max_attempts=spec.max_attempts,
-        max_cost_usd=spec.max_cost_usd, cancel=cancel)
+        model=spec.model, timeout=timeout,
+        budget=Budget(max_attempts=spec.max_attempts, max_cost_usd=spec.max_cost_usd),
+        cancel=cancel))
     return Result(
         status=execution.status if execution.status != "parked" else "exhausted",
         task=info, worker=worker, branch="(local)", started_at=started, finished_at=time.time(),

@@ -25,7 +25,8 @@ from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import Problem
 from mtor_git.git import Repository, refs
 from mtor_git.git.read import Changes
-from mtor_git.retry.loop import Execution, execute
+from mtor_git.retry.budget import Budget
+from mtor_git.retry.loop import ExecuteRequest, Execution, execute
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import Spec
 from mtor_git.spec.signing import verify_commit
@@ -228,23 +229,18 @@ class TaskRunner:
                        f"{where}. Nothing of the agent's changes was pushed.",
                        rule="secret_value_in_changed_file")
 
-    def _budgets(self, spec: Spec, job: Job) -> tuple[int, float | None]:
-        """Attempts and dollars left for this run, after what earlier hand-backs of it spent
-        (attempts a shutdown or a cancel cut short do not count)."""
-        profile = self.config.agents[spec.agent or self.config.default_agent]
-        caps = [self.config.retry.max_attempts, spec.max_attempts, profile.max_attempts]
-        counted = [a for a in job.carried_attempts if (a.get("classification") or {}).get(
-            "kind") not in ("interrupted", "cancelled")]
-        attempts = min(c for c in caps if c is not None) - len(counted)
-        cost = sum(float((a.get("report") or {}).get("cost_usd") or 0) for a in counted)
-        dollars = None if spec.max_cost_usd is None else spec.max_cost_usd - cost
-        return attempts, dollars
+    def _budget(self, spec: Spec, job: Job) -> Budget:
+        """What this run may still spend, after what earlier hand-backs of it spent."""
+        return Budget.after(job.carried_attempts, max_attempts=spec.max_attempts,
+                            max_cost_usd=spec.max_cost_usd)
 
     def _spent_before(self, spec: Spec, job: Job) -> tuple[str, Failure] | None:
-        attempts, dollars = self._budgets(spec, job)
-        if attempts <= 0:
+        budget = self._budget(spec, job)
+        profile = self.config.agents[spec.agent or self.config.default_agent]
+        if budget.attempts_left(self.config.retry, profile) <= 0:
             return "exhausted", Failure("attempt_budget", "the attempt budget was spent by "
                                         "earlier runs of this task that were handed back")
+        dollars = budget.cost_left()
         if dollars is not None and dollars <= 0:
             return "failed", Failure("budget_exceeded", "the cost cap was spent by earlier "
                                      "runs of this task that were handed back",
@@ -254,13 +250,11 @@ class TaskRunner:
     def _execute(self, spec: Spec, worktree: Path, signals: Signals,
                  job: Job) -> Execution:
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
-        attempts, dollars = self._budgets(spec, job)
-        return execute(
+        return execute(ExecuteRequest(
             prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
             environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
-            max_attempts=attempts, max_cost_usd=dollars,
-            cancel=signals.cancel, shutdown=signals.shutdown)
+            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown))
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
