@@ -28,7 +28,7 @@ from typing import Any
 
 from loguru import logger
 
-from mtor_git.agent.evidence import Attempt, Failure
+from mtor_git.agent.evidence import Attempt, Failure, StoppedBy
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
@@ -36,6 +36,7 @@ from mtor_git.agent.spawn import Prepared, RunRequest, preflight, run_attempt
 from mtor_git.errors import PreflightError
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy, backoff_delay, park_until
+from mtor_git.states import TaskStatus
 from mtor_git.verdict.classify import KIND_DESCRIPTIONS, PROVIDER_TRANSIENT, classify, fingerprint
 
 DEFAULT_TIMEOUT = 1800.0
@@ -72,7 +73,7 @@ class Usage:
 class Execution:
     """How one task's attempts ended."""
 
-    status: str
+    status: TaskStatus
     attempts: tuple[Attempt, ...] = ()
     failure: Failure | None = None
     resume_at: float | None = None
@@ -140,7 +141,7 @@ def execute(request: ExecuteRequest, *, sleep: Callable[[float], None] | None = 
     except Exception as exc:
         logger.exception("internal error while executing agent {}", request.profile_name)
         red = loop.redactor
-        return loop.finish("failed", Failure(
+        return loop.finish(TaskStatus.FAILED, Failure(
             "internal_error", red.text(f"{type(exc).__name__}: {exc}"), rule="internal_error",
             traceback=red.text(traceback.format_exc())))
 
@@ -182,7 +183,7 @@ class _Loop:
         except PreflightError as exc:
             logger.warning("preflight failed for agent {}: {} ({})", self.request.profile_name,
                            self.redactor.text(str(exc)), exc.kind)
-            return self.finish("failed", Failure(exc.kind, self.redactor.text(str(exc)),
+            return self.finish(TaskStatus.FAILED, Failure(exc.kind, self.redactor.text(str(exc)),
                                                  rule="preflight"))
         primary, waited = current, 0.0
         budget = max(self.request.budget.attempts_left(self.policy, current.request.profile), 1)
@@ -238,30 +239,30 @@ class _Loop:
 
     def _decide(self, attempt: Attempt, primary: Prepared, *, last: bool) -> Execution | _Next:
         run, verdict = attempt.run, attempt.classification
-        if run.stopped_by == "shutdown":
+        if run.stopped_by == StoppedBy.SHUTDOWN:
             return self._interrupted()
-        if run.stopped_by == "cancel":
+        if run.stopped_by == StoppedBy.CANCEL:
             return self._cancelled()
         if verdict.succeeded:
-            return self.finish("succeeded")
+            return self.finish(TaskStatus.SUCCEEDED)
         spent = Usage.of(tuple(self.attempts)).cost_usd
         cap = self.request.budget.cost_left()
         if cap is not None and spent is not None and spent > cap:
-            return self.finish("failed", Failure(
+            return self.finish(TaskStatus.FAILED, Failure(
                 "budget_exceeded", f"reported cost ${spent:.4f} exceeds the task's cap "
                 f"${cap:.4f}", rule="max_cost_usd", evidence=verdict.evidence))
         if last and verdict.transient:
-            return self.finish("exhausted", self._failure(
+            return self.finish(TaskStatus.EXHAUSTED, self._failure(
                 attempt, f"{attempt.number} attempts, each a transient fault"))
         now = self.clock()
         until = park_until(self.policy, verdict, now)
         if until is not None:  # a usage limit's reset, or a Retry-After beyond max_backoff
             if last or until - now > self.request.park_limit:
-                return self.finish("parked", self._failure(
+                return self.finish(TaskStatus.PARKED, self._failure(
                     attempt, "parked until the provider's limit resets"), resume_at=until)
             return _Next(self._next_profile(attempt, primary), until - now)
         if not verdict.transient:
-            return self.finish("failed", self._failure(attempt, "terminal fault"))
+            return self.finish(TaskStatus.FAILED, self._failure(attempt, "terminal fault"))
         delay = backoff_delay(self.policy, attempt.number, self.rng,
                               retry_after=verdict.retry_after)
         return _Next(self._next_profile(attempt, primary), delay)
@@ -319,7 +320,7 @@ class _Loop:
                 return stopped
             if self.breakers.allow(name, self.clock()):
                 return current, waited
-        return self.finish("parked", Failure("breaker_open", f"agent {name!r} has failed "
+        return self.finish(TaskStatus.PARKED, Failure("breaker_open", f"agent {name!r} has failed "
                            "repeatedly with provider faults; its breaker is open",
                            rule="breaker"), resume_at=self.clock() + cooldown)
 
@@ -333,12 +334,12 @@ class _Loop:
         return None
 
     def _interrupted(self) -> Execution:
-        return self.finish("interrupted", Failure(
+        return self.finish(TaskStatus.INTERRUPTED, Failure(
             "interrupted", "the worker is shutting down; the task will run again",
             rule="shutdown"))
 
     def _cancelled(self) -> Execution:
-        return self.finish("cancelled", Failure("cancelled", "cancelled on request",
+        return self.finish(TaskStatus.CANCELLED, Failure("cancelled", "cancelled on request",
                                                 rule="cancel"))
 
     def _failure(self, attempt: Attempt, what: str) -> Failure:
@@ -348,7 +349,7 @@ class _Loop:
                        f"{attempt.profile!r}: {meaning}", rule=verdict.rule,
                        evidence=verdict.evidence)
 
-    def finish(self, status: str, failure: Failure | None = None, *,
+    def finish(self, status: TaskStatus, failure: Failure | None = None, *,
                resume_at: float | None = None) -> Execution:
         attempts = tuple(self.attempts)
         invoked = [a.model_invoked for a in attempts]
