@@ -16,7 +16,7 @@ __all__ = ["MIN_SECRET_LEN", "SECRET_NAME", "Redactor", "StreamRedactor", "secre
 # A variable whose name says it holds a credential is secret whatever its value looks like.
 # `PAT` is a personal access token (GitHub, Azure DevOps); `KEY` at the end of a name a key.
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|AUTH|CREDENTIAL|"
-                         r"PRIVATE|COOKIE|(?:^|_)PAT(?:_|$)|(?:^|_)(?:KEY|PASS|PWD)$",
+                         r"PRIVATE|COOKIE|(?:^|_)PAT(?:_|$)|(?:^|_)(?:KEY|PASS)$",
                          re.IGNORECASE)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.config.envfile import lint_env_file
 from mtor_git.config.load import parse_config
 from mtor_git.errors import ConfigError
 
@@ -92,7 +93,18 @@ def test_an_unreadable_env_file_refuses_the_config(tmp_path: Path) -> None:
 
 def test_names_that_look_like_credentials_are_secrets_whatever_the_profile() -> None:
     env = {**ENV, "SERVICE_PASSWORD": "hunter2-long", "GH_PAT": "ghp_zzzzzzzz",
-           "SIGNING_KEY": "key-material-1", "KEYBOARD_LAYOUT": "dvorak-programmer"}
+           "SIGNING_KEY": "key-material-1", "KEYBOARD_LAYOUT": "dvorak-programmer",
+           "PWD": "/home/w/project", "OLDPWD": "/home/w/elsewhere"}
     found = secrets_of(agent("prompt: stdin"), env=env)
     assert {"SERVICE_PASSWORD", "GH_PAT", "SIGNING_KEY", "GLM_TOKEN"} <= set(found)
-    assert "KEYBOARD_LAYOUT" not in found and "HOSTNAME_X" not in found
+    assert not {"KEYBOARD_LAYOUT", "HOSTNAME_X", "PWD", "OLDPWD", "PATH", "HOME"} & set(found)
+
+
+def test_an_env_file_the_service_group_may_read_is_not_a_permission_problem(
+        tmp_path: Path) -> None:
+    env_file = tmp_path / "mtor-git.env"
+    env_file.write_text("DEPLOY_PAT=pat-from-the-file-1234\n")
+    env_file.chmod(0o640)
+    assert lint_env_file(env_file) == []
+    env_file.chmod(0o660)
+    assert [p.severity for p in lint_env_file(env_file)] == ["warning"]
