@@ -18,7 +18,7 @@ from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import GitOpError, SpecError
 from mtor_git.git import Repository, refs
 from mtor_git.git.transfer import Credentials, register_credentials, shown_url
-from mtor_git.queue import claims, outbox, protocol
+from mtor_git.queue import claims, deps, outbox, protocol
 from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import RepoState
 from mtor_git.retry.policy import BreakerBoard
@@ -38,6 +38,8 @@ class RepoRuntime:
     last_refs: Mapping[str, str] | None = None
     reconciled: bool = False  # the whole tasks/ tree was compared with the remote once
     waiting: set[str] = field(default_factory=set)  # ids claimed elsewhere or beyond capacity
+    # Ids whose dependencies have not ended: looked at again only when the remote's refs move.
+    blocked: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -133,7 +135,7 @@ class Worker:
         tasks_dir = rt.config.tasks_dir
         assert view.head is not None
         last = rt.state.last_processed()
-        ids: set[str] = set(rt.waiting)
+        ids: set[str] = set(rt.waiting) | rt.blocked
         if not rt.reconciled or last is None or not git.is_ancestor(repo, last, view.head):
             # Start-up, lost state or a force-push: compare the whole tasks/ tree with the refs.
             paths = git.list_tree(repo, view.head, tasks_dir)
@@ -163,6 +165,8 @@ class Worker:
         raw = git.read_blob(repo, view.head or "", spec_path)
         if raw is None:
             rt.waiting.discard(task_id)
+            return 0
+        if self._blocked(repo, rt, view, raw, spec_path):
             return 0
         profile = self._profile_of(raw, spec_path)
         if self.config.unknown_agents == "skip" and profile not in self.config.agents:
@@ -224,6 +228,21 @@ class Worker:
             if cap is None:
                 return True
             return sum(1 for r in self.running.values() if r.profile == profile) < cap
+
+    def _blocked(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView, raw: bytes,
+                 spec_path: str) -> bool:
+        """Whether the spec waits for dependencies that have not ended. One that failed, or a
+        cycle, does not wait: the task is claimed and rejected with the reason."""
+        try:
+            spec = parse_spec(raw, spec_path)
+        except SpecError:
+            return False
+        gate = deps.gate(repo, view, spec, rt.config.tasks_dir)
+        if gate.waiting and not gate.failed and not gate.cycle:
+            rt.blocked.add(spec.id)
+            return True
+        rt.blocked.discard(spec.id)
+        return False
 
     def _profile_of(self, raw: bytes, spec_path: str) -> str:
         """The profile a spec names (the default when it names none or is invalid)."""
