@@ -401,5 +401,6 @@ def history(snap: Snapshot, task_id: str, *, now: float | None = None) -> tuple[
         elif run == current.run:
             claim = current.claim
             out.append(RunHistory(run, current.branch, current.state, None,
-                                  claim.carried_attempts if claim else (), None, claim))
+                                  tuple(a.to_json() for a in claim.carried_attempts)
+                                  if claim else (), None, claim))
     return tuple(out)

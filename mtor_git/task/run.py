@@ -21,6 +21,7 @@ from loguru import logger
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.attempts import AttemptRecord
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import Problem
 from mtor_git.git import Repository, refs
@@ -54,7 +55,7 @@ class Job:
     spec_path: str
     run: int
     head: str
-    carried_attempts: tuple[dict[str, Any], ...] = ()
+    carried_attempts: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Outcome:
     commit: str | None
     release_reason: str | None = None
     not_before: float | None = None
-    attempts: tuple[dict[str, Any], ...] = ()
+    attempts: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ class TaskRunner:
         try:
             signals.agent_starting()
             execution = self._execute(spec, worktree, signals, job)
-            attempts = job.carried_attempts + tuple(a.to_json() for a in execution.attempts)
+            attempts = job.carried_attempts + tuple(a.record() for a in execution.attempts)
             if execution.status in (TaskStatus.INTERRUPTED, TaskStatus.PARKED):
                 return Outcome(None, None, release_reason=execution.status,
                                not_before=execution.resume_at, attempts=attempts)
@@ -200,7 +201,7 @@ class TaskRunner:
 
     def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                 started: float, worktree: Path, base: str, execution: Execution,
-                attempts: tuple[dict[str, Any], ...]) -> Outcome:
+                attempts: tuple[AttemptRecord, ...]) -> Outcome:
         """Commit what the agent changed (unless it leaked a secret) and the result."""
         message = f"mtor: {job.task_id} agent changes (run {job.run})"
         # Nothing left uncommitted: the head is still the agent's own last commit, if any.
@@ -320,7 +321,7 @@ class TaskRunner:
     def _finish(self, job: Job, info: TaskInfo, started: float, status: TaskStatus,
                 spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
                 head: str | None = None, execution: Execution | None = None,
-                attempts: tuple[dict[str, Any], ...] = (),
+                attempts: tuple[AttemptRecord, ...] = (),
                 notes: tuple[str, ...] = ()) -> Outcome:
         parent = head or spec_commit or job.head
         changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
@@ -370,7 +371,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
-                         attempts: tuple[dict[str, Any], ...] | None = None) -> Outcome:
+                         attempts: tuple[AttemptRecord, ...] | None = None) -> Outcome:
     """Give the claim back (with what ran) to be tried again after `wait`: a full disk is the
     worker's trouble, not the task's, and must not end it."""
     logger.error("task {}: the workspace is out of space ({}); handed back, to be tried again "
@@ -380,9 +381,9 @@ def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
                    not_before=time.time() + wait)
 
 
-def _invoked(execution: Execution | None, attempts: tuple[dict[str, Any], ...]) -> bool | None:
+def _invoked(execution: Execution | None, attempts: tuple[AttemptRecord, ...]) -> bool | None:
     """Did any attempt of this run, handed-back ones included, reach a model?"""
-    if any(a.get("model_invoked") is True for a in attempts):
+    if any(a.model_invoked is True for a in attempts):
         return True
     if execution is not None:
         return execution.model_invoked
