@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from mtor_git.errors import PreflightError
+
 SandboxMode = Literal["bwrap", "none"]
 Network = Literal["host", "none"]
 SANDBOX_MODES: tuple[str, ...] = ("bwrap", "none")
@@ -140,6 +142,19 @@ def plan(sandbox: Sandbox, *, cwd: Path, paths: Sequence[SandboxPath] = (),
     binds += git_dirs(cwd)
     return SandboxSpec(bwrap=sandbox.bwrap, cwd=cwd, home_at=home_at, hide=tuple(hide),
                        binds=tuple(dict.fromkeys(binds)), network=network)
+
+
+def plan_checked(sandbox: Sandbox, *, cwd: Path, paths: Sequence[SandboxPath], network: Network,
+                 extra_ro: Sequence[Path], environ: Mapping[str, str], binary: str,
+                 agent: str) -> SandboxSpec:
+    """`plan`, refusing (PreflightError binary_missing) an agent binary the sandbox hides."""
+    box = plan(sandbox, cwd=cwd, paths=paths, network=network, extra_ro=extra_ro,
+               environ=environ)
+    real = os.path.realpath(binary)
+    if not box.visible(Path(real)):
+        raise PreflightError("binary_missing", f"{binary!r} ({real}) is hidden by the sandbox: "
+                             f"add its directory to agent {agent!r}'s sandbox_paths")
+    return box
 
 
 def worker_hides(*places: Path | None) -> tuple[Path, ...]:
@@ -334,7 +349,8 @@ def _home_inside(home: str | None) -> Path:
     place instead."""
     if home and os.path.isabs(home):
         path = _real(Path(home))
-        if path not in _SYSTEM and not any(_under(path, s) for s in _SYSTEM_TREES):
+        if path not in _SYSTEM - {Path("/home"), Path("/root")} and not any(
+                _under(path, s) for s in _SYSTEM_TREES):
             return path
     return Path("/home/agent")
 
