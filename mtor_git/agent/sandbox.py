@@ -69,15 +69,27 @@ NO_SANDBOX = Sandbox()
 
 
 @dataclass(frozen=True)
+class Mount:
+    """One layer over the read-only root: `hide` covers a path (an empty tmpfs for a directory,
+    an empty file for a file); `ro`/`rw` show the host's path at the same place."""
+
+    kind: Literal["hide", "ro", "rw"]
+    path: Path
+
+
+@dataclass(frozen=True)
 class SandboxSpec:
-    """One attempt's sandbox; `argv()` is a pure function of it. `home`/`tmp` are the host dirs of
-    the private HOME and TMPDIR (None while only planned, in preflight)."""
+    """One attempt's sandbox; `argv()` is a pure function of it. Layers apply in order over the
+    read-only root: `first` (the users' homes, shared temp dirs), the private /tmp and HOME,
+    `then` (the profile's paths, the worker's places covered again, git dirs), and last the
+    checkout. `home`/`tmp` are the host dirs of the private HOME and TMPDIR (None while only
+    planned, in preflight)."""
 
     bwrap: str
     cwd: Path
     home_at: Path  # where the private HOME appears inside
-    hide: tuple[Path, ...]  # covered, in order (parents first)
-    binds: tuple[SandboxPath, ...]  # shown after the hiding: profile paths, git dirs
+    first: tuple[Mount, ...]
+    then: tuple[Mount, ...]
     network: Network = "host"
     home: Path | None = None
     tmp: Path | None = None
@@ -85,16 +97,11 @@ class SandboxSpec:
     def argv(self, command: Sequence[str], *, info_fd: int | None = None) -> tuple[str, ...]:
         assert self.home is not None and self.tmp is not None, "attempt dirs not made"
         out = [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-        for path in self.hide:
-            # A file is covered by an empty one; a directory by an empty tmpfs.
-            out += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null",
-                                                                   str(path)]
+        out += _mount_args(self.first)
         # /tmp first: a HOME under /tmp (a test's) must not be covered by it.
         out += ["--bind", str(self.tmp), str(INSIDE_TMP),
                 "--bind", str(self.home), str(self.home_at)]
-        for bind in self.binds:
-            out += ["--bind-try" if bind.writable else "--ro-bind-try", str(bind.path),
-                    str(bind.path)]
+        out += _mount_args(self.then)
         out += ["--bind", str(self.cwd), str(self.cwd), "--chdir", str(self.cwd),
                 "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
                 "--cap-drop", "ALL"]
@@ -113,48 +120,106 @@ class SandboxSpec:
         return INSIDE_TMP / host_path.relative_to(self.tmp)
 
     def visible(self, path: Path) -> bool:
-        """Whether `path` (host view) is the same file inside: the deepest mount over it decides."""
-        real = Path(os.path.realpath(path))
-        shown = [b.path for b in self.binds] + [self.cwd]
-        covered = [*self.hide, self.home_at, INSIDE_TMP]
-        best_hidden = max((len(p.parts) for p in covered if _under(real, p)), default=-1)
-        best_shown = max((len(p.parts) for p in shown if _under(real, p)), default=-1)
-        return best_shown >= best_hidden
+        """Whether the host's `path` is the same file inside: the last layer over it decides."""
+        private = (Mount("hide", INSIDE_TMP), Mount("hide", self.home_at))
+        return _visible(_real(path), (*self.first, *private, *self.then, Mount("rw", self.cwd)))
+
+
+def _visible(path: Path, layers: Sequence[Mount]) -> bool:
+    shown = True  # the read-only root
+    for layer in layers:
+        if _under(path, layer.path):
+            shown = layer.kind != "hide"
+    return shown
+
+
+def _mount_args(layers: Sequence[Mount]) -> list[str]:
+    out: list[str] = []
+    for layer in layers:
+        where = str(layer.path)
+        if layer.kind == "hide":
+            out += ["--tmpfs", where] if layer.path.is_dir() else ["--ro-bind", "/dev/null",
+                                                                    where]
+        else:  # -try: a declared path that does not exist (yet) is skipped, not fatal
+            out += ["--bind-try" if layer.kind == "rw" else "--ro-bind-try", where, where]
+    return out
 
 
 def plan(sandbox: Sandbox, *, cwd: Path, paths: Sequence[SandboxPath] = (),
          network: Network = "host", extra_ro: Sequence[Path] = (),
          environ: Mapping[str, str] | None = None) -> SandboxSpec:
     """The sandbox of one attempt in `cwd` (no dirs made yet). `paths` are the profile's,
-    `extra_ro` the caller's (e.g. an objects directory the checkout borrows from)."""
+    `extra_ro` the caller's (e.g. an objects directory the checkout borrows from). The worker's
+    places are covered after the profile's paths, so no declared path can show them."""
     assert sandbox.mode == "bwrap" and sandbox.bwrap is not None
     env = os.environ if environ is None else environ
-    cwd = Path(os.path.realpath(cwd))
+    cwd = _real(cwd)
     home_at = _home_inside(env.get("HOME"))
-    covered = [*ALWAYS_HIDDEN, INSIDE_TMP, home_at]
-    hide = [p for p in ALWAYS_HIDDEN if p.exists()]
+    first = tuple(Mount("hide", p) for p in ALWAYS_HIDDEN if p.exists())
+    layers = [*first, Mount("hide", INSIDE_TMP), Mount("hide", home_at)]
+    then = [Mount("rw" if p.writable else "ro", _real(p.path)) for p in paths]
+    layers += then
     for path in sorted({_real(p) for p in sandbox.hide}, key=lambda p: len(p.parts)):
-        if path.exists() and not any(_under(path, c) for c in covered):
-            hide.append(path)
-            covered.append(path)
-    binds = [SandboxPath(_real(p.path), p.writable) for p in paths]
-    binds += [SandboxPath(_real(p)) for p in extra_ro]
-    binds += git_dirs(cwd)
-    return SandboxSpec(bwrap=sandbox.bwrap, cwd=cwd, home_at=home_at, hide=tuple(hide),
-                       binds=tuple(dict.fromkeys(binds)), network=network)
+        if path.exists() and _visible(path, layers):  # else already covered: nothing to do
+            then.append(Mount("hide", path))
+            layers.append(then[-1])
+    then += [Mount("ro", _real(p)) for p in extra_ro]
+    then += [Mount("rw" if b.writable else "ro", b.path) for b in git_dirs(cwd)]
+    return SandboxSpec(bwrap=sandbox.bwrap, cwd=cwd, home_at=home_at, first=first,
+                       then=tuple(dict.fromkeys(then)), network=network)
 
 
 def plan_checked(sandbox: Sandbox, *, cwd: Path, paths: Sequence[SandboxPath], network: Network,
                  extra_ro: Sequence[Path], environ: Mapping[str, str], binary: str,
-                 agent: str) -> SandboxSpec:
-    """`plan`, refusing (PreflightError binary_missing) an agent binary the sandbox hides."""
+                 agent: str, env: Mapping[str, str]) -> SandboxSpec:
+    """`plan`, refusing (PreflightError binary_missing) an agent binary, or the interpreter its
+    `#!` line names, that the sandbox hides."""
     box = plan(sandbox, cwd=cwd, paths=paths, network=network, extra_ro=extra_ro,
                environ=environ)
-    real = os.path.realpath(binary)
-    if not box.visible(Path(real)):
-        raise PreflightError("binary_missing", f"{binary!r} ({real}) is hidden by the sandbox: "
-                             f"add its directory to agent {agent!r}'s sandbox_paths")
+    problem = hidden_program(box, binary, env)
+    if problem is not None:
+        raise PreflightError("binary_missing", f"{problem}: add its directory to agent "
+                             f"{agent!r}'s sandbox_paths")
     return box
+
+
+def hidden_program(box: SandboxSpec, binary: str, env: Mapping[str, str]) -> str | None:
+    """Why the agent's program cannot start inside `box` (it, or its `#!` interpreter, looked up
+    on the agent's PATH for `env`, is hidden), or None."""
+    real = _real(Path(binary))
+    if not box.visible(real):
+        return f"{binary!r} ({real}) is hidden by the sandbox"
+    interpreter = _interpreter(real)
+    if interpreter is None:
+        return None
+    words = interpreter.split()
+    if os.path.basename(words[0]) == "env" and len(words) > 1:
+        name = words[1]
+        # `env` searches the PATH inside: the first visible match is what runs there.
+        for folder in (env.get("PATH") or "/bin:/usr/bin").split(os.pathsep):  # glibc's default
+            candidate = Path(folder or ".") / name
+            if os.access(candidate, os.X_OK) and box.visible(candidate):
+                return None
+        return f"{binary!r} runs {name!r} (its #! line), found on no PATH folder the sandbox shows"
+    if not box.visible(Path(interpreter)):
+        return f"{binary!r} runs {interpreter} (its #! line), which the sandbox hides"
+    return None
+
+
+def _interpreter(program: Path) -> str | None:
+    """The `#!` line's program (and, for `env`, the name it looks up), or None."""
+    try:
+        with program.open("rb") as fh:
+            first = fh.readline(256)
+    except OSError:
+        return None
+    words = first[2:].decode("utf-8", "replace").split() if first.startswith(b"#!") else []
+    if not words:
+        return None
+    if os.path.basename(words[0]) == "env":
+        name = next((w for w in words[1:] if not w.startswith("-")), None)
+        return f"{words[0]} {name}" if name else words[0]
+    return words[0]
 
 
 def worker_hides(*places: Path | None) -> tuple[Path, ...]:

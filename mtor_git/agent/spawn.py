@@ -136,7 +136,7 @@ def preflight(req: RunRequest) -> Prepared:
     binary = _resolve_binary(argv, env, req.cwd)
     box = None if req.sandbox.mode == "none" else plan_checked(
         req.sandbox, cwd=req.cwd, paths=profile.sandbox_paths, network=profile.network,
-        extra_ro=req.ro_paths, environ=req.environ, binary=binary, agent=profile.name)
+        extra_ro=req.ro_paths, environ=req.environ, binary=binary, agent=profile.name, env=env)
     if not req.prompt.strip():
         raise PreflightError("empty_prompt", "the prompt is empty")
     return Prepared(req, (binary, *argv[1:]), env, redactor, binary, box)

@@ -14,6 +14,7 @@ from typing import Any
 
 from mtor_git import paths
 from mtor_git.agent.profiles import BUILTIN, PROMPT_MODES, REPORT_FORMATS, AgentProfile
+from mtor_git.agent.sandbox import NETWORKS, SANDBOX_MODES, SandboxMode, SandboxPath
 from mtor_git.agent.spawn import build_env, find_binary
 from mtor_git.config.expand import UnsetVariable, expand_path, expand_vars, referenced_vars
 from mtor_git.durations import parse_duration
@@ -79,6 +80,8 @@ class Config:
     author_name: str = "mtor-git"
     author_email: str = "mtor-git@localhost"
     max_spec_bytes: int = 256 * 1024
+    # `bwrap` or `none`; None when not configured: bwrap where it is found, else `none`, logged.
+    sandbox: SandboxMode | None = None
 
     @property
     def heartbeat(self) -> float:
@@ -89,10 +92,11 @@ class Config:
 TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval",
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
-            "require_signed", "allowed_signers", "author", "max_spec_bytes")
+            "require_signed", "allowed_signers", "author", "max_spec_bytes", "sandbox")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
-              "timeout", "fallback", "max_parallel", "max_attempts", "model_args")
+              "timeout", "fallback", "max_parallel", "max_attempts", "model_args",
+              "sandbox_paths", "network")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
               "breaker_threshold", "breaker_cooldown")
 LOG_KEYS = ("file", "rotation", "retention", "json_file", "level")
@@ -229,6 +233,10 @@ def _scalars(r: _Reader, top: dict[str, Any]) -> dict[str, Any]:
         if top["pull_request"] not in ("gh", "none"):
             raise r.fail(("pull_request",), "expected gh or none")
         out["pull_request"] = None if top["pull_request"] == "none" else "gh"
+    if "sandbox" in top:
+        if top["sandbox"] not in SANDBOX_MODES:
+            raise r.fail(("sandbox",), "expected bwrap or none")
+        out["sandbox"] = top["sandbox"]
     if "require_signed" in top:
         out["require_signed"] = r.typed(top["require_signed"], ("require_signed",), bool,
                                         "true or false")
@@ -348,6 +356,13 @@ def _agent(r: _Reader, name: str, value: Any) -> AgentProfile:
             changes[key] = r.count(raw[key], (*where, key))
     if "fallback" in raw:
         changes["fallback"] = r.text(raw["fallback"], (*where, "fallback"))
+    if "sandbox_paths" in raw:
+        changes["sandbox_paths"] = _sandbox_paths(r, raw["sandbox_paths"],
+                                                  (*where, "sandbox_paths"))
+    if "network" in raw:
+        if raw["network"] not in NETWORKS:
+            raise r.fail((*where, "network"), "expected host or none")
+        changes["network"] = raw["network"]
     profile = replace(base, **changes)
     profile = _agent_env(r, profile, raw.get("env"), (*where, "env"))
     if not profile.command:
@@ -355,6 +370,25 @@ def _agent(r: _Reader, name: str, value: Any) -> AgentProfile:
     if profile.prompt == "file" and "{prompt_file}" not in profile.command:
         raise r.fail((*where, "command"), "prompt: file needs {prompt_file} in the command")
     return profile
+
+
+def _sandbox_paths(r: _Reader, value: Any, where: KeyPath) -> tuple[SandboxPath, ...]:
+    """Each item a path (read-only) or `{path: P, mode: ro|rw}`; `~` and `${VAR}` expanded."""
+    items = r.typed(value, where, list, "a list of paths")
+    out: list[SandboxPath] = []
+    for index, item in enumerate(items):
+        at: KeyPath = (*where, index)
+        if isinstance(item, dict):
+            raw = r.mapping(item, at, ("path", "mode"))
+            if "path" not in raw:
+                raise r.fail(at, "path is required")
+            mode = raw.get("mode", "ro")
+            if mode not in ("ro", "rw"):
+                raise r.fail((*at, "mode"), "expected ro or rw")
+            out.append(SandboxPath(r.path(raw["path"], (*at, "path")), writable=mode == "rw"))
+        else:
+            out.append(SandboxPath(r.path(item, at)))
+    return tuple(out)
 
 
 def _command(r: _Reader, value: Any, where: KeyPath, *, empty: bool = False) -> tuple[str, ...]:

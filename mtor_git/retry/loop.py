@@ -32,6 +32,7 @@ from mtor_git.agent.evidence import Attempt, Failure
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.agent.spawn import Prepared, RunRequest, preflight, run_attempt
 from mtor_git.errors import PreflightError
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy, backoff_delay, park_until
@@ -110,7 +111,7 @@ def execute(*, prompt: str, profile_name: str, profiles: Mapping[str, AgentProfi
             sleep: Callable[[float], None] | None = None,
             clock: Callable[[], float] = time.time, rng: random.Random | None = None,
             on_attempt: Callable[[Attempt], None] | None = None,
-            park_limit: float = 3600.0) -> Execution:
+            park_limit: float = 3600.0, sandbox: Sandbox = NO_SANDBOX) -> Execution:
     """Run one task's agent until success, a terminal fault, the budget, or a signal.
 
     `timeout` (the spec's) is capped by the profile's; `max_attempts` by the policy's and the
@@ -122,7 +123,8 @@ def execute(*, prompt: str, profile_name: str, profiles: Mapping[str, AgentProfi
                  timeout=timeout, max_attempts=max_attempts, max_cost_usd=max_cost_usd,
                  cancel=cancel, shutdown=shutdown,
                  sleep=sleep or interruptible_sleep(cancel, shutdown), clock=clock,
-                 rng=rng or random.Random(), on_attempt=on_attempt, park_limit=park_limit)
+                 rng=rng or random.Random(), on_attempt=on_attempt, park_limit=park_limit,
+                 sandbox=sandbox)
     try:
         return loop.run()
     except Exception as exc:
@@ -161,6 +163,7 @@ class _Loop:
     rng: random.Random
     on_attempt: Callable[[Attempt], None] | None
     park_limit: float
+    sandbox: Sandbox = NO_SANDBOX
     attempts: list[Attempt] = field(default_factory=list)
     prepared: dict[str, Prepared | None] = field(default_factory=dict)
     last_launch: float | None = None
@@ -271,7 +274,8 @@ class _Loop:
         cap = profile.timeout
         timeout = min(self.timeout or cap or DEFAULT_TIMEOUT, cap or float("inf"))
         return preflight(RunRequest(profile, self.prompt, self.cwd, model=model,
-                                    timeout=timeout, environ=self.environ))
+                                    timeout=timeout, environ=self.environ,
+                                    sandbox=self.sandbox))
 
     def _fallback_of(self, profile: AgentProfile) -> Prepared | None:
         """The profile's fallback, preflighted once; None when there is none or it cannot run."""

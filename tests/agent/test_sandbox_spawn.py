@@ -129,3 +129,19 @@ def test_a_binary_the_sandbox_hides_is_refused_in_preflight(tmp_path: Path, wt: 
     shown = AgentProfile(name="x", command=(str(hidden),),
                          sandbox_paths=(SandboxPath(hidden.parent),))
     assert run_attempt(request(tmp_path, shown, wt)).exit_code == 0
+
+
+def test_an_interpreter_found_on_no_visible_path_folder_is_refused(tmp_path: Path,
+                                                                   wt: Path) -> None:
+    hidden = tmp_path / "state" / "bin"
+    hidden.mkdir(parents=True)
+    (hidden / "mtor-test-interp").write_text("#!/bin/sh\nexit 0\n")
+    (hidden / "mtor-test-interp").chmod(0o755)
+    script = wt / "agent.sh"  # visible itself: only its interpreter is not
+    script.write_text("#!/usr/bin/env mtor-test-interp\n")
+    script.chmod(0o755)
+    environ = {**base_environ(), "PATH": f"{hidden}:/usr/bin:/bin"}
+    with pytest.raises(PreflightError) as info:
+        preflight(request(tmp_path, AgentProfile(name="x", command=(str(script),)), wt,
+                          environ=environ))
+    assert info.value.kind == "binary_missing" and "mtor-test-interp" in str(info.value)
