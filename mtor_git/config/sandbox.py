@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from mtor_git import proc
 from mtor_git.agent.sandbox import Sandbox, find_bwrap, hidden_program, plan, worker_hides
 from mtor_git.agent.spawn import build_env, find_binary
-from mtor_git.config.load import Config
+from mtor_git.config.model import Config
 from mtor_git.errors import CommandError, ConfigError
 
 # The shape of an attempt's sandbox, on a command that does nothing: user namespaces refused

@@ -14,7 +14,7 @@ from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.reports import parse_report
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.agent.spawn import RunRequest, preflight, run_attempt
-from mtor_git.config.load import Config
+from mtor_git.config.model import Config
 from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.doctor.run import Check
 from mtor_git.errors import ConfigError, PreflightError

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mtor_git.config.load import Config
+from mtor_git.config.model import Config
 from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.doctor.run import Check
 from mtor_git.errors import ConfigError
