@@ -22,10 +22,11 @@ SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|AUTH
 
 def secrets_from(profile: AgentProfile, env: Mapping[str, str]) -> dict[str, str]:
     """Name -> value of everything to redact for `profile` running with `env`: its required and
-    secret variables (the loader adds to `secret_env` every `env` value that came from `${VAR}`,
-    the names it referenced, and the worker's tokens and env-file names), its `secret_values`
-    (credentials not in any variable), and any variable named like a credential. A value written
-    literally in the profile's `env` (`AIDER_MODEL: gpt-4o`) is configuration, not a secret."""
+    secret variables (the loader adds to `secret_env` every `env` entry whose value came from
+    `${VAR}`, the names it referenced, `${VAR}`s of the command and the repositories' `token_env`),
+    its `secret_values` (a password in a repository URL, every value of the env file), and any
+    variable named like a credential. A value written literally in the profile's `env`
+    (`AIDER_MODEL: gpt-4o`) is configuration, not a secret."""
     found: dict[str, str] = {}
 
     def add(name: str, value: str | None) -> None:

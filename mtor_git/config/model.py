@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtor_git.agent.profiles import AgentProfile
+from mtor_git.agent.sandbox import SandboxMode
 from mtor_git.retry.policy import RetryPolicy
 
 
@@ -65,8 +66,13 @@ class Config:
     author_name: str = "mtor-git"
     author_email: str = "mtor-git@localhost"
     max_spec_bytes: int = 256 * 1024
+<<<<<<< HEAD
     # The systemd EnvironmentFile the service runs with: every value in it is a secret.
     env_file: Path | None = None
+=======
+    # `bwrap` or `none`; None when not configured: bwrap where it runs, else `none`, logged.
+    sandbox: SandboxMode | None = None
+>>>>>>> main
 
     @property
     def heartbeat(self) -> float:

@@ -36,7 +36,7 @@ def with_worker_secrets(agents: Mapping[str, AgentProfile], raw_repos: Any,
         url = str(repos[index].url)
         password = urlsplit(url).password if "://" in url else None
         if password:
-            values[f"the password in repos[{index}].url"] = unquote(password)
+            values[f"repos[{index}].url password"] = unquote(password)
     if env_file is not None:
         values.update(env_file_values(env_file))
     if not names and not values:

@@ -21,11 +21,18 @@ from loguru import logger
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.redact import Redactor, secrets_from
+<<<<<<< HEAD
 from mtor_git.agent.secretscan import leak_failure
+=======
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
+from mtor_git.attempts import AttemptRecord
+>>>>>>> main
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import Problem
 from mtor_git.git import Repository, refs
 from mtor_git.git.read import Changes
+from mtor_git.queue import deps
+from mtor_git.queue.protocol import RemoteView, read_view
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.loop import ExecuteRequest, Execution, execute
 from mtor_git.retry.policy import BreakerBoard
@@ -53,7 +60,7 @@ class Job:
     spec_path: str
     run: int
     head: str
-    carried_attempts: tuple[dict[str, Any], ...] = ()
+    carried_attempts: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,7 @@ class Outcome:
     commit: str | None
     release_reason: str | None = None
     not_before: float | None = None
-    attempts: tuple[dict[str, Any], ...] = ()
+    attempts: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,13 +88,19 @@ class Signals:
 
 class TaskRunner:
     def __init__(self, config: Config, repo: Repository, *, breakers: BreakerBoard,
-                 environ: Mapping[str, str]) -> None:
+                 environ: Mapping[str, str], sandbox: Sandbox = NO_SANDBOX) -> None:
         self.config, self.repo, self.breakers, self.environ = config, repo, breakers, environ
+        self.sandbox = sandbox
         self.worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(),
                                  version=__version__, pid=os.getpid())
+        # One runner runs one job (the cycle makes one per task): the remote as this job sees it.
+        self._branch, self._tasks_dir = "", "tasks"
+        self._remote_view: RemoteView | None = None
 
     def run(self, job: Job, signals: Signals, *, cancelled_before: bool = False) -> Outcome:
         started = time.time()
+        self._branch, self._tasks_dir = job.repo.branch, job.repo.tasks_dir
+        self._remote_view = None
         checked, spec_commit = Checked(job.spec_path, None), None
         info = _task_info(job, checked, spec_commit, self.config.default_agent)
         try:
@@ -134,7 +147,24 @@ class TaskRunner:
                 return Failure("unsigned_spec", f"{spec.path}: {check.reason}; with "
                                "require_signed only specs from signed commits by allowed "
                                "keys run")
-        return profile_refusal(spec, self.config)
+        return profile_refusal(spec, self.config) or self._dependency_refusal(spec)
+
+    def _dependency_refusal(self, spec: Spec) -> Failure | None:
+        """A dependency that ended other than `succeeded`, or a cycle, rejects the task (the
+        cycle cannot start; the task needs what the failed one did not deliver)."""
+        if not spec.prerequisites:
+            return None
+        gate = deps.gate(self.repo, self._view(), spec, self._tasks_dir)
+        if gate.cycle:
+            return Failure("dependency_cycle", f"{spec.path}: {gate.reason()}")
+        if gate.failed:
+            return Failure("dependency_failed", f"{spec.path}: {gate.reason()}")
+        return None
+
+    def _view(self) -> RemoteView:
+        if self._remote_view is None:
+            self._remote_view = read_view(self.repo, self._branch)
+        return self._remote_view
 
     def _run_agent(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                    started: float, signals: Signals) -> Outcome:
@@ -151,7 +181,7 @@ class TaskRunner:
         try:
             signals.agent_starting()
             execution = self._execute(spec, worktree, signals, job)
-            attempts = job.carried_attempts + tuple(a.to_json() for a in execution.attempts)
+            attempts = job.carried_attempts + tuple(a.record() for a in execution.attempts)
             if execution.status in (TaskStatus.INTERRUPTED, TaskStatus.PARKED):
                 return Outcome(None, None, release_reason=execution.status,
                                not_before=execution.resume_at, attempts=attempts)
@@ -177,7 +207,7 @@ class TaskRunner:
 
     def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                 started: float, worktree: Path, base: str, execution: Execution,
-                attempts: tuple[dict[str, Any], ...]) -> Outcome:
+                attempts: tuple[AttemptRecord, ...]) -> Outcome:
         """Commit what the agent changed (unless it leaked a secret) and the result."""
         message = f"mtor: {job.task_id} agent changes (run {job.run})"
         # Nothing left uncommitted: the head is still the agent's own last commit, if any.
@@ -245,14 +275,16 @@ class TaskRunner:
             prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
             environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
-            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown))
+            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
+            sandbox=self.sandbox))
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
         remote, or a commit of the watched branch's history. Never a ref of the worker's own
         (a quarantined commit, another task's unpublished work)."""
         if spec.base is None:
-            return spec_commit or job.head
+            after = deps.start_branch(self.repo, self._view(), spec) if spec.depends_on else None
+            return after or spec_commit or job.head
         for ref in (f"refs/remotes/origin/{spec.base}", f"refs/tags/{spec.base}"):
             found = git.resolve(self.repo, ref)
             if found is not None:
@@ -284,7 +316,7 @@ class TaskRunner:
     def _finish(self, job: Job, info: TaskInfo, started: float, status: TaskStatus,
                 spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
                 head: str | None = None, execution: Execution | None = None,
-                attempts: tuple[dict[str, Any], ...] = (),
+                attempts: tuple[AttemptRecord, ...] = (),
                 notes: tuple[str, ...] = ()) -> Outcome:
         parent = head or spec_commit or job.head
         changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
@@ -295,7 +327,7 @@ class TaskRunner:
             model_invoked=_invoked(execution, attempts or job.carried_attempts),
             run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
             usage=_usage(execution), attempts=attempts or job.carried_attempts,
-            failure=failure, notes=notes)
+            failure=failure, notes=notes, sandbox=self.sandbox.mode)
         files = {refs.result_json(job.task_id): result.dumps().encode(),
                  refs.result_md(job.task_id): pr_body(result).encode()}
         commit = git.commit_files(
@@ -334,7 +366,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
-                         attempts: tuple[dict[str, Any], ...] | None = None) -> Outcome:
+                         attempts: tuple[AttemptRecord, ...] | None = None) -> Outcome:
     """Give the claim back (with what ran) to be tried again after `wait`: a full disk is the
     worker's trouble, not the task's, and must not end it."""
     logger.error("task {}: the workspace is out of space ({}); handed back, to be tried again "
@@ -344,9 +376,9 @@ def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
                    not_before=time.time() + wait)
 
 
-def _invoked(execution: Execution | None, attempts: tuple[dict[str, Any], ...]) -> bool | None:
+def _invoked(execution: Execution | None, attempts: tuple[AttemptRecord, ...]) -> bool | None:
     """Did any attempt of this run, handed-back ones included, reach a model?"""
-    if any(a.get("model_invoked") is True for a in attempts):
+    if any(a.model_invoked is True for a in attempts):
         return True
     if execution is not None:
         return execution.model_invoked

@@ -26,7 +26,8 @@ TITLE = "clear \x1b[2J title \x1b]0;pwned\x07 cr\rend"
 RAW_CONTROLS = [bytes([c]) for c in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F)] + [
     chr(c).encode() for c in range(0x80, 0xA0)]
 VERBS = {"result": ["result", "t-esc"], "pr": ["pr", "t-esc"], "status": ["status"],
-         "status <id>": ["status", "t-esc"], "history": ["history", "t-esc"]}
+         "status <id>": ["status", "t-esc"], "history": ["history", "t-esc"],
+         "watch": ["watch", "t-esc", "--timeout", "30s"]}
 
 
 @pytest.fixture(scope="module")
