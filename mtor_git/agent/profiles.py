@@ -45,15 +45,12 @@ class AgentProfile:
     # config's `secret_env`, every `env` entry whose value came from `${VAR}` and the names it
     # referenced, and the worker's own (`token_env`, `env_file`); see agent/redact.py.
     secret_env: tuple[str, ...] = ()
-<<<<<<< HEAD
     # Secrets held in no variable (a password written in a repository URL): label -> value.
     secret_values: Mapping[str, str] = field(default_factory=dict)
-=======
     # What the sandbox shows this agent beyond its checkout (its CLI's login state, a toolchain
     # under a home), read-only unless marked writable; `none` gives it loopback only.
     sandbox_paths: tuple[SandboxPath, ...] = ()
     network: Network = "host"
->>>>>>> main
 
 
 # Ready profiles; a config entry `extends: <name>` starts from one of these.

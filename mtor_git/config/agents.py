@@ -13,12 +13,8 @@ from mtor_git.config.reader import ENV_NAME, NAME, Reader
 from mtor_git.spec.yamlload import KeyPath
 
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
-<<<<<<< HEAD
-              "timeout", "fallback", "max_parallel", "max_attempts", "model_args", "secret_env")
-=======
               "timeout", "fallback", "max_parallel", "max_attempts", "model_args",
-              "sandbox_paths", "network")
->>>>>>> main
+              "sandbox_paths", "network", "secret_env")
 
 
 def parse_agents(r: Reader, value: Any) -> dict[str, AgentProfile]:

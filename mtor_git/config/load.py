@@ -29,11 +29,8 @@ from mtor_git.spec.yamlload import KeyPath, YamlProblem, load
 TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval",
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
-<<<<<<< HEAD
-            "require_signed", "allowed_signers", "author", "max_spec_bytes", "env_file")
-=======
-            "require_signed", "allowed_signers", "author", "max_spec_bytes", "sandbox")
->>>>>>> main
+            "require_signed", "allowed_signers", "author", "max_spec_bytes", "sandbox",
+            "env_file")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
               "breaker_threshold", "breaker_cooldown")

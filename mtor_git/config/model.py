@@ -66,13 +66,10 @@ class Config:
     author_name: str = "mtor-git"
     author_email: str = "mtor-git@localhost"
     max_spec_bytes: int = 256 * 1024
-<<<<<<< HEAD
     # The systemd EnvironmentFile the service runs with: every value in it is a secret.
     env_file: Path | None = None
-=======
     # `bwrap` or `none`; None when not configured: bwrap where it runs, else `none`, logged.
     sandbox: SandboxMode | None = None
->>>>>>> main
 
     @property
     def heartbeat(self) -> float:

@@ -21,12 +21,9 @@ from loguru import logger
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.redact import Redactor, secrets_from
-<<<<<<< HEAD
-from mtor_git.agent.secretscan import leak_failure
-=======
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
+from mtor_git.agent.secretscan import leak_failure
 from mtor_git.attempts import AttemptRecord
->>>>>>> main
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import Problem
 from mtor_git.git import Repository, refs
