@@ -4,8 +4,8 @@
                     none in it (the common case: every form searched in full), and with one hidden
                     base64-encoded and split over lines at the end
   percent-heavy     the same 10 MB with '%' in it (the percent-decoded view is searched too)
-  redact 10 MB      Redactor.text over 10 MB of agent output, 20 secrets in every form
-  false positives   20 random secrets and 20 word-like configuration values (gpt-4o-mini,
+  redact 10 MB      Redactor.text over 10 MB of agent output, 20 (and 2) secrets in every form
+  false positives   20 random secrets, 200 of the minimum length, 20 word-like values (gpt-4o-mini,
                     production ...) scanned against every text file of this repository: what the
                     disguises (encodings, joined lines) flag beyond the plain value
 
@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mtor_git.agent.redact import Redactor
+from mtor_git.agent.redact import MIN_SECRET_LEN, Redactor
 from mtor_git.agent.secretscan import SecretScanner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,11 +79,16 @@ def main() -> None:
     output = data.decode("utf-8", "replace")
     redactor = Redactor(secrets)
     print(f"redact 10 MB of output, 20 secrets:   {timed(lambda: redactor.text(output), 1):.3f} s")
+    two = Redactor(dict(list(secrets.items())[:2]))
+    print(f"redact 10 MB of output, 2 secrets:    {timed(lambda: two.text(output), 1):.3f} s")
     files = [p for p in ROOT.rglob("*") if p.is_file() and ".git" not in p.parts
              and ".venv" not in p.parts and p.suffix in (".py", ".md", ".yaml", ".toml", ".json")]
     corpus = [p.read_bytes() for p in files]
     size = sum(map(len, corpus)) / MB
+    shortest = {f"S{i}": "".join(rng.choice(string.ascii_letters + string.digits)
+                                 for _ in range(MIN_SECRET_LEN)) for i in range(200)}
     for label, values in (("random secrets", secrets),
+                          (f"200 random {MIN_SECRET_LEN}-character secrets", shortest),
                           ("word-like values", {f"V{i}": w for i, w in enumerate(WORDLIKE)})):
         scan = SecretScanner(values)
         flagged = [(str(p.relative_to(ROOT)), h.name, h.encoding)
