@@ -79,6 +79,9 @@ class Config:
     author_name: str = "mtor-git"
     author_email: str = "mtor-git@localhost"
     max_spec_bytes: int = 256 * 1024
+    # What an agent may add in one run: any one file, and all new content (its commits too).
+    max_file_bytes: int = 10 << 20
+    max_change_bytes: int = 100 << 20
 
     @property
     def heartbeat(self) -> float:
@@ -89,7 +92,8 @@ class Config:
 TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval",
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
-            "require_signed", "allowed_signers", "author", "max_spec_bytes")
+            "require_signed", "allowed_signers", "author", "max_spec_bytes", "max_file_bytes",
+            "max_change_bytes")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
               "timeout", "fallback", "max_parallel", "max_attempts", "model_args")
@@ -218,7 +222,7 @@ def _scalars(r: _Reader, top: dict[str, Any]) -> dict[str, Any]:
                 "shutdown_grace"):
         if key in top:
             out[key] = r.duration(top[key], (key,))
-    for key in ("max_parallel", "max_spec_bytes"):
+    for key in ("max_parallel", "max_spec_bytes", "max_file_bytes", "max_change_bytes"):
         if key in top:
             out[key] = r.count(top[key], (key,))
     if "unknown_agents" in top:
