@@ -2,7 +2,7 @@
 """A fake agent that turns its task checkout's git against the worker.
 
 Usage: hostile_git_agent.py [--set-url URL] [--set-pushurl URL] [--push REFSPEC]...
-                            [--results-dir ID]
+                            [--results-dir ID] [--huge] [--conflict]
 
 It always writes HOSTILE.md and records, one line each, what its git commands did in
 HOSTILE.md too (`<command>: exit <code>`), so a test can see which attempts git allowed. Then:
@@ -12,7 +12,9 @@ HOSTILE.md too (`<command>: exit <code>`), so a test can see which attempts git 
                      `HEAD:mtor/<other>`, `:refs/mtor/claims/<other>` deletes another task's
                      claim);
   --results-dir ID   makes results/<ID>.json a folder (with a file inside) and results/<ID>.md
-                     a symlink to /etc/passwd.
+                     a symlink to /etc/passwd;
+  --huge             writes HUGE.bin, a sparse file of 1 GiB (no disk used);
+  --conflict         starts a merge that conflicts and leaves it open (MERGE_HEAD, markers).
 It prints a Claude-like JSON success report, exit 0. The prompt is read from stdin and ignored.
 """
 
@@ -37,6 +39,20 @@ def run_git(log: list[str], *argv: str) -> None:
     log.append(f"git {' '.join(argv)}: exit {proc.returncode}")
 
 
+def conflict(log: list[str]) -> None:
+    """Two commits changing the same line on two branches, merged: the merge stops half done."""
+    Path("CONFLICT.md").write_text("base\n")
+    run_git(log, "add", "CONFLICT.md")
+    run_git(log, "commit", "--quiet", "-m", "base line")
+    run_git(log, "checkout", "--quiet", "-b", "side")
+    Path("CONFLICT.md").write_text("side\n")
+    run_git(log, "commit", "--quiet", "-am", "side line")
+    run_git(log, "checkout", "--quiet", "-")
+    Path("CONFLICT.md").write_text("mine\n")
+    run_git(log, "commit", "--quiet", "-am", "my line")
+    run_git(log, "merge", "side")
+
+
 def main() -> None:
     args = sys.argv[1:]
     sys.stdin.buffer.read()
@@ -56,6 +72,11 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "inside.txt").write_text("the agent's folder where the result goes\n")
         (Path("results") / f"{task_id}.md").symlink_to("/etc/passwd")
+    if "--huge" in args:
+        with open("HUGE.bin", "wb") as out:
+            out.truncate(1 << 30)
+    if "--conflict" in args:
+        conflict(log)
     Path("HOSTILE.md").write_text("".join(f"{line}\n" for line in log) or "nothing tried\n")
     report = {"type": "result", "subtype": "success", "is_error": False, "duration_ms": 5,
               "num_turns": 1, "result": "done", "session_id": "hostile-1",

@@ -47,12 +47,13 @@ def tried(s: Site, task_id: str) -> str:
     return git("show", f"mtor/{task_id}:HOSTILE.md", cwd=s.remote)
 
 
-def later_task_runs_too(s: Site, cfg: Path) -> None:
-    """A spec pushed after the hostile run is run and published by the same worker."""
+def later_task_runs_too(s: Site, cfg: Path, t1: str = "succeeded") -> None:
+    """A spec pushed after the hostile run is run and published by the same worker; t1 shows
+    its own result (`t1`) and is not run again."""
     s.push_specs({"t2": spec()}, "a later task")
     s.run_once(cfg)
-    assert s.results() == {"t1": "succeeded", "t2": "succeeded"}
-    assert board(s) == {"t1": "succeeded", "t2": "succeeded"}
+    assert s.results() == {"t1": t1, "t2": "succeeded"}
+    assert board(s) == {"t1": t1, "t2": "succeeded"}
     assert s.claims() == []
     assert s.outbox("w1") == []
 
@@ -121,3 +122,31 @@ def test_f6_a_folder_at_the_result_path_gives_way_to_the_workers_result(s: Site)
     published = s.refs()["refs/heads/mtor/t1"]
     later_task_runs_too(s, cfg)
     assert s.refs()["refs/heads/mtor/t1"] == published  # done: never run again
+
+
+# -- sizes and unfinished work (#12 item 7) ------------------------------------------------------
+def test_a_sparse_1gb_file_is_refused_as_change_too_large_and_nothing_is_pushed(
+        s: Site) -> None:
+    base = s.push_specs({"t1": spec(agent="evil")})
+    cfg = config(s, "--huge")
+
+    s.run_once(cfg)
+
+    result = s.result("t1")
+    assert (result["status"], result["failure"]["kind"]) == ("failed", "change_too_large")
+    assert "HUGE.bin" in result["failure"]["message"]
+    assert git("rev-parse", "mtor/t1~1", cwd=s.remote) == base  # the result sits on the base
+    later_task_runs_too(s, cfg, t1="failed")
+
+
+def test_a_merge_left_open_is_failed_unfinished_merge_with_its_work_shown(s: Site) -> None:
+    s.push_specs({"t1": spec(agent="evil")})
+    cfg = config(s, "--conflict")
+
+    s.run_once(cfg)
+
+    result = s.result("t1")
+    assert (result["status"], result["failure"]["kind"]) == ("failed", "unfinished_merge")
+    assert "MERGE_HEAD" in result["failure"]["message"]
+    assert "<<<<<<<" in git("show", "mtor/t1:CONFLICT.md", cwd=s.remote)
+
