@@ -12,6 +12,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pygit2
 from pygit2.enums import FileMode, ObjectType
@@ -166,32 +167,34 @@ def _own_objects(objects: Path) -> pygit2.Odb:
 
 def copy_objects(source: pygit2.Odb, repo: pygit2.Repository, head: str, tally: Tally) -> None:
     """Every object `head` reaches that the clone lacks, blobs checked against the limits by
-    their header before any is read; written leaves first, so a commit in the clone always
-    comes with everything it reaches."""
-    order: list[tuple[pygit2.Oid, ObjectType, bytes | None]] = []
+    their header before any is read. Each object is written after everything it reaches (a
+    depth-first walk, written on the way back), so an object in the clone always comes with
+    its whole closure, even after a crash half way."""
     seen: set[pygit2.Oid] = set()
-    todo: list[tuple[pygit2.Oid, str]] = [(pygit2.Oid(hex=head), "")]
+    # (oid, path, None) to visit; (oid, kind, raw) to write, its children done by then.
+    todo: list[tuple[pygit2.Oid, Any, Any]] = [(pygit2.Oid(hex=head), "", None)]
     while todo:
-        oid, path = todo.pop()
+        oid, second, raw = todo.pop()
+        if isinstance(second, ObjectType):  # back from the children: write it
+            data = raw if raw is not None else source.read(oid)[1]  # blobs read one at a time
+            if repo.odb.write(second, data) != oid:
+                raise GitOpError(f"the agent's object {oid} is corrupt")
+            continue
         if oid in seen or oid in repo.odb:
             continue
         seen.add(oid)
         kind, size = source.read_header(oid)
         if kind == ObjectType.BLOB:
-            tally.add(path or str(oid), size)
-            order.append((oid, kind, None))  # read when written: never two in memory
+            tally.add(second or str(oid), size)
+            todo.append((oid, kind, None))
             continue
-        raw: bytes = source.read(oid)[1]
-        order.append((oid, kind, raw))
+        data = source.read(oid)[1]
+        todo.append((oid, kind, data))
         if kind == ObjectType.COMMIT:
-            todo += [(pygit2.Oid(hex=h), "") for h in _commit_links(raw)]
+            todo += [(pygit2.Oid(hex=h), "", None) for h in _commit_links(data)]
         elif kind == ObjectType.TREE:
-            todo += [(o, f"{path}/{n}".lstrip("/")) for mode, n, o in _tree_entries(raw)
+            todo += [(o, f"{second}/{n}".lstrip("/"), None) for mode, n, o in _tree_entries(data)
                      if mode != FileMode.COMMIT]
-    for oid, kind, data in reversed(order):
-        written = repo.odb.write(kind, data if data is not None else source.read(oid)[1])
-        if written != oid:
-            raise GitOpError(f"the agent's object {oid} is corrupt")
 
 
 def _commit_links(data: bytes) -> Iterator[str]:
