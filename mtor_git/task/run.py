@@ -149,7 +149,7 @@ class TaskRunner:
         checkout = self._checkout(job, base)
         try:
             signals.agent_starting()
-            execution = self._execute(spec, checkout.path, signals, job)
+            execution = self._execute(spec, checkout, signals, job)
             attempts = job.carried_attempts + tuple(a.to_json() for a in execution.attempts)
             if execution.status in (TaskStatus.INTERRUPTED, TaskStatus.PARKED):
                 return Outcome(None, None, release_reason=execution.status,
@@ -265,12 +265,14 @@ class TaskRunner:
                 "were handed back", rule="max_cost_usd")
         return None
 
-    def _execute(self, spec: Spec, worktree: Path, signals: Signals,
+    def _execute(self, spec: Spec, checkout: Checkout, signals: Signals,
                  job: Job) -> Execution:
+        """The agent in `checkout.path`. An attempt sandbox must let it read `checkout.objects`
+        (the clone's objects its git borrows, read-only) and nothing else of the clone."""
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
         return execute(ExecuteRequest(
             prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
-            profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
+            profiles=self.config.agents, cwd=checkout.path, policy=self.config.retry,
             environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
             budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown))
 
