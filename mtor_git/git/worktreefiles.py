@@ -81,7 +81,7 @@ class Reserved:
                 continue
             for path in (p for p in self.paths if p.startswith(root + "/")):
                 st = _lstat(checkout.path / path)
-                if st is not None and checkout.unchanged(path, st) is None:
+                if st is not None and checkout.unchanged(path, st, racy_ok=True) is None:
                     notes.append(f"the agent left {_kind(st)} at {path}; discarded: the worker "
                                  "writes its own result there")
         return notes
@@ -117,6 +117,7 @@ class WorkingFiles:
                  reserved: Reserved) -> None:
         self.repo, self.checkout, self.tally, self.reserved = repo, checkout, tally, reserved
         self.notes: list[str] = []
+        self.unreadable: list[str] = []  # folders whose tracked files are kept as they were
 
     def tree_over(self, head: str) -> tuple[pygit2.Oid, dict[str, Entry]]:
         """The tree id of HEAD's tree with the files as they are now; HEAD's entries."""
@@ -128,7 +129,8 @@ class WorkingFiles:
             work = dict(self._walk(tracked, folders, ignored))
         self.notes = self.reserved.working_notes(self.checkout) + self.notes
         for path in tracked:
-            if path not in work and not self.reserved.covers(path, False):
+            if path not in work and not self.reserved.covers(path, False) and not any(
+                    path.startswith(f"{folder}/".lstrip("/")) for folder in self.unreadable):
                 index.remove(path)
         for path, (mode, oid) in work.items():
             if tracked.get(path) != (mode, oid):
@@ -146,8 +148,10 @@ class WorkingFiles:
             try:
                 with os.scandir(self.checkout.path / folder) as it:
                     entries = sorted(it, key=lambda e: e.name)
-            except OSError as exc:
-                self.notes.append(f"the folder {folder or '.'} could not be read: {exc}")
+            except OSError as exc:  # unreadable is not deleted: its tracked files stay as they were
+                self.notes.append(f"the folder {folder or '.'} could not be read ({exc}); its "
+                                  "files were kept as they were")
+                self.unreadable.append(folder)
                 continue
             for entry in entries:
                 rel = f"{folder}/{entry.name}" if folder else entry.name
@@ -182,8 +186,8 @@ class WorkingFiles:
             now = _lstat(full)
             if now is not None and now.st_size > self.tally.limits.max_file_bytes:
                 self.tally.check_file(rel, now.st_size)
-            self.notes.append(f"the agent's file {rel} changed while it was read; not committed")
-            return None
+            self.notes.append(f"the agent's file {rel} could not be read; kept as it was")
+            return tracked.get(rel)
         mode = FileMode.BLOB_EXECUTABLE if st.st_mode & stat.S_IXUSR else FileMode.BLOB
         return self._blob(rel, data, mode, tracked)
 

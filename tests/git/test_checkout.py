@@ -207,6 +207,21 @@ def test_a_result_folder_in_the_agents_commits_gives_way_to_the_result(
     assert "results/t1.json/x" not in files(clone, result)
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file of mode 000")
+def test_unreadable_files_and_folders_are_kept_not_deleted(clone: pygit2.Repository,
+                                                           tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "old.txt").chmod(0)
+    (co.path / "tasks").chmod(0)
+    (co.path / "new.txt").write_text("new\n")
+    try:
+        got = take(clone, co)
+    finally:
+        (co.path / "tasks").chmod(0o755)
+    assert files(clone, got.head) == {**files(clone, co.base), "new.txt": b"new\n"}
+    assert "could not be read" in " ".join(got.notes)
+
+
 def test_a_sparse_1gb_file_is_refused_without_being_read(clone: pygit2.Repository,
                                                         tmp_path: Path) -> None:
     co = make(clone, tmp_path)
