@@ -30,7 +30,7 @@ TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
             "require_signed", "allowed_signers", "author", "max_spec_bytes", "sandbox",
-            "env_file")
+            "max_file_bytes", "max_change_bytes", "env_file")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
               "breaker_threshold", "breaker_cooldown")
@@ -97,7 +97,7 @@ def _scalars(r: Reader, top: dict[str, Any]) -> dict[str, Any]:
                 "shutdown_grace"):
         if key in top:
             out[key] = r.duration(top[key], (key,))
-    for key in ("max_parallel", "max_spec_bytes"):
+    for key in ("max_parallel", "max_spec_bytes", "max_file_bytes", "max_change_bytes"):
         if key in top:
             out[key] = r.count(top[key], (key,))
     if "sandbox" in top:

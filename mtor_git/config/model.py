@@ -70,6 +70,9 @@ class Config:
     env_file: Path | None = None
     # `bwrap` or `none`; None when not configured: bwrap where it runs, else `none`, logged.
     sandbox: SandboxMode | None = None
+    # What an agent may add in one run: any one file, and all new content (its commits too).
+    max_file_bytes: int = 10 << 20
+    max_change_bytes: int = 100 << 20
 
     @property
     def heartbeat(self) -> float:
