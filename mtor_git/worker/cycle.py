@@ -101,7 +101,7 @@ class Worker:
         if not rt.reconciled:
             outbox.adopt(repo, rt.state, protocol.read_view(repo, rt.config.branch),
                           self.config.worker_id)
-        for entry in outbox.flush(repo, rt.state, due_only=rt.reconciled):
+        for entry in outbox.flush(repo, rt.state, due_only=rt.reconciled, probe=self._probe):
             # A result that waited in the outbox gets its pull request now.
             result = pullrequest.published_result(repo, entry)
             if result is not None and self.config.pull_request == "gh":
@@ -212,6 +212,10 @@ class Worker:
         return claim, new_oid
 
     @property
+    def _probe(self) -> outbox.Probe:
+        return outbox.claim_probe(self.config.worker_id, self.config.claim_lease, self._author)
+
+    @property
     def _author(self) -> tuple[str, str]:
         return (self.config.author_name, self.config.author_email)
 
@@ -258,9 +262,9 @@ class Worker:
             signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
                               agent_starting=lambda: _mark_running_soon(keeper))
             outcome = runner.run(job, signals, cancelled_before=cancelled)
-            if keeper.lost.is_set():
-                logger.error("{}: claim lost; result discarded, the new owner runs it",
-                             job.task_id)
+            if keeper.lost.is_set():  # the keeper said so at ERROR, once
+                keeper.stop()
+                logger.info("{}: result discarded, the new owner runs it", job.task_id)
             elif outcome.result is None or outcome.commit is None:
                 keeper.release(outcome.release_reason or "released", attempts=outcome.attempts,
                                not_before=outcome.not_before)
@@ -270,12 +274,12 @@ class Worker:
                                            outcome.result.status)
                 rt.state.put_outbox(entry_)
                 keeper.stop()  # no renewal may race the claim's deletion by publish
-                if outbox.publish(repo, rt.state, entry_,
-                                   release=lambda tid: self._release_later(rt, tid)):
-                    if self.config.pull_request == "gh":
-                        self._pull_request(repo, rt, outcome.result)
-                else:
-                    keeper.publishing()  # no takeover while the result waits in the outbox
+                # Kept back, the claim is marked publishing by the probe: no take-over while
+                # the result waits in the outbox.
+                if (outbox.publish(repo, rt.state, entry_, probe=self._probe,
+                                   release=lambda tid: self._release_later(rt, tid))
+                        and self.config.pull_request == "gh"):
+                    self._pull_request(repo, rt, outcome.result)
                 self._remember(job, outcome.result)
         except Exception as exc:
             logger.exception("task {} failed inside the worker; its claim will expire",
