@@ -79,6 +79,8 @@ class Config:
     author_name: str = "mtor-git"
     author_email: str = "mtor-git@localhost"
     max_spec_bytes: int = 256 * 1024
+    # A remote silent this long (connect, or between two reads) fails that repository's sync.
+    transfer_timeout: float = 30.0
 
     @property
     def heartbeat(self) -> float:
@@ -89,7 +91,7 @@ class Config:
 TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval",
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
-            "require_signed", "allowed_signers", "author", "max_spec_bytes")
+            "require_signed", "allowed_signers", "author", "max_spec_bytes", "transfer_timeout")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
               "timeout", "fallback", "max_parallel", "max_attempts", "model_args")
@@ -215,7 +217,7 @@ def _path_or(r: _Reader, top: dict[str, Any], key: str, default: Callable[[], Pa
 def _scalars(r: _Reader, top: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("poll_interval", "claim_lease", "default_timeout", "max_timeout",
-                "shutdown_grace"):
+                "shutdown_grace", "transfer_timeout"):
         if key in top:
             out[key] = r.duration(top[key], (key,))
     for key in ("max_parallel", "max_spec_bytes"):

@@ -3,14 +3,18 @@ a while is not a rival worker, and a remote that never answers stalls no other r
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from daemonfixtures import COUNTING_AGENT, Site, site, spec, wait_for
+from daemonfixtures import COUNTING_AGENT, DAEMON_ENV, Site, mtor, site, spec, wait_for
 from gitfixtures import install_hook
 
 pytestmark = pytest.mark.slow
@@ -63,3 +67,78 @@ def test_a_remote_refusing_every_push_for_a_while_costs_no_second_run(s: Site) -
     assert log_lines(s, "w1", "lost the claim") == []
     print(f"result pushed {took:.1f}s after the remote accepted pushes again")
 
+
+
+# -- a remote that accepts and never answers ------------------------------------------------------
+class TarPit:
+    """A TCP server on loopback that accepts every connection and never says a word."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    @property
+    def url(self) -> str:
+        return f"git://127.0.0.1:{self.port}/silent.git"
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture
+def pit() -> Iterator[TarPit]:
+    server = TarPit()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def status_of(s: Site, name: str) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((s.state_dir(name) / "status.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data if data.get("last_poll") else None
+
+
+def test_a_silent_remote_listed_first_does_not_delay_a_healthy_one(s: Site, pit: TarPit) -> None:
+    config = s.config("w1", poll_interval="2s", extra={
+        "transfer_timeout": "5s",
+        "repos": [{"url": pit.url, "name": "silent"}, {"url": s.url, "name": "healthy"}]})
+    proc = s.start(config)
+    wait_for(lambda: (s.root / "workers/w1/ws/healthy/repo.git").exists(), 30,
+             "the healthy repository's clone")
+    wait_for(lambda: pit.url in ((status_of(s, "w1") or {}).get("last_error") or ""), 30,
+             "the silent remote named in the status file")
+
+    pushed = time.monotonic()
+    s.push_specs({"t1": spec()})
+    wait_for(lambda: s.invocations(), 2 + 1 + 2, "the task to start within poll_interval + 2 s")
+    print(f"the healthy repository's task started {time.monotonic() - pushed:.1f}s after the push")
+    wait_for(lambda: "refs/heads/mtor/t1" in s.refs(), 30, "the result")
+
+    shown = subprocess.run(mtor("status", "--workers", "--config", str(config)), cwd=s.root,
+                           env=DAEMON_ENV, capture_output=True, text=True, timeout=60)
+    assert pit.url in shown.stdout, shown.stdout
+    doctor = subprocess.run(mtor("doctor", "--config", str(config)), cwd=s.root,
+                            env=DAEMON_ENV, capture_output=True, text=True, timeout=120)
+    assert pit.url in doctor.stdout, doctor.stdout
+    stopping = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    print(f"doctor took {stopping - pushed:.1f}s all told; stop {time.monotonic() - stopping:.1f}s")
