@@ -19,7 +19,7 @@ from mtor_git import git
 from mtor_git.errors import GitOpError
 from mtor_git.git import Repository, refs
 from mtor_git.queue import claims, protocol
-from mtor_git.queue.claims import Claim, Phase
+from mtor_git.queue.claims import Claim, ClaimPhase
 
 
 class ClaimKeeper:
@@ -63,7 +63,7 @@ class ClaimKeeper:
                     self._mark_lost("the lease expired without a renewal")
                     return
 
-    def beat(self, *, attempt: int | None = None, phase: Phase | None = None) -> bool:
+    def beat(self, *, attempt: int | None = None, phase: ClaimPhase | None = None) -> bool:
         """Renew the lease now; False (and `lost` set) when another worker owns the claim."""
         repo = self._repo_factory()
         with self._lock:  # the read and the push together: two beats must not interleave

@@ -97,7 +97,7 @@ def claim_probe(me: str, lease: float, author: tuple[str, str]) -> Probe:
             if (oid is None or claim is None or claim.worker != me or claim.run != entry.run
                     or claim.host != socket.gethostname()):
                 return None
-            renewed = claims.renewed(claim, lease, phase="publishing")
+            renewed = claims.renewed(claim, lease, phase=claims.ClaimPhase.PUBLISHING)
             return protocol.push_claim(repo, renewed, parent=oid, author=author) is not None
         except GitOpError as exc:
             logger.debug("probe for {} found no answer: {}", entry.task_id, exc)
