@@ -16,6 +16,7 @@ from collections.abc import Callable
 from loguru import logger
 
 from mtor_git import git
+from mtor_git.attempts import AttemptRecord
 from mtor_git.errors import GitOpError
 from mtor_git.git import Repository, refs
 from mtor_git.queue import claims, protocol
@@ -101,20 +102,29 @@ class ClaimKeeper:
                            self.claim.task_id)
         self._refused = True
 
-    def release(self, reason: str, *, attempts: tuple[dict[str, object], ...] | None = None,
+    def publishing(self) -> bool | None:
+        """Stop renewing, leaving the claim marked `publishing`: the result is committed and in
+        the outbox, so no other worker reruns the task while its push waits for the remote
+        (claims.PUBLISH_GRACE). Best effort: True when marked, False when the remote refused
+        the push (it may refuse every push: see outbox.mark_blocked), None when unreachable."""
+        return self._final(lambda c: claims.renewed(c, self._lease, phase=ClaimPhase.PUBLISHING),
+                           "mark the claim as publishing")
+
+    def release(self, reason: str, *, attempts: tuple[AttemptRecord, ...] | None = None,
                 not_before: float | None = None) -> None:
         """Hand the task back with the evidence of what ran, so another worker can go on."""
         if not self.lost.is_set():
             self._final(lambda c: claims.released(c, reason, attempts=attempts,
                                                   not_before=not_before), "release the claim")
 
-    def _final(self, make: Callable[[Claim], Claim], what: str) -> None:
+    def _final(self, make: Callable[[Claim], Claim], what: str) -> bool | None:
         """Stop renewing and push `make(claim)` as the claim's last word from us: a bare
-        compare-and-swap (the push itself checks the ref), best effort."""
+        compare-and-swap (the push itself checks the ref), best effort. True when it landed,
+        False when refused, None when the remote could not be reached or the claim was lost."""
         self.stop()
         with self._lock:
             if self.lost.is_set():
-                return
+                return None
             nxt = make(self.claim)
             try:
                 oid = protocol.push_claim(self._repo_factory(), nxt, parent=self.oid,
@@ -122,12 +132,13 @@ class ClaimKeeper:
             except GitOpError as exc:
                 logger.warning("could not {} of {}: {}; its lease will expire", what,
                                self.claim.task_id, exc)
-                return
+                return None
             if oid is None:
                 logger.warning("could not {} of {}: the remote refused the push", what,
                                self.claim.task_id)
-                return
+                return False
             self.claim, self.oid = nxt, oid
+            return True
 
     def _pushed_before(self, repo: Repository) -> str | None:
         return git.resolve(repo, refs.local_claim_ref(self.claim.task_id))

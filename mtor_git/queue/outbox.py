@@ -33,8 +33,8 @@ def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
 
     The claim is deleted afterwards, by `release(task_id)` when given (the worker does it off
     the task's slot: a push costs ~50 ms over git://, and a claim left beside a published
-    result is harmless and swept by a later cycle). A result kept back has its claim marked
-    `publishing` by `probe`, which also tells a remote refusing every push (the entry is
+    result is harmless and swept by a later cycle). When the result is refused, `probe` (a
+    renewal of our claim as `publishing`) tells a remote refusing every push (the entry is
     `blocked`: probed every cycle) from one refusing only this branch (a doubling wait)."""
     ref = refs.branch_ref(entry.task_id, entry.run)
     if git.resolve(repo, entry.commit) is None:
@@ -110,17 +110,21 @@ def _mark_blocked(repo: Repository, state: RepoState, entry: OutboxEntry,
                   probe: Probe | None) -> None:
     """After a refused result: does the remote refuse our claim too? Then it declines every
     push, and the result goes out at the first cycle that sees it accept one again."""
-    if probe is None:
-        return
-    blocked = probe(repo, entry) is False
+    if probe is not None:
+        mark_blocked(state, entry, probe(repo, entry) is False)
+
+
+def mark_blocked(state: RepoState, entry: OutboxEntry, blocked: bool = True) -> None:
+    """Record whether the remote refused our claim as well as `entry`'s result (a remote
+    declining every push: maintenance, a quota); a blocked entry is probed every cycle."""
     kept = next((e for e in state.outbox() if (e.task_id, e.run) == (entry.task_id, entry.run)),
                 None)
-    if kept is not None and kept.blocked != blocked:
-        state.put_outbox(dataclasses.replace(kept, blocked=blocked))
-        if blocked:
-            logger.warning("the remote refuses every push (our claim of {} too); its result is "
-                           "pushed at the first cycle the remote accepts one again",
-                           entry.task_id)
+    if kept is None or kept.blocked == blocked:
+        return
+    state.put_outbox(dataclasses.replace(kept, blocked=blocked))
+    if blocked:
+        logger.warning("the remote refuses every push (our claim of {} too); its result is "
+                       "pushed at the first cycle the remote accepts one again", entry.task_id)
 
 
 def adopt(repo: Repository, state: RepoState, view: protocol.RemoteView, me: str) -> int:

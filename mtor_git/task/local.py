@@ -47,4 +47,4 @@ def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, 
                 else TaskStatus.EXHAUSTED),
         task=info, worker=worker, branch="(local)", started_at=started, finished_at=time.time(),
         model_invoked=execution.model_invoked, usage=execution.usage.to_json(),
-        attempts=tuple(a.to_json() for a in execution.attempts), failure=execution.failure)
+        attempts=tuple(a.record() for a in execution.attempts), failure=execution.failure)

@@ -21,10 +21,13 @@ from loguru import logger
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.attempts import AttemptRecord
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import Problem
 from mtor_git.git import Repository, refs
 from mtor_git.git.read import Changes
+from mtor_git.queue import deps
+from mtor_git.queue.protocol import RemoteView, read_view
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.loop import ExecuteRequest, Execution, execute
 from mtor_git.retry.policy import BreakerBoard
@@ -52,7 +55,7 @@ class Job:
     spec_path: str
     run: int
     head: str
-    carried_attempts: tuple[dict[str, Any], ...] = ()
+    carried_attempts: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class Outcome:
     commit: str | None
     release_reason: str | None = None
     not_before: float | None = None
-    attempts: tuple[dict[str, Any], ...] = ()
+    attempts: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,14 @@ class TaskRunner:
         self.config, self.repo, self.breakers, self.environ = config, repo, breakers, environ
         self.worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(),
                                  version=__version__, pid=os.getpid())
+        # One runner runs one job (the cycle makes one per task): the remote as this job sees it.
+        self._branch, self._tasks_dir = "", "tasks"
+        self._remote_view: RemoteView | None = None
 
     def run(self, job: Job, signals: Signals, *, cancelled_before: bool = False) -> Outcome:
         started = time.time()
+        self._branch, self._tasks_dir = job.repo.branch, job.repo.tasks_dir
+        self._remote_view = None
         checked, spec_commit = Checked(job.spec_path, None), None
         info = _task_info(job, checked, spec_commit, self.config.default_agent)
         try:
@@ -133,7 +141,24 @@ class TaskRunner:
                 return Failure("unsigned_spec", f"{spec.path}: {check.reason}; with "
                                "require_signed only specs from signed commits by allowed "
                                "keys run")
-        return profile_refusal(spec, self.config)
+        return profile_refusal(spec, self.config) or self._dependency_refusal(spec)
+
+    def _dependency_refusal(self, spec: Spec) -> Failure | None:
+        """A dependency that ended other than `succeeded`, or a cycle, rejects the task (the
+        cycle cannot start; the task needs what the failed one did not deliver)."""
+        if not spec.prerequisites:
+            return None
+        gate = deps.gate(self.repo, self._view(), spec, self._tasks_dir)
+        if gate.cycle:
+            return Failure("dependency_cycle", f"{spec.path}: {gate.reason()}")
+        if gate.failed:
+            return Failure("dependency_failed", f"{spec.path}: {gate.reason()}")
+        return None
+
+    def _view(self) -> RemoteView:
+        if self._remote_view is None:
+            self._remote_view = read_view(self.repo, self._branch)
+        return self._remote_view
 
     def _run_agent(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                    started: float, signals: Signals) -> Outcome:
@@ -150,7 +175,7 @@ class TaskRunner:
         try:
             signals.agent_starting()
             execution = self._execute(spec, worktree, signals, job)
-            attempts = job.carried_attempts + tuple(a.to_json() for a in execution.attempts)
+            attempts = job.carried_attempts + tuple(a.record() for a in execution.attempts)
             if execution.status in (TaskStatus.INTERRUPTED, TaskStatus.PARKED):
                 return Outcome(None, None, release_reason=execution.status,
                                not_before=execution.resume_at, attempts=attempts)
@@ -176,7 +201,7 @@ class TaskRunner:
 
     def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                 started: float, worktree: Path, base: str, execution: Execution,
-                attempts: tuple[dict[str, Any], ...]) -> Outcome:
+                attempts: tuple[AttemptRecord, ...]) -> Outcome:
         """Commit what the agent changed (unless it leaked a secret) and the result."""
         message = f"mtor: {job.task_id} agent changes (run {job.run})"
         # Nothing left uncommitted: the head is still the agent's own last commit, if any.
@@ -263,7 +288,8 @@ class TaskRunner:
         remote, or a commit of the watched branch's history. Never a ref of the worker's own
         (a quarantined commit, another task's unpublished work)."""
         if spec.base is None:
-            return spec_commit or job.head
+            after = deps.start_branch(self.repo, self._view(), spec) if spec.depends_on else None
+            return after or spec_commit or job.head
         for ref in (f"refs/remotes/origin/{spec.base}", f"refs/tags/{spec.base}"):
             found = git.resolve(self.repo, ref)
             if found is not None:
@@ -295,7 +321,7 @@ class TaskRunner:
     def _finish(self, job: Job, info: TaskInfo, started: float, status: TaskStatus,
                 spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
                 head: str | None = None, execution: Execution | None = None,
-                attempts: tuple[dict[str, Any], ...] = (),
+                attempts: tuple[AttemptRecord, ...] = (),
                 notes: tuple[str, ...] = ()) -> Outcome:
         parent = head or spec_commit or job.head
         changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
@@ -345,7 +371,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
-                         attempts: tuple[dict[str, Any], ...] | None = None) -> Outcome:
+                         attempts: tuple[AttemptRecord, ...] | None = None) -> Outcome:
     """Give the claim back (with what ran) to be tried again after `wait`: a full disk is the
     worker's trouble, not the task's, and must not end it."""
     logger.error("task {}: the workspace is out of space ({}); handed back, to be tried again "
@@ -355,9 +381,9 @@ def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
                    not_before=time.time() + wait)
 
 
-def _invoked(execution: Execution | None, attempts: tuple[dict[str, Any], ...]) -> bool | None:
+def _invoked(execution: Execution | None, attempts: tuple[AttemptRecord, ...]) -> bool | None:
     """Did any attempt of this run, handed-back ones included, reach a model?"""
-    if any(a.get("model_invoked") is True for a in attempts):
+    if any(a.model_invoked is True for a in attempts):
         return True
     if execution is not None:
         return execution.model_invoked
