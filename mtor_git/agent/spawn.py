@@ -407,6 +407,8 @@ class _Watch:
     def _await_group_gone(self) -> None:
         """SIGKILL is delivered asynchronously: wait (bounded) until no member is still running,
         so a caller that returns from run_attempt can rely on nothing being left behind."""
+        if self.box is not None:
+            self.box.wait_gone(_REAP_WAIT)
         until = time.monotonic() + _REAP_WAIT
         while time.monotonic() < until and (
                 _group_running(self.pgid) or (self.box is not None and self.box.alive())):
