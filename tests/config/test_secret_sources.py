@@ -108,3 +108,12 @@ def test_an_env_file_the_service_group_may_read_is_not_a_permission_problem(
     assert lint_env_file(env_file) == []
     env_file.chmod(0o660)
     assert [p.severity for p in lint_env_file(env_file)] == ["warning"]
+
+
+def test_the_password_of_a_url_in_any_variable_is_a_secret() -> None:
+    env = {**ENV, "HTTPS_PROXY": "http://bob:pr0xy-p%40ss@proxy.example:3128",
+           "NO_PROXY": "localhost,127.0.0.1", "ODD": "http://[bad-url@x"}
+    found = secrets_of(agent("env: {BASE: 'https://u:lit3ral-pw@api.example/v1'}"), env=env)
+    assert found["HTTPS_PROXY password"] == "pr0xy-p@ss"
+    assert found["BASE password"] == "lit3ral-pw"
+    assert "BASE" not in found and "NO_PROXY" not in found and "ODD password" not in found
