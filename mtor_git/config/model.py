@@ -73,6 +73,8 @@ class Config:
     # What an agent may add in one run: any one file, and all new content (its commits too).
     max_file_bytes: int = 10 << 20
     max_change_bytes: int = 100 << 20
+    # A remote silent this long (connect, or between two reads) fails that repository's sync.
+    transfer_timeout: float = 30.0
 
     @property
     def heartbeat(self) -> float:
