@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from mtor_git.agent.profiles import AgentProfile
+from mtor_git.agent.profiles import BASE_PASS_ENV, AgentProfile
 from mtor_git.config.envfile import parse_env_file
 from mtor_git.config.expand import referenced_vars
 from mtor_git.config.model import RepoConfig
@@ -56,11 +56,19 @@ def _password(url: str) -> str | None:
 
 
 def env_file_values(path: Path) -> dict[str, str]:
-    """Every value systemd would load from `path`; UnreadableEnvFile when it cannot be read."""
+    """Every value systemd would load from `path`, but the standard environment every agent gets
+    (PATH, LANG, TZ, proxies …: `LANG=C.UTF-8` is no secret, and a proxy's password is caught
+    as a URL password); UnreadableEnvFile when the file cannot be read."""
     parsed = parse_env_file(path)
     if not parsed.readable:
         raise UnreadableEnvFile(
             f"{parsed.problems[0].message}: the worker reads it to know which values are "
             "secrets (make it readable by the service user, e.g. root:mtor-git 0640, or "
             "remove env_file)")
-    return dict(parsed.values)
+    values: dict[str, str] = {}
+    for name, value in parsed.values.items():
+        if name not in BASE_PASS_ENV:
+            values[name] = value
+        elif password := _password(value):
+            values[f"{name} password"] = password
+    return values
