@@ -106,10 +106,10 @@ def _snapshot(path: Path, tree: pygit2.Tree) -> dict[str, Seen]:
     seen = {}
     for entry in index:
         try:
-            st = os.lstat(path / entry.path)
-        except OSError:
-            continue
-        seen[entry.path] = Seen(stat_key(st), FileMode(entry.mode), str(entry.id))
+            key = stat_key(os.lstat(path / entry.path))
+        except OSError:  # not written (a name this file system refuses): never "unchanged"
+            key = (0, 0, 0, 0, 0)
+        seen[entry.path] = Seen(key, FileMode(entry.mode), str(entry.id))
     return seen
 
 

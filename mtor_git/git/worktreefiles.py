@@ -66,6 +66,8 @@ class Reserved:
         self.roots = tuple(sorted({p.rsplit("/", 1)[0] for p in paths if "/" in p}))
 
     def covers(self, rel: str, is_dir: bool) -> bool:
+        if not rel.startswith(self.roots or self.paths):  # most paths: one C call
+            return False
         if rel in self.roots:
             return not is_dir
         return any(rel == p or rel.startswith(p + "/") for p in self.paths)
@@ -123,7 +125,10 @@ class WorkingFiles:
         """The tree id of HEAD's tree with the files as they are now; HEAD's entries."""
         index = pygit2.Index()
         index.read_tree(self.repo[head].peel(pygit2.Commit).tree)
-        tracked = {e.path: (FileMode(e.mode), str(e.id)) for e in index}
+        if head == self.checkout.base:  # the entries the snapshot holds: no walk of the index
+            tracked = {p: (seen.mode, seen.oid) for p, seen in self.checkout.seen.items()}
+        else:
+            tracked = {e.path: (FileMode(e.mode), str(e.id)) for e in index}
         folders = {p.rsplit("/", i)[0] for p in tracked for i in range(1, p.count("/") + 1)}
         with ignore_rules(self.checkout) as ignored:
             work = dict(self._walk(tracked, folders, ignored))

@@ -222,6 +222,20 @@ def test_unreadable_files_and_folders_are_kept_not_deleted(clone: pygit2.Reposit
     assert "could not be read" in " ".join(got.notes)
 
 
+def test_results_as_a_file_in_the_agents_commits_gives_way_to_the_result(
+        clone: pygit2.Repository, tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "results").write_text("a file where the folder goes\n")
+    agent_git(co.path, "add", "results")
+    agent_git(co.path, "commit", "-q", "-m", "agent: results as a file")
+    got = take(clone, co)
+    result = gitops.commit_files(clone, ref="refs/heads/mtor/t1", parent=got.head,
+                                 files={"results/t1.json": b"{}\n", "results/t1.md": b"#\n"},
+                                 message="result")
+    assert gitops.read_blob(clone, result, "results/t1.json") == b"{}\n"
+    assert gitops.list_tree(clone, result, "results").keys() == {"results/t1.json", "results/t1.md"}
+
+
 def test_a_sparse_1gb_file_is_refused_without_being_read(clone: pygit2.Repository,
                                                         tmp_path: Path) -> None:
     co = make(clone, tmp_path)
