@@ -209,7 +209,7 @@ class TaskRunner:
     def _collect(self, job: Job, checkout: Checkout) -> Collected:
         return git.collect(
             self.repo, checkout,
-            reserved=(refs.result_json(job.task_id), refs.result_md(job.task_id)),
+            results_dir=refs.RESULTS_DIR,
             message=f"mtor: {job.task_id} agent changes (run {job.run})",
             author_name=self.config.author_name, author_email=self.config.author_email,
             limits=Limits(self.config.max_file_bytes, self.config.max_change_bytes))
