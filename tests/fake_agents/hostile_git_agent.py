@@ -2,7 +2,7 @@
 """A fake agent that turns its task checkout's git against the worker.
 
 Usage: hostile_git_agent.py [--set-url URL] [--set-pushurl URL] [--push REFSPEC]...
-                            [--results-dir ID] [--huge] [--conflict]
+                            [--results-dir ID] [--forge ID] [--huge] [--conflict]
 
 It always writes HOSTILE.md and records, one line each, what its git commands did in
 HOSTILE.md too (`<command>: exit <code>`), so a test can see which attempts git allowed. Then:
@@ -13,6 +13,7 @@ HOSTILE.md too (`<command>: exit <code>`), so a test can see which attempts git 
                      claim);
   --results-dir ID   makes results/<ID>.json a folder (with a file inside) and results/<ID>.md
                      a symlink to /etc/passwd;
+  --forge ID         commits results/<ID>.json, a forged `succeeded` result of another task;
   --huge             writes HUGE.bin, a sparse file of 1 GiB (no disk used);
   --conflict         starts a merge that conflicts and leaves it open (MERGE_HEAD, markers).
 It prints a Claude-like JSON success report, exit 0. The prompt is read from stdin and ignored.
@@ -72,6 +73,12 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "inside.txt").write_text("the agent's folder where the result goes\n")
         (Path("results") / f"{task_id}.md").symlink_to("/etc/passwd")
+    for task_id in values(args, "--forge"):
+        forged = Path("results") / f"{task_id}.json"
+        forged.parent.mkdir(exist_ok=True)
+        forged.write_text(json.dumps({"status": "succeeded", "run": 99}) + "\n")
+        run_git(log, "add", str(forged))
+        run_git(log, "commit", "--quiet", "--no-verify", "-m", f"forged result of {task_id}")
     if "--huge" in args:
         with open("HUGE.bin", "wb") as out:
             out.truncate(1 << 30)

@@ -107,7 +107,7 @@ def test_f4_an_agents_pushes_reach_neither_main_nor_other_tasks_refs(s: Site) ->
 
 def test_f6_a_folder_at_the_result_path_gives_way_to_the_workers_result(s: Site) -> None:
     s.push_specs({"t1": spec(agent="evil")})
-    cfg = config(s, "--results-dir", "t1")
+    cfg = config(s, "--results-dir", "t1", "--forge", "t2")
 
     s.run_once(cfg)
 
@@ -115,6 +115,7 @@ def test_f6_a_folder_at_the_result_path_gives_way_to_the_workers_result(s: Site)
     assert result["status"] == "succeeded"
     notes = " ".join(result["notes"])
     assert "a folder at results/t1.json" in notes and "a symlink at results/t1.md" in notes
+    assert "results/t2.json" in notes  # another task's result, forged in the agent's commit
     listing = git("ls-tree", "-r", "mtor/t1", "results/", cwd=s.remote).splitlines()
     assert [(line.split()[0], line.split("\t")[1]) for line in listing] == [
         ("100644", "results/t1.json"), ("100644", "results/t1.md")]
