@@ -21,10 +21,15 @@ from loguru import logger
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
+from mtor_git.agent.secretscan import leak_failure
+from mtor_git.attempts import AttemptRecord
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import ChangeTooLarge, Problem
 from mtor_git.git import Checkout, Collected, Limits, Repository, refs
 from mtor_git.git.read import Changes
+from mtor_git.queue import deps
+from mtor_git.queue.protocol import RemoteView, read_view
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.loop import ExecuteRequest, Execution, execute
 from mtor_git.retry.policy import BreakerBoard
@@ -52,7 +57,7 @@ class Job:
     spec_path: str
     run: int
     head: str
-    carried_attempts: tuple[dict[str, Any], ...] = ()
+    carried_attempts: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class Outcome:
     commit: str | None
     release_reason: str | None = None
     not_before: float | None = None
-    attempts: tuple[dict[str, Any], ...] = ()
+    attempts: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,13 +85,19 @@ class Signals:
 
 class TaskRunner:
     def __init__(self, config: Config, repo: Repository, *, breakers: BreakerBoard,
-                 environ: Mapping[str, str]) -> None:
+                 environ: Mapping[str, str], sandbox: Sandbox = NO_SANDBOX) -> None:
         self.config, self.repo, self.breakers, self.environ = config, repo, breakers, environ
+        self.sandbox = sandbox
         self.worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(),
                                  version=__version__, pid=os.getpid())
+        # One runner runs one job (the cycle makes one per task): the remote as this job sees it.
+        self._branch, self._tasks_dir = "", "tasks"
+        self._remote_view: RemoteView | None = None
 
     def run(self, job: Job, signals: Signals, *, cancelled_before: bool = False) -> Outcome:
         started = time.time()
+        self._branch, self._tasks_dir = job.repo.branch, job.repo.tasks_dir
+        self._remote_view = None
         checked, spec_commit = Checked(job.spec_path, None), None
         info = _task_info(job, checked, spec_commit, self.config.default_agent)
         try:
@@ -133,7 +144,24 @@ class TaskRunner:
                 return Failure("unsigned_spec", f"{spec.path}: {check.reason}; with "
                                "require_signed only specs from signed commits by allowed "
                                "keys run")
-        return profile_refusal(spec, self.config)
+        return profile_refusal(spec, self.config) or self._dependency_refusal(spec)
+
+    def _dependency_refusal(self, spec: Spec) -> Failure | None:
+        """A dependency that ended other than `succeeded`, or a cycle, rejects the task (the
+        cycle cannot start; the task needs what the failed one did not deliver)."""
+        if not spec.prerequisites:
+            return None
+        gate = deps.gate(self.repo, self._view(), spec, self._tasks_dir)
+        if gate.cycle:
+            return Failure("dependency_cycle", f"{spec.path}: {gate.reason()}")
+        if gate.failed:
+            return Failure("dependency_failed", f"{spec.path}: {gate.reason()}")
+        return None
+
+    def _view(self) -> RemoteView:
+        if self._remote_view is None:
+            self._remote_view = read_view(self.repo, self._branch)
+        return self._remote_view
 
     def _run_agent(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                    started: float, signals: Signals) -> Outcome:
@@ -150,7 +178,7 @@ class TaskRunner:
         try:
             signals.agent_starting()
             execution = self._execute(spec, checkout, signals, job)
-            attempts = job.carried_attempts + tuple(a.to_json() for a in execution.attempts)
+            attempts = job.carried_attempts + tuple(a.record() for a in execution.attempts)
             if execution.status in (TaskStatus.INTERRUPTED, TaskStatus.PARKED):
                 return Outcome(None, None, release_reason=execution.status,
                                not_before=execution.resume_at, attempts=attempts)
@@ -176,7 +204,7 @@ class TaskRunner:
 
     def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                 started: float, checkout: Checkout, execution: Execution,
-                attempts: tuple[dict[str, Any], ...]) -> Outcome:
+                attempts: tuple[AttemptRecord, ...]) -> Outcome:
         """Take the agent's work out of its checkout (its processes are gone) and commit it and
         the result, unless it is too large or leaked a secret."""
         base = checkout.base
@@ -232,19 +260,7 @@ class TaskRunner:
                 places.append((change.path, git.read_blob(self.repo, head, change.path) or b""))
         places += [(f"the agent's commit {oid[:12]} (message or author)", raw)
                    for oid, raw in git.commits_between(self.repo, base, head)]
-        found: dict[str, set[str]] = {}
-        for where_, data in places:
-            for var, value in secrets.items():
-                if value.encode() in data:
-                    found.setdefault(where_, set()).add(var)
-        if not found:
-            return None
-        redact = Redactor(secrets)  # a file name may hold the secret itself
-        where = "; ".join(f"{redact.text(path)} holds the value of {', '.join(sorted(v))}"
-                          for path, v in sorted(found.items()))
-        return Failure("secret_in_diff", f"the agent wrote a secret into the repository: "
-                       f"{where}. Nothing of the agent's changes was pushed.",
-                       rule="secret_value_in_changed_file")
+        return leak_failure(places, secrets)  # plain, encoded, reversed or split over lines
 
     def _budget(self, spec: Spec, job: Job) -> Budget:
         """What this run may still spend, after what earlier hand-backs of it spent."""
@@ -274,14 +290,16 @@ class TaskRunner:
             prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=checkout.path, policy=self.config.retry,
             environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
-            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown))
+            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
+            sandbox=self.sandbox))
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
         remote, or a commit of the watched branch's history. Never a ref of the worker's own
         (a quarantined commit, another task's unpublished work)."""
         if spec.base is None:
-            return spec_commit or job.head
+            after = deps.start_branch(self.repo, self._view(), spec) if spec.depends_on else None
+            return after or spec_commit or job.head
         for ref in (f"refs/remotes/origin/{spec.base}", f"refs/tags/{spec.base}"):
             found = git.resolve(self.repo, ref)
             if found is not None:
@@ -316,7 +334,7 @@ class TaskRunner:
     def _finish(self, job: Job, info: TaskInfo, started: float, status: TaskStatus,
                 spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
                 head: str | None = None, execution: Execution | None = None,
-                attempts: tuple[dict[str, Any], ...] = (),
+                attempts: tuple[AttemptRecord, ...] = (),
                 notes: tuple[str, ...] = ()) -> Outcome:
         parent = head or spec_commit or job.head
         changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
@@ -327,7 +345,7 @@ class TaskRunner:
             model_invoked=_invoked(execution, attempts or job.carried_attempts),
             run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
             usage=_usage(execution), attempts=attempts or job.carried_attempts,
-            failure=failure, notes=notes)
+            failure=failure, notes=notes, sandbox=self.sandbox.mode)
         files = {refs.result_json(job.task_id): result.dumps().encode(),
                  refs.result_md(job.task_id): pr_body(result).encode()}
         commit = git.commit_files(
@@ -366,7 +384,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
-                         attempts: tuple[dict[str, Any], ...] | None = None) -> Outcome:
+                         attempts: tuple[AttemptRecord, ...] | None = None) -> Outcome:
     """Give the claim back (with what ran) to be tried again after `wait`: a full disk is the
     worker's trouble, not the task's, and must not end it."""
     logger.error("task {}: the workspace is out of space ({}); handed back, to be tried again "
@@ -376,9 +394,9 @@ def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
                    not_before=time.time() + wait)
 
 
-def _invoked(execution: Execution | None, attempts: tuple[dict[str, Any], ...]) -> bool | None:
+def _invoked(execution: Execution | None, attempts: tuple[AttemptRecord, ...]) -> bool | None:
     """Did any attempt of this run, handed-back ones included, reach a model?"""
-    if any(a.get("model_invoked") is True for a in attempts):
+    if any(a.model_invoked is True for a in attempts):
         return True
     if execution is not None:
         return execution.model_invoked
