@@ -189,6 +189,10 @@ def copy_objects(source: pygit2.Odb, repo: pygit2.Repository, head: str, tally: 
             tally.add(second or str(oid), size)
             todo.append((oid, kind, None))
             continue
+        if size > tally.limits.max_file_bytes:  # a crafted tree or commit is capped too
+            raise ChangeTooLarge(f"the agent's {kind.name.lower()} {str(oid)[:12]} is {size:,} "
+                                 f"bytes, over max_file_bytes ({tally.limits.max_file_bytes:,});"
+                                 " nothing of its changes was committed")
         data = source.read(oid)[1]
         todo.append((oid, kind, data))
         if kind == ObjectType.COMMIT:

@@ -285,6 +285,14 @@ def test_a_big_blob_in_the_agents_own_commit_is_refused(clone: pygit2.Repository
         take(clone, co, gitops.Limits(max_file_bytes=4000))
 
 
+def test_a_commit_object_over_the_cap_is_refused_by_its_header(clone: pygit2.Repository,
+                                                                tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    agent_git(co.path, "commit", "-q", "--allow-empty", "-m", "x" * 5000)
+    with pytest.raises(ChangeTooLarge, match="commit"):
+        take(clone, co, gitops.Limits(max_file_bytes=4000))
+
+
 def test_an_unchanged_big_file_of_the_base_is_no_change(clone: pygit2.Repository,
                                                         user_repo: Path, tmp_path: Path) -> None:
     write_commit(user_repo, {"data.bin": os.urandom(6000)})
