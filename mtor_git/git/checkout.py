@@ -116,7 +116,9 @@ def _snapshot(path: Path, tree: pygit2.Tree) -> dict[str, Seen]:
 def drop_checkout(repo: pygit2.Repository, path: Path) -> None:
     """Delete a task checkout, whatever the agent did to its modes; a `git worktree` of the
     same name an older version registered in the clone is forgotten too."""
-    if path.exists() or path.is_symlink():
+    if path.is_symlink():  # never followed: only the link goes
+        path.unlink()
+    elif path.exists():
         shutil.rmtree(path, onerror=_writable_and_retry)
     remove_worktree(repo, path.name, path)
 

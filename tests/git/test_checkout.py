@@ -93,6 +93,18 @@ def test_a_leftover_checkout_is_replaced_even_with_unreadable_folders(
     assert not again.path.exists()
 
 
+def test_a_symlink_in_place_of_the_checkout_is_removed_not_followed(
+        clone: pygit2.Repository, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not the worker's to delete\n")
+    (tmp_path / "wt").mkdir()
+    (tmp_path / "wt" / "t1.r1").symlink_to(elsewhere)
+    co = make(clone, tmp_path)
+    assert not co.path.is_symlink() and (co.path / "old.txt").exists()
+    assert (elsewhere / "keep.txt").exists()
+
+
 # -- collecting the agent's work ------------------------------------------------------------------
 def test_nothing_changed_gives_the_base(clone: pygit2.Repository, tmp_path: Path) -> None:
     co = make(clone, tmp_path)
