@@ -165,7 +165,12 @@ def plan(sandbox: Sandbox, *, cwd: Path, paths: Sequence[SandboxPath] = (),
             then.append(Mount("hide", path))
             layers.append(then[-1])
     then += [Mount("ro", _real(p)) for p in extra_ro]
-    then += [Mount("rw" if b.writable else "ro", b.path) for b in git_dirs(cwd)]
+    # What the checkout's own files name (alternates, a linked worktree's gitdir) is the
+    # agent's to write: it never shows a place of the worker's; the worker passes those in
+    # `extra_ro` (a task checkout's borrowed objects).
+    worker = [_real(p) for p in sandbox.hide]
+    then += [Mount("rw" if b.writable else "ro", b.path) for b in git_dirs(cwd)
+             if not any(_under(b.path, place) for place in worker)]
     return SandboxSpec(bwrap=sandbox.bwrap, cwd=cwd, home_at=home_at, first=first,
                        then=tuple(dict.fromkeys(then)), network=network)
 

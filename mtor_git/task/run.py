@@ -243,7 +243,7 @@ class TaskRunner:
     def _collect(self, job: Job, checkout: Checkout) -> Collected:
         return git.collect(
             self.repo, checkout,
-            reserved=(refs.result_json(job.task_id), refs.result_md(job.task_id)),
+            results_dir=refs.RESULTS_DIR,
             message=f"mtor: {job.task_id} agent changes (run {job.run})",
             author_name=self.config.author_name, author_email=self.config.author_email,
             limits=Limits(self.config.max_file_bytes, self.config.max_change_bytes))
@@ -329,15 +329,15 @@ class TaskRunner:
 
     def _execute(self, spec: Spec, checkout: Checkout, signals: Signals,
                  job: Job, prompt: str | None = None) -> Execution:
-        """The agent in `checkout.path`. An attempt sandbox must let it read `checkout.objects`
-        (the clone's objects its git borrows, read-only) and nothing else of the clone."""
+        """The agent in `checkout.path`; its sandbox shows it `checkout.objects` read-only (the
+        clone's objects its git borrows) and nothing else of the clone."""
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
         return execute(ExecuteRequest(
             prompt=prompt or spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=checkout.path, policy=self.config.retry,
             environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
             budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
-            sandbox=self.sandbox))
+            sandbox=self.sandbox, ro_paths=(checkout.objects,)))
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
