@@ -6,7 +6,9 @@
     ├── ConfigError               invalid daemon configuration, missing variable or binary (exit 78)
     ├── PreflightError            a run cannot start: binary, cwd, env, prompt (terminal, no retry)
     ├── GitOpError                a repository operation failed (clone, fetch, commit, push)
-    │   └── PushRejected          the remote refused one or more refs (carries each ref's message)
+    │   ├── PushRejected          the remote refused one or more refs (carries each ref's message)
+    │   └── RemoteAuthError       credentials refused, or the server's host key / TLS certificate
+    │                             not trusted: no retry can fix it (the daemon exits 78 at start)
     ├── CommandError              a helper command (git CLI, ssh-keygen, gh) failed
     ├── HookError                 a hook cannot be installed without losing the user's own
     └── StateError                local state is unreadable or inconsistent
@@ -70,6 +72,12 @@ class PushRejected(GitOpError):
         self.refused = dict(refused)
         detail = "; ".join(f"{ref}: {msg}" for ref, msg in self.refused.items())
         super().__init__(f"push refused: {detail}")
+
+
+class RemoteAuthError(GitOpError):
+    """The remote refused our credentials, or we refused its identity (an unknown or changed ssh
+    host key, an untrusted TLS certificate). Retrying cannot help; a human must fix the key,
+    the token or the trust store."""
 
 
 class CommandError(MtorError):

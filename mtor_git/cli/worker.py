@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> None:
 def run_daemon(args: argparse.Namespace) -> int:
     from mtor_git.config.load import check_runnable, load_config
     from mtor_git.logs import setup_logging
-    from mtor_git.worker.daemon import Daemon, hold_instance_lock
+    from mtor_git.worker.daemon import Daemon, check_remotes, hold_instance_lock
 
     environ = dict(os.environ)
     config = load_config(args.config, environ=environ)
@@ -46,6 +46,7 @@ def run_daemon(args: argparse.Namespace) -> int:
                            stderr_level=config.log.level)
     try:
         daemon = Daemon(config, environ)
+        check_remotes(config)  # exit 78 on a refused key, token, host key or certificate
         if args.once:
             daemon.worker.run_once()
             daemon.worker.stop(config.shutdown_grace)

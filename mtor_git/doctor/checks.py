@@ -19,7 +19,8 @@ from mtor_git.config.load import Config, RepoConfig
 from mtor_git.doctor.run import Check
 from mtor_git.errors import CommandError, GitOpError, PushRejected
 from mtor_git.git import refs
-from mtor_git.git.transfer import Credentials, is_local, register_credentials, shown_url
+from mtor_git.git.auth import Credentials, register_credentials, shown_url
+from mtor_git.git.transfer import is_local
 
 SCRATCH_PREFIX = refs.DOCTOR_PREFIX
 _OUTPUT_MAX = 200

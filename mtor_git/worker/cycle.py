@@ -17,7 +17,7 @@ from mtor_git import faults, git
 from mtor_git.config.load import Config, RepoConfig
 from mtor_git.errors import GitOpError, SpecError
 from mtor_git.git import Repository, refs
-from mtor_git.git.transfer import Credentials, register_credentials, shown_url
+from mtor_git.git.auth import Credentials, register_credentials, shown_url
 from mtor_git.queue import claims, outbox, protocol
 from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import RepoState

@@ -21,7 +21,10 @@ from loguru import logger
 from mtor_git import __version__
 from mtor_git.atomic import write_json_atomic
 from mtor_git.config.load import Config
-from mtor_git.errors import ConfigError
+from mtor_git.errors import ConfigError, GitOpError, RemoteAuthError
+from mtor_git.git import remote_refs
+from mtor_git.git.auth import shown_url
+from mtor_git.git.transfer import is_local
 from mtor_git.worker.cycle import Worker
 from mtor_git.worker.poke import socket_path
 
@@ -49,6 +52,23 @@ def hold_instance_lock(state_dir: Path) -> TextIO:
     handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
     handle.flush()
     return handle
+
+
+def check_remotes(config: Config) -> None:
+    """Refuse to start (ConfigError, exit 78) when a repository refuses our key or token, or we
+    refuse its host key or certificate: no retry can fix those, and a daemon polling with them
+    would fail every cycle for ever. An unreachable remote is only logged (it may come back).
+    Call after the Worker registered each repository's credentials."""
+    for repo in config.repos:
+        if is_local(repo.url):
+            continue
+        try:
+            remote_refs(repo.url)
+        except RemoteAuthError as exc:
+            raise ConfigError(f"repository {repo.name} ({shown_url(repo.url)}): {exc}") from None
+        except GitOpError as exc:
+            logger.warning("repository {} is unreachable at start (will retry each poll): {}",
+                           repo.name, exc)
 
 
 class Daemon:
