@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from mtor_git.cli.common import open_repo, worktree_root
@@ -27,6 +28,14 @@ def add_parser(sub: Any) -> None:
     inst.add_argument("--force", action="store_true",
                       help="replace a foreign hook instead of chaining it (a copy is kept)")
     inst.set_defaults(handler=run_install)
+    srv = hsub.add_parser("install-server", help="install the post-receive hook that pokes "
+                          "this host's daemon, in a bare repository it watches")
+    srv.add_argument("repo", type=Path, help="the bare repository (on this host)")
+    srv.add_argument("--config", type=Path, help="the daemon's configuration (for its "
+                     "runtime_dir); default: the default configuration")
+    srv.add_argument("--force", action="store_true",
+                     help="replace a foreign hook instead of chaining it (a copy is kept)")
+    srv.set_defaults(handler=run_install_server)
 
     hook = sub.add_parser("hook", help=argparse.SUPPRESS)
     hook.add_argument("name", choices=hooks.CLIENT_HOOKS)
@@ -50,6 +59,17 @@ def run_init(args: argparse.Namespace) -> int:
 
 def run_install(args: argparse.Namespace) -> int:
     _report(hooks.install(open_repo(), force=args.force))
+    return 0
+
+
+def run_install_server(args: argparse.Namespace) -> int:
+    from mtor_git import git
+    from mtor_git.deploy.files import post_receive
+
+    if args.config is not None and not args.config.is_file():
+        raise UsageError(f"--config {args.config}: no such file")
+    repo = git.open_repository(args.repo)
+    _report([hooks.install_server(repo, post_receive(config=args.config), force=args.force)])
     return 0
 
 

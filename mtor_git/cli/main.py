@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "run": "worker",
     "demo": "demo",
     "doctor": "doctor",
+    "deploy": "deploy",
 }
 
 
