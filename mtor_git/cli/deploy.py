@@ -22,9 +22,9 @@ def add_parser(sub: Any) -> None:
                    help=f"write DIR/{files.UNIT_NAME} instead of printing it "
                    "(/etc/systemd/system, or ~/.config/systemd/user with --user)")
     s.add_argument("--config", help=f"the config ExecStart= names (default: {files.SYSTEM_CONFIG}"
-                   f", with --user {files.USER_CONFIG})")
+                   f", with --user {files.USER_CONFIG.replace('%', '%%')})")
     s.add_argument("--exec", dest="program", help="the program ExecStart= runs (default: this "
-                   f"installation's, {' '.join(files.program())})")
+                   f"installation's, {' '.join(files.program()).replace('%', '%%')})")
     s.add_argument("--force", action="store_true", help="overwrite an existing file")
     s.set_defaults(handler=run_systemd)
     for what, text in (("config", "the complete, commented example configuration"),

@@ -177,3 +177,17 @@ def test_install_server_refuses_a_clone(tmp_path: Path) -> None:
     clone = user_clone(make_bare_remote(tmp_path / "srv.git"), tmp_path / "user")
     done = mtor("hooks", "install-server", str(clone))
     assert done.returncode == 2 and "bare" in done.stderr
+
+
+# -- the README's deploy and hooks commands (verbs with actions) exist with their flags ----------
+def test_readme_deploy_and_hooks_commands_take_their_flags() -> None:
+    readme = (ROOT / "README.md").read_text() + (ROOT / "deploy/systemd/INSTALL.md").read_text()
+    shown = re.findall(r"mtor-git (deploy|hooks) ([a-z-]+)([^`\n]*)", readme)
+    assert {(verb, action) for verb, action, _ in shown} >= {
+        ("deploy", "systemd"), ("deploy", "config"), ("deploy", "env"),
+        ("hooks", "install-server")}
+    for verb, action, rest in shown:
+        done = mtor(verb, action, "--help")
+        assert done.returncode == 0, f"mtor-git {verb} {action}: {done.stderr}"
+        for flag in re.findall(r"(?<![\w-])--[a-z-]+", rest):
+            assert flag in done.stdout, f"`mtor-git {verb} {action}` has no {flag}"
