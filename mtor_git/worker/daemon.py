@@ -20,7 +20,7 @@ from loguru import logger
 
 from mtor_git import __version__
 from mtor_git.atomic import write_json_atomic
-from mtor_git.config.load import Config
+from mtor_git.config.model import Config
 from mtor_git.errors import ConfigError, GitOpError, RemoteAuthError
 from mtor_git.git import remote_refs
 from mtor_git.git.auth import shown_url

@@ -21,7 +21,7 @@ from mtor_git.deploy import files
 from mtor_git.worker.poke import socket_path
 
 ROOT = Path(__file__).resolve().parents[2]
-LOADER = ROOT / "mtor_git" / "config" / "load.py"
+LOADER = ROOT / "mtor_git" / "config"  # the loader package: every module of it is read
 ENV = {"HOME": "/home/w", "GLM_TOKEN": "g", "ANTHROPIC_API_KEY": "k", "PATH": "/usr/bin"}
 
 
@@ -35,7 +35,6 @@ def mtor(*args: str, cwd: Path | None = None,
 def accepted_keys() -> dict[str, set[str]]:
     """Every key the loader accepts, by where it is declared: the `*_KEYS` tuples and the key
     tuples passed inline to `_Reader.mapping(...)` (e.g. author's name and email)."""
-    tree = ast.parse(LOADER.read_text())
     found: dict[str, set[str]] = {}
 
     def strings(node: ast.AST) -> set[str] | None:
@@ -44,7 +43,9 @@ def accepted_keys() -> dict[str, set[str]]:
             return {e.value for e in node.elts if isinstance(e, ast.Constant)}
         return None
 
-    for node in ast.walk(tree):
+    nodes = [n for module in sorted(LOADER.glob("*.py")) for n in ast.walk(ast.parse(
+        module.read_text()))]
+    for node in nodes:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
             keys = strings(node.value)
