@@ -50,7 +50,7 @@ def run_daemon(args: argparse.Namespace) -> int:
         if args.once:
             daemon.worker.run_once()
             daemon.worker.stop(config.shutdown_grace)
-            daemon.write_status(stopped=True)
+            daemon.write_status(stopped=True, once=True)
             return 0
         return daemon.run()
     finally:

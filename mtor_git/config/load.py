@@ -27,7 +27,7 @@ from mtor_git.spec.yamlload import KeyPath, YamlProblem, load
 TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval",
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
-            "require_signed", "allowed_signers", "author", "max_spec_bytes")
+            "require_signed", "allowed_signers", "author", "max_spec_bytes", "schedule")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
               "breaker_threshold", "breaker_cooldown")
@@ -84,7 +84,7 @@ def _path_or(r: Reader, top: dict[str, Any], key: str, default: Callable[[], Pat
 def _scalars(r: Reader, top: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("poll_interval", "claim_lease", "default_timeout", "max_timeout",
-                "shutdown_grace"):
+                "shutdown_grace", "schedule"):
         if key in top:
             out[key] = r.duration(top[key], (key,))
     for key in ("max_parallel", "max_spec_bytes"):

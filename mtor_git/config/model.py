@@ -65,6 +65,9 @@ class Config:
     author_name: str = "mtor-git"
     author_email: str = "mtor-git@localhost"
     max_spec_bytes: int = 256 * 1024
+    # How often cron (or a timer) runs `daemon --once`: doctor then judges the last cycle against
+    # it instead of expecting a running daemon. None: unknown (doctor only reports the last cycle).
+    schedule: float | None = None
 
     @property
     def heartbeat(self) -> float:

@@ -28,7 +28,14 @@ from mtor_git.git.transfer import is_local
 from mtor_git.worker.cycle import Worker
 from mtor_git.worker.poke import socket_path
 
-STATUS_NAME = "status.json"
+STATUS_NAME = "status.json"  # the latest daemon's, whatever its worker_id (older readers)
+
+
+def status_name(worker_id: str) -> str:
+    """The status file of one worker id: a state_dir used by several workers over time (the
+    default one, on a shared machine) keeps each worker's status apart."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in worker_id)
+    return f"status-{safe}.json"
 
 
 def hold_instance_lock(state_dir: Path) -> TextIO:
@@ -168,8 +175,9 @@ class Daemon:
         self.write_status(stopped=True)
         logger.info("stopped")
 
-    def write_status(self, *, stopped: bool = False) -> None:
-        """Heartbeat, last poll, recent outcomes and breakers, for `doctor` and `status`."""
+    def write_status(self, *, stopped: bool = False, once: bool = False) -> None:
+        """Heartbeat, last poll, recent outcomes and breakers, for `doctor` and `status`;
+        `once`: written by `daemon --once` (cron), whose stop is its normal end."""
         w = self.worker
         with w._lock:
             running = [{"task": key[1], "repo": key[0], "run": r.job.run, "profile": r.profile}
@@ -181,8 +189,10 @@ class Daemon:
             "heartbeat": time.time(), "stopped": stopped, "last_poll": w.last_poll,
             "last_error": w.last_error, "running": running, "recent": finished,
             "breakers": w.breakers.snapshot(time.time()),
+            "mode": "once" if once else "daemon",
         }
         try:
+            write_json_atomic(self.config.state_dir / status_name(self.config.worker_id), data)
             write_json_atomic(self.config.state_dir / STATUS_NAME, data)
         except OSError as exc:
             logger.warning("could not write the status file: {}", exc)
