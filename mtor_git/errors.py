@@ -1,7 +1,10 @@
 """Every failure mtor-git raises on purpose, as one tree; the CLI maps each branch to an exit code.
 
     MtorError                     base; never raised itself
-    ├── UsageError                bad command-line words (exit 2)
+    ├── UsageError                bad command-line words, an invalid task id (exit 2)
+    ├── UnknownTask               a valid id that names no task on the remote (exit 1)
+    ├── NothingToShow             a known task without the result or history asked for (exit 1)
+    ├── TimedOut                  a wait (`watch --timeout`) ran out (exit 124)
     ├── SpecError                 an invalid task spec; carries every problem found (exit 1)
     ├── ConfigError               invalid daemon configuration, missing variable or binary (exit 78)
     ├── PreflightError            a run cannot start: binary, cwd, env, prompt (terminal, no retry)
@@ -26,6 +29,18 @@ class MtorError(Exception):
 
 class UsageError(MtorError):
     """The command line is wrong."""
+
+
+class UnknownTask(MtorError):
+    """A well-formed task id that names no task on the remote."""
+
+
+class NothingToShow(MtorError):
+    """The task exists, but has no result (or history) to show yet."""
+
+
+class TimedOut(MtorError):
+    """A bounded wait ran out."""
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -21,7 +22,9 @@ def add_parser(sub: Any) -> None:
 
     p = sub.add_parser("poke", help="make a running daemon on this host poll now")
     p.add_argument("--config", type=Path, help="configuration file (for its runtime_dir)")
-    p.add_argument("--quiet", action="store_true", help="no message when no daemon listens")
+    p.add_argument("--quiet", action="store_true", help="for hooks and scripts: no message, and "
+                   "exit 0 even when no daemon listens (the next poll picks the push up)")
+    p.add_argument("--json", action="store_true", help="print versioned JSON")
     p.set_defaults(handler=run_poke)
 
     r = sub.add_parser("run", help="run one spec's agent here, with the daemon's policy; "
@@ -66,11 +69,13 @@ def run_poke(args: argparse.Namespace) -> int:
         from mtor_git.config.load import load_config
 
         runtime = load_config(args.config).runtime_dir
-    if poke(runtime):
-        return 0
-    if not args.quiet:
+    listening = poke(runtime)
+    if args.json:
+        print(json.dumps({"version": 1, "ok": listening or args.quiet, "poked": listening,
+                          "runtime_dir": str(runtime)}))
+    elif not listening and not args.quiet:
         print(f"mtor-git: no daemon is listening at {runtime}", file=sys.stderr)
-    return 1
+    return 0 if listening or args.quiet else 1
 
 
 def run_local_cmd(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import Problem
 from mtor_git.git import Repository, refs
 from mtor_git.git.read import Changes
+from mtor_git.queue import protocol
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.loop import ExecuteRequest, Execution, execute
 from mtor_git.retry.policy import BreakerBoard
@@ -298,6 +299,10 @@ class TaskRunner:
                 attempts: tuple[dict[str, Any], ...] = (),
                 notes: tuple[str, ...] = ()) -> Outcome:
         parent = head or spec_commit or job.head
+        if status == TaskStatus.CANCELLED and failure is not None:
+            reason = protocol.cancel_reason(self.repo, job.task_id)
+            failure = replace(failure, message=f"{failure.message}: {reason}" if reason
+                              else f"{failure.message} (no reason given)")
         changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
         result = Result(
             status=status, task=info, worker=self.worker,

@@ -107,6 +107,9 @@ class Worker:
             if result is not None and self.config.pull_request == "gh":
                 self._pull_request(repo, rt, result)
         view = protocol.read_view(repo, rt.config.branch)
+        with self._lock:
+            protocol.deliver_cancels(view, {t: r.keeper.cancel for (n, t), r
+                                            in self.running.items() if n == rt.config.name})
         if view.head is None:
             raise GitOpError(f"branch {rt.config.branch!r} does not exist on "
                              f"{shown_url(rt.config.url)}")
