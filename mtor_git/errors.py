@@ -10,8 +10,9 @@
     ├── PreflightError            a run cannot start: binary, cwd, env, prompt (terminal, no retry)
     ├── GitOpError                a repository operation failed (clone, fetch, commit, push)
     │   ├── PushRejected          the remote refused one or more refs (carries each ref's message)
-    │   └── RemoteAuthError       credentials refused, or the server's host key / TLS certificate
-    │                             not trusted: no retry can fix it (the daemon exits 78 at start)
+    │   ├── RemoteAuthError       credentials refused, or the server's host key / TLS certificate
+    │   │                         not trusted: no retry can fix it (the daemon exits 78 at start)
+    │   └── ChangeTooLarge        an agent's file or whole change is over the worker's size caps
     ├── CommandError              a helper command (git CLI, ssh-keygen, gh) failed
     ├── HookError                 a hook cannot be installed without losing the user's own
     └── StateError                local state is unreadable or inconsistent
@@ -93,6 +94,10 @@ class RemoteAuthError(GitOpError):
     """The remote refused our credentials, or we refused its identity (an unknown or changed ssh
     host key, an untrusted TLS certificate). Retrying cannot help; a human must fix the key,
     the token or the trust store."""
+
+
+class ChangeTooLarge(GitOpError):
+    """The agent's changes exceed `max_file_bytes` or `max_change_bytes`; nothing was committed."""
 
 
 class CommandError(MtorError):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtor_git.agent.profiles import AgentProfile
+from mtor_git.agent.sandbox import SandboxMode
 from mtor_git.retry.policy import RetryPolicy
 
 
@@ -68,6 +69,11 @@ class Config:
     # How often cron (or a timer) runs `daemon --once`: doctor then judges the last cycle against
     # it instead of expecting a running daemon. None: unknown (doctor only reports the last cycle).
     schedule: float | None = None
+    # `bwrap` or `none`; None when not configured: bwrap where it runs, else `none`, logged.
+    sandbox: SandboxMode | None = None
+    # What an agent may add in one run: any one file, and all new content (its commits too).
+    max_file_bytes: int = 10 << 20
+    max_change_bytes: int = 100 << 20
 
     @property
     def heartbeat(self) -> float:

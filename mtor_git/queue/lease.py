@@ -10,6 +10,7 @@ from collections.abc import Callable
 from loguru import logger
 
 from mtor_git import git
+from mtor_git.attempts import AttemptRecord
 from mtor_git.errors import GitOpError
 from mtor_git.git import Repository, refs
 from mtor_git.queue import claims, protocol
@@ -87,7 +88,7 @@ class ClaimKeeper:
         self._final(lambda c: claims.renewed(c, self._lease, phase=ClaimPhase.PUBLISHING),
                     "mark the claim as publishing")
 
-    def release(self, reason: str, *, attempts: tuple[dict[str, object], ...] | None = None,
+    def release(self, reason: str, *, attempts: tuple[AttemptRecord, ...] | None = None,
                 not_before: float | None = None) -> None:
         """Hand the task back with the evidence of what ran, so another worker can go on."""
         if not self.lost.is_set():
