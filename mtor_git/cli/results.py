@@ -119,9 +119,22 @@ def result_lines(d: dict[str, Any]) -> list[str]:
                    f"(mtor-git {shown(worker.get('version'), '?')})"),
     ]
     lines = [f"{k:<9} {v}" for k, v in rows]
+    summary = agent_summary(d)
+    if summary:
+        lines += field("", "summary", summary)
     if isinstance(failure, dict):
         lines += failure_lines(failure, indent="")
     return lines
+
+
+def agent_summary(d: dict[str, Any]) -> str | None:
+    """The agent's closing message: the last attempt's report `result_text`."""
+    for attempt in reversed(d.get("attempts") or []):
+        report = attempt.get("report") if isinstance(attempt, dict) else None
+        text = report.get("result_text") if isinstance(report, dict) else None
+        if isinstance(text, str) and text.strip():
+            return text.strip()
+    return None
 
 
 def failure_lines(f: dict[str, Any], *, indent: str) -> list[str]:
