@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mtor_git.cli.output import echo
 from mtor_git.deploy import files
 
 
@@ -44,7 +45,7 @@ def run_systemd(args: argparse.Namespace) -> int:
         return 0
     target = args.write / files.UNIT_NAME
     files.write_new(target, text, mode=0o644, force=args.force)
-    print(f"wrote {target}", file=sys.stderr)
+    echo(f"wrote {target}", file=sys.stderr)
     return 0
 
 
@@ -58,5 +59,5 @@ def run_file(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     files.write_new(args.write, text, mode=mode, force=args.force)
-    print(f"wrote {args.write}", file=sys.stderr)
+    echo(f"wrote {args.write}", file=sys.stderr)
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git.cli.common import open_repo, print_json, worktree_root
+from mtor_git.cli.output import echo
 from mtor_git.client import hooks
 from mtor_git.errors import UsageError
 from mtor_git.spec.validate import Checked, check_index, check_push
@@ -59,7 +60,7 @@ def run_init(args: argparse.Namespace) -> int:
     if args.json:
         _report(done, as_json=True, tasks={"path": str(tasks), "created": created})
         return 0
-    print(f"{'created' if created else 'kept'} {tasks}")
+    echo(f"{'created' if created else 'kept'} {tasks}")
     _report(done)
     return 0
 
@@ -93,7 +94,7 @@ def _report(done: list[hooks.Installed], *, as_json: bool = False,
             "chained": f" (your hook was kept as {item.name}.legacy and runs first)",
             "replaced": f" (your hook was saved as {item.name}.mtor-backup)",
         }.get(item.action, "")
-        print(f"{item.action} {item.path}{note}")
+        echo(f"{item.action} {item.path}{note}")
 
 
 def run_hook(args: argparse.Namespace) -> int:
@@ -109,10 +110,10 @@ def run_hook(args: argparse.Namespace) -> int:
     bad = [r for r in results if not r.ok]
     for r in bad:
         for problem in r.problems:
-            print(problem, file=sys.stderr)
+            echo(problem, file=sys.stderr)
     if bad:
         verb = "commit" if args.name == "pre-commit" else "push"
-        print(f"mtor-git: {len(bad)} invalid task spec(s); fix them before you {verb} "
-              "(`mtor-git validate` checks again)", file=sys.stderr)
+        echo(f"mtor-git: {len(bad)} invalid task spec(s); fix them before you {verb} "
+             "(`mtor-git validate` checks again)", file=sys.stderr)
         return 1
     return 0

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from mtor_git import __version__
+from mtor_git.cli.output import echo
 from mtor_git.errors import (
     ConfigError,
     MtorError,
@@ -24,6 +28,9 @@ from mtor_git.errors import (
 # check failed; 2 usage (an invalid id included); 78 configuration; 124 timed out; 130 Ctrl-C.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
 EXIT_TIMEOUT, EXIT_INTERRUPTED = 124, 130
+# The reader went away (`mtor-git result x | head -1`): end quietly with the status a process
+# killed by SIGPIPE has, as `git log | head` does.
+EXIT_PIPE = 128 + signal.SIGPIPE
 
 # Subcommand name -> module under mtor_git.cli (each has add_parser(sub) and run(args) -> int).
 COMMANDS: dict[str, str] = {
@@ -71,7 +78,25 @@ def _module(name: str) -> ModuleType:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at interpreter exit
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_PIPE
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush of what is still
+    buffered does not fail again on the closed pipe."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _main(words: list[str]) -> int:
     try:
         args = build_parser(words[0] if words else None).parse_args(words)
         if args.command is None:
@@ -85,10 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, kind = _classify(exc)
         text = str(exc)
         if isinstance(exc, SpecError):
-            print(text, file=sys.stderr)
+            echo(text, file=sys.stderr)
         else:
             prefix = "configuration error: " if isinstance(exc, ConfigError) else ""
-            print(f"mtor-git: {prefix}{text}", file=sys.stderr)
+            echo(f"mtor-git: {prefix}{text}", file=sys.stderr)
         return _fail(words, code, kind, text)
 
 

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from mtor_git.cli.common import open_repo, print_json, worktree_root
+from mtor_git.cli.output import echo
 from mtor_git.errors import SpecError, UsageError
 from mtor_git.spec.parse import is_valid_id, parse_spec, skeleton
 
@@ -43,5 +44,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"version": 1, "ok": True, "task": args.id, "path": str(path)})
     else:
-        print(os.path.relpath(path))
+        echo(os.path.relpath(path))
     return 0

@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 from mtor_git.cli.common import check_id, print_json
+from mtor_git.cli.output import echo
 from mtor_git.cli.status import add_source_args, iso, load_snapshot, plural, tri
 from mtor_git.client import board
 from mtor_git.durations import format_duration
@@ -66,8 +67,8 @@ def _pick_run(snap: board.Snapshot, task_id: str, wanted: int | None,
         data = board.read_result(snap, task_id, run)
         if data is not None:
             if run != state.run:
-                print(f"mtor-git: run {state.run} of {task_id} is {state.state}; showing run "
-                      f"{run}", file=sys.stderr)
+                echo(f"mtor-git: run {state.run} of {task_id} is {state.state}; showing run "
+                     f"{run}", file=sys.stderr)
             return run, data
     which = f"run {wanted} of " if wanted is not None else ""
     raise NothingToShow(f"{verb}: no result for {which}{task_id} on {snap.remote} yet (state: "
@@ -82,7 +83,7 @@ def run_result(args: argparse.Namespace) -> int:
         print_json({"version": JSON_VERSION, "task": args.id, "run": run,
                     "branch": board.result_branch(snap, args.id, run), "result": data})
     else:
-        print("\n".join(result_lines(data)))
+        echo("\n".join(result_lines(data)))
     return 0 if data.get("status") == TaskStatus.SUCCEEDED else 1
 
 
@@ -182,7 +183,7 @@ def run_history(args: argparse.Namespace) -> int:
     out: list[str] = []
     for r in runs:
         out += history_lines(r)
-    print("\n".join(out).rstrip())
+    echo("\n".join(out).rstrip())
     return 0
 
 
@@ -268,5 +269,5 @@ def run_pr(args: argparse.Namespace) -> int:
         print_json({"version": JSON_VERSION, "task": args.id, "run": run, "title": title,
                     "body": body})
     else:
-        print(f"{title}\n\n{body.rstrip()}")
+        echo(f"{title}\n\n{body.rstrip()}")
     return 0

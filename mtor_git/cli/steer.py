@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git.cli.common import check_id, print_json
+from mtor_git.cli.output import echo
 from mtor_git.cli.status import add_source_args, load_snapshot
 from mtor_git.client import steering
 from mtor_git.errors import GitOpError
@@ -52,8 +53,8 @@ def run_dispatch(args: argparse.Namespace) -> int:
                     "remote": done.remote, "branch": done.branch,
                     "result_branch": done.result_branch})
         return 0
-    print(f"dispatched {done.task_id}: {what}, pushed to {done.remote}/{done.branch}")
-    print(f"result will appear on branch {done.result_branch} of {done.remote}")
+    echo(f"dispatched {done.task_id}: {what}, pushed to {done.remote}/{done.branch}")
+    echo(f"result will appear on branch {done.result_branch} of {done.remote}")
     return 0
 
 
@@ -66,8 +67,8 @@ def run_retry(args: argparse.Namespace) -> int:
         print_json({"version": JSON_VERSION, "ok": True, "task": args.id, "run": run,
                     "result_branch": branch, "remote": snap.remote})
         return 0
-    print(f"asked for run {run} of {args.id}; its result will appear on branch {branch} of "
-          f"{snap.remote} (earlier results stay where they are)")
+    echo(f"asked for run {run} of {args.id}; its result will appear on branch {branch} of "
+         f"{snap.remote} (earlier results stay where they are)")
     return 0
 
 
@@ -80,8 +81,8 @@ def run_cancel(args: argparse.Namespace) -> int:
                     "requested": requested, "already_requested": not requested,
                     "reason": args.reason})
     elif requested:
-        print(f"asked the workers to cancel {args.id}; the worker running it stops it at its "
-              "next poll (at once after `mtor-git poke` on its host), or before it starts")
+        echo(f"asked the workers to cancel {args.id}; the worker running it stops it at its "
+             "next poll (at once after `mtor-git poke` on its host), or before it starts")
     else:
-        print(f"a cancel of {args.id} was already requested")
+        echo(f"a cancel of {args.id} was already requested")
     return 0

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from mtor_git.cli.common import check_id, open_repo
+from mtor_git.cli.output import echo
 from mtor_git.cli.status import add_source_args, describe, task_json
 from mtor_git.client import board
 from mtor_git.durations import format_duration, parse_duration
@@ -77,7 +78,7 @@ def _poll(repo: Any, remote: str, branch: str, args: argparse.Namespace, *,
     except GitOpError as exc:
         if first:
             raise
-        print(f"mtor-git: watch: {exc} (trying again)", file=sys.stderr)
+        echo(f"mtor-git: watch: {exc} (trying again)", file=sys.stderr)
         return None
     return board.task_state(snap, args.id)
 
@@ -99,5 +100,5 @@ def _show(s: board.TaskState, elapsed: float, as_json: bool) -> None:
         print(json.dumps({"version": 1, "elapsed": round(elapsed, 3), "task": task_json(s, now)}),
               flush=True)
         return
-    print(f"[{format_duration(elapsed):>6}] {s.id} {s.state} (run {s.run}): "
-          f"{describe(s, now)}", flush=True)
+    echo(f"[{format_duration(elapsed):>6}] {s.id} {s.state} (run {s.run}): "
+         f"{describe(s, now)}", flush=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git import paths
+from mtor_git.cli.output import echo
 
 
 def add_parser(sub: Any) -> None:
@@ -76,7 +77,7 @@ def run_poke(args: argparse.Namespace) -> int:
         print(json.dumps({"version": 1, "ok": listening or args.quiet, "poked": listening,
                           "runtime_dir": str(runtime)}))
     elif not listening and not args.quiet:
-        print(f"mtor-git: no daemon is listening at {runtime}", file=sys.stderr)
+        echo(f"mtor-git: no daemon is listening at {runtime}", file=sys.stderr)
     return 0 if listening or args.quiet else 1
 
 
@@ -97,5 +98,5 @@ def run_local_cmd(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_json())
     else:
-        print(pr_body(result))
+        echo(pr_body(result))
     return 0 if result.status == TaskStatus.SUCCEEDED else 1

@@ -69,11 +69,15 @@ class Config:
     # How often cron (or a timer) runs `daemon --once`: doctor then judges the last cycle against
     # it instead of expecting a running daemon. None: unknown (doctor only reports the last cycle).
     schedule: float | None = None
+    # The systemd EnvironmentFile the service runs with: every value in it is a secret.
+    env_file: Path | None = None
     # `bwrap` or `none`; None when not configured: bwrap where it runs, else `none`, logged.
     sandbox: SandboxMode | None = None
     # What an agent may add in one run: any one file, and all new content (its commits too).
     max_file_bytes: int = 10 << 20
     max_change_bytes: int = 100 << 20
+    # A remote silent this long (connect, or between two reads) fails that repository's sync.
+    transfer_timeout: float = 30.0
 
     @property
     def heartbeat(self) -> float:

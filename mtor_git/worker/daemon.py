@@ -38,6 +38,11 @@ def status_name(worker_id: str) -> str:
     return f"status-{safe}.json"
 
 
+# How long a poll waits for the repositories' syncs before writing the status file; a sync still
+# running goes on by itself (and starts its tasks) while the next polls skip its repository.
+SYNC_WAIT = 1.0
+
+
 def hold_instance_lock(state_dir: Path) -> TextIO:
     """Make this the only daemon using `state_dir` (and so its workspace) until it exits.
 
@@ -131,7 +136,7 @@ class Daemon:
             while not self._stop.is_set():
                 self._again.clear()
                 try:
-                    self.worker.cycle()
+                    self.worker.cycle(wait=SYNC_WAIT)
                 except Exception:
                     logger.exception("poll cycle failed")
                 self.write_status()
