@@ -77,11 +77,13 @@ def open_argv(pr: PullRequestConfig, binary: str, *, repo: str | None, head: str
                      repo=repo or "", draft="true" if pr.draft else "false", pr="")
 
 
-def update_argv(pr: PullRequestConfig, binary: str, *, ref: str, body: str,
+def update_argv(pr: PullRequestConfig, binary: str, *, ref: str, repo: str | None, body: str,
                 body_file: Path) -> list[str] | None:
     """The argv that adds a later run's summary to the pull request `ref` (None: cannot)."""
-    if pr.forge == "github":
-        return [binary, "pr", "comment", ref, "--body-file", "-"]
+    if pr.forge == "github":  # by number and --repo: gh drops a port from a pull request's URL
+        number = re.search(r"/pull/(\d+)", ref)
+        return [binary, "pr", "comment", number.group(1) if number else ref,
+                *(["--repo", repo] if repo and number else []), "--body-file", "-"]
     if pr.forge == "gitlab":
         return [binary, "mr", "note", ref, "--message", body[:_BODY_ARG_MAX]]
     if pr.forge == "gitea":
@@ -118,7 +120,8 @@ def propose(pr: PullRequestConfig, repo: git.Repository, url: str, base: str, re
         body_file = Path(tmp) / "body.md"
         body_file.write_text(body, encoding="utf-8")
         if earlier is not None:
-            argv = update_argv(pr, found, ref=earlier, body=body, body_file=body_file)
+            argv = update_argv(pr, found, ref=earlier, repo=forge_repo(pr, url), body=body,
+                               body_file=body_file)
             if argv is not None:
                 return _run(argv, body, environ, timeout, UPDATED, earlier,
                             "pull request not updated")
