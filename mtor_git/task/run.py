@@ -28,7 +28,7 @@ from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import ChangeTooLarge, Problem
 from mtor_git.git import Checkout, Collected, Limits, Repository, refs
 from mtor_git.git.read import Changes
-from mtor_git.queue import deps
+from mtor_git.queue import deps, protocol
 from mtor_git.queue.protocol import RemoteView, read_view
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.loop import ExecuteRequest, Execution, Usage, execute
@@ -384,6 +384,10 @@ class TaskRunner:
                 notes: tuple[str, ...] = (),
                 verification: Verification | None = None) -> Outcome:
         parent = head or spec_commit or job.head
+        if status == TaskStatus.CANCELLED and failure is not None:
+            reason = protocol.cancel_reason(self.repo, job.task_id)
+            failure = replace(failure, message=f"{failure.message}: {reason}" if reason
+                              else f"{failure.message} (no reason given)")
         changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
         result = Result(
             status=status, task=info, worker=self.worker,
