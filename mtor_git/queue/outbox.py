@@ -36,7 +36,7 @@ def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
     result is harmless and swept by a later cycle). When the result is refused, `probe` (a
     renewal of our claim as `publishing`) tells a remote refusing every push (the entry is
     `blocked`: probed every cycle) from one refusing only this branch (a doubling wait)."""
-    ref = refs.branch_ref(entry.task_id, entry.run)
+    ref = refs.HEADS + entry.branch  # a follow-up's: the branch it continues (fast-forward)
     if git.resolve(repo, entry.commit) is None:
         # The workspace clone was deleted or re-cloned: retrying this push can never work.
         logger.error("result of {} run {} (commit {}) is gone from the workspace clone; dropped "
@@ -63,8 +63,7 @@ def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
         protocol.delete_claim(repo, entry.task_id)
     else:
         release(entry.task_id)
-    logger.info("published {} ({}) to {}", entry.task_id, entry.status, refs.branch(
-        entry.task_id, entry.run))
+    logger.info("published {} ({}) to {}", entry.task_id, entry.status, entry.branch)
     return True
 
 
@@ -158,7 +157,7 @@ def adopt(repo: Repository, state: RepoState, view: protocol.RemoteView, me: str
 
 def _settle_refusal(repo: Repository, state: RepoState, entry: OutboxEntry,
                     why: str) -> bool:
-    ref = refs.branch_ref(entry.task_id, entry.run)
+    ref = refs.HEADS + entry.branch
     try:
         remote = git.remote_refs(repo).get(ref)
     except GitOpError as exc:
@@ -169,9 +168,11 @@ def _settle_refusal(repo: Repository, state: RepoState, entry: OutboxEntry,
         protocol.delete_claim(repo, entry.task_id)
         return True
     if remote is not None:
-        logger.error("result of {} run {} was refused: the remote already has a result on {} "
-                     "({}); ours stays at local ref {}", entry.task_id, entry.run,
-                     refs.branch(entry.task_id, entry.run), remote[:12], ref)
+        # A follow-up's branch moved under it (someone pushed to it): the follow-up is not
+        # done, and runs again from the new head once its claim lapses.
+        logger.error("result of {} run {} was refused: the remote already has {} at {}; ours "
+                     "stays at local ref {}", entry.task_id, entry.run, entry.branch,
+                     remote[:12], ref)
         state.drop_outbox(entry.task_id, entry.run)
         return True
     _keep(state, entry, why, refused=True)
@@ -192,6 +193,7 @@ def _keep(state: RepoState, entry: OutboxEntry, why: str, *, refused: bool = Fal
                                          next_try_at=time.time() + wait if refused else 0.0))
 
 
-def new_entry(task_id: str, run: int, commit: str, status: str) -> OutboxEntry:
-    return OutboxEntry(task_id=task_id, run=run, branch=refs.branch(task_id, run),
+def new_entry(task_id: str, run: int, commit: str, status: str,
+              branch: str | None = None) -> OutboxEntry:
+    return OutboxEntry(task_id=task_id, run=run, branch=branch or refs.branch(task_id, run),
                        commit=commit, status=status, created_at=time.time())

@@ -21,7 +21,7 @@ from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.errors import GitOpError, SpecError
 from mtor_git.git import Repository, refs
 from mtor_git.git.transfer import Credentials, bound_transfers, register_credentials, shown_url
-from mtor_git.queue import claims, deps, outbox, protocol
+from mtor_git.queue import claims, deps, followups, outbox, protocol
 from mtor_git.queue.acquire import Missed, Won, acquire
 from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import OutboxEntry, RepoState
@@ -182,7 +182,8 @@ class Worker:
         with self._lock:
             if (rt.config.name, task_id) in self.running:
                 return 0
-        if view.done(task_id, run) or _merged_run(repo, view.head or "", task_id) >= run:
+        if view.done(task_id, run) or _merged_run(repo, view.head or "", task_id) >= run \
+                or self._landed_followup(repo, rt, view, task_id, run):
             rt.waiting.discard(task_id)
             if view.claim_oid(task_id) is not None:
                 # Left beside a published result (its holder died before deleting it, or its
@@ -206,14 +207,28 @@ class Worker:
         finally:
             self._unreserve(profile)
 
+    def _landed_followup(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
+                         task_id: str, run: int) -> bool:
+        """A follow-up is done when its result is on the branch it continues (DESIGN §2b)."""
+        raw = git.read_blob(repo, view.head or "", f"{rt.config.tasks_dir}/{task_id}.md")
+        return raw is not None and b"continues" in raw and followups.landed(
+            repo, view, rt.config.tasks_dir, task_id, run) is not None
+
     def _claim_and_start(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
                          task_id: str, run: int, profile: str) -> int:
         spec_path = f"{rt.config.tasks_dir}/{task_id}.md"
         if any((e.task_id, e.run) == (task_id, run) for e in rt.state.outbox()):
             rt.waiting.add(task_id)  # its result waits for the remote: never run it again
             return 0
+
+        def landed(fresh: protocol.RemoteView) -> bool:
+            # The fresh view may name a branch head this clone has not fetched yet.
+            git.fetch(repo)
+            return self._landed_followup(repo, rt, fresh, task_id, run)
+
         claimed = acquire(repo, view, task_id, run, worker=self.config.worker_id,
-                          lease=self.config.claim_lease, author=self._author)
+                          lease=self.config.claim_lease, author=self._author,
+                          landed=landed if self._is_followup(repo, view, spec_path) else None)
         if not isinstance(claimed, Won):
             if claimed != Missed.DONE:
                 rt.waiting.add(task_id)  # watch it: its lease may lapse
@@ -262,11 +277,16 @@ class Worker:
         except SpecError:
             return False
         gate = deps.gate(repo, view, spec, rt.config.tasks_dir)
-        if gate.waiting and not gate.failed and not gate.cycle:
+        if gate.only_waiting:
             rt.blocked.add(spec.id)
             return True
         rt.blocked.discard(spec.id)
         return False
+
+    @staticmethod
+    def _is_followup(repo: Repository, view: protocol.RemoteView, spec_path: str) -> bool:
+        raw = git.read_blob(repo, view.head or "", spec_path)
+        return raw is not None and b"continues" in raw
 
     def _profile_of(self, raw: bytes, spec_path: str) -> str:
         """The profile a spec names (the default when it names none or is invalid)."""
@@ -311,7 +331,7 @@ class Worker:
             else:
                 faults.point("after_commit")
                 entry_ = outbox.new_entry(job.task_id, job.run, outcome.commit,
-                                           outcome.result.status)
+                                           outcome.result.status, outcome.branch)
                 rt.state.put_outbox(entry_)
                 keeper.stop()  # no renewal may race the claim's deletion by publish
                 if outbox.publish(repo, rt.state, entry_,
