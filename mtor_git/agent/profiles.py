@@ -62,9 +62,17 @@ BUILTIN: dict[str, AgentProfile] = {
     ),
     "codex": AgentProfile(
         name="codex",
-        command=("codex", "exec", "--json", "--skip-git-repo-check", "{model_args}", "-"),
+        # Its default sandbox is read-only: every write is refused (measured, 0.171), and each task
+        # runs in a new checkout, so per-project trust cannot help. `workspace-write` lets it
+        # write its checkout and nothing else; `--ephemeral` keeps no session file per task.
+        command=("codex", "exec", "--json", "--skip-git-repo-check", "--sandbox",
+                 "workspace-write", "--ephemeral", "{model_args}", "-"),
         prompt="stdin",
         report="codex-jsonl",
+        # A write its sandbox blocks is otherwise silent (not in --json, not on stderr); this
+        # level prints it, so that the refusal is evidence (agent/refusals.py). Its own retries
+        # are set in $CODEX_HOME/config.toml (README, `doctor`): the built-in provider's cannot be.
+        env={"RUST_LOG": "error,codex_sandboxing=warn"},
         pass_env=("OPENAI_API_KEY", "CODEX_HOME"),
         model_args=("-m", "{model}"),
     ),

@@ -47,7 +47,8 @@ KIND_DESCRIPTIONS: dict[str, str] = {
     "empty_failure": "non-zero exit with no output and no report: nothing shows the model ran",
     "pipeline_fault": "failed faster than any model call can, with no report of one: our pipeline",
     "repeated_failure": "the same failure as the previous attempt; retrying would spin",
-    "edit_blocked": "the agent exited 0 but permission denials blocked its edits",
+    "edit_blocked": "the agent's own tooling refused its edits (permission denials, a rejected "
+                    "patch, a read-only sandbox); the refusal is quoted",
     "agent_error": "the agent reported an error that matches no more specific rule",
     "disk_full": "the worker's disk or quota was full; the task is handed back, not failed",
     "unknown": "the attempt failed and no rule recognised why (terminal: unknown is not transient)",

@@ -14,6 +14,7 @@ from mtor_git.verdict.matchers import (
     faster_than_model_call,
     field,
     killed,
+    refused,
     reported_error,
     spawn,
     status,
@@ -41,6 +42,9 @@ RULES: tuple[Rule, ...] = (
     Rule("spawn_failed", "unknown", False, "exec failed for another reason", spawn()),
     Rule("killed_by_signal", "killed", False,
          "a signal we did not send; an OOM kill recurs if retried", killed),
+    Rule("refused_edit", "edit_blocked", False,
+         "the agent's own tooling refused a write (rejected patch, read-only sandbox, denial): "
+         "the edit was not made, and the same settings refuse it again", refused),
     Rule("succeeded", "succeeded", False,
          "exit 0 and the report shows no error, denial or error message", succeeded),
     Rule("permission_denials", "edit_blocked", False,
