@@ -42,6 +42,9 @@ class AgentProfile:
     # Environment names whose values came from `${VAR}` expansion or look like credentials:
     # their values are redacted everywhere.
     secret_env: tuple[str, ...] = ()
+    # Files the CLI drops in its checkout (caches, chat logs): the worker writes them into the
+    # checkout's .git/info/exclude, so that they are never committed as the task's changes.
+    excludes: tuple[str, ...] = ()
 
 
 # Ready profiles; a config entry `extends: <name>` starts from one of these.
@@ -78,10 +81,13 @@ BUILTIN: dict[str, AgentProfile] = {
     ),
     "aider": AgentProfile(
         name="aider",
+        # --no-gitignore: aider otherwise adds `.aider*` (and `.env`) to the task's .gitignore.
         command=("aider", "--message-file", "{prompt_file}", "--yes-always", "--no-check-update",
-                 "--analytics-disable", "--no-pretty", "--no-stream", "--no-show-model-warnings"),
+                 "--analytics-disable", "--no-pretty", "--no-stream", "--no-show-model-warnings",
+                 "--no-gitignore"),
         prompt="file",
         report="aider",
+        excludes=(".aider*",),
         pass_env=("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY",
                   "AIDER_MODEL", "OPENAI_API_BASE"),
         model_args=("--model", "{model}"),

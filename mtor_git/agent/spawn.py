@@ -25,6 +25,7 @@ from loguru import logger
 
 from mtor_git.agent.capture import DEFAULT_LIMIT, StreamCapture
 from mtor_git.agent.evidence import Run, StoppedBy
+from mtor_git.agent.identity import IDENTITY_ENV
 from mtor_git.agent.profiles import BASE_PASS_ENV, AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.errors import PreflightError
@@ -81,7 +82,7 @@ def build_env(profile: AgentProfile, environ: Mapping[str, str]) -> dict[str, st
     """The agent's environment, built explicitly: the base names, the profile's pass-through and
     required names copied from `environ`, then the profile's own (already expanded) values."""
     env: dict[str, str] = {}
-    for name in (*BASE_PASS_ENV, *profile.pass_env, *profile.requires_env):
+    for name in (*BASE_PASS_ENV, *IDENTITY_ENV, *profile.pass_env, *profile.requires_env):
         if name in environ:
             env[name] = environ[name]
     env.update(profile.env)

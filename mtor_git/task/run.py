@@ -20,6 +20,7 @@ from loguru import logger
 
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
+from mtor_git.agent.identity import identity_env
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.config.load import Config, RepoConfig
 from mtor_git.errors import Problem
@@ -258,7 +259,10 @@ class TaskRunner:
         return execute(
             prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
-            environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
+            # The agent commits as the worker's `author`, never as whatever its tool invents.
+            environ={**self.environ, **identity_env(self.config.author_name,
+                                                    self.config.author_email)},
+            breakers=self.breakers, model=spec.model, timeout=timeout,
             max_attempts=attempts, max_cost_usd=dollars,
             cancel=signals.cancel, shutdown=signals.shutdown)
 
