@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
-StoppedBy = Literal["timeout", "cancel", "shutdown"]
+
+class StoppedBy(StrEnum):
+    """Why *we* signalled an attempt's process group (Run.stopped_by; None: it ended itself)."""
+
+    TIMEOUT = "timeout"
+    CANCEL = "cancel"
+    SHUTDOWN = "shutdown"
+
+
 # Verdicts whose evidence shows the agent stopped before any request to a model.
 NEVER_REACHED_MODEL = frozenset({"usage_error", "binary_missing", "bad_cwd", "permission_denied"})
 

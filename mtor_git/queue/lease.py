@@ -13,7 +13,7 @@ from mtor_git import git
 from mtor_git.errors import GitOpError
 from mtor_git.git import Repository, refs
 from mtor_git.queue import claims, protocol
-from mtor_git.queue.claims import Claim, Phase
+from mtor_git.queue.claims import Claim, ClaimPhase
 
 
 class ClaimKeeper:
@@ -55,7 +55,7 @@ class ClaimKeeper:
                     self._mark_lost("the lease expired without a renewal")
                     return
 
-    def beat(self, *, attempt: int | None = None, phase: Phase | None = None) -> bool:
+    def beat(self, *, attempt: int | None = None, phase: ClaimPhase | None = None) -> bool:
         """Renew the lease now; False (and `lost` set) when another worker owns the claim."""
         repo = self._repo_factory()
         with self._lock:  # the read and the push together: two beats must not interleave
@@ -84,7 +84,7 @@ class ClaimKeeper:
         """Stop renewing, leaving the claim marked `publishing`: the result is committed and in
         the outbox, so no other worker reruns the task while its push waits for the remote
         (claims.PUBLISH_GRACE). Best effort: an unreachable remote leaves the claim as it was."""
-        self._final(lambda c: claims.renewed(c, self._lease, phase="publishing"),
+        self._final(lambda c: claims.renewed(c, self._lease, phase=ClaimPhase.PUBLISHING),
                     "mark the claim as publishing")
 
     def release(self, reason: str, *, attempts: tuple[dict[str, object], ...] | None = None,

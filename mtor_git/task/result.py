@@ -14,10 +14,9 @@ from typing import Any
 from mtor_git.agent.evidence import Failure
 from mtor_git.durations import format_duration
 from mtor_git.git.read import Changes, FileChange
+from mtor_git.states import TERMINAL, TaskStatus
 
 SCHEMA_ID = "mtor-git/result/v1"
-STATUSES = ("succeeded", "failed", "exhausted", "rejected", "cancelled", "interrupted")
-TERMINAL_STATUSES = frozenset(STATUSES) - {"interrupted"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class WorkerInfo:
 class Result:
     """Everything a reader needs to know about one run of one task."""
 
-    status: str
+    status: TaskStatus
     task: TaskInfo
     worker: WorkerInfo
     branch: str
@@ -61,7 +60,7 @@ class Result:
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return self.status in TERMINAL
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,7 +97,7 @@ class Result:
         task, worker, changes = data["task"], data["worker"], data["changes"]
         failure = data.get("failure")
         return cls(
-            status=data["status"], branch=data["branch"], run=int(data["run"]),
+            status=TaskStatus(data["status"]), branch=data["branch"], run=int(data["run"]),
             task=TaskInfo(task["id"], task["spec_path"], task["spec_commit"],
                           task["spec_sha256"], task["agent"], task.get("model"),
                           task.get("title")),

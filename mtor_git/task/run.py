@@ -22,15 +22,17 @@ from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.identity import identity_env
 from mtor_git.agent.redact import Redactor, secrets_from
-from mtor_git.config.load import Config, RepoConfig
+from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import Problem
 from mtor_git.git import Repository, refs
 from mtor_git.git.read import Changes
-from mtor_git.retry.loop import Execution, execute
+from mtor_git.retry.budget import Budget
+from mtor_git.retry.loop import ExecuteRequest, Execution, execute
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import Spec
 from mtor_git.spec.signing import verify_commit
 from mtor_git.spec.validate import Checked, check_bytes
+from mtor_git.states import TaskStatus
 from mtor_git.task.result import (
     Result,
     TaskInfo,
@@ -92,21 +94,21 @@ class TaskRunner:
             checked, spec_commit = self._read_spec(job)
             info = _task_info(job, checked, spec_commit, self.config.default_agent)
             if cancelled_before:
-                return self._finish(job, info, started, "cancelled", spec_commit,
+                return self._finish(job, info, started, TaskStatus.CANCELLED, spec_commit,
                                     Failure("cancelled", "cancelled before it started"))
             if checked.spec is None:
                 message = _problems_text(checked.problems)
-                return self._finish(job, info, started, "rejected", spec_commit,
+                return self._finish(job, info, started, TaskStatus.REJECTED, spec_commit,
                                     Failure("invalid_spec", message))
             refusal = self._refusal(checked.spec, spec_commit)
             if refusal is not None:
-                return self._finish(job, info, started, "rejected", spec_commit, refusal)
+                return self._finish(job, info, started, TaskStatus.REJECTED, spec_commit, refusal)
             return self._run_agent(job, info, checked.spec, spec_commit, started, signals)
         except Exception as exc:  # an internal error must still end as a result, not a spin
             if _disk_full(exc):
                 return _hand_back_for_space(job, exc, self.config.retry.initial_backoff)
             logger.exception("internal error in task {}", job.task_id)
-            return self._finish(job, info, started, "failed", spec_commit,
+            return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
                                 _internal(exc, self._redactor()))
 
     def _redactor(self) -> Redactor:
@@ -138,7 +140,7 @@ class TaskRunner:
                    started: float, signals: Signals) -> Outcome:
         base = self._base(spec, spec_commit, job)
         if base is None:
-            return self._finish(job, info, started, "rejected", spec_commit,
+            return self._finish(job, info, started, TaskStatus.REJECTED, spec_commit,
                                 Failure("bad_base", f"{spec.path}: base {spec.base!r} is not a "
                                         "branch or commit of the repository"))
         spent = self._spent_before(spec, job)
@@ -150,7 +152,7 @@ class TaskRunner:
             signals.agent_starting()
             execution = self._execute(spec, worktree, signals, job)
             attempts = job.carried_attempts + tuple(a.to_json() for a in execution.attempts)
-            if execution.status in ("interrupted", "parked"):
+            if execution.status in (TaskStatus.INTERRUPTED, TaskStatus.PARKED):
                 return Outcome(None, None, release_reason=execution.status,
                                not_before=execution.resume_at, attempts=attempts)
             if signals.lost.is_set():
@@ -166,7 +168,7 @@ class TaskRunner:
                     return _hand_back_for_space(job, exc, self.config.retry.initial_backoff,
                                                 attempts)
                 logger.exception("internal error recording task {}", job.task_id)
-                return self._finish(job, info, started, "failed", spec_commit,
+                return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
                                     _internal(exc, self._redactor()),
                                     base=base, head=base, execution=execution,
                                     attempts=attempts)
@@ -187,7 +189,7 @@ class TaskRunner:
         if leak is not None:
             quarantine = refs.quarantine_ref(job.task_id, job.run)
             git.point_ref(self.repo, quarantine, head)
-            return self._finish(job, info, started, "failed", spec_commit, leak,
+            return self._finish(job, info, started, TaskStatus.FAILED, spec_commit, leak,
                                 base=base, head=base, execution=execution,
                                 attempts=attempts,
                                 notes=(f"the agent's commit {head[:12]} holds a secret and "
@@ -229,42 +231,36 @@ class TaskRunner:
                        f"{where}. Nothing of the agent's changes was pushed.",
                        rule="secret_value_in_changed_file")
 
-    def _budgets(self, spec: Spec, job: Job) -> tuple[int, float | None]:
-        """Attempts and dollars left for this run, after what earlier hand-backs of it spent
-        (attempts a shutdown or a cancel cut short do not count)."""
-        profile = self.config.agents[spec.agent or self.config.default_agent]
-        caps = [self.config.retry.max_attempts, spec.max_attempts, profile.max_attempts]
-        counted = [a for a in job.carried_attempts if (a.get("classification") or {}).get(
-            "kind") not in ("interrupted", "cancelled")]
-        attempts = min(c for c in caps if c is not None) - len(counted)
-        cost = sum(float((a.get("report") or {}).get("cost_usd") or 0) for a in counted)
-        dollars = None if spec.max_cost_usd is None else spec.max_cost_usd - cost
-        return attempts, dollars
+    def _budget(self, spec: Spec, job: Job) -> Budget:
+        """What this run may still spend, after what earlier hand-backs of it spent."""
+        return Budget.after(job.carried_attempts, max_attempts=spec.max_attempts,
+                            max_cost_usd=spec.max_cost_usd)
 
-    def _spent_before(self, spec: Spec, job: Job) -> tuple[str, Failure] | None:
-        attempts, dollars = self._budgets(spec, job)
-        if attempts <= 0:
-            return "exhausted", Failure("attempt_budget", "the attempt budget was spent by "
-                                        "earlier runs of this task that were handed back")
+    def _spent_before(self, spec: Spec, job: Job) -> tuple[TaskStatus, Failure] | None:
+        budget = self._budget(spec, job)
+        profile = self.config.agents[spec.agent or self.config.default_agent]
+        if budget.attempts_left(self.config.retry, profile) <= 0:
+            return TaskStatus.EXHAUSTED, Failure(
+                "attempt_budget", "the attempt budget was spent by earlier runs of this task "
+                "that were handed back")
+        dollars = budget.cost_left()
         if dollars is not None and dollars <= 0:
-            return "failed", Failure("budget_exceeded", "the cost cap was spent by earlier "
-                                     "runs of this task that were handed back",
-                                     rule="max_cost_usd")
+            return TaskStatus.FAILED, Failure(
+                "budget_exceeded", "the cost cap was spent by earlier runs of this task that "
+                "were handed back", rule="max_cost_usd")
         return None
 
     def _execute(self, spec: Spec, worktree: Path, signals: Signals,
                  job: Job) -> Execution:
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
-        attempts, dollars = self._budgets(spec, job)
-        return execute(
+        return execute(ExecuteRequest(
             prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
             # The agent commits as the worker's `author`, never as whatever its tool invents.
             environ={**self.environ, **identity_env(self.config.author_name,
                                                     self.config.author_email)},
             breakers=self.breakers, model=spec.model, timeout=timeout,
-            max_attempts=attempts, max_cost_usd=dollars,
-            cancel=signals.cancel, shutdown=signals.shutdown)
+            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown))
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
@@ -300,7 +296,7 @@ class TaskRunner:
             logger.warning("could not remove worktree {}: {}", path, exc)
             shutil.rmtree(path, ignore_errors=True)
 
-    def _finish(self, job: Job, info: TaskInfo, started: float, status: str,
+    def _finish(self, job: Job, info: TaskInfo, started: float, status: TaskStatus,
                 spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
                 head: str | None = None, execution: Execution | None = None,
                 attempts: tuple[dict[str, Any], ...] = (),

@@ -14,7 +14,7 @@ from pathlib import Path
 from loguru import logger
 
 from mtor_git import faults, git
-from mtor_git.config.load import Config, RepoConfig
+from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import GitOpError, SpecError
 from mtor_git.git import Repository, refs
 from mtor_git.git.transfer import Credentials, register_credentials, shown_url

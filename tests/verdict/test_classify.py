@@ -145,8 +145,19 @@ RULE_EXAMPLES: dict[str, tuple[Run, Report]] = {
     "rate_limited_status": _claude_error("API Error", 429),
     "rate_limited_text": (run_(1, stderr="HTTP 429 Too Many Requests"), text_report()),
     "overloaded_status": _claude_error("API Error", 529),
-    "overloaded_text": (run_(1, stderr='{"type":"overloaded_error","message":"Overloaded"}'),
+    "overloaded_text": (run_(1, stderr="API Error: Repeated 529 Overloaded errors"),
                         text_report()),
+    "rate_limited_vocab": (run_(1, stderr='{"error":{"code":"1302","message":"High concurrency '
+                                          'usage of this API"}}'), text_report()),
+    "overloaded_vocab": (run_(1, stderr='{"type":"overloaded_error","message":"Overloaded"}'),
+                         text_report()),
+    "provider_error_vocab": (run_(1, stderr='{"error":{"type":"api_error","message":"x"}}'),
+                             text_report()),
+    "content_blocked_text": (run_(1, stderr="Your chosen model requires moderation and your "
+                                            "input was flagged"), text_report()),
+    "quota_status": _claude_error("API Error: 402 Your payment method was declined", 402),
+    "not_found": _claude_error("There's an issue with the selected model (x).", 404),
+    "bad_request": _claude_error("API Error: 400 messages: field required", 400),
     "provider_error_status": _claude_error("API Error", 502),
     "provider_error_text": (run_(1, stderr="API Error: 500 Internal Server Error"),
                             text_report()),
@@ -176,7 +187,7 @@ def test_kind_names_used_by_the_rest_of_the_system_are_described() -> None:
              "interrupted usage_error binary_missing bad_cwd permission_denied auth quota "
              "usage_limit max_turns budget_exceeded prompt_too_long killed empty_failure "
              "pipeline_fault repeated_failure edit_blocked agent_error disk_full "
-             "unknown").split()
+             "unknown not_found bad_request content_blocked").split()
     assert set(kinds) == set(KIND_DESCRIPTIONS)
     assert PROVIDER_TRANSIENT == {"rate_limited", "overloaded"}
 
