@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from mtor_git import git
@@ -14,6 +15,7 @@ from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.reports import parse_report
 from mtor_git.agent.spawn import RunRequest, preflight, run_attempt
 from mtor_git.config.model import Config
+from mtor_git.doctor.clis import settings_text
 from mtor_git.doctor.run import Check
 from mtor_git.errors import PreflightError
 from mtor_git.verdict.classify import KIND_DESCRIPTIONS, classify
@@ -66,7 +68,9 @@ def probe_agent(profile: AgentProfile, environ: Mapping[str, str], *, timeout: f
         run = run_attempt(prepared)
     report = parse_report(profile.report, run)
     verdict = classify(run, report, min_model_call=min_model_call)
-    return _check_of(name, verdict, report, run.duration)
+    check = _check_of(name, verdict, report, run.duration)
+    settings = settings_text(profile, environ)
+    return replace(check, detail=f"{check.detail}; settings: {settings}") if settings else check
 
 
 def _check_of(name: str, verdict: Classification, report: Report, duration: float) -> Check:

@@ -17,7 +17,18 @@ import pytest
 from clifixtures import daemon_once, home_outside_tmp, require_cli
 from daemonfixtures import Site, site, spec
 from gitfixtures import git
-from openai_stub import USAGE, OpenAIStub, Turn, patch_write, shell_write, unauthorized
+from openai_stub import (
+    USAGE,
+    OpenAIStub,
+    TextTurn,
+    Turn,
+    patch_write,
+    shell_write,
+    unauthorized,
+)
+
+from mtor_git.agent.profiles import BUILTIN
+from mtor_git.doctor.probe import probe_agent
 
 FAKE_KEY = "sk-stub-codex-0123456789abcdef"
 
@@ -98,3 +109,15 @@ def test_a_write_refused_by_the_read_only_sandbox_is_edit_blocked(
     assert len(result["attempts"]) == 1
     tree = git("ls-tree", "-r", "--name-only", "mtor/t1", cwd=s.remote).split()
     assert "notes/codex.txt" not in tree and "notes.txt" not in tree
+
+
+def test_doctor_probe_answers_and_names_the_codex_settings(codex: Path) -> None:
+    environ = {"PATH": f"{codex.parent}:/usr/bin:/bin", "OPENAI_API_KEY": FAKE_KEY}
+    with home_outside_tmp("codex-") as home, OpenAIStub([TextTurn("OK")]) as stub:
+        codex_config(home, stub.base_url)
+        check = probe_agent(BUILTIN["codex"], {**environ, "HOME": str(home),
+                                               "CODEX_HOME": str(home)},
+                            timeout=60, min_model_call=0.0)
+    assert check.status == "pass", check
+    assert "sandbox workspace-write" in check.detail
+    assert "provider mtor-stub (request_max_retries 0, stream_max_retries 0)" in check.detail
