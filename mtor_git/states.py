@@ -10,8 +10,9 @@ plain string the result, claim and status files have always held, so a file read
     ├── interrupted     the worker shut down; the claim is released and the run continues
     └── parked          a usage limit or an open breaker: released until `resume_at`
 
-    BoardState          what `mtor-git status` shows: pending, claimed, running, interrupted,
-                        parked, the TERMINAL ones, ignored (not a task id), unknown
+    BoardState          what `mtor-git status` shows: pending, waiting (for dependencies),
+                        claimed, running, interrupted, parked, the TERMINAL ones, ignored (not a
+                        task id), unknown
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class BoardState(StrEnum):
     """A task's state on the board, in display order (also the order of the summary counts)."""
 
     PENDING = "pending"
+    WAITING = "waiting"  # for dependencies (depends_on) that have not ended
     CLAIMED = "claimed"
     RUNNING = "running"
     INTERRUPTED = "interrupted"

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mtor_git.attempts import AttemptRecord
+
 
 class StoppedBy(StrEnum):
     """Why *we* signalled an attempt's process group (Run.stopped_by; None: it ended itself)."""
@@ -166,6 +168,10 @@ class Attempt:
         data["report"] = self.report.to_json()
         data["classification"] = self.classification.to_json()
         return data
+
+    def record(self) -> AttemptRecord:
+        """The attempt as the result and claim files carry it."""
+        return AttemptRecord.from_json(self.to_json())
 
 
 @dataclass(frozen=True)

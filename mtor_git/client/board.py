@@ -16,11 +16,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mtor_git import git
-from mtor_git.errors import UsageError
+from mtor_git.errors import SpecError, UsageError
 from mtor_git.git import Repository, refs
+from mtor_git.queue import deps
 from mtor_git.queue.claims import CLAIM_FILE, Claim, ClaimPhase
 from mtor_git.queue.protocol import RemoteView, read_claim, requested_run
-from mtor_git.spec.parse import is_valid_id
+from mtor_git.spec.parse import is_valid_id, parse_spec
 from mtor_git.states import TERMINAL as TERMINAL
 from mtor_git.states import BoardState, TaskStatus
 
@@ -217,7 +218,26 @@ def _state(snap: Snapshot, task_id: str, runs: set[int], spec: bool, now: float)
     if not is_valid_id(task_id):
         return replace(base, state=BoardState.IGNORED, detail="not a valid task id; workers "
                        "never run it (see `mtor-git validate`)")
-    return base
+    return _gated(snap, base)
+
+
+def _gated(snap: Snapshot, base: TaskState) -> TaskState:
+    """A pending task whose dependencies have not ended is `waiting for a, b`; one whose
+    dependency failed (or that sits on a cycle) stays pending, saying it will be rejected."""
+    path = f"{snap.tasks_dir}/{base.id}.md"
+    raw = git.read_blob(snap.repo, snap.view.head, path) if snap.view.head else None
+    try:
+        spec = parse_spec(raw, path) if raw is not None else None
+    except SpecError:
+        return base
+    if spec is None or not spec.prerequisites:
+        return base
+    gate = deps.gate(snap.repo, snap.view, spec, snap.tasks_dir)
+    if gate.open:
+        return base
+    if gate.waiting and not gate.failed and not gate.cycle:
+        return replace(base, state=BoardState.WAITING, detail=gate.reason())
+    return replace(base, detail=f"will be rejected: {gate.reason()}")
 
 
 def _claimed(snap: Snapshot, base: TaskState, claim: Claim, oid: str, now: float) -> TaskState:
@@ -381,5 +401,6 @@ def history(snap: Snapshot, task_id: str, *, now: float | None = None) -> tuple[
         elif run == current.run:
             claim = current.claim
             out.append(RunHistory(run, current.branch, current.state, None,
-                                  claim.carried_attempts if claim else (), None, claim))
+                                  tuple(a.to_json() for a in claim.carried_attempts)
+                                  if claim else (), None, claim))
     return tuple(out)

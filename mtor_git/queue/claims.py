@@ -15,7 +15,8 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any
+
+from mtor_git.attempts import AttemptRecord, records
 
 
 class ClaimPhase(StrEnum):
@@ -48,13 +49,13 @@ class Claim:
     attempt: int = 0
     not_before: float | None = None  # released until then (a usage limit that resets later)
     reason: str = ""  # why it was released
-    carried_attempts: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    carried_attempts: tuple[AttemptRecord, ...] = field(default_factory=tuple)
     # Which process wrote it: a pid alone repeats across restarts (PID 1 in a container).
     process: str = ""
 
     def to_bytes(self) -> bytes:
         data = asdict(self)
-        data["carried_attempts"] = list(self.carried_attempts)
+        data["carried_attempts"] = [a.to_json() for a in self.carried_attempts]
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -66,7 +67,7 @@ class Claim:
             # Fields a newer version added are ignored: a rolling upgrade must not make a live
             # claim look unreadable (an unreadable claim may be taken over at once).
             kept = {k: v for k, v in data.items() if k in known}
-            kept["carried_attempts"] = tuple(data.get("carried_attempts") or ())
+            kept["carried_attempts"] = records(data.get("carried_attempts") or [])
             # A phase a newer version added counts as held, under its lease (as it always did).
             if "phase" in kept:
                 phase = kept["phase"]
@@ -95,7 +96,7 @@ def renewed(claim: Claim, lease: float, *, now: float | None = None, attempt: in
 
 
 def released(claim: Claim, reason: str, *,
-             attempts: tuple[dict[str, Any], ...] | None = None,
+             attempts: tuple[AttemptRecord, ...] | None = None,
              not_before: float | None = None, now: float | None = None) -> Claim:
     """Hand the claim back; `attempts` is every attempt of this run so far (the carried ones
     included), which replaces what the claim carried; None keeps that."""

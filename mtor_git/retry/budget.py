@@ -4,11 +4,11 @@ shutdown or a cancel cut short do not count). The cost cap likewise."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from mtor_git.agent.profiles import AgentProfile
+from mtor_git.attempts import AttemptRecord
 from mtor_git.retry.policy import RetryPolicy
 
 # Attempts that stopped for the worker's sake (or the user's), not the task's: they spend nothing.
@@ -25,12 +25,11 @@ class Budget:
     spent_cost_usd: float = 0.0
 
     @classmethod
-    def after(cls, carried: Iterable[Mapping[str, Any]], *, max_attempts: int | None,
+    def after(cls, carried: Iterable[AttemptRecord], *, max_attempts: int | None,
               max_cost_usd: float | None) -> Budget:
         """The budget left once the `carried` attempts of earlier hand-backs are paid for."""
-        counted = [a for a in carried if (a.get("classification") or {}).get("kind")
-                   not in UNCOUNTED_KINDS]
-        cost = sum(float((a.get("report") or {}).get("cost_usd") or 0) for a in counted)
+        counted = [a for a in carried if a.kind not in UNCOUNTED_KINDS]
+        cost = sum(a.cost_usd or 0 for a in counted)
         return cls(max_attempts=max_attempts, max_cost_usd=max_cost_usd,
                    spent_attempts=len(counted), spent_cost_usd=cost)
 

@@ -1,12 +1,12 @@
-"""Run one claimed task from its spec to a committed result: validate again, make the worktree
-on mtor/<id>, run the agent with the retry policy, commit its changes and the result."""
+"""Run one claimed task from its spec to a committed result: validate again, make the task's own
+checkout on mtor/<id>, run the agent in it with the retry policy, take its work out of it into the
+worker's clone, commit that and the result."""
 
 from __future__ import annotations
 
 import errno
 import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -22,10 +22,15 @@ from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.identity import identity_env
 from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
+from mtor_git.agent.secretscan import leak_failure
+from mtor_git.attempts import AttemptRecord
 from mtor_git.config.model import Config, RepoConfig
-from mtor_git.errors import Problem
-from mtor_git.git import Repository, refs
+from mtor_git.errors import ChangeTooLarge, Problem
+from mtor_git.git import Checkout, Collected, Limits, Repository, refs
 from mtor_git.git.read import Changes
+from mtor_git.queue import deps
+from mtor_git.queue.protocol import RemoteView, read_view
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.loop import ExecuteRequest, Execution, execute
 from mtor_git.retry.policy import BreakerBoard
@@ -53,7 +58,7 @@ class Job:
     spec_path: str
     run: int
     head: str
-    carried_attempts: tuple[dict[str, Any], ...] = ()
+    carried_attempts: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ class Outcome:
     commit: str | None
     release_reason: str | None = None
     not_before: float | None = None
-    attempts: tuple[dict[str, Any], ...] = ()
+    attempts: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,13 +86,19 @@ class Signals:
 
 class TaskRunner:
     def __init__(self, config: Config, repo: Repository, *, breakers: BreakerBoard,
-                 environ: Mapping[str, str]) -> None:
+                 environ: Mapping[str, str], sandbox: Sandbox = NO_SANDBOX) -> None:
         self.config, self.repo, self.breakers, self.environ = config, repo, breakers, environ
+        self.sandbox = sandbox
         self.worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(),
                                  version=__version__, pid=os.getpid())
+        # One runner runs one job (the cycle makes one per task): the remote as this job sees it.
+        self._branch, self._tasks_dir = "", "tasks"
+        self._remote_view: RemoteView | None = None
 
     def run(self, job: Job, signals: Signals, *, cancelled_before: bool = False) -> Outcome:
         started = time.time()
+        self._branch, self._tasks_dir = job.repo.branch, job.repo.tasks_dir
+        self._remote_view = None
         checked, spec_commit = Checked(job.spec_path, None), None
         info = _task_info(job, checked, spec_commit, self.config.default_agent)
         try:
@@ -134,7 +145,24 @@ class TaskRunner:
                 return Failure("unsigned_spec", f"{spec.path}: {check.reason}; with "
                                "require_signed only specs from signed commits by allowed "
                                "keys run")
-        return profile_refusal(spec, self.config)
+        return profile_refusal(spec, self.config) or self._dependency_refusal(spec)
+
+    def _dependency_refusal(self, spec: Spec) -> Failure | None:
+        """A dependency that ended other than `succeeded`, or a cycle, rejects the task (the
+        cycle cannot start; the task needs what the failed one did not deliver)."""
+        if not spec.prerequisites:
+            return None
+        gate = deps.gate(self.repo, self._view(), spec, self._tasks_dir)
+        if gate.cycle:
+            return Failure("dependency_cycle", f"{spec.path}: {gate.reason()}")
+        if gate.failed:
+            return Failure("dependency_failed", f"{spec.path}: {gate.reason()}")
+        return None
+
+    def _view(self) -> RemoteView:
+        if self._remote_view is None:
+            self._remote_view = read_view(self.repo, self._branch)
+        return self._remote_view
 
     def _run_agent(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                    started: float, signals: Signals) -> Outcome:
@@ -147,11 +175,11 @@ class TaskRunner:
         if spent is not None:
             status, failure = spent
             return self._finish(job, info, started, status, spec_commit, failure)
-        worktree = self._worktree(job, base)
+        checkout = self._checkout(job, base, spec)
         try:
             signals.agent_starting()
-            execution = self._execute(spec, worktree, signals, job)
-            attempts = job.carried_attempts + tuple(a.to_json() for a in execution.attempts)
+            execution = self._execute(spec, checkout, signals, job)
+            attempts = job.carried_attempts + tuple(a.record() for a in execution.attempts)
             if execution.status in (TaskStatus.INTERRUPTED, TaskStatus.PARKED):
                 return Outcome(None, None, release_reason=execution.status,
                                not_before=execution.resume_at, attempts=attempts)
@@ -161,7 +189,7 @@ class TaskRunner:
                 return _hand_back_for_space(job, execution.failure.message,
                                             self.config.retry.initial_backoff, attempts)
             try:
-                return self._record(job, info, spec, spec_commit, started, worktree, base,
+                return self._record(job, info, spec, spec_commit, started, checkout,
                                     execution, attempts)
             except Exception as exc:  # the agent ran: its attempts stay in the evidence
                 if _disk_full(exc):
@@ -173,18 +201,21 @@ class TaskRunner:
                                     base=base, head=base, execution=execution,
                                     attempts=attempts)
         finally:
-            self._drop_worktree(job)
+            self._drop_checkout(job)
 
     def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
-                started: float, worktree: Path, base: str, execution: Execution,
-                attempts: tuple[dict[str, Any], ...]) -> Outcome:
-        """Commit what the agent changed (unless it leaked a secret) and the result."""
-        message = f"mtor: {job.task_id} agent changes (run {job.run})"
-        # Nothing left uncommitted: the head is still the agent's own last commit, if any.
-        head = (git.commit_all(worktree, message=message,
-                                  author_name=self.config.author_name,
-                                  author_email=self.config.author_email)
-                or git.worktree_head(worktree) or base)
+                started: float, checkout: Checkout, execution: Execution,
+                attempts: tuple[AttemptRecord, ...]) -> Outcome:
+        """Take the agent's work out of its checkout (its processes are gone) and commit it and
+        the result, unless it is too large or leaked a secret."""
+        base = checkout.base
+        try:
+            work = self._collect(job, checkout)
+        except ChangeTooLarge as exc:
+            return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
+                                Failure("change_too_large", str(exc)), base=base, head=base,
+                                execution=execution, attempts=attempts)
+        head = work.head
         leak = self._secret_leak(spec, base, head)
         if leak is not None:
             quarantine = refs.quarantine_ref(job.task_id, job.run)
@@ -195,9 +226,22 @@ class TaskRunner:
                                 notes=(f"the agent's commit {head[:12]} holds a secret and "
                                        f"was not pushed; it is kept on the worker as "
                                        f"{quarantine}",))
-        return self._finish(job, info, started, execution.status, spec_commit,
-                            execution.failure, base=base, head=head,
-                            execution=execution, attempts=attempts)
+        status, failure = execution.status, execution.failure
+        if work.unfinished is not None and status == TaskStatus.SUCCEEDED:
+            status = TaskStatus.FAILED
+            failure = Failure("unfinished_merge",
+                              f"{work.unfinished}: the agent did not finish its work")
+        return self._finish(job, info, started, status, spec_commit, failure, base=base,
+                            head=head, execution=execution, attempts=attempts,
+                            notes=work.notes)
+
+    def _collect(self, job: Job, checkout: Checkout) -> Collected:
+        return git.collect(
+            self.repo, checkout,
+            reserved=(refs.result_json(job.task_id), refs.result_md(job.task_id)),
+            message=f"mtor: {job.task_id} agent changes (run {job.run})",
+            author_name=self.config.author_name, author_email=self.config.author_email,
+            limits=Limits(self.config.max_file_bytes, self.config.max_change_bytes))
 
     def _secret_leak(self, spec: Spec, base: str, head: str) -> Failure | None:
         """A secret value of the environment anywhere the push would carry it: a file the agent
@@ -217,19 +261,7 @@ class TaskRunner:
                 places.append((change.path, git.read_blob(self.repo, head, change.path) or b""))
         places += [(f"the agent's commit {oid[:12]} (message or author)", raw)
                    for oid, raw in git.commits_between(self.repo, base, head)]
-        found: dict[str, set[str]] = {}
-        for where_, data in places:
-            for var, value in secrets.items():
-                if value.encode() in data:
-                    found.setdefault(where_, set()).add(var)
-        if not found:
-            return None
-        redact = Redactor(secrets)  # a file name may hold the secret itself
-        where = "; ".join(f"{redact.text(path)} holds the value of {', '.join(sorted(v))}"
-                          for path, v in sorted(found.items()))
-        return Failure("secret_in_diff", f"the agent wrote a secret into the repository: "
-                       f"{where}. Nothing of the agent's changes was pushed.",
-                       rule="secret_value_in_changed_file")
+        return leak_failure(places, secrets)  # plain, encoded, reversed or split over lines
 
     def _budget(self, spec: Spec, job: Job) -> Budget:
         """What this run may still spend, after what earlier hand-backs of it spent."""
@@ -250,24 +282,28 @@ class TaskRunner:
                 "were handed back", rule="max_cost_usd")
         return None
 
-    def _execute(self, spec: Spec, worktree: Path, signals: Signals,
+    def _execute(self, spec: Spec, checkout: Checkout, signals: Signals,
                  job: Job) -> Execution:
+        """The agent in `checkout.path`. An attempt sandbox must let it read `checkout.objects`
+        (the clone's objects its git borrows, read-only) and nothing else of the clone."""
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
         return execute(ExecuteRequest(
             prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
-            profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
+            profiles=self.config.agents, cwd=checkout.path, policy=self.config.retry,
             # The agent commits as the worker's `author`, never as whatever its tool invents.
             environ={**self.environ, **identity_env(self.config.author_name,
                                                     self.config.author_email)},
             breakers=self.breakers, model=spec.model, timeout=timeout,
-            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown))
+            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
+            sandbox=self.sandbox))
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
         remote, or a commit of the watched branch's history. Never a ref of the worker's own
         (a quarantined commit, another task's unpublished work)."""
         if spec.base is None:
-            return spec_commit or job.head
+            after = deps.start_branch(self.repo, self._view(), spec) if spec.depends_on else None
+            return after or spec_commit or job.head
         for ref in (f"refs/remotes/origin/{spec.base}", f"refs/tags/{spec.base}"):
             found = git.resolve(self.repo, ref)
             if found is not None:
@@ -278,28 +314,35 @@ class TaskRunner:
                 return found
         return None
 
-    def _worktree_path(self, job: Job) -> Path:
+    def _checkout_path(self, job: Job) -> Path:
         return self.config.workspace / job.repo.name / "worktrees" / f"{job.task_id}.r{job.run}"
 
-    def _worktree(self, job: Job, base: str) -> Path:
-        path = self._worktree_path(job)
-        self._drop_worktree(job)
+    def _checkout(self, job: Job, base: str, spec: Spec) -> Checkout:
+        path = self._checkout_path(job)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return git.create_worktree(self.repo, _wt_name(job), path,
-                                      refs.branch(job.task_id, job.run), base)
+        return git.create_checkout(self.repo, path, refs.branch(job.task_id, job.run), base,
+                                   excludes=self._excludes(spec))
 
-    def _drop_worktree(self, job: Job) -> None:
-        path = self._worktree_path(job)
+    def _excludes(self, spec: Spec) -> tuple[str, ...]:
+        """Files the agent's tool leaves that are never the agent's work (`.aider*` …): written
+        to the checkout's `.git/info/exclude`, so the worker does not commit them. Those of the
+        spec's profile and of its fallback, which may run in the same checkout."""
+        profile = self.config.agents[spec.agent or self.config.default_agent]
+        fallback = self.config.agents.get(profile.fallback or "")
+        return tuple(dict.fromkeys(
+            (*profile.excludes, *(fallback.excludes if fallback is not None else ()))))
+
+    def _drop_checkout(self, job: Job) -> None:
+        path = self._checkout_path(job)
         try:
-            git.remove_worktree(self.repo, _wt_name(job), path)
+            git.drop_checkout(self.repo, path)
         except Exception as exc:
-            logger.warning("could not remove worktree {}: {}", path, exc)
-            shutil.rmtree(path, ignore_errors=True)
+            logger.warning("could not remove the task checkout {}: {}", path, exc)
 
     def _finish(self, job: Job, info: TaskInfo, started: float, status: TaskStatus,
                 spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
                 head: str | None = None, execution: Execution | None = None,
-                attempts: tuple[dict[str, Any], ...] = (),
+                attempts: tuple[AttemptRecord, ...] = (),
                 notes: tuple[str, ...] = ()) -> Outcome:
         parent = head or spec_commit or job.head
         changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
@@ -310,7 +353,7 @@ class TaskRunner:
             model_invoked=_invoked(execution, attempts or job.carried_attempts),
             run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
             usage=_usage(execution), attempts=attempts or job.carried_attempts,
-            failure=failure, notes=notes)
+            failure=failure, notes=notes, sandbox=self.sandbox.mode)
         files = {refs.result_json(job.task_id): result.dumps().encode(),
                  refs.result_md(job.task_id): pr_body(result).encode()}
         commit = git.commit_files(
@@ -349,7 +392,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
-                         attempts: tuple[dict[str, Any], ...] | None = None) -> Outcome:
+                         attempts: tuple[AttemptRecord, ...] | None = None) -> Outcome:
     """Give the claim back (with what ran) to be tried again after `wait`: a full disk is the
     worker's trouble, not the task's, and must not end it."""
     logger.error("task {}: the workspace is out of space ({}); handed back, to be tried again "
@@ -359,9 +402,9 @@ def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
                    not_before=time.time() + wait)
 
 
-def _invoked(execution: Execution | None, attempts: tuple[dict[str, Any], ...]) -> bool | None:
+def _invoked(execution: Execution | None, attempts: tuple[AttemptRecord, ...]) -> bool | None:
     """Did any attempt of this run, handed-back ones included, reach a model?"""
-    if any(a.get("model_invoked") is True for a in attempts):
+    if any(a.model_invoked is True for a in attempts):
         return True
     if execution is not None:
         return execution.model_invoked
@@ -371,10 +414,6 @@ def _invoked(execution: Execution | None, attempts: tuple[dict[str, Any], ...]) 
 def _internal(exc: BaseException, redactor: Redactor) -> Failure:
     return Failure("internal_error", redactor.text(f"{type(exc).__name__}: {exc}"),
                    traceback=redactor.text(traceback.format_exc()))
-
-
-def _wt_name(job: Job) -> str:
-    return f"{job.task_id}.r{job.run}"
 
 
 def _task_info(job: Job, checked: Checked, spec_commit: str | None, default: str) -> TaskInfo:

@@ -1,8 +1,10 @@
 """One worker: each cycle syncs every watched repository, finds tasks to run, claims them and
-runs them on a bounded pool. Orchestration only; the steps live in queue, taskrun, publish."""
+runs them on a bounded pool. Orchestration only: recovery first (worker/recovery.py), the claim
+step in queue/acquire.py, the task in task/run.py, the publication in queue/outbox.py."""
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -15,17 +17,20 @@ from loguru import logger
 
 from mtor_git import faults, git
 from mtor_git.config.model import Config, RepoConfig
+from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.errors import GitOpError, SpecError
 from mtor_git.git import Repository, refs
-from mtor_git.git.transfer import Credentials, register_credentials, shown_url
-from mtor_git.queue import claims, outbox, protocol
+from mtor_git.git.transfer import Credentials, bound_transfers, register_credentials, shown_url
+from mtor_git.queue import claims, deps, outbox, protocol
+from mtor_git.queue.acquire import Missed, Won, acquire
 from mtor_git.queue.lease import ClaimKeeper
-from mtor_git.queue.state import RepoState
+from mtor_git.queue.state import OutboxEntry, RepoState
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import is_spec_path, is_valid_id, parse_spec
 from mtor_git.task.result import Result, pr_body, pr_title
 from mtor_git.task.run import Job, Signals, TaskRunner
-from mtor_git.worker import pullrequest
+from mtor_git.worker import pullrequest, recovery
+from mtor_git.worker.syncs import Syncs
 
 
 @dataclass
@@ -38,6 +43,8 @@ class RepoRuntime:
     last_refs: Mapping[str, str] | None = None
     reconciled: bool = False  # the whole tasks/ tree was compared with the remote once
     waiting: set[str] = field(default_factory=set)  # ids claimed elsewhere or beyond capacity
+    # Ids whose dependencies have not ended: looked at again only when the remote's refs move.
+    blocked: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -51,6 +58,9 @@ class Running:
 class Worker:
     def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
         self.config, self.environ = config, dict(environ)
+        resolved = resolve_sandbox(config, self.environ)  # ConfigError: bwrap configured, absent
+        self.sandbox = resolved.sandbox
+        (logger.info if self.sandbox.mode == "bwrap" else logger.warning)(resolved.reason)
         self.breakers = BreakerBoard(config.retry)
         self.pool = ThreadPoolExecutor(config.max_parallel, thread_name_prefix="task")
         # Claim deletions after a published result: housekeeping off the task slots.
@@ -60,9 +70,11 @@ class Worker:
         self.wake = threading.Event()  # a task finished or a poke came: poll again soon
         self._lock = threading.RLock()
         self.running: dict[tuple[str, str], Running] = {}
+        self._reserved: dict[str, int] = {}  # slots held per profile while a claim is pushed
         self.repos = {rc.name: self._runtime(rc) for rc in config.repos}
+        self.syncs = Syncs(len(self.repos))
+        bound_transfers(config.transfer_timeout)
         self.last_poll: float | None = None
-        self.last_error: str | None = None
         self.finished: list[dict[str, object]] = []  # recent outcomes, newest last
 
     def _runtime(self, rc: RepoConfig) -> RepoRuntime:
@@ -76,36 +88,50 @@ class Worker:
         return git.open_or_clone(rt.config.url, rt.path, bare=True)
 
     # -- one cycle ---------------------------------------------------------------------------
-    def cycle(self) -> int:
-        """Sync every repository and start what can start; the number of tasks started."""
-        started = 0
+    def cycle(self, *, wait: float | None = None) -> int:
+        """Sync every repository, each on a thread of its own, and start what can start; the
+        number of tasks started by the syncs that ended within `wait` seconds (None: wait for
+        all). A repository whose previous sync still runs is skipped, and named in last_error."""
         self.wake.clear()
-        errors: list[str] = []
-        for rt in self.repos.values():
-            try:
-                started += self._cycle_repo(rt, errors)
-            except GitOpError as exc:
-                errors.append(f"{shown_url(rt.config.url)}: {exc}")
-                logger.warning("repository {} unavailable this cycle: {}", rt.config.name, exc)
-            except Exception as exc:  # one repository's fault must not skip the others
-                errors.append(f"{shown_url(rt.config.url)}: {type(exc).__name__}: {exc}")
-                logger.exception("cycle of repository {} failed", rt.config.name)
-        self.last_error = "; ".join(errors) or None  # any repository's error, not the last one
+        futures = [f for rt in self.repos.values()
+                   if (f := self.syncs.start(rt.config.name, shown_url(rt.config.url),
+                                             functools.partial(self._sync, rt))) is not None]
+        started = self.syncs.gather(futures, wait)
         self.last_poll = time.time()
         return started
 
+    @property
+    def last_error(self) -> str | None:
+        """Every repository's trouble (its last sync's error, or a remote that has not answered
+        yet), not only the last one's."""
+        trouble = {**self.syncs.errors, **self.syncs.waiting()}
+        return "; ".join(trouble[name] for name in self.repos if name in trouble) or None
+
+    def _sync(self, rt: RepoRuntime) -> int:
+        """One repository's part of a cycle, on its own thread; its trouble is recorded, never
+        raised: one repository's fault must not touch the others."""
+        errors: list[str] = []
+        started = 0
+        try:
+            started = self._cycle_repo(rt, errors)
+        except GitOpError as exc:
+            errors.append(f"{shown_url(rt.config.url)}: {exc}")
+            logger.warning("repository {} unavailable this cycle: {}", rt.config.name, exc)
+        except Exception as exc:
+            errors.append(f"{shown_url(rt.config.url)}: {type(exc).__name__}: {exc}")
+            logger.exception("cycle of repository {} failed", rt.config.name)
+        if errors:
+            self.syncs.errors[rt.config.name] = "; ".join(errors)
+        else:
+            self.syncs.errors.pop(rt.config.name, None)
+        return started
+
     def _cycle_repo(self, rt: RepoRuntime, trouble: list[str]) -> int:
-        if not rt.reconciled:  # first cycle of this process: clear what a killed one left
-            git.sweep_stale_locks(rt.path, older_than=_PROCESS_START)
-        repo = self._open(rt)
-        if not rt.reconciled:
-            outbox.adopt(repo, rt.state, protocol.read_view(repo, rt.config.branch),
-                          self.config.worker_id)
-        for entry in outbox.flush(repo, rt.state, due_only=rt.reconciled):
-            # A result that waited in the outbox gets its pull request now.
-            result = pullrequest.published_result(repo, entry)
-            if result is not None and self.config.pull_request == "gh":
-                self._pull_request(repo, rt, result)
+        # First cycle of this process (not reconciled yet): clear what a killed one left too.
+        repo = recovery.recover(rt.path, lambda: self._open(rt), rt.state,
+                                branch=rt.config.branch, worker=self.config.worker_id,
+                                first=not rt.reconciled, probe=self._probe,
+                                on_landed=lambda repo, entry: self._landed(repo, rt, entry))
         view = protocol.read_view(repo, rt.config.branch)
         if view.head is None:
             raise GitOpError(f"branch {rt.config.branch!r} does not exist on "
@@ -133,7 +159,7 @@ class Worker:
         tasks_dir = rt.config.tasks_dir
         assert view.head is not None
         last = rt.state.last_processed()
-        ids: set[str] = set(rt.waiting)
+        ids: set[str] = set(rt.waiting) | rt.blocked
         if not rt.reconciled or last is None or not git.is_ancestor(repo, last, view.head):
             # Start-up, lost state or a force-push: compare the whole tasks/ tree with the refs.
             paths = git.list_tree(repo, view.head, tasks_dir)
@@ -164,19 +190,32 @@ class Worker:
         if raw is None:
             rt.waiting.discard(task_id)
             return 0
+        if self._blocked(repo, rt, view, raw, spec_path):
+            return 0
         profile = self._profile_of(raw, spec_path)
         if self.config.unknown_agents == "skip" and profile not in self.config.agents:
             return 0  # another worker of the fleet has this profile: leave the task to it
-        if not self._has_capacity(profile):
+        if not self._reserve(profile):
             rt.waiting.add(task_id)
             return 0
+        try:
+            return self._claim_and_start(repo, rt, view, task_id, run, profile)
+        finally:
+            self._unreserve(profile)
+
+    def _claim_and_start(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
+                         task_id: str, run: int, profile: str) -> int:
+        spec_path = f"{rt.config.tasks_dir}/{task_id}.md"
         if any((e.task_id, e.run) == (task_id, run) for e in rt.state.outbox()):
             rt.waiting.add(task_id)  # its result waits for the remote: never run it again
             return 0
-        claimed = self._claim(repo, rt, view, task_id, run)
-        if claimed is None:
+        claimed = acquire(repo, view, task_id, run, worker=self.config.worker_id,
+                          lease=self.config.claim_lease, author=self._author)
+        if not isinstance(claimed, Won):
+            if claimed != Missed.DONE:
+                rt.waiting.add(task_id)  # watch it: its lease may lapse
             return 0
-        claim, oid = claimed
+        claim, oid = claimed.claim, claimed.oid
         faults.point("after_claim")
         rt.waiting.discard(task_id)
         job = Job(rt.config, task_id, spec_path, run, view.head or "",
@@ -184,46 +223,47 @@ class Worker:
         self._start(rt, job, claim, oid, profile, cancelled=view.cancelled(task_id))
         return 1
 
-    def _claim(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
-               task_id: str, run: int) -> tuple[claims.Claim, str] | None:
-        me, lease, now = self.config.worker_id, self.config.claim_lease, time.time()
-        spec_commit = view.head  # the watched branch's commit the spec was read at
-        oid = view.claim_oid(task_id)
-        if oid is None:
-            claim = claims.new_claim(task_id, run, me, lease, spec_commit=spec_commit)
-        else:
-            old = protocol.read_claim(repo, oid)
-            if not claims.takeable(old, me=me, now=now):
-                rt.waiting.add(task_id)  # watch it: its lease may expire
-                return None
-            claim = (claims.taken_over(old, me, lease, spec_commit=spec_commit, run=run)
-                     if old else claims.new_claim(task_id, run, me, lease,
-                                                  spec_commit=spec_commit))
-            logger.info("taking over the claim of {} from {}", task_id,
-                        old.worker if old else "an unreadable claim")
-        new_oid = protocol.push_claim(repo, claim, parent=oid, author=self._author)
-        if new_oid is None:
-            rt.waiting.add(task_id)
-            return None
-        fresh = protocol.read_view(repo, rt.config.branch)
-        if fresh.done(task_id, run):  # finished by someone between our fetch and our claim
-            protocol.delete_claim(repo, task_id)
-            return None
-        return claim, new_oid
+    @property
+    def _probe(self) -> outbox.Probe:
+        return outbox.claim_probe(self.config.worker_id, self.config.claim_lease, self._author)
 
     @property
     def _author(self) -> tuple[str, str]:
         return (self.config.author_name, self.config.author_email)
 
-    def _has_capacity(self, profile: str) -> bool:
+    def _reserve(self, profile: str) -> bool:
+        """Hold a slot for `profile` while its claim is pushed: repositories sync on threads of
+        their own, and two of them must not both take the last slot."""
         with self._lock:
-            if len(self.running) >= self.config.max_parallel:
+            held = sum(self._reserved.values())
+            if len(self.running) + held >= self.config.max_parallel:
                 return False
             limit = self.config.agents.get(profile)
             cap = limit.max_parallel if limit is not None else None
-            if cap is None:
-                return True
-            return sum(1 for r in self.running.values() if r.profile == profile) < cap
+            mine = sum(1 for r in self.running.values() if r.profile == profile)
+            if cap is not None and mine + self._reserved.get(profile, 0) >= cap:
+                return False
+            self._reserved[profile] = self._reserved.get(profile, 0) + 1
+            return True
+
+    def _unreserve(self, profile: str) -> None:
+        with self._lock:
+            self._reserved[profile] -= 1
+
+    def _blocked(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView, raw: bytes,
+                 spec_path: str) -> bool:
+        """Whether the spec waits for dependencies that have not ended. One that failed, or a
+        cycle, does not wait: the task is claimed and rejected with the reason."""
+        try:
+            spec = parse_spec(raw, spec_path)
+        except SpecError:
+            return False
+        gate = deps.gate(repo, view, spec, rt.config.tasks_dir)
+        if gate.waiting and not gate.failed and not gate.cycle:
+            rt.blocked.add(spec.id)
+            return True
+        rt.blocked.discard(spec.id)
+        return False
 
     def _profile_of(self, raw: bytes, spec_path: str) -> str:
         """The profile a spec names (the default when it names none or is invalid)."""
@@ -254,13 +294,14 @@ class Worker:
         try:
             keeper.start()
             repo = self._open(rt)
-            runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ)
+            runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ,
+                                sandbox=self.sandbox)
             signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
                               agent_starting=lambda: _mark_running_soon(keeper))
             outcome = runner.run(job, signals, cancelled_before=cancelled)
-            if keeper.lost.is_set():
-                logger.error("{}: claim lost; result discarded, the new owner runs it",
-                             job.task_id)
+            if keeper.lost.is_set():  # the keeper said so at ERROR, once
+                keeper.stop()
+                logger.info("{}: result discarded, the new owner runs it", job.task_id)
             elif outcome.result is None or outcome.commit is None:
                 keeper.release(outcome.release_reason or "released", attempts=outcome.attempts,
                                not_before=outcome.not_before)
@@ -271,11 +312,11 @@ class Worker:
                 rt.state.put_outbox(entry_)
                 keeper.stop()  # no renewal may race the claim's deletion by publish
                 if outbox.publish(repo, rt.state, entry_,
-                                   release=lambda tid: self._release_later(rt, tid)):
+                                  release=lambda tid: self._release_later(rt, tid)):
                     if self.config.pull_request == "gh":
                         self._pull_request(repo, rt, outcome.result)
                 else:
-                    keeper.publishing()  # no takeover while the result waits in the outbox
+                    self._publishing(rt, keeper, entry_)
                 self._remember(job, outcome.result)
         except Exception as exc:
             logger.exception("task {} failed inside the worker; its claim will expire",
@@ -291,6 +332,19 @@ class Worker:
             with self._lock:
                 self.running.pop((rt.config.name, job.task_id), None)
             self.wake.set()
+
+    @staticmethod
+    def _publishing(rt: RepoRuntime, keeper: ClaimKeeper, entry: OutboxEntry) -> None:
+        """Mark the claim publishing: no take-over while the result waits in the outbox. A
+        remote that refuses even that declines every push: the entry is probed every cycle."""
+        if keeper.publishing() is False and not keeper.lost.is_set():
+            outbox.mark_blocked(rt.state, entry)
+
+    def _landed(self, repo: Repository, rt: RepoRuntime, entry: OutboxEntry) -> None:
+        """A result that waited in the outbox gets its pull request now."""
+        result = pullrequest.published_result(repo, entry)
+        if result is not None and self.config.pull_request == "gh":
+            self._pull_request(repo, rt, result)
 
     def _release_later(self, rt: RepoRuntime, task_id: str) -> None:
         self.housekeeping.submit(lambda: protocol.delete_claim(self._open(rt), task_id))
@@ -350,6 +404,7 @@ class Worker:
             self.shutdown.set()
         self.pool.shutdown(wait=True)
         self.housekeeping.shutdown(wait=True)
+        self.syncs.shutdown()
 
 
 def _mark_running_soon(keeper: ClaimKeeper) -> None:
@@ -363,10 +418,6 @@ def _mark_running_soon(keeper: ClaimKeeper) -> None:
             logger.warning("could not mark {} running: {}", keeper.claim.task_id, exc)
 
     threading.Thread(target=mark, name=f"running-{keeper.claim.task_id}", daemon=True).start()
-
-
-# Lock files older than this process were left by a killed one (the workspace is ours alone).
-_PROCESS_START = time.time()
 
 
 def _merged_run(repo: Repository, head: str, task_id: str) -> int:

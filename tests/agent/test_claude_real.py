@@ -34,6 +34,7 @@ from mtor_git.retry.policy import BreakerBoard, RetryPolicy
 from mtor_git.verdict.classify import classify
 
 NPM_PREFIX = Path(__file__).resolve().parents[2] / ".cache-node"
+INSTALL = "npm install --prefix .cache-node --no-audit --no-fund @anthropic-ai/claude-code"
 FAKE_KEY = "sk-ant-stub-0123456789abcdef"
 # The incident's shape: a body that opens like frontmatter and bullets, which argv would eat.
 PROMPT = "---\n- item one: keep the leading dashes\n- item two\n\nSay what you did.\n"
