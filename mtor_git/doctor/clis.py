@@ -31,6 +31,7 @@ class CodexSettings:
     request_retries: object
     stream_retries: object
     problem: str | None = None  # why config.toml could not be read
+    home_set: bool = True  # CODEX_HOME is set (else ~/.codex, private inside the sandbox)
 
 
 def codex_settings(profile: AgentProfile, environ: Mapping[str, str]) -> CodexSettings:
@@ -53,7 +54,8 @@ def codex_settings(profile: AgentProfile, environ: Mapping[str, str]) -> CodexSe
     def retries(key: str) -> object:
         return overrides.get(f"model_providers.{provider}.{key}", table.get(key))
     return CodexSettings(_sandbox(args), home, None if problem else provider,
-                         retries("request_max_retries"), retries("stream_max_retries"), problem)
+                         retries("request_max_retries"), retries("stream_max_retries"), problem,
+                         home_set=bool(env.get("CODEX_HOME")))
 
 
 def _split(pair: str) -> tuple[str, object]:
@@ -94,6 +96,11 @@ def _codex_checks(name: str, s: CodexSettings) -> Iterator[Check]:
     else:
         yield Check(f"codex sandbox {name}", "warn", f"sandbox {s.sandbox}: Codex may write "
                     "outside its checkout", "use `--sandbox workspace-write`")
+    if not s.home_set:
+        yield Check(f"codex home {name}", "warn", f"CODEX_HOME is not set: Codex uses {s.home}, "
+                    "which the attempt sandbox replaces by an empty private home (no provider, "
+                    "no login)", "set CODEX_HOME in the daemon's environment; the ready profile "
+                    "passes it and shows it writable in the sandbox")
     tmp = Path(tempfile.gettempdir()).resolve()
     if s.home.resolve() == tmp or tmp in s.home.resolve().parents:
         yield Check(f"codex home {name}", "fail", f"CODEX_HOME {s.home} is under the temporary "

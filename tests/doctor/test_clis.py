@@ -96,3 +96,10 @@ def test_identity_check_names_the_author() -> None:
 
 def test_claude_has_no_cli_settings_check() -> None:
     assert list(check_cli_settings(BUILTIN["claude"], {"PATH": "/usr/bin"})) == []
+
+
+def test_unset_codex_home_is_named() -> None:
+    found = {c.name: c for c in check_cli_settings(
+        BUILTIN["codex"], {"PATH": "/usr/bin", "HOME": "/nonexistent-home"})}
+    assert found["codex home codex"].status == "warn"
+    assert "CODEX_HOME is not set" in found["codex home codex"].detail
