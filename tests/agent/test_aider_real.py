@@ -11,6 +11,7 @@ into any repository config; a 401 (aider exits 0 on it) is terminal after one at
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,10 @@ import pytest
 from clifixtures import daemon_once, require_cli
 from daemonfixtures import Site, site, spec
 from gitfixtures import git, write_commit
-from openai_stub import USAGE, OpenAIStub, Turn, unauthorized, whole_file_edit
+from openai_stub import USAGE, OpenAIStub, TextTurn, Turn, unauthorized, whole_file_edit
+
+from mtor_git.agent.profiles import BUILTIN
+from mtor_git.doctor.probe import probe_agent
 
 FAKE_KEY = "sk-stub-aider-0123456789abcdef"
 AUTHOR = {"name": "Worker Bot", "email": "worker-bot@example.invalid"}
@@ -99,3 +103,16 @@ def test_an_edit_aider_skipped_is_edit_blocked_not_succeeded(s: Site, aider: Pat
     assert result["status"] == "failed", "a refused edit must never be `succeeded`"
     assert result["failure"]["kind"] == "edit_blocked"
     assert "Skipping edits to private.txt" in result["failure"]["evidence"]
+
+
+def test_doctor_probe_answers_and_names_the_aider_settings(tmp_path: Path, aider: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    with OpenAIStub([TextTurn("OK")]) as stub:
+        profile = replace(BUILTIN["aider"], env={"AIDER_MODEL": "openai/gpt-stub",
+                                                 "OPENAI_API_BASE": stub.base_url})
+        check = probe_agent(profile, {"PATH": f"{aider.parent}:/usr/bin:/bin",
+                                      "HOME": str(home), "OPENAI_API_KEY": FAKE_KEY},
+                            timeout=120, min_model_call=0.0)
+    assert check.status == "pass", check
+    assert "model openai/gpt-stub, --no-gitignore --yes-always" in check.detail
