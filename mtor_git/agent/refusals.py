@@ -22,6 +22,8 @@ MAX_CHARS = 300
 _CODEX_STDERR = re.compile(
     r"codex_core::tools::router: error=(?P<router>.*\b(?:rejected|blocked)\b.*)"
     r"|codex_sandboxing::violation: (?P<violation>.*)")
+_VIOLATION_PATH = re.compile(r"\bpath=(\S+)")
+_ROFS_PATH = re.compile(r"(\S+): Read-only file system", re.IGNORECASE)
 _SANDBOX_OUTPUT = re.compile(r"read-only file system|bwrap: execvp", re.IGNORECASE)
 # aider (0.86): the lines its edit step prints when it leaves a file alone or cannot write it.
 _AIDER = re.compile(
@@ -30,13 +32,17 @@ _AIDER = re.compile(
     r"|Skipping \S+ that matches (?:gitignore|aiderignore) spec\.?)\s*$")
 
 
-def codex_refusals(events: Iterable[Mapping[str, Any]], stderr: str) -> tuple[str, ...]:
-    """Rejected patches and sandbox-blocked commands of one `codex exec --json` run."""
+def codex_refusals(events: Iterable[Mapping[str, Any]], stderr: str,
+                   cwd: str = "") -> tuple[str, ...]:
+    """Rejected patches and sandbox-blocked commands of one `codex exec --json` run. A blocked
+    write that names a path outside `cwd` (a cache under HOME) is not a refused edit."""
     found: list[str] = []
     for line in stderr.splitlines():
         m = _CODEX_STDERR.search(line)
-        if m:
-            found.append(m.group("router") or f"sandbox violation: {m.group('violation')}")
+        if m and m.group("router"):
+            found.append(m.group("router"))
+        elif m and _in_checkout(_violation_path(m.group("violation")), cwd):
+            found.append(f"sandbox violation: {m.group('violation')}")
     for event in events:
         item = event.get("item") if event.get("type") == "item.completed" else None
         if not isinstance(item, dict):
@@ -44,7 +50,8 @@ def codex_refusals(events: Iterable[Mapping[str, Any]], stderr: str) -> tuple[st
         if item.get("type") == "command_execution" and item.get("exit_code") not in (0, None):
             output = item.get("aggregated_output")
             lines = output.splitlines() if isinstance(output, str) else []
-            found += [f"{_command(item)}: {ln}" for ln in lines if _SANDBOX_OUTPUT.search(ln)]
+            found += [f"{_command(item)}: {ln}" for ln in lines if _SANDBOX_OUTPUT.search(ln)
+                      and _in_checkout(_blocked_path(ln), cwd)]
         elif item.get("type") == "file_change" and item.get("status") not in ("completed", None):
             changes = item.get("changes")
             paths = [c.get("path") for c in changes if isinstance(c, dict)] if isinstance(
@@ -52,6 +59,23 @@ def codex_refusals(events: Iterable[Mapping[str, Any]], stderr: str) -> tuple[st
             found.append(f"file change {item.get('status')}: "
                          f"{', '.join(str(p) for p in paths) or 'no path'}")
     return _bounded(found)
+
+
+def _blocked_path(line: str) -> str:
+    m = _ROFS_PATH.search(line)
+    return m.group(1).strip("'\"") if m else "unknown"
+
+
+def _violation_path(violation: str) -> str:
+    m = _VIOLATION_PATH.search(violation)
+    return m.group(1) if m else "unknown"
+
+
+def _in_checkout(where: str, cwd: str) -> bool:
+    """A path codex could not say (`unknown`), a relative one, or one inside the checkout."""
+    if where == "unknown" or not where.startswith("/") or not cwd:
+        return True
+    return where == cwd or where.startswith(cwd.rstrip("/") + "/")
 
 
 def aider_refusals(text: str) -> tuple[str, ...]:

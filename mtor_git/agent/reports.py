@@ -94,7 +94,7 @@ def _claude_result(text: str) -> dict[str, Any] | None:
 def _parse_codex(fmt: str, run: Run) -> Report:
     events = [e for e in (_json_object(line.strip()) for line in run.stdout.text().splitlines())
               if e is not None and isinstance(e.get("type"), str)]
-    refusals = codex_refusals(events, run.stderr.text())
+    refusals = codex_refusals(events, run.stderr.text(), run.cwd)
     if not events:
         return Report(format=fmt, parsed=False, messages=_messages(_error_lines(run)),
                       refusals=refusals)

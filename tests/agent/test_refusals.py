@@ -57,10 +57,25 @@ def test_codex_sandbox_violation_on_stderr_is_quoted() -> None:
     assert refusal.startswith("sandbox violation:") and "read_only_file_system" in refusal
 
 
+def test_codex_sandbox_violation_outside_the_checkout_is_no_refused_edit() -> None:
+    outside = VIOLATION.replace("path=unknown", "path=/root/.cache/pip/x")
+    inside = VIOLATION.replace("path=unknown", "path=/w/notes.txt")
+    assert codex_refusals([], outside, "/w") == ()
+    (refusal,) = codex_refusals([], inside, "/w")
+    assert "path=/w/notes.txt" in refusal
+
+
 def test_codex_failed_command_with_a_read_only_file_system_is_a_refusal() -> None:
     item = command("/bin/bash: line 1: /usr/x.txt: Read-only file system\n", 1)
     (refusal,) = codex_refusals([{"type": "item.completed", "item": item}], "")
     assert "Read-only file system" in refusal and "echo x > f" in refusal
+
+
+def test_codex_command_blocked_outside_the_checkout_is_no_refused_edit() -> None:
+    item = command("/bin/bash: line 1: /usr/x.txt: Read-only file system\n", 1)
+    assert codex_refusals([{"type": "item.completed", "item": item}], "", "/w") == ()
+    inside = command("/bin/bash: line 1: x.txt: Read-only file system\n", 1)
+    assert codex_refusals([{"type": "item.completed", "item": inside}], "", "/w")
 
 
 def test_codex_command_that_succeeded_or_failed_otherwise_is_no_refusal() -> None:
