@@ -48,6 +48,15 @@ def require_cli(name: str) -> Path:
     pytest.skip(message)
 
 
+def install_dir(cli: Path) -> str:
+    """What a profile running `cli` declares in `sandbox_paths`, so that the attempt sandbox
+    shows the CLI even when the repository lies under a hidden home (as .ci/run installs it)."""
+    for folder, prefix in ((NODE_BIN, NODE_BIN.parent.parent), (AIDER_BIN, AIDER_BIN.parent)):
+        if cli.parent == folder:
+            return os.path.realpath(prefix)
+    return os.path.realpath(cli.parent)
+
+
 @contextmanager
 def home_outside_tmp(prefix: str) -> Iterator[Path]:
     """A private config directory that is NOT under the temporary directory: Codex refuses to

@@ -9,7 +9,9 @@ from typing import Literal
 
 from mtor_git.agent.sandbox import Network, SandboxPath
 
-PromptMode = Literal["stdin", "file"]
+# "none": no prompt at all, stdin closed (the worker's own commands, e.g. `verify:`; not a
+# configurable agent mode).
+PromptMode = Literal["stdin", "file", "none"]
 ReportFormat = Literal["claude-json", "codex-jsonl", "aider", "text"]
 PROMPT_MODES: tuple[str, ...] = ("stdin", "file")
 REPORT_FORMATS: tuple[str, ...] = ("claude-json", "codex-jsonl", "aider", "text")
@@ -51,12 +53,18 @@ class AgentProfile:
     # under a home), read-only unless marked writable; `none` gives it loopback only.
     sandbox_paths: tuple[SandboxPath, ...] = ()
     network: Network = "host"
+<<<<<<< HEAD
     # Files the CLI drops in its checkout (caches, chat logs): the worker writes them into the
     # checkout's .git/info/exclude, so that they are never committed as the task's changes.
     excludes: tuple[str, ...] = ()
     # Variables naming the CLI's own state directory (its config, login and session database),
     # shown writable in the attempt sandbox when set: Codex cannot start with CODEX_HOME read-only.
     state_env: tuple[str, ...] = ()
+=======
+    # Checks run after the agent (task/verify.py) when the spec names none, and their fix rounds.
+    verify: tuple[str, ...] = ()
+    fix_rounds: int | None = None
+>>>>>>> main
 
 
 # Ready profiles; a config entry `extends: <name>` starts from one of these.

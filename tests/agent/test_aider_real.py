@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clifixtures import daemon_once, require_cli
+from clifixtures import daemon_once, install_dir, require_cli
 from daemonfixtures import Site, site, spec
 from gitfixtures import git, write_commit
 from openai_stub import USAGE, OpenAIStub, TextTurn, Turn, unauthorized, whole_file_edit
@@ -47,7 +47,7 @@ def run_aider_task(s: Site, aider: Path, turns: list[Turn]) -> tuple[OpenAIStub,
     home = s.root / "home"  # aider keeps caches and its analytics switch under HOME
     home.mkdir()
     with OpenAIStub(turns) as stub:
-        agent = {"extends": "aider",
+        agent = {"extends": "aider", "sandbox_paths": [install_dir(aider)],
                  "env": {"AIDER_MODEL": "openai/gpt-stub", "OPENAI_API_BASE": stub.base_url}}
         config = s.config("w1", default_agent="aider",
                           extra={"agents": {"aider": agent}, "author": AUTHOR})

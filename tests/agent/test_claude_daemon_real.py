@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from anthropic_stub import AnthropicStub, write_file
-from clifixtures import daemon_once, require_cli
+from clifixtures import daemon_once, install_dir, require_cli
 from daemonfixtures import Site, site, spec
 from gitfixtures import git
 
@@ -34,6 +34,7 @@ def run_claude_task(s: Site, claude: Path, agent: dict[str, Any]) -> dict[str, A
     s.push_specs({"t1": spec("Write notes/claude.txt.\n", agent="claude")})
     home = s.root / "home"
     home.mkdir()
+    agent = {**agent, "sandbox_paths": [install_dir(claude)]}
     config = s.config("w1", default_agent="claude", extra={"agents": {"claude": agent}})
     with AnthropicStub(write_file("notes/claude.txt", "written by claude\n")) as stub:
         daemon_once(config, s.root, {"ANTHROPIC_BASE_URL": stub.base_url,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clifixtures import daemon_once, home_outside_tmp, require_cli
+from clifixtures import daemon_once, home_outside_tmp, install_dir, require_cli
 from daemonfixtures import Site, site, spec
 from gitfixtures import git
 from openai_stub import (
@@ -58,8 +58,8 @@ def run_codex_task(s: Site, codex: Path, turns: list[Turn], *,
                    agent: dict[str, Any] | None = None) -> tuple[OpenAIStub, dict[str, Any]]:
     """Push one task for the `codex` profile, run one daemon cycle, return the stub and result."""
     s.push_specs({"t1": spec("Write the file the task names.\n", agent="codex")})
-    config = s.config("w1", default_agent="codex",
-                      extra={"agents": {"codex": agent or {"extends": "codex"}}})
+    profile = {**(agent or {"extends": "codex"}), "sandbox_paths": [install_dir(codex)]}
+    config = s.config("w1", default_agent="codex", extra={"agents": {"codex": profile}})
     with home_outside_tmp("codex-") as home, OpenAIStub(turns) as stub:
         codex_config(home, stub.base_url)
         daemon_once(config, s.root, {"CODEX_HOME": str(home), "OPENAI_API_KEY": FAKE_KEY},
