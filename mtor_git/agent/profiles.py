@@ -53,18 +53,15 @@ class AgentProfile:
     # under a home), read-only unless marked writable; `none` gives it loopback only.
     sandbox_paths: tuple[SandboxPath, ...] = ()
     network: Network = "host"
-<<<<<<< HEAD
+    # Checks run after the agent (task/verify.py) when the spec names none, and their fix rounds.
+    verify: tuple[str, ...] = ()
+    fix_rounds: int | None = None
     # Files the CLI drops in its checkout (caches, chat logs): the worker writes them into the
     # checkout's .git/info/exclude, so that they are never committed as the task's changes.
     excludes: tuple[str, ...] = ()
     # Variables naming the CLI's own state directory (its config, login and session database),
     # shown writable in the attempt sandbox when set: Codex cannot start with CODEX_HOME read-only.
     state_env: tuple[str, ...] = ()
-=======
-    # Checks run after the agent (task/verify.py) when the spec names none, and their fix rounds.
-    verify: tuple[str, ...] = ()
-    fix_rounds: int | None = None
->>>>>>> main
 
 
 # Ready profiles; a config entry `extends: <name>` starts from one of these.
