@@ -20,6 +20,7 @@ from loguru import logger
 
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
+from mtor_git.agent.identity import identity_env
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.agent.secretscan import leak_failure
@@ -186,7 +187,7 @@ class TaskRunner:
         if spent is not None:
             status, failure = spent
             return self._finish(job, info, started, status, spec_commit, failure)
-        checkout = self._checkout(job, base)
+        checkout = self._checkout(job, base, spec)
         try:
             signals.agent_starting()
             execution, verification = self._rounds(spec, checkout, signals, job)
@@ -345,7 +346,10 @@ class TaskRunner:
         return execute(ExecuteRequest(
             prompt=prompt or spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=checkout.path, policy=self.config.retry,
-            environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
+            # The agent commits as the worker's `author`, never as whatever its tool invents.
+            environ={**self.environ, **identity_env(self.config.author_name,
+                                                    self.config.author_email)},
+            breakers=self.breakers, model=spec.model, timeout=timeout,
             budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
             sandbox=self.sandbox, ro_paths=(checkout.objects,)))
 
@@ -371,11 +375,11 @@ class TaskRunner:
     def _checkout_path(self, job: Job) -> Path:
         return self.config.workspace / job.repo.name / "worktrees" / f"{job.task_id}.r{job.run}"
 
-    def _checkout(self, job: Job, base: str) -> Checkout:
+    def _checkout(self, job: Job, base: str, spec: Spec) -> Checkout:
         path = self._checkout_path(job)
         path.parent.mkdir(parents=True, exist_ok=True)
         return git.create_checkout(self.repo, path, self._branch_of(job), base,
-                                   excludes=self._excludes())
+                                   excludes=self._excludes(spec))
 
     def _branch_of(self, job: Job) -> str:
         """The branch this run's work and result go to: its own, or (a follow-up that got as
@@ -392,10 +396,14 @@ class TaskRunner:
             git.fetch(self.repo)
         return where if git.resolve(self.repo, where.tip) is not None else None
 
-    def _excludes(self) -> tuple[str, ...]:
+    def _excludes(self, spec: Spec) -> tuple[str, ...]:
         """Files the agent's tool leaves that are never the agent's work (`.aider*` …): written
-        to the checkout's `.git/info/exclude`, so the worker does not commit them."""
-        return ()
+        to the checkout's `.git/info/exclude`, so the worker does not commit them. Those of the
+        spec's profile and of its fallback, which may run in the same checkout."""
+        profile = self.config.agents[spec.agent or self.config.default_agent]
+        fallback = self.config.agents.get(profile.fallback or "")
+        return tuple(dict.fromkeys(
+            (*profile.excludes, *(fallback.excludes if fallback is not None else ()))))
 
     def _drop_checkout(self, job: Job) -> None:
         path = self._checkout_path(job)
