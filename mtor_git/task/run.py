@@ -35,6 +35,7 @@ from mtor_git.spec.parse import Spec
 from mtor_git.spec.signing import verify_commit
 from mtor_git.spec.validate import Checked, check_bytes
 from mtor_git.states import TaskStatus
+from mtor_git.task.leaks import secret_leak
 from mtor_git.task.result import (
     Result,
     TaskInfo,
@@ -224,36 +225,13 @@ class TaskRunner:
                             execution=execution, attempts=attempts)
 
     def _secret_leak(self, spec: Spec, base: str, head: str) -> Failure | None:
-        """A secret value of the environment anywhere the push would carry it: a file the agent
-        changed, a file name, or one of its own commits (message, author): refuse to push it."""
-        if head == base:
-            return None
         agent = spec.agent or self.config.default_agent
         secrets: dict[str, str] = {}
         for name in (agent, self.config.agents[agent].fallback):
             profile = self.config.agents.get(name or "")
             if profile is not None:
                 secrets.update(secrets_from(profile, self.environ))
-        places: list[tuple[str, bytes]] = []
-        for change in git.diff_changes(self.repo, base, head).files:
-            if change.status != "deleted":
-                places.append((f"the file name {change.path}", change.path.encode()))
-                places.append((change.path, git.read_blob(self.repo, head, change.path) or b""))
-        places += [(f"the agent's commit {oid[:12]} (message or author)", raw)
-                   for oid, raw in git.commits_between(self.repo, base, head)]
-        found: dict[str, set[str]] = {}
-        for where_, data in places:
-            for var, value in secrets.items():
-                if value.encode() in data:
-                    found.setdefault(where_, set()).add(var)
-        if not found:
-            return None
-        redact = Redactor(secrets)  # a file name may hold the secret itself
-        where = "; ".join(f"{redact.text(path)} holds the value of {', '.join(sorted(v))}"
-                          for path, v in sorted(found.items()))
-        return Failure("secret_in_diff", f"the agent wrote a secret into the repository: "
-                       f"{where}. Nothing of the agent's changes was pushed.",
-                       rule="secret_value_in_changed_file")
+        return secret_leak(self.repo, base, head, secrets)
 
     def _budget(self, spec: Spec, job: Job) -> Budget:
         """What this run may still spend, after what earlier hand-backs of it spent."""
