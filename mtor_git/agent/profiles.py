@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mtor_git.agent.sandbox import Network, SandboxPath
+
 PromptMode = Literal["stdin", "file"]
 ReportFormat = Literal["claude-json", "codex-jsonl", "aider", "text"]
 PROMPT_MODES: tuple[str, ...] = ("stdin", "file")
@@ -42,6 +44,10 @@ class AgentProfile:
     # Environment names whose values came from `${VAR}` expansion or look like credentials:
     # their values are redacted everywhere.
     secret_env: tuple[str, ...] = ()
+    # What the sandbox shows this agent beyond its checkout (its CLI's login state, a toolchain
+    # under a home), read-only unless marked writable; `none` gives it loopback only.
+    sandbox_paths: tuple[SandboxPath, ...] = ()
+    network: Network = "host"
 
 
 # Ready profiles; a config entry `extends: <name>` starts from one of these.

@@ -7,12 +7,14 @@ from dataclasses import replace
 from typing import Any
 
 from mtor_git.agent.profiles import BUILTIN, PROMPT_MODES, REPORT_FORMATS, AgentProfile
+from mtor_git.agent.sandbox import NETWORKS, SandboxPath
 from mtor_git.config.expand import referenced_vars
 from mtor_git.config.reader import ENV_NAME, NAME, Reader
 from mtor_git.spec.yamlload import KeyPath
 
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
-              "timeout", "fallback", "max_parallel", "max_attempts", "model_args")
+              "timeout", "fallback", "max_parallel", "max_attempts", "model_args",
+              "sandbox_paths", "network")
 
 
 def parse_agents(r: Reader, value: Any) -> dict[str, AgentProfile]:
@@ -62,6 +64,13 @@ def _agent(r: Reader, name: str, value: Any) -> AgentProfile:
             changes[key] = r.count(raw[key], (*where, key))
     if "fallback" in raw:
         changes["fallback"] = r.text(raw["fallback"], (*where, "fallback"))
+    if "sandbox_paths" in raw:
+        changes["sandbox_paths"] = _sandbox_paths(r, raw["sandbox_paths"],
+                                                  (*where, "sandbox_paths"))
+    if "network" in raw:
+        if raw["network"] not in NETWORKS:
+            raise r.fail((*where, "network"), "expected host or none")
+        changes["network"] = raw["network"]
     profile = replace(base, **changes)
     profile = _agent_env(r, profile, raw.get("env"), (*where, "env"))
     if not profile.command:
@@ -69,6 +78,25 @@ def _agent(r: Reader, name: str, value: Any) -> AgentProfile:
     if profile.prompt == "file" and "{prompt_file}" not in profile.command:
         raise r.fail((*where, "command"), "prompt: file needs {prompt_file} in the command")
     return profile
+
+
+def _sandbox_paths(r: Reader, value: Any, where: KeyPath) -> tuple[SandboxPath, ...]:
+    """Each item a path (read-only) or `{path: P, mode: ro|rw}`; `~` and `${VAR}` expanded."""
+    items = r.typed(value, where, list, "a list of paths")
+    out: list[SandboxPath] = []
+    for index, item in enumerate(items):
+        at: KeyPath = (*where, index)
+        if isinstance(item, dict):
+            raw = r.mapping(item, at, ("path", "mode"))
+            if "path" not in raw:
+                raise r.fail(at, "path is required")
+            mode = raw.get("mode", "ro")
+            if mode not in ("ro", "rw"):
+                raise r.fail((*at, "mode"), "expected ro or rw")
+            out.append(SandboxPath(r.path(raw["path"], (*at, "path")), writable=mode == "rw"))
+        else:
+            out.append(SandboxPath(r.path(item, at)))
+    return tuple(out)
 
 
 def _command(r: Reader, value: Any, where: KeyPath, *, empty: bool = False) -> tuple[str, ...]:

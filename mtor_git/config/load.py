@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git import paths
+from mtor_git.agent.sandbox import SANDBOX_MODES
 from mtor_git.agent.spawn import build_env, find_binary
 from mtor_git.config.agents import parse_agents
 from mtor_git.config.model import Config as Config
@@ -27,7 +28,7 @@ from mtor_git.spec.yamlload import KeyPath, YamlProblem, load
 TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval",
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
-            "require_signed", "allowed_signers", "author", "max_spec_bytes")
+            "require_signed", "allowed_signers", "author", "max_spec_bytes", "sandbox")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
               "breaker_threshold", "breaker_cooldown")
@@ -90,6 +91,10 @@ def _scalars(r: Reader, top: dict[str, Any]) -> dict[str, Any]:
     for key in ("max_parallel", "max_spec_bytes"):
         if key in top:
             out[key] = r.count(top[key], (key,))
+    if "sandbox" in top:
+        if top["sandbox"] not in SANDBOX_MODES:
+            raise r.fail(("sandbox",), "expected bwrap or none")
+        out["sandbox"] = top["sandbox"]
     if "unknown_agents" in top:
         if top["unknown_agents"] not in ("reject", "skip"):
             raise r.fail(("unknown_agents",), "expected reject or skip")

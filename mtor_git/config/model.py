@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtor_git.agent.profiles import AgentProfile
+from mtor_git.agent.sandbox import SandboxMode
 from mtor_git.retry.policy import RetryPolicy
 
 
@@ -65,6 +66,8 @@ class Config:
     author_name: str = "mtor-git"
     author_email: str = "mtor-git@localhost"
     max_spec_bytes: int = 256 * 1024
+    # `bwrap` or `none`; None when not configured: bwrap where it runs, else `none`, logged.
+    sandbox: SandboxMode | None = None
 
     @property
     def heartbeat(self) -> float:

@@ -21,6 +21,7 @@ from loguru import logger
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.attempts import AttemptRecord
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import Problem
@@ -84,8 +85,9 @@ class Signals:
 
 class TaskRunner:
     def __init__(self, config: Config, repo: Repository, *, breakers: BreakerBoard,
-                 environ: Mapping[str, str]) -> None:
+                 environ: Mapping[str, str], sandbox: Sandbox = NO_SANDBOX) -> None:
         self.config, self.repo, self.breakers, self.environ = config, repo, breakers, environ
+        self.sandbox = sandbox
         self.worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(),
                                  version=__version__, pid=os.getpid())
         # One runner runs one job (the cycle makes one per task): the remote as this job sees it.
@@ -259,7 +261,8 @@ class TaskRunner:
             prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
             environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
-            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown))
+            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
+            sandbox=self.sandbox))
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
@@ -310,7 +313,7 @@ class TaskRunner:
             model_invoked=_invoked(execution, attempts or job.carried_attempts),
             run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
             usage=_usage(execution), attempts=attempts or job.carried_attempts,
-            failure=failure, notes=notes)
+            failure=failure, notes=notes, sandbox=self.sandbox.mode)
         files = {refs.result_json(job.task_id): result.dumps().encode(),
                  refs.result_md(job.task_id): pr_body(result).encode()}
         commit = git.commit_files(
