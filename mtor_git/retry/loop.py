@@ -185,8 +185,8 @@ class _Loop:
         except PreflightError as exc:
             logger.warning("preflight failed for agent {}: {} ({})", self.request.profile_name,
                            self.redactor.text(str(exc)), exc.kind)
-            return self.finish(TaskStatus.FAILED, Failure(exc.kind, self.redactor.text(str(exc)),
-                                                 rule="preflight"))
+            return self.finish(TaskStatus.FAILED, Failure(
+                exc.kind, self.redactor.text(str(exc)), rule="preflight"))
         primary, waited = current, 0.0
         budget = max(self.request.budget.attempts_left(self.policy, current.request.profile), 1)
         for number in range(1, budget + 1):
@@ -323,9 +323,9 @@ class _Loop:
                 return stopped
             if self.breakers.allow(name, self.clock()):
                 return current, waited
-        return self.finish(TaskStatus.PARKED, Failure("breaker_open", f"agent {name!r} has failed "
-                           "repeatedly with provider faults; its breaker is open",
-                           rule="breaker"), resume_at=self.clock() + cooldown)
+        return self.finish(TaskStatus.PARKED, Failure(
+            "breaker_open", f"agent {name!r} has failed repeatedly with provider faults; its "
+            "breaker is open", rule="breaker"), resume_at=self.clock() + cooldown)
 
     # --- endings ----------------------------------------------------------------------------
 
@@ -343,7 +343,7 @@ class _Loop:
 
     def _cancelled(self) -> Execution:
         return self.finish(TaskStatus.CANCELLED, Failure("cancelled", "cancelled on request",
-                                                rule="cancel"))
+                                                          rule="cancel"))
 
     def _failure(self, attempt: Attempt, what: str) -> Failure:
         verdict = attempt.classification
