@@ -41,9 +41,12 @@ class AgentProfile:
     # Inserted where the command has the token "{model_args}" (else appended) when a spec names a
     # model; "{model}" inside is replaced by the model name.
     model_args: tuple[str, ...] = ()
-    # Environment names whose values came from `${VAR}` expansion or look like credentials:
-    # their values are redacted everywhere.
+    # Environment names whose values are secrets (redacted everywhere, refused in a diff): the
+    # config's `secret_env`, every `env` entry whose value came from `${VAR}` and the names it
+    # referenced, and the worker's own (`token_env`, `env_file`); see agent/redact.py.
     secret_env: tuple[str, ...] = ()
+    # Secrets held in no variable (a password written in a repository URL): label -> value.
+    secret_values: Mapping[str, str] = field(default_factory=dict)
     # What the sandbox shows this agent beyond its checkout (its CLI's login state, a toolchain
     # under a home), read-only unless marked writable; `none` gives it loopback only.
     sandbox_paths: tuple[SandboxPath, ...] = ()

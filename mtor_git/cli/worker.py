@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git import paths
+from mtor_git.cli.output import echo
 
 
 def add_parser(sub: Any) -> None:
@@ -70,7 +71,7 @@ def run_poke(args: argparse.Namespace) -> int:
     if poke(runtime):
         return 0
     if not args.quiet:
-        print(f"mtor-git: no daemon is listening at {runtime}", file=sys.stderr)
+        echo(f"mtor-git: no daemon is listening at {runtime}", file=sys.stderr)
     return 1
 
 
@@ -91,5 +92,5 @@ def run_local_cmd(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_json())
     else:
-        print(pr_body(result))
+        echo(pr_body(result))
     return 0 if result.status == TaskStatus.SUCCEEDED else 1

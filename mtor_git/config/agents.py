@@ -14,7 +14,7 @@ from mtor_git.spec.yamlload import KeyPath
 
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
               "timeout", "fallback", "max_parallel", "max_attempts", "model_args",
-              "sandbox_paths", "network")
+              "sandbox_paths", "network", "secret_env")
 
 
 def parse_agents(r: Reader, value: Any) -> dict[str, AgentProfile]:
@@ -55,6 +55,12 @@ def _agent(r: Reader, name: str, value: Any) -> AgentProfile:
     for key in ("requires_env", "pass_env"):
         if key in raw:
             changes[key] = r.names(raw[key], (*where, key))
+    # A `${VAR}` in the command line puts a secret in argv: VAR's value is one.
+    referenced = [v for key in ("command", "model_args") if isinstance(raw.get(key), list)
+                  for item in raw[key] if isinstance(item, str) for v in referenced_vars(item)]
+    if "secret_env" in raw or referenced:
+        named = r.names(raw["secret_env"], (*where, "secret_env")) if "secret_env" in raw else ()
+        changes["secret_env"] = tuple(dict.fromkeys((*base.secret_env, *named, *referenced)))
     if "model_args" in raw:
         changes["model_args"] = _command(r, raw["model_args"], (*where, "model_args"), empty=True)
     if "timeout" in raw:
@@ -122,5 +128,9 @@ def _agent_env(r: Reader, profile: AgentProfile, value: Any, where: KeyPath) -> 
         text = str(item) if isinstance(item, int | float) and not isinstance(item, bool) else item
         env[key] = r.text(text, (*where, key))
         if isinstance(text, str) and referenced_vars(text):
-            secret.append(key)  # its value came from the daemon's environment: treat as secret
+            # Its value came from the daemon's environment: the whole value is a secret, and so
+            # is each variable it was built from (`Bearer ${TOKEN}`: TOKEN alone too). A value
+            # written literally (`AIDER_MODEL: gpt-4o`) is configuration, not a secret.
+            secret.append(key)
+            secret.extend(referenced_vars(text))
     return replace(profile, env=env, secret_env=tuple(dict.fromkeys(secret)))

@@ -18,7 +18,7 @@ from mtor_git.config.model import Config
 from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.doctor.run import Check
 from mtor_git.errors import ConfigError, PreflightError
-from mtor_git.verdict.classify import KIND_DESCRIPTIONS, classify
+from mtor_git.verdict.classify import classify, describe
 
 PROMPT = "Reply with the single word OK. Do not read, create or change any file.\n"
 
@@ -85,6 +85,6 @@ def _check_of(name: str, verdict: Classification, report: Report, duration: floa
     if verdict.succeeded:
         return Check(name, "pass", f"answered a one-line prompt ({facts})")
     nature = "transient" if verdict.transient else "terminal"
-    hint = _HINTS.get(verdict.kind, KIND_DESCRIPTIONS.get(verdict.kind, ""))
+    hint = _HINTS.get(verdict.kind, describe(verdict.kind, verdict.rule))
     return Check(name, "fail", f"kind {verdict.kind} ({nature}, rule {verdict.rule}; {facts}): "
                  f"{verdict.evidence}", hint)

@@ -38,7 +38,7 @@ from mtor_git.errors import PreflightError
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy, backoff_delay, park_until
 from mtor_git.states import TaskStatus
-from mtor_git.verdict.classify import KIND_DESCRIPTIONS, PROVIDER_TRANSIENT, classify, fingerprint
+from mtor_git.verdict.classify import PROVIDER_TRANSIENT, classify, describe, fingerprint
 
 DEFAULT_TIMEOUT = 1800.0
 _BREAKER_STEP = 5.0  # seconds between checks of an open breaker
@@ -347,7 +347,7 @@ class _Loop:
 
     def _failure(self, attempt: Attempt, what: str) -> Failure:
         verdict = attempt.classification
-        meaning = KIND_DESCRIPTIONS.get(verdict.kind, verdict.kind)
+        meaning = describe(verdict.kind, verdict.rule)
         return Failure(verdict.kind, f"{what}: attempt {attempt.number} with agent "
                        f"{attempt.profile!r}: {meaning}", rule=verdict.rule,
                        evidence=verdict.evidence)

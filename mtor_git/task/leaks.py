@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from mtor_git import git
 from mtor_git.agent.evidence import Failure
-from mtor_git.agent.redact import Redactor
+from mtor_git.agent.secretscan import leak_failure
 from mtor_git.git import Repository
 
 
@@ -25,16 +25,4 @@ def secret_leak(repo: Repository, base: str, head: str,
             places.append((change.path, git.read_blob(repo, head, change.path) or b""))
     places += [(f"the agent's commit {oid[:12]} (message or author)", raw)
                for oid, raw in git.commits_between(repo, base, head)]
-    found: dict[str, set[str]] = {}
-    for where_, data in places:
-        for var, value in secrets.items():
-            if value.encode() in data:
-                found.setdefault(where_, set()).add(var)
-    if not found:
-        return None
-    redact = Redactor(secrets)  # a file name may hold the secret itself
-    where = "; ".join(f"{redact.text(path)} holds the value of {', '.join(sorted(v))}"
-                      for path, v in sorted(found.items()))
-    return Failure("secret_in_diff", f"the agent wrote a secret into the repository: "
-                   f"{where}. Nothing of the agent's changes was pushed.",
-                   rule="secret_value_in_changed_file")
+    return leak_failure(places, secrets)  # plain, encoded, reversed or split over lines
