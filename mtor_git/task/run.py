@@ -8,11 +8,9 @@ import errno
 import os
 import re
 import socket
-import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from mtor_git.agent.evidence import Failure
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.attempts import AttemptRecord
-from mtor_git.config.model import Config, RepoConfig
+from mtor_git.config.model import Config
 from mtor_git.errors import ChangeTooLarge, Problem
 from mtor_git.git import Checkout, Collected, Limits, Repository, refs
 from mtor_git.git.read import Changes
@@ -36,6 +34,9 @@ from mtor_git.spec.parse import Spec
 from mtor_git.spec.signing import verify_commit
 from mtor_git.spec.validate import Checked, check_bytes
 from mtor_git.states import TaskStatus
+from mtor_git.task.job import Job as Job
+from mtor_git.task.job import Outcome as Outcome
+from mtor_git.task.job import Signals as Signals
 from mtor_git.task.leaks import secret_leak
 from mtor_git.task.result import (
     Result,
@@ -46,41 +47,6 @@ from mtor_git.task.result import (
 )
 
 _SYMLINK = 0o120000
-
-
-@dataclass(frozen=True)
-class Job:
-    """A claimed task: which spec, at which commit of the watched branch, which run."""
-
-    repo: RepoConfig
-    task_id: str
-    spec_path: str
-    run: int
-    head: str
-    carried_attempts: tuple[AttemptRecord, ...] = ()
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a job produced: a result committed on its local branch, or a hand-back."""
-
-    result: Result | None
-    commit: str | None
-    release_reason: str | None = None
-    not_before: float | None = None
-    attempts: tuple[AttemptRecord, ...] = ()
-
-
-@dataclass(frozen=True)
-class Signals:
-    """Events that stop a running agent: a cancel request, the daemon's shutdown, a lost claim
-    (the claim keeper sets `cancel` too, so the agent stops, and `lost`, so nothing publishes)."""
-
-    cancel: threading.Event
-    shutdown: threading.Event
-    lost: threading.Event
-    # Called as the agent is about to start, so the claim can say `running` instead of `claimed`.
-    agent_starting: Callable[[], None] = lambda: None
 
 
 class TaskRunner:

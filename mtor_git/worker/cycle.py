@@ -26,8 +26,9 @@ from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import OutboxEntry, RepoState
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import parse_spec
+from mtor_git.task.job import Job, Signals
 from mtor_git.task.result import Result, pr_body, pr_title
-from mtor_git.task.run import Job, Signals, TaskRunner
+from mtor_git.task.run import TaskRunner
 from mtor_git.worker import pullrequest, recovery
 from mtor_git.worker.candidates import find_candidates, merged_run
 from mtor_git.worker.syncs import Syncs
