@@ -29,11 +29,12 @@ from typing import Any
 from loguru import logger
 
 from mtor_git.agent.evidence import Attempt, Failure, StoppedBy
+from mtor_git.agent.preflight import Prepared, RunRequest, preflight
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
-from mtor_git.agent.spawn import Prepared, RunRequest, preflight, run_attempt
+from mtor_git.agent.spawn import run_attempt
 from mtor_git.errors import PreflightError
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy, backoff_delay, park_until
