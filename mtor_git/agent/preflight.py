@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtor_git.agent.capture import DEFAULT_LIMIT
+from mtor_git.agent.identity import IDENTITY_ENV
 from mtor_git.agent.profiles import BASE_PASS_ENV, AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
-from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox, SandboxSpec, plan_checked
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox, SandboxPath, SandboxSpec, plan_checked
 from mtor_git.errors import PreflightError
 
 PROMPT_FILE_TOKEN = "{prompt_file}"
@@ -70,7 +71,7 @@ def build_env(profile: AgentProfile, environ: Mapping[str, str]) -> dict[str, st
     """The agent's environment, built explicitly: the base names, the profile's pass-through and
     required names copied from `environ`, then the profile's own (already expanded) values."""
     env: dict[str, str] = {}
-    for name in (*BASE_PASS_ENV, *profile.pass_env, *profile.requires_env):
+    for name in (*BASE_PASS_ENV, *IDENTITY_ENV, *profile.pass_env, *profile.requires_env):
         if name in environ:
             env[name] = environ[name]
     env.update(profile.env)
@@ -110,11 +111,18 @@ def preflight(req: RunRequest) -> Prepared:
     _check_prompt_mode(profile, argv)
     binary = _resolve_binary(argv, env, req.cwd)
     box = None if req.sandbox.mode == "none" else plan_checked(
-        req.sandbox, cwd=req.cwd, paths=profile.sandbox_paths, network=profile.network,
+        req.sandbox, cwd=req.cwd, paths=(*profile.sandbox_paths, *_state_dirs(profile, env)),
+        network=profile.network,
         extra_ro=req.ro_paths, environ=req.environ, binary=binary, agent=profile.name, env=env)
-    if not req.prompt.strip():
+    if profile.prompt != "none" and not req.prompt.strip():
         raise PreflightError("empty_prompt", "the prompt is empty")
     return Prepared(req, (binary, *argv[1:]), env, redactor, binary, box)
+
+
+def _state_dirs(profile: AgentProfile, env: Mapping[str, str]) -> tuple[SandboxPath, ...]:
+    """The CLI's own state directories its profile names by variable, shown writable."""
+    dirs = [Path(env[name]) for name in profile.state_env if env.get(name)]
+    return tuple(SandboxPath(d, writable=True) for d in dirs if d.is_absolute() and d.is_dir())
 
 
 def _check_unexpanded(argv: tuple[str, ...], cwd: Path, env: Mapping[str, str],

@@ -143,7 +143,7 @@ class _Watch:
             while sel.get_map():
                 now = time.monotonic()
                 self._check_stop(now)
-                if exited_at is None and self.proc.poll() is not None:
+                if exited_at is None and self._exited():
                     exited_at = now
                 if exited_at is not None and (self.stopped_by or now - exited_at > _DRAIN):
                     break  # descendants hold the pipes open; they are killed below
@@ -190,7 +190,7 @@ class _Watch:
                 reason = StoppedBy.CANCEL
             elif now >= self.deadline:
                 reason = StoppedBy.TIMEOUT
-            if reason is not None and self.proc.poll() is None:
+            if reason is not None and not self._exited():
                 self.stopped_by = reason
                 logger.info("stopping agent {} (pid {}): {}", self.req.profile.name,
                             self.proc.pid, reason)
@@ -200,18 +200,29 @@ class _Watch:
             self._signal_group(signal.SIGKILL)
             self.kill_at = None
 
+    def _exited(self) -> bool:
+        """Whether the agent (or its bwrap) has exited, without reaping it: while it is an
+        unreaped zombie its pid, and so its process group id, cannot be given to another process,
+        so signalling the group can never hit a stranger (another attempt's bwrap, whose new
+        session would otherwise take the freed number under a fast-cycling pid space)."""
+        if self.proc.returncode is not None:
+            return True
+        try:
+            return os.waitid(os.P_PID, self.proc.pid,
+                             os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return self.proc.poll() is not None
+
     def _finish(self) -> None:
-        """Reap the agent (escalating as the grace allows), then kill whatever it left behind in
-        its group: a finished attempt leaves nothing running."""
-        while self.proc.poll() is None:
-            now = time.monotonic()
-            self._check_stop(now)
-            try:
-                self.proc.wait(timeout=_POLL)
-            except subprocess.TimeoutExpired:
-                continue
+        """Wait for the agent's exit (escalating as the grace allows), kill whatever it left
+        behind in its group while its zombie still holds the group id, then reap it: a finished
+        attempt leaves nothing running."""
+        while not self._exited():
+            self._check_stop(time.monotonic())
+            time.sleep(_POLL)
         if self._signal_group(signal.SIGKILL):
             self._await_group_gone()
+        self.proc.wait()
         for stream, capture in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
             if stream is not None and not stream.closed:
                 _read_what_is_left(stream.fileno(), capture)
@@ -234,6 +245,8 @@ class _Watch:
         if self.box is not None and sig == signal.SIGTERM and self.box.terminate():
             return True
         sent = self.box is not None and sig == signal.SIGKILL and self.box.kill()
+        if self.proc.returncode is not None:
+            return sent  # reaped: its group id may belong to someone else now
         try:
             os.killpg(self.pgid, sig)
         except ProcessLookupError:
@@ -245,6 +258,8 @@ class _Watch:
     def _await_group_gone(self) -> None:
         """SIGKILL is delivered asynchronously: wait (bounded) until no member is still running,
         so a caller that returns from run_attempt can rely on nothing being left behind."""
+        if self.box is not None:
+            self.box.wait_gone(_REAP_WAIT)
         until = time.monotonic() + _REAP_WAIT
         while time.monotonic() < until and (
                 _group_running(self.pgid) or (self.box is not None and self.box.alive())):
