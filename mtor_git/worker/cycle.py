@@ -171,7 +171,7 @@ class Worker:
     def _consider(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
                   task_id: str) -> int:
         spec_path = f"{rt.config.tasks_dir}/{task_id}.md"
-        run = protocol.requested_run(repo, view, task_id)
+        run = protocol.current_run(repo, view, task_id)
         with self._lock:
             if (rt.config.name, task_id) in self.running:
                 return 0
