@@ -32,6 +32,7 @@ from mtor_git.agent.evidence import Attempt, Failure, StoppedBy
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.agent.spawn import Prepared, RunRequest, preflight, run_attempt
 from mtor_git.errors import PreflightError
 from mtor_git.retry.budget import Budget
@@ -124,6 +125,7 @@ class ExecuteRequest:
     shutdown: threading.Event | None = None
     # A usage limit that resets later than this (seconds) parks the task instead of waiting.
     park_limit: float = 3600.0
+    sandbox: Sandbox = NO_SANDBOX
 
 
 def execute(request: ExecuteRequest, *, sleep: Callable[[float], None] | None = None,
@@ -277,7 +279,8 @@ class _Loop:
         req, cap = self.request, profile.timeout
         timeout = min(req.timeout or cap or DEFAULT_TIMEOUT, cap or float("inf"))
         return preflight(RunRequest(profile, req.prompt, Path(req.cwd), model=model,
-                                    timeout=timeout, environ=req.environ))
+                                    timeout=timeout, environ=req.environ,
+                                    sandbox=req.sandbox))
 
     def _fallback_of(self, profile: AgentProfile) -> Prepared | None:
         """The profile's fallback, preflighted once; None when there is none or it cannot run."""

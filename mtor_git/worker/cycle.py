@@ -17,6 +17,7 @@ from loguru import logger
 
 from mtor_git import faults, git
 from mtor_git.config.model import Config, RepoConfig
+from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.errors import GitOpError, SpecError
 from mtor_git.git import Repository, refs
 from mtor_git.git.transfer import Credentials, bound_transfers, register_credentials, shown_url
@@ -57,6 +58,9 @@ class Running:
 class Worker:
     def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
         self.config, self.environ = config, dict(environ)
+        resolved = resolve_sandbox(config, self.environ)  # ConfigError: bwrap configured, absent
+        self.sandbox = resolved.sandbox
+        (logger.info if self.sandbox.mode == "bwrap" else logger.warning)(resolved.reason)
         self.breakers = BreakerBoard(config.retry)
         self.pool = ThreadPoolExecutor(config.max_parallel, thread_name_prefix="task")
         # Claim deletions after a published result: housekeeping off the task slots.
@@ -290,7 +294,8 @@ class Worker:
         try:
             keeper.start()
             repo = self._open(rt)
-            runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ)
+            runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ,
+                                sandbox=self.sandbox)
             signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
                               agent_starting=lambda: _mark_running_soon(keeper))
             outcome = runner.run(job, signals, cancelled_before=cancelled)
