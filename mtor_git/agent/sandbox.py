@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import tempfile
@@ -394,6 +395,23 @@ class Handle:
         except (OSError, IndexError):
             return False
         return stat[0] not in ("Z", "X")
+
+    def wait_gone(self, timeout: float) -> bool:
+        """Block until the namespace's init has exited (at most `timeout` seconds), woken by
+        its pidfd rather than by polling; True when it is gone. bwrap itself may exit a moment
+        before its init has killed the rest of the namespace."""
+        if self.pid is None or not self.alive():
+            return True
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except OSError:
+            return not self.alive()
+        try:
+            if self.alive():  # still the same process, now held by the pidfd
+                select.select([pidfd], [], [], timeout)
+        finally:
+            os.close(pidfd)
+        return not self.alive()
 
     def close(self) -> None:
         if self.fd is not None:

@@ -137,7 +137,7 @@ def preflight(req: RunRequest) -> Prepared:
     box = None if req.sandbox.mode == "none" else plan_checked(
         req.sandbox, cwd=req.cwd, paths=profile.sandbox_paths, network=profile.network,
         extra_ro=req.ro_paths, environ=req.environ, binary=binary, agent=profile.name, env=env)
-    if not req.prompt.strip():
+    if profile.prompt != "none" and not req.prompt.strip():
         raise PreflightError("empty_prompt", "the prompt is empty")
     return Prepared(req, (binary, *argv[1:]), env, redactor, binary, box)
 
@@ -407,6 +407,8 @@ class _Watch:
     def _await_group_gone(self) -> None:
         """SIGKILL is delivered asynchronously: wait (bounded) until no member is still running,
         so a caller that returns from run_attempt can rely on nothing being left behind."""
+        if self.box is not None:
+            self.box.wait_gone(_REAP_WAIT)
         until = time.monotonic() + _REAP_WAIT
         while time.monotonic() < until and (
                 _group_running(self.pgid) or (self.box is not None and self.box.alive())):
