@@ -176,7 +176,9 @@ class Site:
                     continue
                 if "zombie" in (entry / "status").read_text().lower():
                     continue
-                if worktree is None or Path(os.readlink(entry / "cwd")).name == worktree:
+                cwd = Path(os.readlink(entry / "cwd"))
+                # This site's agents only: other tests (other sessions) run agents too.
+                if cwd.is_relative_to(self.root) and worktree in (None, cwd.name):
                     found.append(int(entry.name))
         return found
 
