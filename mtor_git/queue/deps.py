@@ -12,7 +12,7 @@ from mtor_git import git
 from mtor_git.errors import SpecError
 from mtor_git.git import Repository, refs
 from mtor_git.queue import followups
-from mtor_git.queue.protocol import RemoteView, requested_run
+from mtor_git.queue.protocol import RemoteView, current_run
 from mtor_git.spec.graph import find_cycle
 from mtor_git.spec.parse import Spec, parse_spec
 from mtor_git.states import TERMINAL, TaskStatus
@@ -54,7 +54,7 @@ def ended(repo: Repository, view: RemoteView, task_id: str,
     """How the latest requested run of `task_id` ended, from the result file the worker wrote on
     its branch (a follow-up's: on the branch it continues; or merged into the watched branch);
     None while it has not ended."""
-    run = requested_run(repo, view, task_id)
+    run = current_run(repo, view, task_id)
     oid = view.refs.get(refs.branch_ref(task_id, run))
     for rev in (oid, followups.landed(repo, view, tasks_dir, task_id, run), view.head):
         if rev is None:
@@ -133,4 +133,4 @@ def start_branch(repo: Repository, view: RemoteView, spec: Spec) -> str | None:
     if spec.base is not None or len(spec.depends_on) != 1:
         return None
     dep = spec.depends_on[0]
-    return view.refs.get(refs.branch_ref(dep, requested_run(repo, view, dep)))
+    return view.refs.get(refs.branch_ref(dep, current_run(repo, view, dep)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from mtor_git import git
 from mtor_git.errors import GitOpError, SpecError
 from mtor_git.git import Repository, refs
-from mtor_git.queue.protocol import RemoteView, requested_run
+from mtor_git.queue.protocol import RemoteView, current_run
 from mtor_git.spec.parse import Spec, is_spec_path, parse_spec
 
 MAX_CHAIN = 50  # follow-ups of follow-ups: deeper chains (or a cycle) have no home
@@ -66,7 +66,7 @@ def home(repo: Repository, view: RemoteView, tasks_dir: str, spec: Spec) -> Home
     root = root_of(repo, view, tasks_dir, spec)
     if root is None:
         return None
-    branch = refs.branch(root, requested_run(repo, view, root))
+    branch = refs.branch(root, current_run(repo, view, root))
     return Home(root, branch, view.refs.get(refs.HEADS + branch))
 
 
@@ -100,7 +100,7 @@ def landed(repo: Repository, view: RemoteView, tasks_dir: str, task_id: str,
     root = root_of(repo, view, tasks_dir, spec)
     if root is None:
         return None
-    for root_run in range(requested_run(repo, view, root), 0, -1):
+    for root_run in range(current_run(repo, view, root), 0, -1):
         tip = view.refs.get(refs.branch_ref(root, root_run))
         if tip is not None and _result_run(git.read_blob(repo, tip, refs.result_json(task_id)),
                                            task_id) >= run:
