@@ -51,6 +51,10 @@ def test_a_followup_lands_on_the_targets_branch_and_leaves_its_result_untouched(
         assert s.invocations() == ["base-task.r1", "more.r1"]
         shown = json.loads(cli(s, "result", "more", "--json").stdout)
         assert shown["result"]["branch"] == "mtor/base-task", shown
+        runs = json.loads(cli(s, "history", "more", "--json").stdout)["runs"]
+        assert [(r["branch"], r["state"]) for r in runs] == [("mtor/base-task", "succeeded")]
+        (row,) = json.loads(cli(s, "status", "more", "--json").stdout)["tasks"]
+        assert (row["state"], row["branch"]) == ("succeeded", "mtor/base-task")
 
 
 def test_two_followups_run_one_after_the_other_in_push_order(tmp_path: Path) -> None:
