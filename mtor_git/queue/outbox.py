@@ -44,6 +44,15 @@ def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
                      entry.commit[:12])
         state.drop_outbox(entry.task_id, entry.run)
         return False
+    if is_followup(entry):
+        try:
+            there = git.remote_refs(repo).get(ref)
+        except GitOpError as exc:
+            _keep(state, entry, str(exc))
+            return False
+        if there is None:  # pushing would create the branch again after a merge or deletion
+            _give_up(repo, state, entry, f"the branch {entry.branch} it continues is gone")
+            return False
     faults.point("before_push")
     try:
         git.push(repo, [f"{ref}:{ref}"])
@@ -167,9 +176,10 @@ def _settle_refusal(repo: Repository, state: RepoState, entry: OutboxEntry,
         state.drop_outbox(entry.task_id, entry.run)  # an earlier push landed after all
         protocol.delete_claim(repo, entry.task_id)
         return True
+    if remote is not None and is_followup(entry):
+        _give_up(repo, state, entry, f"{entry.branch} moved to {remote[:12]} while it ran")
+        return False
     if remote is not None:
-        # A follow-up's branch moved under it (someone pushed to it): the follow-up is not
-        # done, and runs again from the new head once its claim lapses.
         logger.error("result of {} run {} was refused: the remote already has {} at {}; ours "
                      "stays at local ref {}", entry.task_id, entry.run, entry.branch,
                      remote[:12], ref)
@@ -177,6 +187,21 @@ def _settle_refusal(repo: Repository, state: RepoState, entry: OutboxEntry,
         return True
     _keep(state, entry, why, refused=True)
     return False
+
+
+def is_followup(entry: OutboxEntry) -> bool:
+    """A follow-up's result goes to the branch it continues, not to a branch of its own."""
+    return entry.branch != refs.branch(entry.task_id, entry.run)
+
+
+def _give_up(repo: Repository, state: RepoState, entry: OutboxEntry, why: str) -> None:
+    """Drop a follow-up's result that cannot land as a fast-forward of its branch, and its claim:
+    the follow-up is not done, so the next cycle takes it again (from the branch's new head, or
+    rejected as `followup_target_gone`)."""
+    logger.error("result of follow-up {} not pushed: {}; it is taken again at the next cycle",
+                 entry.task_id, why)
+    state.drop_outbox(entry.task_id, entry.run)
+    protocol.delete_claim(repo, entry.task_id)
 
 
 def _keep(state: RepoState, entry: OutboxEntry, why: str, *, refused: bool = False) -> None:

@@ -345,7 +345,12 @@ class Worker:
     @staticmethod
     def _publishing(rt: RepoRuntime, keeper: ClaimKeeper, entry: OutboxEntry) -> None:
         """Mark the claim publishing: no take-over while the result waits in the outbox. A
-        remote that refuses even that declines every push: the entry is probed every cycle."""
+        remote that refuses even that declines every push: the entry is probed every cycle. An
+        entry no longer waiting (a follow-up whose branch is gone or moved) needs no claim: the
+        task is taken again."""
+        if not any((e.task_id, e.run) == (entry.task_id, entry.run) for e in rt.state.outbox()):
+            rt.waiting.add(entry.task_id)  # not done: looked at again at the next cycle
+            return
         if keeper.publishing() is False and not keeper.lost.is_set():
             outbox.mark_blocked(rt.state, entry)
 

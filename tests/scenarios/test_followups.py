@@ -136,3 +136,51 @@ def test_retry_of_a_followup_is_refused(tmp_path: Path) -> None:
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert "follow-up" in proc.stderr + proc.stdout
         assert "refs/mtor/retry/t-more" not in s.refs()
+
+
+def _push_to_branch(s: Site, branch: str, name: str) -> str:
+    """The user adds a commit of their own on the remote's `branch`; the new head."""
+    git("fetch", "--quiet", "origin", branch, cwd=s.user)
+    git("checkout", "--quiet", "-B", "side", "FETCH_HEAD", cwd=s.user)
+    (s.user / name).write_text("the user's own change\n")
+    git("add", name, cwd=s.user)
+    git("commit", "--quiet", "--no-verify", "-m", "user on the PR branch", cwd=s.user)
+    git("push", "--quiet", "--no-verify", "origin", f"side:{branch}", cwd=s.user)
+    head = git("rev-parse", "HEAD", cwd=s.user)
+    git("checkout", "--quiet", "main", cwd=s.user)
+    return head
+
+
+def test_a_branch_moved_while_the_followup_ran_gets_it_again_from_the_new_head(
+        tmp_path: Path) -> None:
+    with site(tmp_path) as s:
+        s.push_specs({"root": spec("First.\n")}, "the task")
+        s.run_once(s.config("w1"))
+        s.push_specs({"extra": spec("More.\n", continues="root", agent="slow")}, "follow-up")
+        s.start(s.config("w1", poll_interval="1s"))
+        wait_for(lambda: "extra.r1" in s.invocations(), 30, "the follow-up to start")
+        moved = _push_to_branch(s, "mtor/root", "USER.md")
+        wait_for(lambda: _landed(s, "extra"), 60, "the follow-up's result")
+        result = on_branch(s, "extra", "mtor/root")
+        assert result["status"] == "succeeded" and result["base_commit"] == moved
+        assert s.invocations().count("extra.r1") == 2  # the first result could not land
+        git("merge-base", "--is-ancestor", moved, "mtor/root", cwd=s.remote)  # never forced
+
+
+def test_a_branch_merged_and_deleted_while_the_followup_ran_is_not_created_again(
+        tmp_path: Path) -> None:
+    with site(tmp_path) as s:
+        s.push_specs({"root": spec("First.\n")}, "the task")
+        s.run_once(s.config("w1"))
+        s.push_specs({"extra": spec("More.\n", continues="root", agent="slow")}, "follow-up")
+        s.start(s.config("w1", poll_interval="1s"))
+        wait_for(lambda: "extra.r1" in s.invocations(), 30, "the follow-up to start")
+        git("pull", "--quiet", "--no-rebase", "--no-edit", "origin", "main", cwd=s.user)
+        git("fetch", "--quiet", "origin", "mtor/root", cwd=s.user)
+        git("merge", "--quiet", "--no-edit", "FETCH_HEAD", cwd=s.user)
+        git("push", "--quiet", "--no-verify", "origin", "HEAD:main", ":mtor/root", cwd=s.user)
+        wait_for(lambda: "refs/heads/mtor/extra" in s.refs(), 60, "the follow-up's end")
+        assert "refs/heads/mtor/root" not in s.refs()
+        result = s.result("extra")
+        assert result["status"] == "rejected"
+        assert result["failure"]["kind"] == "followup_target_gone"
