@@ -127,10 +127,14 @@ def _prerequisites(repo: Repository, view: RemoteView, tasks_dir: str, task_id: 
         return []
 
 
-def start_branch(repo: Repository, view: RemoteView, spec: Spec) -> str | None:
+def start_branch(repo: Repository, view: RemoteView, spec: Spec,
+                 tasks_dir: str = "tasks") -> str | None:
     """With one dependency and no `base:`, a task starts from its dependency's result: the tip
-    of that dependency's latest run branch (None when it has none)."""
+    of that dependency's latest run branch (a follow-up's: of the branch it continued, where its
+    result is), None when it has none."""
     if spec.base is not None or len(spec.depends_on) != 1:
         return None
     dep = spec.depends_on[0]
-    return view.refs.get(refs.branch_ref(dep, current_run(repo, view, dep)))
+    run = current_run(repo, view, dep)
+    return view.refs.get(refs.branch_ref(dep, run)) or followups.landed(repo, view, tasks_dir,
+                                                                         dep, run)

@@ -319,7 +319,8 @@ class TaskRunner:
         if self._home is not None:
             return self._home.tip  # a follow-up continues its branch's head, whatever `base:`
         if spec.base is None:
-            after = deps.start_branch(self.repo, self._view(), spec) if spec.depends_on else None
+            after = deps.start_branch(self.repo, self._view(), spec, self._tasks_dir) \
+                if spec.depends_on else None
             return after or spec_commit or job.head
         for ref in (f"refs/remotes/origin/{spec.base}", f"refs/tags/{spec.base}"):
             found = git.resolve(self.repo, ref)

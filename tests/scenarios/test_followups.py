@@ -184,3 +184,19 @@ def test_a_branch_merged_and_deleted_while_the_followup_ran_is_not_created_again
         result = s.result("extra")
         assert result["status"] == "rejected"
         assert result["failure"]["kind"] == "followup_target_gone"
+
+
+def test_a_task_depending_on_a_followup_waits_for_it_and_starts_from_its_branch(
+        tmp_path: Path) -> None:
+    with site(tmp_path) as s:
+        s.push_specs({"root": spec("First.\n"), "extra": spec("More.\n", continues="root"),
+                      "after": spec("Then this.\n", depends_on=["extra"])}, "three")
+        s.run_once(s.config("w1"))
+        assert s.invocations() == ["root.r1", "extra.r1", "after.r1"]
+        extra = on_branch(s, "extra", "mtor/root")
+        after = s.result("after")
+        assert after["status"] == "succeeded"
+        git("merge-base", "--is-ancestor", str(extra["head_commit"]), str(after["base_commit"]),
+            cwd=s.remote)
+        assert "results/extra.json" in git("ls-tree", "-r", "--name-only", "mtor/after",
+                                           cwd=s.remote)
