@@ -162,7 +162,7 @@ class Site:
         if not self.count_file.exists():
             return []
         lines = [line.split() for line in self.count_file.read_text().splitlines() if line]
-        return [host_pid(int(pid), wt) for _, pid, wt in lines]
+        return [host_pid(int(pid), wt, self.root) for _, pid, wt in lines]
 
     def invocations(self) -> list[str]:
         """One worktree name per agent call, across every worker (see counting_agent.py)."""
@@ -246,15 +246,18 @@ class Site:
 GONE = 4_194_305  # above the kernel's highest pid_max: no process has it
 
 
-def host_pid(inner: int, worktree: str) -> int:
-    """The host pid of the fake agent whose own (namespace) pid is `inner` in `worktree`."""
+def host_pid(inner: int, worktree: str, root: Path) -> int:
+    """The host pid of the fake agent whose own (namespace) pid is `inner` in `worktree` under
+    `root`. Never a pid number alone: pids wrap around within minutes on a busy machine, and a
+    number recorded by one test may by then be another test's agent."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             if "_agent.py" not in (entry / "cmdline").read_text(errors="replace"):
                 continue
-            if Path(os.readlink(entry / "cwd")).name != worktree:
+            cwd = Path(os.readlink(entry / "cwd"))
+            if cwd.name != worktree or root.resolve() not in cwd.parents:
                 continue
             ns = (entry / "status").read_text().split("NSpid:", 1)[1].split("\n", 1)[0].split()
         except (OSError, IndexError):

@@ -8,6 +8,7 @@ cancel), which these tests do not repeat."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -157,7 +158,8 @@ def test_stale_lock_files_a_killed_process_left_are_cleared_on_restart(s: Site) 
     wait_for(lambda: s.invocations(), 30, "the agent to start")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    os.kill(s.agent_pids()[0], signal.SIGKILL)  # as if it died mid-`git commit`
+    with contextlib.suppress(ProcessLookupError):  # the sandbox may have ended it already
+        os.kill(s.agent_pids()[0], signal.SIGKILL)  # as if it died mid-`git commit`
     clone = clone_path(s, "w1")
     for lock in STALE_LOCKS:
         (clone / lock).parent.mkdir(parents=True, exist_ok=True)
@@ -320,7 +322,8 @@ def test_worktrees_deleted_after_a_crash_are_rebuilt_on_restart(s: Site) -> None
     wait_for(lambda: s.invocations(), 30, "the agent to start")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    os.kill(s.agent_pids()[0], signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):  # the sandbox may have ended it already
+        os.kill(s.agent_pids()[0], signal.SIGKILL)
     shutil.rmtree(worktrees_dir(s, "w1"))  # registered in the clone, gone from the disk
 
     s.run_once(config)
