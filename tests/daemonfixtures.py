@@ -164,6 +164,22 @@ class Site:
         lines = [line.split() for line in self.count_file.read_text().splitlines() if line]
         return [host_pid(int(pid), wt, self.root) for _, pid, wt in lines]
 
+    def host_pids(self, worktree: str | None = None) -> list[int]:
+        """Host pids of the counting agents running now (in a sandbox an agent records the pid of
+        its own PID namespace, meaningless here), optionally only those working in `worktree`."""
+        found: list[int] = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                if "counting_agent" not in (entry / "cmdline").read_text(errors="replace"):
+                    continue
+                if "zombie" in (entry / "status").read_text().lower():
+                    continue
+                if worktree is None or Path(os.readlink(entry / "cwd")).name == worktree:
+                    found.append(int(entry.name))
+        return found
+
     def invocations(self) -> list[str]:
         """One worktree name per agent call, across every worker (see counting_agent.py)."""
         if not self.count_file.exists():
@@ -236,10 +252,9 @@ class Site:
         for proc in self.procs:
             if proc.poll() is None:
                 kill_group(proc, signal.SIGKILL)
-        for pid in self.agent_pids():  # a hanging agent a killed daemon left behind
+        for pid in self.host_pids():  # a hanging agent a killed daemon left behind
             with contextlib.suppress(OSError):
-                if "counting_agent" in Path(f"/proc/{pid}/cmdline").read_text():
-                    os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
         self.server.stop()
 
 

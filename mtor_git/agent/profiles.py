@@ -9,7 +9,9 @@ from typing import Literal
 
 from mtor_git.agent.sandbox import Network, SandboxPath
 
-PromptMode = Literal["stdin", "file"]
+# "none": no prompt at all, stdin closed (the worker's own commands, e.g. `verify:`; not a
+# configurable agent mode).
+PromptMode = Literal["stdin", "file", "none"]
 ReportFormat = Literal["claude-json", "codex-jsonl", "aider", "text"]
 PROMPT_MODES: tuple[str, ...] = ("stdin", "file")
 REPORT_FORMATS: tuple[str, ...] = ("claude-json", "codex-jsonl", "aider", "text")
@@ -51,6 +53,9 @@ class AgentProfile:
     # under a home), read-only unless marked writable; `none` gives it loopback only.
     sandbox_paths: tuple[SandboxPath, ...] = ()
     network: Network = "host"
+    # Checks run after the agent (task/verify.py) when the spec names none, and their fix rounds.
+    verify: tuple[str, ...] = ()
+    fix_rounds: int | None = None
 
 
 # Ready profiles; a config entry `extends: <name>` starts from one of these.

@@ -137,7 +137,7 @@ def preflight(req: RunRequest) -> Prepared:
     box = None if req.sandbox.mode == "none" else plan_checked(
         req.sandbox, cwd=req.cwd, paths=profile.sandbox_paths, network=profile.network,
         extra_ro=req.ro_paths, environ=req.environ, binary=binary, agent=profile.name, env=env)
-    if not req.prompt.strip():
+    if profile.prompt != "none" and not req.prompt.strip():
         raise PreflightError("empty_prompt", "the prompt is empty")
     return Prepared(req, (binary, *argv[1:]), env, redactor, binary, box)
 

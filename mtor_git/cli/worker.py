@@ -87,7 +87,7 @@ def run_local_cmd(args: argparse.Namespace) -> int:
     config = load_config(args.config, environ=environ)
     resolved = resolve_sandbox(config, environ)
     if resolved.sandbox.mode == "none":
-        print(f"mtor-git: {resolved.reason}", file=sys.stderr)
+        echo(f"mtor-git: {resolved.reason}", file=sys.stderr)
     result = run_local(args.spec, config, Path.cwd(), environ, sandbox=resolved.sandbox)
     if args.json:
         print_json(result.to_json())

@@ -15,7 +15,7 @@ from typing import Any
 from mtor_git import paths
 from mtor_git.agent.sandbox import SANDBOX_MODES
 from mtor_git.agent.spawn import build_env, find_binary
-from mtor_git.config.agents import parse_agents
+from mtor_git.config.agents import parse_agents, verify_keys
 from mtor_git.config.model import Config as Config
 from mtor_git.config.model import LogConfig as LogConfig
 from mtor_git.config.model import RepoConfig as RepoConfig
@@ -31,7 +31,8 @@ TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
             "require_signed", "allowed_signers", "author", "max_spec_bytes", "sandbox",
             "max_file_bytes", "max_change_bytes", "env_file", "transfer_timeout")
-REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
+REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env",
+             "verify", "fix_rounds")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
               "breaker_threshold", "breaker_cooldown")
 LOG_KEYS = ("file", "rotation", "retention", "json_file", "level")
@@ -150,6 +151,7 @@ def _repos(r: Reader, value: Any) -> tuple[RepoConfig, ...]:
             username=r.text(raw["username"], (*where, "username")) if "username" in raw
             else None,
             token=_token(r, raw, where),
+            **verify_keys(r, raw, where),
         )
         if not NAME.fullmatch(repo.name):
             raise r.fail((*where, "name"), f"{repo.name!r} cannot name a folder; set name:")

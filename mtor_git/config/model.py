@@ -22,6 +22,9 @@ class RepoConfig:
     ssh_key: Path | None = None  # else the ssh agent's keys
     username: str | None = None  # https (or ssh, when the URL names no user)
     token: str | None = field(default=None, repr=False)  # https token, from `token_env`
+    # Default checks (and fix rounds) for this repository's tasks that name none (task/verify.py).
+    verify: tuple[str, ...] = ()
+    fix_rounds: int | None = None
 
     @property
     def slug(self) -> str:

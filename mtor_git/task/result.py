@@ -16,6 +16,7 @@ from mtor_git.attempts import AttemptRecord, records
 from mtor_git.durations import format_duration
 from mtor_git.git.read import Changes, FileChange
 from mtor_git.states import TERMINAL, TaskStatus
+from mtor_git.task.verify import Verification
 
 SCHEMA_ID = "mtor-git/result/v1"
 
@@ -59,6 +60,13 @@ class Result:
     failure: Failure | None = None
     notes: tuple[str, ...] = ()
     sandbox: str = "none"  # how the attempts were confined: bwrap | none
+    verification: Verification | None = None  # the `verify:` checks, when the task has any
+
+    @property
+    def verified(self) -> bool | None:
+        """True when every verify command passed, False when one still fails, None when the
+        task has none (or it never got as far as verifying)."""
+        return None if self.verification is None else self.verification.verified
 
     @property
     def terminal(self) -> bool:
@@ -89,6 +97,8 @@ class Result:
             "failure": self.failure.to_json() if self.failure else None,
             "notes": list(self.notes),
             "sandbox": self.sandbox,
+            "verified": self.verified,
+            "verification": self.verification.to_json() if self.verification else None,
         }
 
     def dumps(self) -> str:
@@ -113,7 +123,9 @@ class Result:
                                              f["deletions"]) for f in changes["files"])),
             usage=dict(data.get("usage") or {}), attempts=records(data.get("attempts") or []),
             failure=Failure(**failure) if failure else None,
-            notes=tuple(data.get("notes") or ()), sandbox=str(data.get("sandbox", "none")))
+            notes=tuple(data.get("notes") or ()), sandbox=str(data.get("sandbox", "none")),
+            verification=Verification.from_json(data["verification"])
+            if data.get("verification") else None)
 
 
 def load_schema() -> dict[str, Any]:
@@ -179,6 +191,8 @@ def pr_body(result: Result) -> str:
         "",
     ]
     out += _changes_md(result.changes)
+    if result.verification is not None:
+        out += _verification_md(result.verification)
     if result.failure:
         out += _failure_md(result.failure)
     if result.attempts:
@@ -198,6 +212,22 @@ def _changes_md(changes: Changes) -> list[str]:
     out += [f"| `{f.path}` | {f.status} | {f.insertions} | {f.deletions} |" for f in shown]
     if len(changes.files) > len(shown):
         out.append(f"| … {len(changes.files) - len(shown)} more | | | |")
+    return [*out, ""]
+
+
+def _verification_md(v: Verification) -> list[str]:
+    mark = "verified" if v.verified else "**unverified**"
+    out = [f"### Verification: {mark} ({v.rounds} round(s), {v.fix_rounds} fix round(s) "
+           "allowed)", "", "| round | command | exit | duration | passed |",
+           "| ---: | --- | --- | ---: | --- |"]
+    for c in v.checks:
+        ended = c.stopped_by or c.exit_code
+        out.append(f"| {c.round} | `{c.command.replace('|', chr(92) + '|')}` | {ended} | "
+                   f"{format_duration(c.duration)} | {'yes' if c.passed else 'no'} |")
+    failed = v.first_failure
+    if failed is not None and failed.output_tail:
+        out += ["", f"<details><summary>output of `{failed.command}` (round {failed.round})"
+                "</summary>", "", "```", failed.output_tail[-2000:], "```", "</details>"]
     return [*out, ""]
 
 

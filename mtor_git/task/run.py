@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from mtor_git.git.read import Changes
 from mtor_git.queue import deps
 from mtor_git.queue.protocol import RemoteView, read_view
 from mtor_git.retry.budget import Budget
-from mtor_git.retry.loop import ExecuteRequest, Execution, execute
+from mtor_git.retry.loop import ExecuteRequest, Execution, Usage, execute
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import Spec
 from mtor_git.spec.signing import verify_commit
@@ -44,6 +44,8 @@ from mtor_git.task.result import (
     commit_message,
     pr_body,
 )
+from mtor_git.task.verify import Plan, Verification, fix_prompt, run_checks
+from mtor_git.task.verify import plan as verify_plan
 
 _SYMLINK = 0o120000
 
@@ -177,7 +179,7 @@ class TaskRunner:
         checkout = self._checkout(job, base)
         try:
             signals.agent_starting()
-            execution = self._execute(spec, checkout, signals, job)
+            execution, verification = self._rounds(spec, checkout, signals, job)
             attempts = job.carried_attempts + tuple(a.record() for a in execution.attempts)
             if execution.status in (TaskStatus.INTERRUPTED, TaskStatus.PARKED):
                 return Outcome(None, None, release_reason=execution.status,
@@ -189,7 +191,7 @@ class TaskRunner:
                                             self.config.retry.initial_backoff, attempts)
             try:
                 return self._record(job, info, spec, spec_commit, started, checkout,
-                                    execution, attempts)
+                                    execution, attempts, verification)
             except Exception as exc:  # the agent ran: its attempts stay in the evidence
                 if _disk_full(exc):
                     return _hand_back_for_space(job, exc, self.config.retry.initial_backoff,
@@ -204,7 +206,8 @@ class TaskRunner:
 
     def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                 started: float, checkout: Checkout, execution: Execution,
-                attempts: tuple[AttemptRecord, ...]) -> Outcome:
+                attempts: tuple[AttemptRecord, ...],
+                verification: Verification | None = None) -> Outcome:
         """Take the agent's work out of its checkout (its processes are gone) and commit it and
         the result, unless it is too large or leaked a secret."""
         base = checkout.base
@@ -230,9 +233,12 @@ class TaskRunner:
             status = TaskStatus.FAILED
             failure = Failure("unfinished_merge",
                               f"{work.unfinished}: the agent did not finish its work")
+        if verification is not None and status == TaskStatus.SUCCEEDED \
+                and not verification.verified:
+            status, failure = TaskStatus.FAILED, verification.failure()
         return self._finish(job, info, started, status, spec_commit, failure, base=base,
                             head=head, execution=execution, attempts=attempts,
-                            notes=work.notes)
+                            notes=work.notes, verification=verification)
 
     def _collect(self, job: Job, checkout: Checkout) -> Collected:
         return git.collect(
@@ -281,13 +287,53 @@ class TaskRunner:
                 "were handed back", rule="max_cost_usd")
         return None
 
+    def _rounds(self, spec: Spec, checkout: Checkout, signals: Signals,
+                job: Job) -> tuple[Execution, Verification | None]:
+        """The agent, then its `verify:` checks; while one fails and fix rounds are left, the
+        agent again in the same checkout, told what failed (task/verify.py)."""
+        execution = self._execute(spec, checkout, signals, job)
+        chosen = self._verify_plan(spec, job)
+        if chosen is None or execution.status != TaskStatus.SUCCEEDED:
+            return execution, None
+        verification = Verification(chosen.commands, chosen.fix_rounds)
+        attempts = list(execution.attempts)
+        timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
+        for round_ in range(1, chosen.fix_rounds + 2):
+            checks = run_checks(chosen.commands, round_, cwd=checkout.path, timeout=timeout,
+                                environ=self.environ, sandbox=self.sandbox,
+                                redact=self._redactor().text, cancel=signals.cancel,
+                                shutdown=signals.shutdown)
+            verification = replace(verification, checks=verification.checks + checks)
+            failed = verification.first_failure
+            if failed is None or failed.cannot_start or round_ > chosen.fix_rounds \
+                    or failed.stopped_by in ("cancel", "shutdown"):
+                break
+            logger.info("task {}: `{}` failed; fix round {} of {}", job.task_id, failed.command,
+                        round_, chosen.fix_rounds)
+            execution = self._execute(spec, checkout, signals, job,
+                                      prompt=fix_prompt(spec.prompt, failed))
+            attempts += [replace(a, number=len(attempts) + i)
+                         for i, a in enumerate(execution.attempts, 1)]
+            if execution.status != TaskStatus.SUCCEEDED:
+                break
+        every = tuple(attempts)
+        invoked = True if any(a.model_invoked for a in every) else execution.model_invoked
+        return replace(execution, attempts=every, usage=Usage.of(every),
+                       model_invoked=invoked), verification
+
+    def _verify_plan(self, spec: Spec, job: Job) -> Plan | None:
+        profile = self.config.agents[spec.agent or self.config.default_agent]
+        return verify_plan(spec.verify, spec.fix_rounds,
+                           ((profile.verify, profile.fix_rounds),
+                            (job.repo.verify, job.repo.fix_rounds)))
+
     def _execute(self, spec: Spec, checkout: Checkout, signals: Signals,
-                 job: Job) -> Execution:
+                 job: Job, prompt: str | None = None) -> Execution:
         """The agent in `checkout.path`. An attempt sandbox must let it read `checkout.objects`
         (the clone's objects its git borrows, read-only) and nothing else of the clone."""
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
         return execute(ExecuteRequest(
-            prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
+            prompt=prompt or spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=checkout.path, policy=self.config.retry,
             environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
             budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
@@ -335,7 +381,8 @@ class TaskRunner:
                 spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
                 head: str | None = None, execution: Execution | None = None,
                 attempts: tuple[AttemptRecord, ...] = (),
-                notes: tuple[str, ...] = ()) -> Outcome:
+                notes: tuple[str, ...] = (),
+                verification: Verification | None = None) -> Outcome:
         parent = head or spec_commit or job.head
         changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
         result = Result(
@@ -345,7 +392,7 @@ class TaskRunner:
             model_invoked=_invoked(execution, attempts or job.carried_attempts),
             run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
             usage=_usage(execution), attempts=attempts or job.carried_attempts,
-            failure=failure, notes=notes, sandbox=self.sandbox.mode)
+            failure=failure, notes=notes, sandbox=self.sandbox.mode, verification=verification)
         files = {refs.result_json(job.task_id): result.dumps().encode(),
                  refs.result_md(job.task_id): pr_body(result).encode()}
         commit = git.commit_files(
