@@ -155,18 +155,11 @@ class Site:
                                               cwd=self.remote))
         return data
 
-    def agent_pids(self) -> list[int]:
-        """Host pids of the agents, as far as they still run. In the sandbox an agent records
-        its pid inside its PID namespace; it is found again by that pid, its command and its
-        worktree (a pid no process can have stands for one that is gone)."""
-        if not self.count_file.exists():
-            return []
-        lines = [line.split() for line in self.count_file.read_text().splitlines() if line]
-        return [host_pid(int(pid), wt, self.root) for _, pid, wt in lines]
-
     def host_pids(self, worktree: str | None = None) -> list[int]:
-        """Host pids of the counting agents running now (in a sandbox an agent records the pid of
-        its own PID namespace, meaningless here), optionally only those working in `worktree`."""
+        """Host pids of this site's counting agents running now (in a sandbox an agent records
+        the pid of its own PID namespace, meaningless here), optionally only those working in
+        `worktree`. Only agents working under this site's root: on a shared machine other tests'
+        agents run the same script (and pids wrap within minutes)."""
         found: list[int] = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -176,7 +169,10 @@ class Site:
                     continue
                 if "zombie" in (entry / "status").read_text().lower():
                     continue
-                if worktree is None or Path(os.readlink(entry / "cwd")).name == worktree:
+                cwd = Path(os.readlink(entry / "cwd").removesuffix(" (deleted)"))
+                if self.root.resolve() not in cwd.parents:
+                    continue
+                if worktree is None or cwd.name == worktree:
                     found.append(int(entry.name))
         return found
 
@@ -256,30 +252,6 @@ class Site:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         self.server.stop()
-
-
-GONE = 4_194_305  # above the kernel's highest pid_max: no process has it
-
-
-def host_pid(inner: int, worktree: str, root: Path) -> int:
-    """The host pid of the fake agent whose own (namespace) pid is `inner` in `worktree` under
-    `root`. Never a pid number alone: pids wrap around within minutes on a busy machine, and a
-    number recorded by one test may by then be another test's agent."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if "_agent.py" not in (entry / "cmdline").read_text(errors="replace"):
-                continue
-            cwd = Path(os.readlink(entry / "cwd"))
-            if cwd.name != worktree or root.resolve() not in cwd.parents:
-                continue
-            ns = (entry / "status").read_text().split("NSpid:", 1)[1].split("\n", 1)[0].split()
-        except (OSError, IndexError):
-            continue
-        if int(ns[-1]) == inner:
-            return int(entry.name)
-    return GONE
 
 
 def mtor(*args: str) -> list[str]:
