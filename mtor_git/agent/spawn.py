@@ -27,15 +27,8 @@ from mtor_git.agent.capture import DEFAULT_LIMIT, StreamCapture
 from mtor_git.agent.evidence import Run, StoppedBy
 from mtor_git.agent.profiles import BASE_PASS_ENV, AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
-from mtor_git.agent.sandbox import (
-    NO_SANDBOX,
-    Handle,
-    Sandbox,
-    SandboxSpec,
-    attempt_dirs,
-    decode_status,
-    plan_checked,
-)
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox, SandboxSpec, attempt_dirs, plan_checked
+from mtor_git.agent.sandbox_handle import Handle, decode_status
 from mtor_git.errors import PreflightError
 
 PROMPT_FILE_TOKEN = "{prompt_file}"

@@ -16,16 +16,15 @@ from pathlib import Path
 import pytest
 
 from mtor_git.agent.sandbox import (
-    Handle,
     Sandbox,
     SandboxPath,
     SandboxSpec,
     attempt_dirs,
-    decode_status,
     find_bwrap,
     plan,
     worker_hides,
 )
+from mtor_git.agent.sandbox_handle import Handle, decode_status
 
 BWRAP = find_bwrap()
 pytestmark = pytest.mark.skipif(BWRAP is None, reason="bubblewrap is not installed")
