@@ -156,11 +156,11 @@ class Site:
         return data
 
     def host_pids(self, worktree: str | None = None) -> list[int]:
-        """Host pids of this site's counting agents running now (in a sandbox an agent records
-        the pid of its own PID namespace, meaningless here), optionally only those working in
-        `worktree`. Only agents working under this site's root: on a shared machine other tests'
-        agents run the same script (and pids wrap within minutes)."""
+        """Host pids of this site's counting agents running now (in a sandbox an agent records the
+        pid of its own PID namespace, meaningless here), optionally only those working in
+        `worktree`. Only processes working under this site's root: other suites may run beside."""
         found: list[int] = []
+        root = str(self.root.resolve())
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -169,8 +169,8 @@ class Site:
                     continue
                 if "zombie" in (entry / "status").read_text().lower():
                     continue
-                cwd = Path(os.readlink(entry / "cwd").removesuffix(" (deleted)"))
-                if self.root.resolve() not in cwd.parents:
+                cwd = Path(os.readlink(entry / "cwd"))
+                if not str(cwd).startswith(root + os.sep):
                     continue
                 if worktree is None or cwd.name == worktree:
                     found.append(int(entry.name))

@@ -20,6 +20,7 @@ from loguru import logger
 
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
+from mtor_git.agent.identity import identity_env
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.agent.secretscan import leak_failure
@@ -28,7 +29,7 @@ from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import ChangeTooLarge, Problem
 from mtor_git.git import Checkout, Collected, Limits, Repository, refs
 from mtor_git.git.read import Changes
-from mtor_git.queue import deps
+from mtor_git.queue import deps, protocol
 from mtor_git.queue.protocol import RemoteView, read_view
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.loop import ExecuteRequest, Execution, Usage, execute
@@ -176,7 +177,7 @@ class TaskRunner:
         if spent is not None:
             status, failure = spent
             return self._finish(job, info, started, status, spec_commit, failure)
-        checkout = self._checkout(job, base)
+        checkout = self._checkout(job, base, spec)
         try:
             signals.agent_starting()
             execution, verification = self._rounds(spec, checkout, signals, job)
@@ -243,7 +244,7 @@ class TaskRunner:
     def _collect(self, job: Job, checkout: Checkout) -> Collected:
         return git.collect(
             self.repo, checkout,
-            reserved=(refs.result_json(job.task_id), refs.result_md(job.task_id)),
+            results_dir=refs.RESULTS_DIR,
             message=f"mtor: {job.task_id} agent changes (run {job.run})",
             author_name=self.config.author_name, author_email=self.config.author_email,
             limits=Limits(self.config.max_file_bytes, self.config.max_change_bytes))
@@ -329,15 +330,18 @@ class TaskRunner:
 
     def _execute(self, spec: Spec, checkout: Checkout, signals: Signals,
                  job: Job, prompt: str | None = None) -> Execution:
-        """The agent in `checkout.path`. An attempt sandbox must let it read `checkout.objects`
-        (the clone's objects its git borrows, read-only) and nothing else of the clone."""
+        """The agent in `checkout.path`; its sandbox shows it `checkout.objects` read-only (the
+        clone's objects its git borrows) and nothing else of the clone."""
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
         return execute(ExecuteRequest(
             prompt=prompt or spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=checkout.path, policy=self.config.retry,
-            environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
+            # The agent commits as the worker's `author`, never as whatever its tool invents.
+            environ={**self.environ, **identity_env(self.config.author_name,
+                                                    self.config.author_email)},
+            breakers=self.breakers, model=spec.model, timeout=timeout,
             budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
-            sandbox=self.sandbox))
+            sandbox=self.sandbox, ro_paths=(checkout.objects,)))
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
@@ -359,16 +363,20 @@ class TaskRunner:
     def _checkout_path(self, job: Job) -> Path:
         return self.config.workspace / job.repo.name / "worktrees" / f"{job.task_id}.r{job.run}"
 
-    def _checkout(self, job: Job, base: str) -> Checkout:
+    def _checkout(self, job: Job, base: str, spec: Spec) -> Checkout:
         path = self._checkout_path(job)
         path.parent.mkdir(parents=True, exist_ok=True)
         return git.create_checkout(self.repo, path, refs.branch(job.task_id, job.run), base,
-                                   excludes=self._excludes())
+                                   excludes=self._excludes(spec))
 
-    def _excludes(self) -> tuple[str, ...]:
+    def _excludes(self, spec: Spec) -> tuple[str, ...]:
         """Files the agent's tool leaves that are never the agent's work (`.aider*` …): written
-        to the checkout's `.git/info/exclude`, so the worker does not commit them."""
-        return ()
+        to the checkout's `.git/info/exclude`, so the worker does not commit them. Those of the
+        spec's profile and of its fallback, which may run in the same checkout."""
+        profile = self.config.agents[spec.agent or self.config.default_agent]
+        fallback = self.config.agents.get(profile.fallback or "")
+        return tuple(dict.fromkeys(
+            (*profile.excludes, *(fallback.excludes if fallback is not None else ()))))
 
     def _drop_checkout(self, job: Job) -> None:
         path = self._checkout_path(job)
@@ -384,6 +392,10 @@ class TaskRunner:
                 notes: tuple[str, ...] = (),
                 verification: Verification | None = None) -> Outcome:
         parent = head or spec_commit or job.head
+        if status == TaskStatus.CANCELLED and failure is not None:
+            reason = protocol.cancel_reason(self.repo, job.task_id)
+            failure = replace(failure, message=f"{failure.message}: {reason}" if reason
+                              else f"{failure.message} (no reason given)")
         changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
         result = Result(
             status=status, task=info, worker=self.worker,
