@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git import paths
+from mtor_git.agent.preflight import build_env, find_binary
 from mtor_git.agent.sandbox import SANDBOX_MODES
-from mtor_git.agent.spawn import build_env, find_binary
 from mtor_git.config.agents import parse_agents, verify_keys
 from mtor_git.config.model import FORGES, PullRequestConfig
 from mtor_git.config.model import Config as Config
