@@ -308,6 +308,17 @@ def attempt_dirs(spec: SandboxSpec, scratch: Path | None) -> Iterator[SandboxSpe
         shutil.rmtree(root, onerror=_force_remove)
 
 
+def sweep(scratch: Path | None) -> int:
+    """Remove the private dirs that attempts of an earlier daemon, killed before it could clean
+    up, left under `scratch` (call it while no attempt runs); how many there were."""
+    if scratch is None or not scratch.is_dir():
+        return 0
+    left = [p for p in scratch.iterdir() if p.name.startswith("attempt-") and p.is_dir()]
+    for path in left:
+        shutil.rmtree(path, onerror=_force_remove)
+    return len(left)
+
+
 def _force_remove(func: object, path: str, exc: object) -> None:
     """An agent may leave read-only dirs behind: make them writable and try once more."""
     try:

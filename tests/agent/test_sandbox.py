@@ -22,6 +22,7 @@ from mtor_git.agent.sandbox import (
     attempt_dirs,
     find_bwrap,
     plan,
+    sweep,
     worker_hides,
 )
 from mtor_git.agent.sandbox_handle import Handle, decode_status
@@ -290,3 +291,13 @@ def test_visible_says_which_host_paths_the_agent_sees(layout: Layout) -> None:
     assert not spec.visible(layout.other / "SECRET.txt")
     assert not spec.visible(layout.key)
     assert spec.visible(layout.home / ".claude" / "settings.json")
+
+
+def test_sweep_removes_what_killed_attempts_left(layout: Layout) -> None:
+    scratch = layout.scratch
+    (scratch / "attempt-old" / "home" / ".cache").mkdir(parents=True)
+    (scratch / "attempt-old" / "tmp").mkdir()
+    (scratch / "keep-me").mkdir()
+    assert sweep(scratch) == 1
+    assert [p.name for p in scratch.iterdir()] == ["keep-me"]
+    assert sweep(None) == 0

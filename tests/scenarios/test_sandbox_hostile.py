@@ -134,6 +134,8 @@ def test_f7_a_sigkilled_daemon_leaves_no_agent_and_the_rerun_runs_alone(s: Site)
         lines = counts.read_text().split()
         assert lines.count("start") == 2 and lines.count("done") == 1
         assert s.result("t1")["status"] == "succeeded"
+        # the killed run's private HOME/TMPDIR were swept at the restart, the rerun's removed
+        assert list((s.root / "workers" / "w1" / "ws" / ".attempts").iterdir()) == []
     finally:
         kill_leftovers(s)
 
