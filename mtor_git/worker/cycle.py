@@ -166,11 +166,12 @@ class Worker:
     def _consider(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
                   task_id: str) -> int:
         spec_path = f"{rt.config.tasks_dir}/{task_id}.md"
-        run = protocol.requested_run(repo, view, task_id)
+        requested = protocol.requested_run(repo, view, task_id)
+        run = protocol.run_to_do(repo, view, task_id, requested)  # past branches with no result
         with self._lock:
             if (rt.config.name, task_id) in self.running:
                 return 0
-        if view.done(task_id, run) or merged_run(repo, view.head or "", task_id) >= run:
+        if view.done(task_id, run) or merged_run(repo, view.head or "", task_id) >= requested:
             rt.waiting.discard(task_id)
             if view.claim_oid(task_id) is not None:
                 # Left beside a published result (its holder died before deleting it, or its
