@@ -32,6 +32,9 @@ NETWORKS: tuple[str, ...] = ("host", "none")
 # per-user runtime dirs (ssh-agent and keyring sockets). /tmp gets the private TMPDIR instead.
 ALWAYS_HIDDEN: tuple[Path, ...] = (Path("/home"), Path("/root"), Path("/var/tmp"),
                                    Path("/run/user"))
+# Secrets of the system itself, covered by an empty file: a daemon running as root keeps uid 0
+# inside (without capabilities, but the owner of these files).
+SYSTEM_SECRETS: tuple[str, ...] = ("/etc/shadow", "/etc/gshadow", "/etc/ssh/ssh_host_*_key")
 INSIDE_TMP = Path("/tmp")
 # Never covered as a whole (a worker path directly in one of them hides only itself).
 _SYSTEM = frozenset(Path(p) for p in ("/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32",
@@ -165,7 +168,7 @@ def plan(sandbox: Sandbox, *, cwd: Path, paths: Sequence[SandboxPath] = (),
     env = os.environ if environ is None else environ
     cwd = _real(cwd)
     home_at = _home_inside(env.get("HOME"))
-    first = tuple(Mount("hide", p) for p in ALWAYS_HIDDEN if p.exists())
+    first = tuple(Mount("hide", p) for p in (*ALWAYS_HIDDEN, *_system_secrets()) if p.exists())
     layers = [*first, Mount("hide", INSIDE_TMP), Mount("hide", home_at)]
     then = [Mount("rw" if p.writable else "ro", _real(p.path)) for p in paths]
     layers += then
@@ -349,6 +352,14 @@ def _home_inside(home: str | None) -> Path:
                 _under(path, s) for s in _SYSTEM_TREES):
             return path
     return Path("/home/agent")
+
+
+def _system_secrets() -> list[Path]:
+    found: list[Path] = []
+    for pattern in SYSTEM_SECRETS:
+        path = Path(pattern)
+        found += sorted(path.parent.glob(path.name)) if "*" in pattern else [path]
+    return found
 
 
 def _real(path: Path) -> Path:

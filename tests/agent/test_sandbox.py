@@ -301,3 +301,13 @@ def test_sweep_removes_what_killed_attempts_left(layout: Layout) -> None:
     assert sweep(scratch) == 1
     assert [p.name for p in scratch.iterdir()] == ["keep-me"]
     assert sweep(None) == 0
+
+
+def test_the_systems_own_secrets_are_covered(layout: Layout) -> None:
+    present = [p for p in (Path("/etc/shadow"), *Path("/etc/ssh").glob("ssh_host_*_key"))
+               if p.exists()]
+    if not present:
+        pytest.skip("no /etc/shadow or ssh host key on this machine")
+    seen = probe(layout.spec(), *present)
+    assert all(seen[str(p)] in ("read:", "error:PermissionError") for p in present), seen
+    assert all(not layout.spec().visible(p) for p in present)
