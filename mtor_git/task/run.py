@@ -208,26 +208,33 @@ class TaskRunner:
                 started: float, checkout: Checkout, execution: Execution,
                 attempts: tuple[AttemptRecord, ...],
                 verification: Verification | None = None) -> Outcome:
-        """Take the agent's work out of its checkout (its processes are gone) and commit it and
-        the result, unless it is too large or leaked a secret."""
-        base = checkout.base
+        """Take the agent's work out of its checkout (its processes are gone) into an intake
+        repository; it joins the clone (whose objects every later agent may read) only when it
+        is not too large and holds no secret. Then commit the result."""
+        base, intake_path = checkout.base, self._workdir(job, "intake")
+        intake = git.open_intake(self.repo, intake_path)
         try:
-            work = self._collect(job, checkout)
-        except ChangeTooLarge as exc:
-            return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
-                                Failure("change_too_large", str(exc)), base=base, head=base,
-                                execution=execution, attempts=attempts)
-        head = work.head
-        leak = self._secret_leak(spec, base, head)
-        if leak is not None:
-            quarantine = refs.quarantine_ref(job.task_id, job.run)
-            git.point_ref(self.repo, quarantine, head)
-            return self._finish(job, info, started, TaskStatus.FAILED, spec_commit, leak,
-                                base=base, head=base, execution=execution,
-                                attempts=attempts,
-                                notes=(f"the agent's commit {head[:12]} holds a secret and "
-                                       f"was not pushed; it is kept on the worker as "
-                                       f"{quarantine}",))
+            try:
+                work = self._collect(intake, job, checkout)
+            except ChangeTooLarge as exc:
+                return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
+                                    Failure("change_too_large", str(exc)), base=base,
+                                    head=base, execution=execution, attempts=attempts)
+            leak = self._secret_leak(spec, base, work.head, intake)
+            if leak is not None:
+                where = git.quarantine_intake(intake, self._workdir(job, "quarantine"),
+                                              refs.quarantine_ref(job.task_id, job.run),
+                                              work.head)
+                return self._finish(job, info, started, TaskStatus.FAILED, spec_commit, leak,
+                                    base=base, head=base, execution=execution,
+                                    attempts=attempts, notes=(
+                                        f"the agent's commit {work.head[:12]} holds a secret "
+                                        "and was not pushed; it is kept on the worker as "
+                                        f"{refs.quarantine_ref(job.task_id, job.run)} in "
+                                        f"{where}",))
+            git.adopt_intake(self.repo, intake, work.head)
+        finally:
+            git.drop_intake(intake_path)
         status, failure = execution.status, execution.failure
         if work.unfinished is not None and status == TaskStatus.SUCCEEDED:
             status = TaskStatus.FAILED
@@ -237,18 +244,19 @@ class TaskRunner:
                 and not verification.verified:
             status, failure = TaskStatus.FAILED, verification.failure()
         return self._finish(job, info, started, status, spec_commit, failure, base=base,
-                            head=head, execution=execution, attempts=attempts,
+                            head=work.head, execution=execution, attempts=attempts,
                             notes=work.notes, verification=verification)
 
-    def _collect(self, job: Job, checkout: Checkout) -> Collected:
+    def _collect(self, intake: Repository, job: Job, checkout: Checkout) -> Collected:
         return git.collect(
-            self.repo, checkout,
+            intake, checkout,
             results_dir=refs.RESULTS_DIR,
             message=f"mtor: {job.task_id} agent changes (run {job.run})",
             author_name=self.config.author_name, author_email=self.config.author_email,
             limits=Limits(self.config.max_file_bytes, self.config.max_change_bytes))
 
-    def _secret_leak(self, spec: Spec, base: str, head: str) -> Failure | None:
+    def _secret_leak(self, spec: Spec, base: str, head: str,
+                     repo: Repository) -> Failure | None:
         """A secret value of the environment anywhere the push would carry it: a file the agent
         changed, a file name, or one of its own commits (message, author): refuse to push it."""
         if head == base:
@@ -260,12 +268,12 @@ class TaskRunner:
             if profile is not None:
                 secrets.update(secrets_from(profile, self.environ))
         places: list[tuple[str, bytes]] = []
-        for change in git.diff_changes(self.repo, base, head).files:
+        for change in git.diff_changes(repo, base, head).files:
             if change.status != "deleted":
                 places.append((f"the file name {change.path}", change.path.encode()))
-                places.append((change.path, git.read_blob(self.repo, head, change.path) or b""))
+                places.append((change.path, git.read_blob(repo, head, change.path) or b""))
         places += [(f"the agent's commit {oid[:12]} (message or author)", raw)
-                   for oid, raw in git.commits_between(self.repo, base, head)]
+                   for oid, raw in git.commits_between(repo, base, head)]
         return leak_failure(places, secrets)  # plain, encoded, reversed or split over lines
 
     def _budget(self, spec: Spec, job: Job) -> Budget:
@@ -358,6 +366,10 @@ class TaskRunner:
 
     def _checkout_path(self, job: Job) -> Path:
         return self.config.workspace / job.repo.name / "worktrees" / f"{job.task_id}.r{job.run}"
+
+    def _workdir(self, job: Job, kind: str) -> Path:
+        """The run's intake or quarantine repository (in the workspace: no agent sees it)."""
+        return self.config.workspace / job.repo.name / kind / f"{job.task_id}.r{job.run}.git"
 
     def _checkout(self, job: Job, base: str) -> Checkout:
         path = self._checkout_path(job)
