@@ -165,9 +165,11 @@ class Site:
         return [host_pid(int(pid), wt) for _, pid, wt in lines]
 
     def host_pids(self, worktree: str | None = None) -> list[int]:
-        """Host pids of the counting agents running now (in a sandbox an agent records the pid of
-        its own PID namespace, meaningless here), optionally only those working in `worktree`."""
+        """Host pids of this site's counting agents running now (in a sandbox an agent records the
+        pid of its own PID namespace, meaningless here), optionally only those working in
+        `worktree`. Only processes working under this site's root: other suites may run beside."""
         found: list[int] = []
+        root = str(self.root.resolve())
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -176,7 +178,10 @@ class Site:
                     continue
                 if "zombie" in (entry / "status").read_text().lower():
                     continue
-                if worktree is None or Path(os.readlink(entry / "cwd")).name == worktree:
+                cwd = Path(os.readlink(entry / "cwd"))
+                if not str(cwd).startswith(root + os.sep):
+                    continue
+                if worktree is None or cwd.name == worktree:
                     found.append(int(entry.name))
         return found
 

@@ -105,7 +105,7 @@ class SandboxSpec:
         out += _mount_args(self.then)
         out += ["--bind", str(self.cwd), str(self.cwd), "--chdir", str(self.cwd),
                 "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
-                "--cap-drop", "ALL"]
+                *_as_user(), "--cap-drop", "ALL"]
         if self.network == "none":
             out.append("--unshare-net")
         if info_fd is not None:
@@ -124,6 +124,18 @@ class SandboxSpec:
         """Whether the host's `path` is the same file inside: the last layer over it decides."""
         private = (Mount("hide", INSIDE_TMP), Mount("hide", self.home_at))
         return _visible(_real(path), (*self.first, *private, *self.then, Mount("rw", self.cwd)))
+
+
+# A worker running as root starts its agent as this uid/gid in a user namespace of its own (files
+# it makes are still the worker's): root with its capabilities dropped cannot start a nested
+# bubblewrap ("setting up uid map: Operation not permitted"), and Codex's own sandbox is one.
+AGENT_UID = 1000
+
+
+def _as_user() -> list[str]:
+    if os.geteuid() != 0:
+        return []  # bwrap already runs an unprivileged caller in a user namespace
+    return ["--unshare-user", "--uid", str(AGENT_UID), "--gid", str(AGENT_UID)]
 
 
 def _visible(path: Path, layers: Sequence[Mount]) -> bool:

@@ -33,7 +33,7 @@ from mtor_git.cli.common import open_repo, print_json
 from mtor_git.cli.output import echo
 from mtor_git.client import board
 from mtor_git.durations import format_duration
-from mtor_git.errors import UsageError
+from mtor_git.errors import UnknownTask, UsageError
 from mtor_git.states import BoardState
 
 JSON_VERSION = 1
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         state = board.task_state(snap, args.id, now=now)
         if state.state == BoardState.UNKNOWN and not state.spec_present and state.claim is None \
                 and not state.runs_done:
-            raise UsageError(f"status: no task {args.id!r} on {snap.remote}/{snap.view.branch}")
+            raise UnknownTask(f"status: no task {args.id!r} on {snap.remote}/{snap.view.branch}")
         states = [state]
     else:
         states = board.board(snap, now=now)
@@ -218,10 +218,13 @@ def detail_lines(s: board.TaskState, now: float) -> list[str]:
 # -- the local daemon --------------------------------------------------------------------------
 def _workers(args: argparse.Namespace) -> int:
     from mtor_git.config.load import load_config
-    from mtor_git.worker.daemon import STATUS_NAME
+    from mtor_git.worker.daemon import STATUS_NAME, status_name
 
-    state_dir = load_config(args.config).state_dir if args.config else paths.state_dir()
+    config = load_config(args.config) if args.config else None
+    state_dir = config.state_dir if config else paths.state_dir()
     path = state_dir / STATUS_NAME
+    if config is not None and (state_dir / status_name(config.worker_id)).exists():
+        path = state_dir / status_name(config.worker_id)  # this config's own worker
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:

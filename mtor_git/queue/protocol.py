@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from threading import Event
 
 from loguru import logger
 
@@ -46,6 +47,33 @@ def read_view(repo: Repository, branch: str) -> RemoteView:
     return RemoteView(git.remote_refs(repo), branch)
 
 
+def cancel_reason(repo: Repository, task_id: str) -> str:
+    """The reason `mtor-git cancel --reason` gave ("" when none or unreadable). Fetches the
+    request first: it may have arrived after the worker's last fetch."""
+    ref = refs.cancel_ref(task_id)
+    local = git.TRACKING_MTOR_PREFIX + ref.removeprefix("refs/mtor/")
+    try:
+        git.fetch(repo, refspecs=[f"+{ref}:{local}"])
+    except GitOpError as exc:
+        logger.warning("could not fetch the cancel request of {}: {}", task_id, exc)
+    oid = git.resolve(repo, local)
+    try:
+        data = json.loads(git.read_blob(repo, oid, "cancel.json") or b"{}") if oid else {}
+    except ValueError:
+        return ""
+    reason = data.get("reason") if isinstance(data, dict) else None
+    return reason.strip() if isinstance(reason, str) else ""
+
+
+def deliver_cancels(view: RemoteView, cancels: Mapping[str, Event]) -> None:
+    """Stop each running task whose cancel was requested: called on every poll (and so at once
+    after a poke), not only at the claim's next heartbeat."""
+    for task_id, cancel in cancels.items():
+        if view.cancelled(task_id) and not cancel.is_set():
+            logger.info("cancel requested for {}: stopping its agent", task_id)
+            cancel.set()
+
+
 def read_claim(repo: Repository, oid: str) -> Claim | None:
     """The claim stored in commit `oid` (fetched beforehand); None when unreadable."""
     raw = git.read_blob(repo, oid, CLAIM_FILE)
@@ -64,6 +92,43 @@ def requested_run(repo: Repository, view: RemoteView, task_id: str) -> int:
     except (KeyError, ValueError, TypeError):
         logger.warning("retry request for {} is unreadable; ignored", task_id)
         return 1
+
+
+# Runs looked past when their branches hold no result: far more than anyone pushes by hand.
+_MAX_SKIPPED_RUNS = 100
+
+
+def holds_result(repo: Repository, oid: str, task_id: str) -> bool:
+    """Whether commit `oid` carries a result a worker wrote for `task_id`: `results/<id>.json`,
+    a JSON object naming the task. A user's own branch named `mtor/<id>` holds none. A commit
+    not fetched yet counts as a result: a worker pushes its branch only with the result on top."""
+    if git.resolve(repo, oid) is None:
+        return True
+    raw = git.read_blob(repo, oid, refs.result_json(task_id))
+    try:
+        data = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return False
+    task = data.get("task") if isinstance(data, dict) else None
+    return isinstance(task, dict) and task.get("id") == task_id
+
+
+def run_to_do(repo: Repository, view: RemoteView, task_id: str, requested: int) -> int:
+    """The run a worker runs for `task_id` when run `requested` is asked for: that run, or the
+    first later one whose branch is free, past each branch that exists without a result
+    (DESIGN §3 "Done": a branch without a worker-written result is not a result)."""
+    run = requested
+    while run < requested + _MAX_SKIPPED_RUNS:
+        oid = view.refs.get(refs.branch_ref(task_id, run))
+        if oid is None or holds_result(repo, oid, task_id):
+            return run
+        run += 1
+    return run
+
+
+def current_run(repo: Repository, view: RemoteView, task_id: str) -> int:
+    """`run_to_do` of the run `mtor-git retry` asked for (run 1 when none was)."""
+    return run_to_do(repo, view, task_id, requested_run(repo, view, task_id))
 
 
 def push_claim(repo: Repository, claim: Claim, *, parent: str | None,

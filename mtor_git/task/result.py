@@ -19,6 +19,7 @@ from mtor_git.states import TERMINAL, TaskStatus
 from mtor_git.task.verify import Verification
 
 SCHEMA_ID = "mtor-git/result/v1"
+LOCAL_BRANCH = "(local)"  # `mtor-git run`: the current worktree, nothing committed
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,17 @@ class Result:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def summary(self) -> str | None:
+        """The agent's own closing message (its report's `result_text`, already bounded and
+        redacted) from the last attempt that has one."""
+        for attempt in reversed(self.attempts):
+            report = attempt.document.get("report")
+            text = report.get("result_text") if isinstance(report, dict) else None
+            if isinstance(text, str) and text.strip():
+                return text.strip()
+        return None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,10 +198,12 @@ def pr_body(result: Result) -> str:
         f"- duration: {format_duration(data['duration'])}, attempts: {len(result.attempts)}",
         f"- turns: {usage.get('turns') if usage.get('turns') is not None else 'n/a'}, cost: "
         + (f"${cost:.4f}" if isinstance(cost, int | float) else "n/a"),
-        f"- branch `{result.branch}` from `{(result.base_commit or '?')[:12]}`, "
-        f"worker `{result.worker.id}` (mtor-git {result.worker.version})",
+        _where(result) + f", worker `{result.worker.id}` (mtor-git {result.worker.version})",
         "",
     ]
+    if result.summary:
+        out += ["### The agent's summary", "", *(f"> {line}".rstrip() for line in
+                                                 result.summary.splitlines()), ""]
     out += _changes_md(result.changes)
     if result.verification is not None:
         out += _verification_md(result.verification)
@@ -200,6 +214,13 @@ def pr_body(result: Result) -> str:
     for note in result.notes:
         out.append(f"> note: {note}")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _where(result: Result) -> str:
+    base = f"`{result.base_commit[:12]}`" if result.base_commit else "an unknown commit"
+    if result.branch == LOCAL_BRANCH:
+        return f"- local run in the worktree at {base} (nothing committed)"
+    return f"- branch `{result.branch}` from {base}"
 
 
 def _changes_md(changes: Changes) -> list[str]:

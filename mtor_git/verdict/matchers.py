@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from mtor_git.agent.evidence import Report, Run
+from mtor_git.agent.evidence import Report, Run, StoppedBy
 
 EVIDENCE_MAX = 300
 STRUCTURED_FORMATS = frozenset({"claude-json", "codex-jsonl"})
@@ -80,7 +80,7 @@ def text(*patterns: str) -> Matcher:
 
 # ---- structured matchers (run and report fields) ----------------------------------------------
 
-def stopped(by: str) -> Matcher:
+def stopped(by: StoppedBy) -> Matcher:
     def match(f: Facts) -> Evidence | None:
         if f.run.stopped_by != by:
             return None
@@ -128,6 +128,15 @@ def edit_blocked(f: Facts) -> Evidence | None:
     if not exited_zero(f) or f.report.is_error or f.lines or not f.report.permission_denials:
         return None
     return Evidence("report.permission_denials", str(f.report.permission_denials))
+
+
+def refused(f: Facts) -> Evidence | None:
+    """The agent's own tooling refused a write, whatever its exit code and closing words said."""
+    if not f.report.refusals:
+        return None
+    more = len(f.report.refusals) - 1
+    quote = f.report.refusals[0][:EVIDENCE_MAX] + (f" (and {more} more)" if more else "")
+    return Evidence("report.refusals", quote)
 
 
 def exit0_without_report(f: Facts) -> Evidence | None:

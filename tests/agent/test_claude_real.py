@@ -2,8 +2,9 @@
 Anthropic-compatible stub (tests/anthropic_stub.py): success, a Write tool call, 429 and 401, and
 key redaction.
 
-Skipped when the CLI is not installed; install it project-locally with
-`npm install --prefix .cache-node --no-audit --no-fund @anthropic-ai/claude-code`.
+Skipped when the CLI is not installed (a failure in CI, where .ci/run installs it); install it
+project-locally with `npm install --prefix .cache-node --no-audit --no-fund
+@anthropic-ai/claude-code`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from anthropic_stub import (
     unauthorized,
     write_file,
 )
+from clifixtures import require_cli
 from runner_fixtures import git_worktree
 
 from mtor_git.agent.evidence import Classification, Report, Run
@@ -48,9 +50,11 @@ def find_claude() -> Path | None:
 
 
 CLAUDE = find_claude()
-pytestmark = pytest.mark.skipif(
-    CLAUDE is None, reason=f"the real claude CLI is not installed (neither {NPM_PREFIX}/"
-    f"node_modules/.bin/claude nor `claude` on PATH); to run these: {INSTALL}")
+
+
+@pytest.fixture(autouse=True)
+def _claude_installed() -> None:
+    require_cli("claude")  # skipped with the install command; a failure in CI
 
 
 def claude_environ(home: Path, stub: AnthropicStub) -> dict[str, str]:

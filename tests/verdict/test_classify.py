@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtor_git.agent.evidence import Captured, Classification, Report, Run
+from mtor_git.agent.evidence import Captured, Classification, Report, Run, StoppedBy
 from mtor_git.verdict.classify import (
     KIND_DESCRIPTIONS,
     PROVIDER_TRANSIENT,
@@ -121,6 +121,9 @@ RULE_EXAMPLES: dict[str, tuple[Run, Report]] = {
     "spawn_failed": (run_(None, spawn_error="OSError: [Errno 7] Argument list too long"),
                      text_report()),
     "killed_by_signal": (run_(None, signal=9), text_report()),
+    "refused_edit": (run_(0), Report(format="codex-jsonl", parsed=True, is_error=False,
+                                     num_turns=1, refusals=("patch rejected: writing is blocked "
+                                                            "by read-only sandbox",))),
     "succeeded": (run_(0, stdout=_ok_out), _ok),
     "permission_denials": (run_(0, stdout=_denied_out), _denied),
     "exit0_without_report": (run_(0), Report(format="claude-json")),
@@ -317,7 +320,8 @@ def _claude_stdout(result: str, status: int | None) -> str:
 
 
 def _codex_stdout(*errors: str) -> str:
-    events = [{"type": "thread.started", "thread_id": "t1"}, {"type": "turn.started"}]
+    events: list[dict[str, object]] = [{"type": "thread.started", "thread_id": "t1"},
+                                       {"type": "turn.started"}]
     events += [{"type": "error", "message": e} for e in errors]
     events.append({"type": "turn.failed", "error": {"message": errors[-1]}})
     return "\n".join(json.dumps(e) for e in events)
@@ -503,7 +507,7 @@ def attempts(draw: st.DrawFn) -> tuple[Run, Report]:
     run = Run(argv=("a",), cwd=CWD, env_names=(), started_at=0.0,
               duration=draw(st.floats(0, 1e4)), exit_code=draw(exit_codes),
               signal=draw(st.one_of(st.none(), st.integers(-3, 70))),
-              stopped_by=draw(st.sampled_from([None, "timeout", "cancel", "shutdown"])),
+              stopped_by=draw(st.sampled_from([None, *StoppedBy])),
               stdout=cap(draw(texts)), stderr=cap(draw(texts)),
               spawn_error=draw(st.one_of(st.none(), texts)))
     report = Report(format=draw(st.sampled_from(["claude-json", "codex-jsonl", "aider", "text"])),
