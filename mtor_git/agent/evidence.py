@@ -7,7 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-StoppedBy = Literal["timeout", "cancel", "shutdown"]
+from mtor_git.agent.events import CliRetries, EventLog
+
+# Who stopped the agent: our clock, a signal, or (live, from its events) a terminal error it was
+# retrying on its own, a stall, a cost or turn cap, or too long spent in its own retries.
+StoppedBy = Literal["timeout", "cancel", "shutdown", "terminal_event", "stalled", "max_cost_usd",
+                    "max_turns", "cli_retry_wait"]
 # Verdicts whose evidence shows the agent stopped before any request to a model.
 NEVER_REACHED_MODEL = frozenset({"usage_error", "binary_missing", "bad_cwd", "permission_denied"})
 
@@ -34,6 +39,20 @@ class Captured:
 
 
 @dataclass(frozen=True)
+class LiveRecord:
+    """What the live monitor saw: the event log (stream formats only), why it stopped the agent
+    (the quoted event or measurement), and the CLI's final `result` object when one came."""
+
+    log: EventLog | None = None
+    stop_evidence: str | None = None
+    result: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stop_evidence": self.stop_evidence,
+                **(self.log.to_json() if self.log is not None else {})}
+
+
+@dataclass(frozen=True)
 class Run:
     """One spawned process: argv and output already redacted; `signal` is the one that ended it."""
 
@@ -48,6 +67,7 @@ class Run:
     stdout: Captured = field(default_factory=Captured)
     stderr: Captured = field(default_factory=Captured)
     spawn_error: str | None = None  # exec itself failed (e.g. ENOENT after preflight)
+    live: LiveRecord | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +76,7 @@ class Run:
             "exit_code": self.exit_code, "signal": self.signal, "stopped_by": self.stopped_by,
             "stdout": self.stdout.to_json(), "stderr": self.stderr.to_json(),
             "spawn_error": self.spawn_error,
+            "events": self.live.to_json() if self.live is not None else None,
         }
 
 
@@ -136,6 +157,12 @@ class Attempt:
     report: Report
     classification: Classification
     waited_before: float = 0.0  # backoff slept before this attempt, seconds
+    resumed_from: str | None = None  # the CLI session this attempt resumed
+
+    @property
+    def cli_retries(self) -> CliRetries:
+        log = self.run.live.log if self.run.live is not None else None
+        return log.totals.cli_retries if log is not None else CliRetries()
 
     @property
     def model_invoked(self) -> bool | None:
@@ -147,8 +174,10 @@ class Attempt:
         return reported
 
     def to_json(self) -> dict[str, Any]:
-        data = {"number": self.number, "profile": self.profile,
-                "waited_before": round(self.waited_before, 3)}
+        data: dict[str, Any] = {"number": self.number, "profile": self.profile,
+                                "waited_before": round(self.waited_before, 3),
+                                "resumed_from": self.resumed_from,
+                                "cli_retries": self.cli_retries.to_json()}
         data.update(self.run.to_json())
         data["model_invoked"] = self.model_invoked
         data["report"] = self.report.to_json()

@@ -24,7 +24,8 @@ from selectors import SelectorKey
 from loguru import logger
 
 from mtor_git.agent.capture import DEFAULT_LIMIT, StreamCapture
-from mtor_git.agent.evidence import Run, StoppedBy
+from mtor_git.agent.evidence import LiveRecord, Run, StoppedBy
+from mtor_git.agent.live import LiveLimits, LiveMonitor
 from mtor_git.agent.profiles import BASE_PASS_ENV, AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.errors import PreflightError
@@ -32,6 +33,7 @@ from mtor_git.errors import PreflightError
 PROMPT_FILE_TOKEN = "{prompt_file}"
 MODEL_ARGS_TOKEN = "{model_args}"
 MODEL_TOKEN = "{model}"
+_PLACE_TOKENS = frozenset({"{cap_args}", "{resume_args}"})  # filled per attempt (agent/resume.py)
 _POLL = 0.05  # seconds between checks of the clock and the cancel/shutdown events
 _DRAIN = 0.5  # after the agent exits, how long descendants may keep its pipes open
 _READ = 65536
@@ -57,6 +59,7 @@ class RunRequest:
     environ: Mapping[str, str] = field(default_factory=_default_environ)
     output_limit: int = DEFAULT_LIMIT
     kill_grace: float = 5.0
+    live: LiveLimits | None = None  # None: the profile's stall_timeout, no caps
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,10 @@ class Prepared:
     binary: str  # the resolved absolute path of argv[0]
 
     def argv_with(self, prompt_file: str | None) -> tuple[str, ...]:
+        argv = tuple(a for a in self.argv if a not in _PLACE_TOKENS)  # nothing placed there
         if prompt_file is None:
-            return self.argv
-        return tuple(a.replace(PROMPT_FILE_TOKEN, prompt_file) for a in self.argv)
+            return argv
+        return tuple(a.replace(PROMPT_FILE_TOKEN, prompt_file) for a in argv)
 
 
 
@@ -186,13 +190,15 @@ def _resolve_binary(argv: tuple[str, ...], env: Mapping[str, str], cwd: Path) ->
 
 
 def run_attempt(req: RunRequest | Prepared, *, cancel: threading.Event | None = None,
-                shutdown: threading.Event | None = None) -> Run:
-    """Run the agent once. Raises PreflightError only when given a RunRequest that fails it."""
+                shutdown: threading.Event | None = None, live: LiveLimits | None = None) -> Run:
+    """Run the agent once. Raises PreflightError only when given a RunRequest that fails it.
+    `live` replaces the request's live limits for this attempt (a cap spent by earlier ones)."""
     prepared = req if isinstance(req, Prepared) else preflight(req)
     request = prepared.request
     prompt_file = _write_prompt_file(request) if request.profile.prompt == "file" else None
+    limits = live or request.live or LiveLimits(stall_timeout=request.profile.stall_timeout)
     try:
-        return _spawn_and_watch(prepared, prompt_file, cancel, shutdown)
+        return _spawn_and_watch(prepared, prompt_file, cancel, shutdown, limits)
     finally:
         if prompt_file is not None:
             Path(prompt_file).unlink(missing_ok=True)
@@ -210,7 +216,8 @@ def _write_prompt_file(req: RunRequest) -> str:
 
 
 def _spawn_and_watch(prepared: Prepared, prompt_file: str | None,
-                     cancel: threading.Event | None, shutdown: threading.Event | None) -> Run:
+                     cancel: threading.Event | None, shutdown: threading.Event | None,
+                     limits: LiveLimits) -> Run:
     req = prepared.request
     argv = prepared.argv_with(prompt_file)
     red = prepared.redactor
@@ -226,25 +233,30 @@ def _spawn_and_watch(prepared: Prepared, prompt_file: str | None,
         logger.warning("agent {} could not start: {}", req.profile.name, red.text(str(exc)))
         return Run(r_argv, r_cwd, names, started_at=started_at, duration=time.monotonic() - t0,
                    exit_code=None, spawn_error=red.text(f"{type(exc).__name__}: {exc}"))
-    watch = _Watch(proc, req, red, cancel, shutdown)
+    watch = _Watch(proc, req, red, cancel, shutdown, LiveMonitor(req.profile.report, limits,
+                                                                 req.cwd, t0))
     watch.loop(req.prompt.encode("utf-8") if use_stdin else b"")
     rc = proc.returncode
     return Run(r_argv, r_cwd, names, started_at=started_at, duration=time.monotonic() - t0,
                exit_code=rc if rc is not None and rc >= 0 else None,
                signal=-rc if rc is not None and rc < 0 else None, stopped_by=watch.stopped_by,
-               stdout=watch.out.result(), stderr=watch.err.result())
+               stdout=watch.out.result(), stderr=watch.err.result(), live=watch.record)
 
 
 class _Watch:
     """One selector loop: feed stdin, read both pipes, watch the clock and the events."""
 
     def __init__(self, proc: subprocess.Popen[bytes], req: RunRequest, red: Redactor,
-                 cancel: threading.Event | None, shutdown: threading.Event | None) -> None:
+                 cancel: threading.Event | None, shutdown: threading.Event | None,
+                 live: LiveMonitor) -> None:
         self.proc, self.req = proc, req
         self.pgid = proc.pid  # start_new_session: the agent leads its own group
         self.cancel, self.shutdown = cancel, shutdown
-        self.out = StreamCapture(red, req.output_limit)
-        self.err = StreamCapture(red, req.output_limit)
+        self.live, self.record = live, LiveRecord()
+        self.out = StreamCapture(red, req.output_limit, lambda n, text: live.data(
+            n, text, time.monotonic(), events=True))
+        self.err = StreamCapture(red, req.output_limit, lambda n, text: live.data(
+            n, text, time.monotonic(), events=False))
         self.stopped_by: StoppedBy | None = None
         self.deadline = time.monotonic() + req.timeout
         self.kill_at: float | None = None
@@ -310,6 +322,8 @@ class _Watch:
                 reason = "cancel"
             elif now >= self.deadline:
                 reason = "timeout"
+            elif self.proc.poll() is None and (stop := self.live.check(now)) is not None:
+                reason = stop.stopped_by
             if reason is not None and self.proc.poll() is None:
                 self.stopped_by = reason
                 logger.info("stopping agent {} (pid {}): {}", self.req.profile.name,
@@ -343,6 +357,7 @@ class _Watch:
                     pass
         self.out.close()
         self.err.close()
+        self.record = self.live.close(time.monotonic())
 
     def _signal_group(self, sig: signal.Signals) -> bool:
         """Signal every process in the agent's group; False when the group is already empty."""

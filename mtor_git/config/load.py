@@ -79,6 +79,7 @@ class Config:
     author_name: str = "mtor-git"
     author_email: str = "mtor-git@localhost"
     max_spec_bytes: int = 256 * 1024
+    max_turns: int | None = None  # the worker's turn cap per task; a spec's smaller one wins
 
     @property
     def heartbeat(self) -> float:
@@ -89,10 +90,12 @@ class Config:
 TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval",
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
-            "require_signed", "allowed_signers", "author", "max_spec_bytes")
+            "require_signed", "allowed_signers", "author", "max_spec_bytes", "max_turns")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
-              "timeout", "fallback", "max_parallel", "max_attempts", "model_args")
+              "timeout", "fallback", "max_parallel", "max_attempts", "model_args",
+              "stall_timeout", "max_cli_retry_wait", "max_turns", "max_turns_args",
+              "max_cost_args", "resume_args")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
               "breaker_threshold", "breaker_cooldown")
 LOG_KEYS = ("file", "rotation", "retention", "json_file", "level")
@@ -218,7 +221,7 @@ def _scalars(r: _Reader, top: dict[str, Any]) -> dict[str, Any]:
                 "shutdown_grace"):
         if key in top:
             out[key] = r.duration(top[key], (key,))
-    for key in ("max_parallel", "max_spec_bytes"):
+    for key in ("max_parallel", "max_spec_bytes", "max_turns"):
         if key in top:
             out[key] = r.count(top[key], (key,))
     if "unknown_agents" in top:
@@ -339,11 +342,16 @@ def _agent(r: _Reader, name: str, value: Any) -> AgentProfile:
     for key in ("requires_env", "pass_env"):
         if key in raw:
             changes[key] = r.names(raw[key], (*where, key))
-    if "model_args" in raw:
-        changes["model_args"] = _command(r, raw["model_args"], (*where, "model_args"), empty=True)
+    for key in ("model_args", "max_turns_args", "max_cost_args", "resume_args"):
+        if key in raw:
+            changes[key] = _command(r, raw[key], (*where, key), empty=True)
+    for key in ("stall_timeout", "max_cli_retry_wait"):  # `off` (or null) switches it off
+        if key in raw:
+            changes[key] = None if raw[key] in (None, "off", False) else r.duration(
+                raw[key], (*where, key))
     if "timeout" in raw:
         changes["timeout"] = r.duration(raw["timeout"], (*where, "timeout"))
-    for key in ("max_parallel", "max_attempts"):
+    for key in ("max_parallel", "max_attempts", "max_turns"):
         if key in raw:
             changes[key] = r.count(raw[key], (*where, key))
     if "fallback" in raw:

@@ -29,13 +29,16 @@ from typing import Any
 from loguru import logger
 
 from mtor_git.agent.evidence import Attempt, Failure
+from mtor_git.agent.live import LiveLimits
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
+from mtor_git.agent.resume import attempt_command, resumable_session, resume_refused
 from mtor_git.agent.spawn import Prepared, RunRequest, preflight, run_attempt
 from mtor_git.errors import PreflightError
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy, backoff_delay, park_until
 from mtor_git.verdict.classify import KIND_DESCRIPTIONS, PROVIDER_TRANSIENT, classify, fingerprint
+from mtor_git.verdict.live import judge_event
 
 DEFAULT_TIMEOUT = 1800.0
 _BREAKER_STEP = 5.0  # seconds between checks of an open breaker
@@ -110,7 +113,7 @@ def execute(*, prompt: str, profile_name: str, profiles: Mapping[str, AgentProfi
             sleep: Callable[[float], None] | None = None,
             clock: Callable[[], float] = time.time, rng: random.Random | None = None,
             on_attempt: Callable[[Attempt], None] | None = None,
-            park_limit: float = 3600.0) -> Execution:
+            park_limit: float = 3600.0, max_turns: int | None = None) -> Execution:
     """Run one task's agent until success, a terminal fault, the budget, or a signal.
 
     `timeout` (the spec's) is capped by the profile's; `max_attempts` by the policy's and the
@@ -122,7 +125,8 @@ def execute(*, prompt: str, profile_name: str, profiles: Mapping[str, AgentProfi
                  timeout=timeout, max_attempts=max_attempts, max_cost_usd=max_cost_usd,
                  cancel=cancel, shutdown=shutdown,
                  sleep=sleep or interruptible_sleep(cancel, shutdown), clock=clock,
-                 rng=rng or random.Random(), on_attempt=on_attempt, park_limit=park_limit)
+                 rng=rng or random.Random(), on_attempt=on_attempt, park_limit=park_limit,
+                 max_turns=max_turns)
     try:
         return loop.run()
     except Exception as exc:
@@ -161,7 +165,10 @@ class _Loop:
     rng: random.Random
     on_attempt: Callable[[Attempt], None] | None
     park_limit: float
+    max_turns: int | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    resume: str | None = None  # the CLI session the next attempt continues
+    resume_refused: bool = False  # a refused resume falls back to fresh runs for good
     prepared: dict[str, Prepared | None] = field(default_factory=dict)
     last_launch: float | None = None
     redactor: Redactor = field(init=False)
@@ -214,8 +221,28 @@ class _Loop:
     def _attempt(self, number: int, prepared: Prepared, waited: float) -> Attempt:
         profile = prepared.request.profile
         self.last_launch = self.clock()
-        logger.info("attempt {} with agent {}", number, profile.name)
-        run = run_attempt(prepared, cancel=self.cancel, shutdown=self.shutdown)
+        session, self.resume = self.resume, None
+        logger.info("attempt {} with agent {}{}", number, profile.name,
+                    f", resuming session {session}" if session else "")
+        attempt = self._launch(number, prepared, waited, session)
+        if resume_refused(attempt) and not self.resume_refused:
+            logger.warning("agent {} refused to resume session {}: running afresh",
+                           profile.name, session)
+            self.resume_refused = True
+            attempt = self._launch(number, prepared, waited, None)
+        self._record(attempt)
+        return attempt
+
+    def _launch(self, number: int, prepared: Prepared, waited: float,
+                session: str | None) -> Attempt:
+        profile = prepared.request.profile
+        turns, dollars = self._left()
+        limits = LiveLimits(stall_timeout=profile.stall_timeout, max_cost_usd=dollars,
+                            max_turns=turns, max_cli_retry_wait=profile.max_cli_retry_wait,
+                            judge=judge_event)
+        command = attempt_command(prepared, max_turns=turns, max_cost_usd=dollars,
+                                  session_id=session)
+        run = run_attempt(command, cancel=self.cancel, shutdown=self.shutdown, live=limits)
         report = parse_report(profile.report, run)
         previous = self.attempts[-1] if self.attempts else None
         verdict = classify(run, report, min_model_call=self.policy.min_model_call,
@@ -223,14 +250,34 @@ class _Loop:
                            previous_fingerprint=(fingerprint(previous.run, previous.report)
                                                  if previous else None),
                            now=self.clock())
-        attempt = Attempt(number, profile.name, run, report, verdict, waited_before=waited)
+        return Attempt(number, profile.name, run, report, verdict, waited_before=waited,
+                       resumed_from=session)
+
+    def _left(self) -> tuple[int | None, float | None]:
+        """The turns and dollars the next attempt may still spend (None: no cap)."""
+        usage = Usage.of(tuple(self.attempts))
+        profile = self.profiles.get(self.profile_name)
+        caps = [c for c in (self.max_turns, profile.max_turns if profile else None)
+                if c is not None]
+        turns = max(min(caps) - (usage.turns or 0), 1) if caps else None
+        dollars = (None if self.max_cost_usd is None
+                   else max(self.max_cost_usd - (usage.cost_usd or 0.0), 0.0))
+        return turns, dollars
+
+    def _turns_spent(self) -> bool:
+        profile = self.profiles.get(self.profile_name)
+        caps = [c for c in (self.max_turns, profile.max_turns if profile else None)
+                if c is not None]
+        return bool(caps) and (Usage.of(tuple(self.attempts)).turns or 0) >= min(caps)
+
+    def _record(self, attempt: Attempt) -> None:
+        verdict = attempt.classification
         self.attempts.append(attempt)
-        self.breakers.record(profile.name, verdict, self.clock())
-        logger.info("attempt {} with agent {}: {} ({}, {})", number, profile.name, verdict.kind,
-                    "transient" if verdict.transient else "terminal", verdict.rule)
+        self.breakers.record(attempt.profile, verdict, self.clock())
+        logger.info("attempt {} with agent {}: {} ({}, {})", attempt.number, attempt.profile,
+                    verdict.kind, "transient" if verdict.transient else "terminal", verdict.rule)
         if self.on_attempt is not None:
             self.on_attempt(attempt)
-        return attempt
 
     def _decide(self, attempt: Attempt, primary: Prepared, *, last: bool) -> Execution | _Next:
         run, verdict = attempt.run, attempt.classification
@@ -245,6 +292,10 @@ class _Loop:
             return self.finish("failed", Failure(
                 "budget_exceeded", f"reported cost ${spent:.4f} exceeds the task's cap "
                 f"${self.max_cost_usd:.4f}", rule="max_cost_usd", evidence=verdict.evidence))
+        if verdict.transient and self._left()[0] == 1 and self._turns_spent():
+            return self.finish("failed", Failure(
+                "max_turns", "the task's turn cap is spent by its attempts", rule="max_turns",
+                evidence=verdict.evidence))
         if last and verdict.transient:
             return self.finish("exhausted", self._failure(
                 attempt, f"{attempt.number} attempts, each a transient fault"))
@@ -259,7 +310,12 @@ class _Loop:
             return self.finish("failed", self._failure(attempt, "terminal fault"))
         delay = backoff_delay(self.policy, attempt.number, self.rng,
                               retry_after=verdict.retry_after)
-        return _Next(self._next_profile(attempt, primary), delay)
+        following = self._next_profile(attempt, primary)
+        profile = self.profiles.get(attempt.profile)
+        if (profile is not None and not self.resume_refused
+                and following.request.profile.name == profile.name):
+            self.resume = resumable_session(attempt, profile)
+        return _Next(following, delay)
 
     # --- profiles, breakers, fallbacks ------------------------------------------------------
 

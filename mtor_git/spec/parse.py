@@ -27,6 +27,7 @@ PROFILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 REF_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@+-]{0,199}")
 DEFAULT_MAX_BYTES = 256 * 1024
 MAX_ATTEMPTS_CAP = 100
+MAX_TURNS_CAP = 10_000
 
 # Every key a spec may carry, with a one-line meaning (the JSON Schema mirrors this table).
 KEYS: dict[str, str] = {
@@ -38,6 +39,7 @@ KEYS: dict[str, str] = {
     "max_attempts": "attempt budget, capped by the worker",
     "base": "branch or commit to start from (default: the commit that added the spec)",
     "max_cost_usd": "stop when the agent's reported cost exceeds this many US dollars",
+    "max_turns": "stop the agent when its turns (model calls) pass this many, over all attempts",
 }
 
 
@@ -56,6 +58,7 @@ class Spec:
     max_attempts: int | None = None
     base: str | None = None
     max_cost_usd: float | None = None
+    max_turns: int | None = None
 
 
 def ref_component_problem(component: str) -> str | None:
@@ -222,11 +225,12 @@ def _check_fields(front: Located, path: str, stem_id: str,
 def _convert(key: str, value: Any, stem_id: str) -> Any:
     if key == "timeout":
         return parse_duration(value)
-    if key == "max_attempts":
+    if key in ("max_attempts", "max_turns"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected a whole number, got {_shown(value)}")
-        if not 1 <= value <= MAX_ATTEMPTS_CAP:
-            raise ValueError(f"must be between 1 and {MAX_ATTEMPTS_CAP}")
+        top = MAX_ATTEMPTS_CAP if key == "max_attempts" else MAX_TURNS_CAP
+        if not 1 <= value <= top:
+            raise ValueError(f"must be between 1 and {top}")
         return value
     if key == "max_cost_usd":
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 \
@@ -264,6 +268,8 @@ def skeleton(task_id: str, *, agent: str | None = None) -> str:
         "timeout: 20m",
         "max_attempts: 3",
         "# base: main          # optional: branch or commit to start from",
+        "# max_cost_usd: 2.5   # optional: stop the agent the moment its cost passes this",
+        "# max_turns: 40       # optional: stop the agent when its turns pass this",
         "---",
         "Describe the change you want, as you would to a colleague.",
         "",

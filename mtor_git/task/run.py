@@ -260,6 +260,7 @@ class TaskRunner:
             profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
             environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
             max_attempts=attempts, max_cost_usd=dollars,
+            max_turns=_smallest(spec.max_turns, self.config.max_turns),
             cancel=signals.cancel, shutdown=signals.shutdown)
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
@@ -389,3 +390,6 @@ def _usage(execution: Execution | None) -> dict[str, Any]:
     return execution.usage.to_json() if execution is not None else {}
 
 
+def _smallest(*caps: int | None) -> int | None:
+    present = [c for c in caps if c is not None]
+    return min(present) if present else None

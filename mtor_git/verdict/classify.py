@@ -23,6 +23,8 @@ from mtor_git.verdict.timehints import reset_time, retry_after_hint
 
 # The only kinds for which a fallback profile is tried; identical messages are expected for them.
 PROVIDER_TRANSIENT = frozenset({"rate_limited", "overloaded"})
+# Transient kinds that may repeat identically without being a spin: a stuck stream stalls alike.
+_MAY_REPEAT = PROVIDER_TRANSIENT | {"stalled"}
 
 KIND_DESCRIPTIONS: dict[str, str] = {
     "succeeded": "the agent exited 0 and its own report shows no error, denial or error message",
@@ -31,6 +33,9 @@ KIND_DESCRIPTIONS: dict[str, str] = {
     "provider_error": "the provider answered with a 5xx server error (transient)",
     "network": "a connection failed, was reset or timed out talking to the provider (transient)",
     "timeout": "our wall-clock timeout stopped the agent; a hang is no sign of a transient fault",
+    "stalled": "no output, no event and no change in the checkout for stall_timeout (transient)",
+    "model_not_found": "the provider does not know the model (404)",
+    "invalid_request": "the provider rejected the request as invalid (400)",
     "cancelled": "stopped because `mtor-git cancel` asked for it",
     "interrupted": "stopped because the worker was shutting down",
     "usage_error": "the agent's command line was rejected (unknown option, unexpected argument)",
@@ -69,6 +74,9 @@ def _lines(source: str, text: str | None) -> list[tuple[str, str]]:
 
 def _facts(run: Run, report: Report, min_model_call: float) -> Facts:
     lines = [pair for m in report.messages for pair in _lines("report.messages", m)]
+    stop = run.live.stop_evidence if run.live is not None else None
+    if stop and run.stopped_by in ("terminal_event", "cli_retry_wait"):
+        lines.insert(0, ("event", stop))  # the CLI's own retry notice we stopped it on
     if run.exit_code == 0 and not report.is_error:
         # A successful exit is judged only by the agent's own error texts, never by its chatter.
         if report.format == "aider":
@@ -104,7 +112,7 @@ def classify(run: Run, report: Report, *, min_model_call: float,
     where identical messages are expected and the attempt budget and breaker bound the retries."""
     facts = _facts(run, report, min_model_call)
     rule, evidence = _first_match(facts)
-    if (rule.transient and rule.kind not in PROVIDER_TRANSIENT
+    if (rule.transient and rule.kind not in _MAY_REPEAT
             and previous_fingerprint is not None
             and previous_fingerprint == _fingerprint_of(facts, rule, evidence)):
         before = f" (previous attempt: {previous.rule})" if previous is not None else ""

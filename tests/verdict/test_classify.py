@@ -138,6 +138,12 @@ RULE_EXAMPLES: dict[str, tuple[Run, Report]] = {
     "budget_exceeded": (run_(1), Report(format="claude-json", parsed=True, is_error=True,
                                         num_turns=5, subtype="error_max_budget_usd")),
     "prompt_too_long": _claude_error("Prompt is too long", 400),
+    "stopped_by_stall": (run_(None, signal=15, stopped_by="stalled"), text_report()),
+    "stopped_at_cost_cap": (run_(None, signal=15, stopped_by="max_cost_usd"), text_report()),
+    "stopped_at_turn_cap": (run_(None, signal=15, stopped_by="max_turns"), text_report()),
+    "model_not_found": (run_(1, stderr='{"type":"not_found_error","message":"model: x"}'),
+                        text_report()),
+    "invalid_request": (run_(1, stderr='{"type":"invalid_request_error"}'), text_report()),
     "faster_than_model_call": (run_(1, stderr="rate limit", duration=0.05), text_report()),
     "rate_limited_status": _claude_error("API Error", 429),
     "rate_limited_text": (run_(1, stderr="HTTP 429 Too Many Requests"), text_report()),
@@ -173,7 +179,7 @@ def test_kind_names_used_by_the_rest_of_the_system_are_described() -> None:
              "interrupted usage_error binary_missing bad_cwd permission_denied auth quota "
              "usage_limit max_turns budget_exceeded prompt_too_long killed empty_failure "
              "pipeline_fault repeated_failure edit_blocked agent_error disk_full "
-             "unknown").split()
+             "unknown stalled model_not_found invalid_request").split()
     assert set(kinds) == set(KIND_DESCRIPTIONS)
     assert PROVIDER_TRANSIENT == {"rate_limited", "overloaded"}
 

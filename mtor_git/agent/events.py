@@ -1,0 +1,443 @@
+"""Incremental reading of an agent's event stream (`claude-stream-json`, `codex-jsonl`) while it
+runs: a bounded line splitter, one Event per line worth knowing, and the running Totals.
+
+Never raises on input: an over-long line is cut and counted, a line that is not a JSON object is
+counted as broken, and memory stays bounded by `max_line` plus the small event log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+MAX_LINE = 1024 * 1024  # characters kept of one line; the rest of it is dropped (and counted)
+MAX_SUMMARY = 300
+LOG_HEAD = 10  # events kept from the start of an attempt ...
+LOG_TAIL = 20  # ... and from its end (the bounded event log of the result)
+STREAM_FORMATS = frozenset({"claude-stream-json", "codex-jsonl"})
+
+EventKind = Literal["session", "turn", "tool", "retry", "error", "result", "rate_limit"]
+
+# USD per million tokens (input, output), Anthropic's list prices: only an estimate of a running
+# cost before the CLI's own `result` states it; cache reads are counted as input.
+CLAUDE_PRICES: tuple[tuple[str, float, float], ...] = (
+    ("opus-4-5", 5.0, 25.0), ("opus-4-6", 5.0, 25.0), ("opus-4-7", 5.0, 25.0),
+    ("opus-4-8", 5.0, 25.0), ("opus", 15.0, 75.0), ("sonnet", 3.0, 15.0),
+    ("haiku-4", 1.0, 5.0), ("haiku", 0.8, 4.0),
+)
+
+
+class LineSplitter:
+    """Text pieces in, complete lines out; a line longer than `max_line` is cut to it."""
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self.max_line = max(max_line, 1)
+        self.cut = 0  # lines that were longer than max_line
+        self._parts: list[str] = []
+        self._len = 0
+        self._overflow = False
+
+    def feed(self, text: str) -> list[str]:
+        lines: list[str] = []
+        start = 0
+        while start < len(text):
+            end = text.find("\n", start)
+            piece = text[start:] if end < 0 else text[start:end]
+            self._keep(piece)
+            if end < 0:
+                break
+            lines.append(self._take())
+            start = end + 1
+        return lines
+
+    def close(self) -> list[str]:
+        """The last line when the stream did not end with a newline."""
+        return [self._take()] if self._len or self._overflow else []
+
+    def _keep(self, piece: str) -> None:
+        room = self.max_line - self._len
+        if len(piece) > room:
+            piece, self._overflow = piece[:room], True
+        if piece:
+            self._parts.append(piece)
+            self._len += len(piece)
+
+    def _take(self) -> str:
+        line = "".join(self._parts)
+        if self._overflow:
+            self.cut += 1
+        self._parts, self._len, self._overflow = [], 0, False
+        return line
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing the agent did or said, as it happened; `at` is seconds since the attempt began."""
+
+    kind: EventKind
+    at: float
+    summary: str
+    tool: str | None = None
+    file: str | None = None
+    status: int | None = None  # an API error status (api_retry, error events)
+    error: str | None = None  # the CLI's error name or message
+    delay_ms: float | None = None  # how long the CLI waits before its own retry
+    final: bool = True  # False for a notice the CLI follows with its own retry
+    raw: str | None = None  # the line itself, bounded, for retry and error events (evidence)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "at": round(self.at, 3),
+                                "summary": self.summary}
+        for name in ("tool", "file", "status", "error", "delay_ms", "raw"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        return data
+
+
+@dataclass(frozen=True)
+class CliRetries:
+    """The retries the CLI made on its own inside one attempt."""
+
+    count: int = 0
+    statuses: tuple[int | None, ...] = ()  # bounded: the first 50
+    wait_ms: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "statuses": list(self.statuses),
+                "wait_ms": round(self.wait_ms, 1)}
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Running totals of one attempt's events (all zero/None before the first)."""
+
+    events: int = 0
+    turns: int = 0
+    tool_calls: int = 0
+    last_tool: str | None = None
+    last_file: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None  # the CLI's own figure, else an estimate from tokens
+    cost_estimated: bool = False
+    cli_retries: CliRetries = field(default_factory=CliRetries)
+    session_id: str | None = None
+    last_event_at: float | None = None
+    broken_lines: int = 0
+    cut_lines: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"events": self.events, "turns": self.turns, "tool_calls": self.tool_calls,
+                "last_tool": self.last_tool, "last_file": self.last_file,
+                "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                "cost_usd": self.cost_usd, "cost_estimated": self.cost_estimated,
+                "cli_retries": self.cli_retries.to_json(), "session_id": self.session_id,
+                "last_event_at": self.last_event_at, "broken_lines": self.broken_lines,
+                "cut_lines": self.cut_lines}
+
+
+@dataclass(frozen=True)
+class EventLog:
+    """What an attempt's stream said: the totals and the first and last events."""
+
+    totals: Totals = field(default_factory=Totals)
+    head: tuple[Event, ...] = ()
+    tail: tuple[Event, ...] = ()
+    dropped: int = 0  # events between head and tail that were not kept
+
+    def to_json(self) -> dict[str, Any]:
+        return {"totals": self.totals.to_json(), "head": [e.to_json() for e in self.head],
+                "tail": [e.to_json() for e in self.tail], "dropped": self.dropped}
+
+
+class EventParser:
+    """Feed redacted text as it arrives; read `events` (new ones via `drain`) and `totals`."""
+
+    def __init__(self, fmt: str, *, max_line: int = MAX_LINE) -> None:
+        self.fmt = fmt
+        self.splitter = LineSplitter(max_line)
+        self.totals = Totals()
+        self.result: dict[str, Any] | None = None  # claude's final `result` object
+        self._new: list[Event] = []
+        self._head: list[Event] = []
+        self._tail: deque[Event] = deque(maxlen=LOG_TAIL)
+        self._seen = 0
+        self._message_id: str | None = None
+        self._message_usage: tuple[int, int] = (0, 0)
+        self._model: str | None = None
+        self._read = _read_claude if fmt == "claude-stream-json" else _read_codex
+
+    def feed(self, text: str, at: float) -> None:
+        for line in self.splitter.feed(text):
+            self._line(line, at)
+
+    def close(self, at: float) -> None:
+        for line in self.splitter.close():
+            self._line(line, at)
+
+    def drain(self) -> list[Event]:
+        """The events since the last drain."""
+        new, self._new = self._new, []
+        return new
+
+    def log(self) -> EventLog:
+        tail = tuple(self._tail)
+        return EventLog(self._totals(), tuple(self._head), tail,
+                        max(0, self._seen - len(self._head) - len(tail)))
+
+    def _totals(self) -> Totals:
+        return replace(self.totals, cut_lines=self.splitter.cut)
+
+    def _line(self, line: str, at: float) -> None:
+        line = line.strip()
+        if not line:
+            return
+        obj = _json_object(line)
+        if obj is None:
+            self.totals = replace(self.totals, broken_lines=self.totals.broken_lines + 1)
+            return
+        try:
+            events = self._read(self, obj, at)
+        except Exception:  # a shape we did not foresee is a broken line, never a crash
+            self.totals = replace(self.totals, broken_lines=self.totals.broken_lines + 1)
+            return
+        self.totals = replace(self.totals, events=self.totals.events + 1, last_event_at=at)
+        for event in events:
+            self._emit(event)
+
+    def _emit(self, event: Event) -> None:
+        self._seen += 1
+        self._new.append(event)
+        if len(self._new) > LOG_HEAD + LOG_TAIL:  # nobody drains: keep it bounded anyway
+            del self._new[: len(self._new) - LOG_TAIL]
+        if len(self._head) < LOG_HEAD:
+            self._head.append(event)
+        else:
+            self._tail.append(event)
+
+    # --- totals updates shared by both formats ---------------------------------------------
+
+    def note_session(self, session: str | None) -> None:
+        if session and self.totals.session_id != session:
+            self.totals = replace(self.totals, session_id=session[:200])
+
+    def note_tool(self, tool: str, file: str | None) -> None:
+        t = self.totals
+        self.totals = replace(t, tool_calls=t.tool_calls + 1, last_tool=tool[:100],
+                              last_file=file[:300] if file else t.last_file)
+
+    def note_retry(self, status: int | None, delay_ms: float | None) -> None:
+        r = self.totals.cli_retries
+        statuses = r.statuses if len(r.statuses) >= 50 else (*r.statuses, status)
+        self.totals = replace(self.totals, cli_retries=CliRetries(
+            r.count + 1, statuses, r.wait_ms + (delay_ms or 0.0)))
+
+    def note_message(self, message_id: str | None, usage: tuple[int, int],
+                     model: str | None) -> None:
+        """A claude assistant message (one per model turn, repeated per content block)."""
+        t = self.totals
+        self._model = model or self._model
+        if message_id is None or message_id != self._message_id:
+            self._message_id, self._message_usage = message_id, (0, 0)
+            t = replace(t, turns=t.turns + 1)
+        before = self._message_usage
+        grown = (max(usage[0] - before[0], 0), max(usage[1] - before[1], 0))
+        self._message_usage = (max(usage[0], before[0]), max(usage[1], before[1]))
+        t = replace(t, input_tokens=t.input_tokens + grown[0],
+                    output_tokens=t.output_tokens + grown[1])
+        self.totals = t
+        if not t.cost_usd or t.cost_estimated:
+            estimate = estimate_cost(self._model, t.input_tokens, t.output_tokens)
+            if estimate is not None:
+                self.totals = replace(t, cost_usd=estimate, cost_estimated=True)
+
+    def note_usage(self, input_tokens: int, output_tokens: int, cost: float | None) -> None:
+        t = self.totals
+        self.totals = replace(t, input_tokens=t.input_tokens + input_tokens,
+                              output_tokens=t.output_tokens + output_tokens,
+                              cost_usd=cost if cost is not None else t.cost_usd,
+                              cost_estimated=False if cost is not None else t.cost_estimated)
+
+
+def estimate_cost(model: str | None, input_tokens: int, output_tokens: int) -> float | None:
+    """USD at list price for a known Claude model family; None for any other model."""
+    if not model:
+        return None
+    low = model.lower()
+    for family, inp, out in CLAUDE_PRICES:
+        if family in low:
+            return (input_tokens * inp + output_tokens * out) / 1_000_000
+    return None
+
+
+# --- Claude Code stream-json --------------------------------------------------------------------
+
+def _read_claude(p: EventParser, obj: dict[str, Any], at: float) -> list[Event]:
+    kind, sub = obj.get("type"), obj.get("subtype")
+    p.note_session(_str(obj.get("session_id")))
+    if kind == "system" and sub == "api_retry":
+        status, delay = _status(obj.get("error_status")), _num(obj.get("retry_delay_ms"))
+        p.note_retry(status, delay)
+        error = _str(obj.get("error"))
+        return [Event("retry", at, _summary(f"api_retry {obj.get('attempt')}/"
+                      f"{obj.get('max_retries')}: status {status} {error or ''}"),
+                      status=status, error=error, delay_ms=delay, final=False,
+                      raw=_raw(obj))]
+    if kind == "system" and sub == "init":
+        return [Event("session", at, _summary(f"session {p.totals.session_id} model "
+                                              f"{obj.get('model')}"))]
+    if kind == "assistant" and isinstance(obj.get("message"), dict):
+        return _claude_message(p, obj["message"], at)
+    if kind == "result":
+        p.result = obj
+        usage = _dict(obj.get("usage"))
+        t = p.totals
+        p.totals = replace(t, turns=max(t.turns, _int(obj.get("num_turns"))),
+                           input_tokens=max(t.input_tokens, _int(usage.get("input_tokens"))),
+                           output_tokens=max(t.output_tokens, _int(usage.get("output_tokens"))))
+        cost = _num(obj.get("total_cost_usd"))
+        if cost is not None:
+            p.note_usage(0, 0, cost)
+        return [Event("result", at, _summary(f"result {sub}: is_error {obj.get('is_error')}"),
+                      status=_status(obj.get("api_error_status")))]
+    if kind == "rate_limit_event":
+        return [Event("rate_limit", at, _summary(json.dumps(obj.get("rate_limit_info")
+                                                            or obj)[:MAX_SUMMARY]))]
+    return []
+
+
+def _claude_message(p: EventParser, message: dict[str, Any], at: float) -> list[Event]:
+    usage = _dict(message.get("usage"))
+    tokens_in = (_int(usage.get("input_tokens")) + _int(usage.get("cache_read_input_tokens"))
+                 + _int(usage.get("cache_creation_input_tokens")))
+    turns_before = p.totals.turns
+    p.note_message(_str(message.get("id")), (tokens_in, _int(usage.get("output_tokens"))),
+                   _str(message.get("model")))
+    events: list[Event] = []
+    if p.totals.turns > turns_before:
+        events.append(Event("turn", at, _summary(f"turn {p.totals.turns}")))
+    content = message.get("content")
+    for block in content if isinstance(content, list) else []:
+        if isinstance(block, dict) and block.get("type") == "tool_use":
+            name = _str(block.get("name")) or "?"
+            args = _dict(block.get("input"))
+            file = _str(args.get("file_path")) or _str(args.get("path")) or \
+                _str(args.get("notebook_path"))
+            p.note_tool(name, file)
+            events.append(Event("tool", at, _summary(f"{name} {file or ''}"), tool=name,
+                                file=file))
+    return events
+
+
+# --- Codex exec --json --------------------------------------------------------------------------
+
+def _read_codex(p: EventParser, obj: dict[str, Any], at: float) -> list[Event]:
+    kind = obj.get("type")
+    if kind == "thread.started":
+        p.note_session(_str(obj.get("thread_id")))
+        return [Event("session", at, _summary(f"thread {p.totals.session_id}"))]
+    if kind == "turn.completed":
+        usage = _dict(obj.get("usage"))
+        p.note_usage(_int(usage.get("input_tokens")), _int(usage.get("output_tokens")), None)
+        p.totals = replace(p.totals, turns=p.totals.turns + 1)
+        return [Event("turn", at, _summary(f"turn {p.totals.turns} completed"))]
+    if kind in ("error", "turn.failed"):
+        message = _codex_message(obj.get("error") if kind == "turn.failed" else obj) or kind
+        retrying = kind == "error" and message.lower().lstrip().startswith("reconnecting")
+        status = _status_in(message)
+        if retrying:
+            p.note_retry(status, None)
+        return [Event("retry" if retrying else "error", at, _summary(message), status=status,
+                      error=message[:MAX_SUMMARY], final=not retrying, raw=_raw(obj))]
+    item = obj.get("item")
+    if kind == "item.started" and isinstance(item, dict):
+        tool, file = _codex_tool(item)
+        if tool is not None:
+            p.note_tool(tool, file)
+            return [Event("tool", at, _summary(f"{tool} {file or ''}"), tool=tool, file=file)]
+    return []
+
+
+def _codex_tool(item: dict[str, Any]) -> tuple[str | None, str | None]:
+    kind = _str(item.get("type"))
+    if kind == "command_execution":
+        return "command", None
+    if kind == "file_change":
+        changes = item.get("changes")
+        first = changes[0] if isinstance(changes, list) and changes else {}
+        return "file_change", _str(first.get("path")) if isinstance(first, dict) else None
+    if kind in ("mcp_tool_call", "web_search"):
+        return kind, None
+    return None, None
+
+
+def _codex_message(value: object) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return _str(value.get("message")) or _codex_message(value.get("error"))
+    return None
+
+
+def _status_in(message: str) -> int | None:
+    """The HTTP status a Codex message names (`unexpected status 401 Unauthorized`, `last
+    status: 429`), or None."""
+    low = message.lower()
+    for marker in ("status: ", "status "):
+        at = low.find(marker)
+        if at >= 0:
+            digits = low[at + len(marker):at + len(marker) + 3]
+            if digits.isdigit():
+                return int(digits)
+    return None
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    if not text.startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _raw(obj: dict[str, Any]) -> str:
+    """The event as one bounded JSON line, without the ids that only make it longer."""
+    kept = {k: v for k, v in obj.items() if k not in ("uuid", "session_id")}
+    return _summary(json.dumps(kept, ensure_ascii=False))
+
+
+def _summary(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_SUMMARY else text[:MAX_SUMMARY] + "…"
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _num(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if number == number and 0 <= number < float("inf") else None
+
+
+def _status(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 999:
+        return value
+    return None
