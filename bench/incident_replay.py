@@ -24,7 +24,7 @@ from loguru import logger
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mtor_git.agent.profiles import AgentProfile  # noqa: E402
-from mtor_git.retry.loop import execute  # noqa: E402
+from mtor_git.retry.loop import ExecuteRequest, execute  # noqa: E402
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy  # noqa: E402
 
 PROMPT = "---\ntitle: fix the table handler\n---\nGuard against spanned cells.\n"
@@ -65,10 +65,10 @@ def new_rule(agent: Path, repo: Path, seconds: float, log: Path) -> dict[str, ob
     start = time.monotonic()
     timer.start()
     try:
-        execution = execute(prompt=PROMPT, profile_name="incident",
-                            profiles={"incident": profile}, cwd=repo, policy=RetryPolicy(),
-                            environ=dict(os.environ), breakers=BreakerBoard(RetryPolicy()),
-                            shutdown=shutdown)
+        execution = execute(ExecuteRequest(
+            prompt=PROMPT, profile_name="incident", profiles={"incident": profile}, cwd=repo,
+            policy=RetryPolicy(), environ=dict(os.environ),
+            breakers=BreakerBoard(RetryPolicy()), shutdown=shutdown))
     finally:
         elapsed = time.monotonic() - start
         timer.cancel()

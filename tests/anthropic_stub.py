@@ -50,7 +50,17 @@ class ErrorTurn:
     retry_after: str | None = None
 
 
-Turn = TextTurn | ToolUseTurn | ErrorTurn
+@dataclass(frozen=True)
+class RawErrorTurn:
+    """The API refuses with an HTTP status and a body of another provider's shape, verbatim (an
+    Anthropic-compatible gateway such as GLM's or OpenRouter's answers in its own vocabulary)."""
+
+    status: int
+    body: Mapping[str, Any]
+    retry_after: str | None = None
+
+
+Turn = TextTurn | ToolUseTurn | ErrorTurn | RawErrorTurn
 
 
 def rate_limited(retry_after: str | None = "1",
@@ -174,7 +184,7 @@ class AnthropicStub:
         if not turns:
             raise ValueError("a script needs at least one turn")
         self.turns = tuple(turns)
-        if side is None and all(isinstance(t, ErrorTurn) for t in self.turns):
+        if side is None and all(isinstance(t, ErrorTurn | RawErrorTurn) for t in self.turns):
             side = self.turns[0]
         self.side = side if side is not None else TextTurn(json.dumps({"title": title}))
         self._lock = threading.Lock()
@@ -279,6 +289,10 @@ def _make_handler(stub: AnthropicStub) -> type[BaseHTTPRequestHandler]:
         def _messages(self, body: dict[str, Any]) -> None:
             turn, number = stub._next_turn(main=bool(body.get("tools")))
             key = self.headers.get("x-api-key") or self.headers.get("authorization") or ""
+            if isinstance(turn, RawErrorTurn):
+                headers = {"retry-after": turn.retry_after} if turn.retry_after else {}
+                self._json(turn.status, turn.body, body, headers)
+                return
             if isinstance(turn, ErrorTurn):
                 headers = {"retry-after": turn.retry_after} if turn.retry_after else {}
                 message = turn.message.replace(KEY_PLACEHOLDER, key)

@@ -19,6 +19,7 @@ import pygit2
 from gitfixtures import GIT_ENV, git, write_commit
 
 from mtor_git.agent.evidence import Attempt, Captured, Classification, Failure, Report, Run
+from mtor_git.attempts import records
 from mtor_git.cli.main import main
 from mtor_git.git import refs
 from mtor_git.queue import claims
@@ -106,7 +107,7 @@ class FakeWorker:
         repo = self._repo()
         parent, old = self._claim_at(repo, task_id)
         assert old is not None
-        return self._push_claim(repo, claims.released(old, reason, attempts=attempts,
+        return self._push_claim(repo, claims.released(old, reason, attempts=records(attempts),
                                                       not_before=not_before), parent)
 
     def _push_claim(self, repo: pygit2.Repository, claim: Claim, parent: str | None) -> str:
@@ -129,7 +130,8 @@ class FakeWorker:
             worker=WorkerInfo(self.worker_id, "host", "0.1", os.getpid()),
             branch=refs.branch(task_id, run), started_at=now - 5, finished_at=now,
             model_invoked=(status == "succeeded") if model_invoked is None else model_invoked,
-            run=run, base_commit=head, head_commit=head, attempts=attempts, failure=failure)
+            run=run, base_commit=head, head_commit=head, attempts=records(attempts),
+            failure=failure)
         oid = _commit(repo, {refs.result_json(task_id): result.dumps().encode(),
                              refs.result_md(task_id): pr_body(result).encode()},
                       head, commit_message(result))

@@ -5,14 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from mtor_git.agent.events import CliRetries, EventLog
+from mtor_git.attempts import AttemptRecord
 
-# Who stopped the agent: our clock, a signal, or (live, from its events) a terminal error it was
-# retrying on its own, a stall, a cost or turn cap, or too long spent in its own retries.
-StoppedBy = Literal["timeout", "cancel", "shutdown", "terminal_event", "stalled", "max_cost_usd",
-                    "max_turns", "cli_retry_wait"]
+
+class StoppedBy(StrEnum):
+    """Why *we* signalled an attempt's process group (Run.stopped_by; None: it ended itself)."""
+
+    TIMEOUT = "timeout"
+    CANCEL = "cancel"
+    SHUTDOWN = "shutdown"
+    # The live monitor (agent/live.py), from the agent's events as they arrive:
+    TERMINAL_EVENT = "terminal_event"  # the CLI is retrying an error no retry can fix
+    STALLED = "stalled"  # no output, no event, no change in the checkout for stall_timeout
+    MAX_COST = "max_cost_usd"  # the running cost crossed the cap
+    MAX_TURNS = "max_turns"  # the running turn count crossed the cap
+    CLI_RETRY_WAIT = "cli_retry_wait"  # the CLI's own retries waited past max_cli_retry_wait
+
+
 # Verdicts whose evidence shows the agent stopped before any request to a model.
 NEVER_REACHED_MODEL = frozenset({"usage_error", "binary_missing", "bad_cwd", "permission_denied"})
 
@@ -46,9 +59,10 @@ class LiveRecord:
     log: EventLog | None = None
     stop_evidence: str | None = None
     result: Mapping[str, Any] | None = None
+    stop_status: int | None = None  # the API status of the retry event it was stopped on
 
     def to_json(self) -> dict[str, Any]:
-        return {"stop_evidence": self.stop_evidence,
+        return {"stop_evidence": self.stop_evidence, "stop_status": self.stop_status,
                 **(self.log.to_json() if self.log is not None else {})}
 
 
@@ -183,6 +197,10 @@ class Attempt:
         data["report"] = self.report.to_json()
         data["classification"] = self.classification.to_json()
         return data
+
+    def record(self) -> AttemptRecord:
+        """The attempt as the result and claim files carry it."""
+        return AttemptRecord.from_json(self.to_json())
 
 
 @dataclass(frozen=True)

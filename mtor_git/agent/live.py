@@ -38,6 +38,7 @@ class LiveLimits:
 class LiveStop:
     stopped_by: StoppedBy
     evidence: str
+    status: int | None = None  # the API status of the event it stops on
 
 
 class LiveMonitor:
@@ -64,12 +65,13 @@ class LiveMonitor:
             self._observe(self.parser.drain())
 
     def close(self, now: float) -> LiveRecord:
+        stop = self.stop
         if self.parser is None:
-            return LiveRecord(stop_evidence=self.stop.evidence if self.stop else None)
+            return LiveRecord(stop_evidence=stop.evidence if stop else None)
         self.parser.close(now - self.t0)
         self._observe(self.parser.drain())
-        return LiveRecord(self.parser.log(), self.stop.evidence if self.stop else None,
-                          self.parser.result)
+        return LiveRecord(self.parser.log(), stop.evidence if stop else None,
+                          self.parser.result, stop.status if stop else None)
 
     def check(self, now: float) -> LiveStop | None:
         """The reason to stop now, once; None to let the agent run on."""
@@ -95,13 +97,14 @@ class LiveMonitor:
         judge = self.limits.judge
         verdict = judge(event) if judge is not None else None
         if verdict is not None:
-            return LiveStop("terminal_event", verdict)
+            return LiveStop(StoppedBy.TERMINAL_EVENT, verdict, event.status)
         cap = self.limits.max_cli_retry_wait
         assert self.parser is not None
         waited = self.parser.totals.cli_retries.wait_ms / 1000
         if cap is not None and waited > cap:
-            return LiveStop("cli_retry_wait", f"{event.raw or event.summary} (the CLI's own "
-                            f"retries have waited {waited:.1f}s > max_cli_retry_wait {cap:g}s)")
+            return LiveStop(StoppedBy.CLI_RETRY_WAIT, f"{event.raw or event.summary} (the CLI's "
+                            f"own retries have waited {waited:.1f}s > max_cli_retry_wait "
+                            f"{cap:g}s)", event.status)
         return None
 
     def _caps(self) -> LiveStop | None:
@@ -110,10 +113,10 @@ class LiveMonitor:
         cost = totals.cost_usd
         if limits.max_cost_usd is not None and cost is not None and cost > limits.max_cost_usd:
             how = "estimated from tokens" if totals.cost_estimated else "reported"
-            return LiveStop("max_cost_usd", f"cost ${cost:.4f} ({how}) passed the cap "
+            return LiveStop(StoppedBy.MAX_COST, f"cost ${cost:.4f} ({how}) passed the cap "
                             f"${limits.max_cost_usd:.4f} at turn {totals.turns}")
         if limits.max_turns is not None and totals.turns > limits.max_turns:
-            return LiveStop("max_turns", f"turn {totals.turns} started past the cap of "
+            return LiveStop(StoppedBy.MAX_TURNS, f"turn {totals.turns} started past the cap of "
                             f"{limits.max_turns} turns")
         return None
 
@@ -132,7 +135,7 @@ class LiveMonitor:
         if idle < stall:
             return None
         last = self.last_event.summary if self.last_event else "no event at all"
-        return LiveStop("stalled", f"no output, no event and no change in the checkout for "
+        return LiveStop(StoppedBy.STALLED, f"no output, no event and no change in the checkout for "
                         f"{idle:.1f}s (stall_timeout {stall:g}s); last event: {last}")
 
 

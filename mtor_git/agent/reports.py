@@ -35,7 +35,9 @@ _AIDER_TOKENS = re.compile(
     r"Tokens:\s*(?P<sent>[\d.,]+[kKmM]?)\s+sent\b.*?(?P<recv>[\d.,]+[kKmM]?)\s+received", re.I)
 _AIDER_COST = re.compile(
     r"Cost:\s*\$(?P<msg>[\d.,]+)\s+message,\s*\$(?P<session>[\d.,]+)\s+session", re.I)
-_AIDER_ERROR = re.compile(r"^\s*[\w.]*(?:Error|Exception):")
+_AIDER_ERROR = re.compile(
+    r"^\s*(?:[\w.]*(?:Error|Exception)|litellm\.\w+):|has hit a token limit!")
+_AIDER_RETRY = re.compile(r"^\s*Retrying in \d")
 
 
 def parse_report(fmt: str, run: Run) -> Report:
@@ -163,12 +165,17 @@ def _parse_aider(fmt: str, run: Run) -> Report:
         turns += 1
     costs = [m.group("session") for m in _AIDER_COST.finditer(text)]
     cost = _float(_number(costs[-1])) if costs else None
-    errors = [line.strip() for line in text.splitlines() if _AIDER_ERROR.match(line)]
+    lines = text.splitlines()
+    # An error aider retried itself ("Retrying in N seconds..." follows it) was not its last word.
+    errors = [line.strip() for i, line in enumerate(lines) if _AIDER_ERROR.search(line)
+              and not any(_AIDER_RETRY.match(later) for later in lines[i + 1:i + 4])]
     if not turns and not errors and cost is None:
         return Report(format=fmt, parsed=False, messages=_messages(_error_lines(run)))
     usage = {"input_tokens": sent, "output_tokens": received} if turns else {}
+    # After an exit 0 only aider's own final errors count (a retried one was not its last word).
+    fallback = [] if run.exit_code == 0 else _error_lines(run)
     return Report(format=fmt, parsed=True, is_error=bool(errors), num_turns=turns,
-                  cost_usd=cost, usage=usage, messages=_messages(errors or _error_lines(run)))
+                  cost_usd=cost, usage=usage, messages=_messages(errors or fallback))
 
 
 def _tokens(text: str) -> int:

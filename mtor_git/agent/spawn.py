@@ -317,11 +317,11 @@ class _Watch:
         if self.stopped_by is None:
             reason: StoppedBy | None = None
             if self.shutdown is not None and self.shutdown.is_set():
-                reason = "shutdown"
+                reason = StoppedBy.SHUTDOWN
             elif self.cancel is not None and self.cancel.is_set():
-                reason = "cancel"
+                reason = StoppedBy.CANCEL
             elif now >= self.deadline:
-                reason = "timeout"
+                reason = StoppedBy.TIMEOUT
             elif self.proc.poll() is None and (stop := self.live.check(now)) is not None:
                 reason = stop.stopped_by
             if reason is not None and self.proc.poll() is None:

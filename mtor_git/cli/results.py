@@ -26,6 +26,7 @@ from mtor_git.cli.common import print_json
 from mtor_git.cli.status import add_source_args, iso, load_snapshot, plural, tri
 from mtor_git.client import board
 from mtor_git.durations import format_duration
+from mtor_git.states import BoardState, TaskStatus
 from mtor_git.task.result import title_for
 
 JSON_VERSION = 1
@@ -77,7 +78,7 @@ def run_result(args: argparse.Namespace) -> int:
                     "branch": board.result_branch(snap, args.id, run), "result": data})
     else:
         print("\n".join(result_lines(data)))
-    return 0 if data.get("status") == "succeeded" else 1
+    return 0 if data.get("status") == TaskStatus.SUCCEEDED else 1
 
 
 def result_lines(d: dict[str, Any]) -> list[str]:
@@ -143,8 +144,8 @@ def run_history(args: argparse.Namespace) -> int:
     if args.run is not None:
         runs = tuple(r for r in runs if r.run == args.run)
     state = board.task_state(snap, args.id)
-    if not runs or (state.state == "unknown" and not state.spec_present and not state.runs_done
-                    and state.claim is None):
+    if not runs or (state.state == BoardState.UNKNOWN and not state.spec_present
+                    and not state.runs_done and state.claim is None):
         print(f"mtor-git: no history for {args.id} on {snap.remote}", file=sys.stderr)
         return 1
     if args.json:

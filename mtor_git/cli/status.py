@@ -33,6 +33,7 @@ from mtor_git.cli.common import open_repo, print_json
 from mtor_git.client import board
 from mtor_git.durations import format_duration
 from mtor_git.errors import UsageError
+from mtor_git.states import BoardState
 
 JSON_VERSION = 1
 WIDTH = 80
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     now = time.time()
     if args.id is not None:
         state = board.task_state(snap, args.id, now=now)
-        if state.state == "unknown" and not state.spec_present and state.claim is None \
+        if state.state == BoardState.UNKNOWN and not state.spec_present and state.claim is None \
                 and not state.runs_done:
             raise UsageError(f"status: no task {args.id!r} on {snap.remote}/{snap.view.branch}")
         states = [state]
@@ -150,21 +151,21 @@ def describe(s: board.TaskState, now: float) -> str:
     """The one-line detail of a task's row."""
     c, r = s.claim, s.result
     if r is not None:
-        parts = [] if s.state == "succeeded" else [r.failure_kind or s.state]
+        parts = [] if s.state == BoardState.SUCCEEDED else [r.failure_kind or s.state]
         parts += [f"model {tri(r.model_invoked)}", plural(r.attempts, "attempt"),
                   ago(parse_iso(r.finished_at), now)]
         return ", ".join(parts)
-    text = s.detail or ("waiting for a worker" if s.state == "pending" else "")
-    if c is not None and s.state in ("claimed", "running"):
+    text = s.detail or ("waiting for a worker" if s.state == BoardState.PENDING else "")
+    if c is not None and s.state in (BoardState.CLAIMED, BoardState.RUNNING):
         left = c.lease_expires - now
         lease = (f"lease {format_duration(left)}" if left >= 0
                  else f"lease expired {format_duration(-left)} ago")
         attempt = f", attempt {c.attempt}" if c.attempt else ""
         text = f"{c.worker} for {format_duration(max(now - (s.claimed_since or now), 0))}" \
                f"{attempt}, {lease}"
-    elif c is not None and s.state == "parked":
+    elif c is not None and s.state == BoardState.PARKED:
         text = f"until {iso(c.not_before)} (in {format_duration((c.not_before or now) - now)})"
-    elif c is not None and s.state == "interrupted":
+    elif c is not None and s.state == BoardState.INTERRUPTED:
         text = f"on {c.worker}, {plural(len(c.carried_attempts), 'attempt')} so far"
     if s.cancel_requested:
         text = f"{text}, cancel requested" if text else "cancel requested"

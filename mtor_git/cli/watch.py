@@ -18,6 +18,7 @@ from mtor_git.cli.status import add_source_args, describe, task_json
 from mtor_git.client import board
 from mtor_git.durations import format_duration, parse_duration
 from mtor_git.errors import GitOpError, UsageError
+from mtor_git.states import BoardState
 
 EXIT_TIMEOUT = 124
 
@@ -60,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
             if key != last:
                 _show(state, elapsed, args.json)
                 last = key
-            if state.state in board.TERMINAL:
-                return 0 if state.state == "succeeded" else 1
+            if state.state.terminal:
+                return 0 if state.state == BoardState.SUCCEEDED else 1
         if timeout is not None and time.monotonic() - start >= timeout:
             print(f"mtor-git: watch: {args.id} still {state.state if state else 'unknown'} "
                   f"after {format_duration(timeout)}", file=sys.stderr)
@@ -83,7 +84,8 @@ def _poll(repo: Any, remote: str, branch: str, args: argparse.Namespace, *,
 
 
 def _unknown(s: board.TaskState) -> bool:
-    return s.state == "unknown" and not s.spec_present and s.claim is None and not s.runs_done
+    return (s.state == BoardState.UNKNOWN and not s.spec_present and s.claim is None
+            and not s.runs_done)
 
 
 def _key(s: board.TaskState) -> tuple[object, ...]:

@@ -75,6 +75,7 @@ def run_poke(args: argparse.Namespace) -> int:
 def run_local_cmd(args: argparse.Namespace) -> int:
     from mtor_git.cli.common import print_json
     from mtor_git.config.load import load_config
+    from mtor_git.states import TaskStatus
     from mtor_git.task.local import run_local
     from mtor_git.task.result import pr_body
 
@@ -85,4 +86,4 @@ def run_local_cmd(args: argparse.Namespace) -> int:
         print_json(result.to_json())
     else:
         print(pr_body(result))
-    return 0 if result.status == "succeeded" else 1
+    return 0 if result.status == TaskStatus.SUCCEEDED else 1

@@ -16,17 +16,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mtor_git import git
-from mtor_git.errors import UsageError
+from mtor_git.errors import SpecError, UsageError
 from mtor_git.git import Repository, refs
-from mtor_git.queue.claims import CLAIM_FILE, Claim
+from mtor_git.queue import deps
+from mtor_git.queue.claims import CLAIM_FILE, Claim, ClaimPhase
 from mtor_git.queue.protocol import RemoteView, read_claim, requested_run
-from mtor_git.spec.parse import is_valid_id
+from mtor_git.spec.parse import is_valid_id, parse_spec
+from mtor_git.states import TERMINAL as TERMINAL
+from mtor_git.states import BoardState, TaskStatus
 
 NAMESPACE = refs.MIRROR_NAMESPACE
-TERMINAL = ("succeeded", "failed", "exhausted", "rejected", "cancelled")
 # Display order of states (also the order of the summary counts).
-STATES = ("pending", "claimed", "running", "interrupted", "parked", *TERMINAL, "ignored",
-          "unknown")
+STATES: tuple[BoardState, ...] = tuple(BoardState)
 _RUN_RE = re.compile(r"^(?P<id>.+)-r(?P<run>[0-9]+)$")
 _CLAIM_WALK_LIMIT = 2000  # claim commits followed back to find when a claim began
 
@@ -66,7 +67,7 @@ class TaskState:
     """One task as the remote shows it; `run` is the run whose outcome the state describes."""
 
     id: str
-    state: str
+    state: BoardState
     run: int
     branch: str  # where run `run`'s result appears (or appeared)
     runs_done: tuple[int, ...]
@@ -198,39 +199,60 @@ def task_state(snap: Snapshot, task_id: str, *, now: float | None = None) -> Tas
 def _state(snap: Snapshot, task_id: str, runs: set[int], spec: bool, now: float) -> TaskState:
     view = snap.view
     run = requested_run(snap.repo, view, task_id)
-    base = TaskState(id=task_id, state="pending", run=run, branch=refs.branch(task_id, run),
-                     runs_done=tuple(sorted(runs)), spec_present=spec,
+    base = TaskState(id=task_id, state=BoardState.PENDING, run=run,
+                     branch=refs.branch(task_id, run), runs_done=tuple(sorted(runs)),
+                     spec_present=spec,
                      cancel_requested=view.cancelled(task_id))
     result = read_summary(snap, task_id, run)
     if result is not None:
-        state = result.status if result.status in TERMINAL else "unknown"
+        state = BoardState(result.status) if result.status in TERMINAL else BoardState.UNKNOWN
         return replace(base, state=state, result=result, branch=result.where)
     claim_oid = view.claim_oid(task_id)
     claim = read_claim(snap.repo, claim_oid) if claim_oid else None
     if claim_oid is not None and claim is None:
-        return replace(base, state="unknown", detail="unreadable claim")
+        return replace(base, state=BoardState.UNKNOWN, detail="unreadable claim")
     if claim is not None and claim.run == run:
         return _claimed(snap, base, claim, claim_oid or "", now)
     if not spec:
-        return replace(base, state="unknown", detail=f"no spec on {view.branch}")
+        return replace(base, state=BoardState.UNKNOWN, detail=f"no spec on {view.branch}")
     if not is_valid_id(task_id):
-        return replace(base, state="ignored", detail="not a valid task id; workers never run "
-                       "it (see `mtor-git validate`)")
-    return base
+        return replace(base, state=BoardState.IGNORED, detail="not a valid task id; workers "
+                       "never run it (see `mtor-git validate`)")
+    return _gated(snap, base)
+
+
+def _gated(snap: Snapshot, base: TaskState) -> TaskState:
+    """A pending task whose dependencies have not ended is `waiting for a, b`; one whose
+    dependency failed (or that sits on a cycle) stays pending, saying it will be rejected."""
+    path = f"{snap.tasks_dir}/{base.id}.md"
+    raw = git.read_blob(snap.repo, snap.view.head, path) if snap.view.head else None
+    try:
+        spec = parse_spec(raw, path) if raw is not None else None
+    except SpecError:
+        return base
+    if spec is None or not spec.prerequisites:
+        return base
+    gate = deps.gate(snap.repo, snap.view, spec, snap.tasks_dir)
+    if gate.open:
+        return base
+    if gate.waiting and not gate.failed and not gate.cycle:
+        return replace(base, state=BoardState.WAITING, detail=gate.reason())
+    return replace(base, detail=f"will be rejected: {gate.reason()}")
 
 
 def _claimed(snap: Snapshot, base: TaskState, claim: Claim, oid: str, now: float) -> TaskState:
     with_claim = replace(base, claim=claim)
-    if claim.phase == "released":
+    if claim.phase == ClaimPhase.RELEASED:
         if claim.not_before is not None and claim.not_before > now:
-            return replace(with_claim, state="parked")
-        if claim.reason == "interrupted":
-            return replace(with_claim, state="interrupted")
-        return replace(with_claim, state="pending", detail=f"released: {claim.reason}")
+            return replace(with_claim, state=BoardState.PARKED)
+        if claim.reason == TaskStatus.INTERRUPTED:
+            return replace(with_claim, state=BoardState.INTERRUPTED)
+        return replace(with_claim, state=BoardState.PENDING, detail=f"released: {claim.reason}")
     since = claim_since(snap.repo, oid, claim)
     # The keeper records the attempt number once an agent starts; before that the task is
     # only claimed (checking, waiting for a backoff or for capacity).
-    state = "running" if claim.attempt > 0 or claim.phase == "publishing" else "claimed"
+    state = (BoardState.RUNNING if claim.attempt > 0 or claim.phase == ClaimPhase.PUBLISHING
+             else BoardState.CLAIMED)
     return replace(with_claim, state=state, claimed_since=since)
 
 
@@ -254,7 +276,7 @@ def _held_by(repo: Repository, oid: str, claim: Claim) -> float | None:
     except ValueError:
         return None
     if (not isinstance(data, dict) or data.get("worker") != claim.worker
-            or data.get("run") != claim.run or data.get("phase") == "released"):
+            or data.get("run") != claim.run or data.get("phase") == ClaimPhase.RELEASED):
         return None
     beat = data.get("heartbeat")
     return float(beat) if isinstance(beat, int | float) else None
@@ -379,5 +401,6 @@ def history(snap: Snapshot, task_id: str, *, now: float | None = None) -> tuple[
         elif run == current.run:
             claim = current.claim
             out.append(RunHistory(run, current.branch, current.state, None,
-                                  claim.carried_attempts if claim else (), None, claim))
+                                  tuple(a.to_json() for a in claim.carried_attempts)
+                                  if claim else (), None, claim))
     return tuple(out)

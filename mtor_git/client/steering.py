@@ -22,6 +22,7 @@ from mtor_git.errors import PushRejected, UsageError
 from mtor_git.git import Repository, refs
 from mtor_git.git.cli import push_cli, run_git
 from mtor_git.spec.parse import read_spec_file
+from mtor_git.states import BoardState
 
 RETRY_FILE = "retry.json"
 CANCEL_FILE = "cancel.json"
@@ -69,7 +70,7 @@ def request_retry(snap: board.Snapshot, task_id: str) -> int:
     """Ask for run N = 1 + the highest run so far, on branch mtor/<id>-r<N>; the old results
     stay. A stale cancel request is removed in the same atomic push. Returns N."""
     state = board.task_state(snap, task_id)
-    if state.state not in board.TERMINAL:
+    if not state.state.terminal:
         raise UsageError(f"retry: task {task_id} is {state.state}, not done; only a finished "
                          "task can be run again")
     if not state.spec_present:
@@ -90,10 +91,10 @@ def request_cancel(snap: board.Snapshot, task_id: str, reason: str = "") -> bool
     """Ask the workers to stop `task_id` (recorded as `cancelled`). False when a cancel was
     already requested."""
     state = board.task_state(snap, task_id)
-    if state.state in board.TERMINAL:
+    if state.state.terminal:
         raise UsageError(f"cancel: task {task_id} is already done ({state.state} on "
                          f"{state.branch})")
-    if state.state == "unknown" and not state.spec_present and state.claim is None:
+    if state.state == BoardState.UNKNOWN and not state.spec_present and state.claim is None:
         raise UsageError(f"cancel: no task {task_id} on {snap.remote}/{snap.view.branch}")
     if snap.view.cancelled(task_id):
         return False
@@ -132,7 +133,7 @@ def _refuse_known(snap: board.Snapshot, task_id: str, rel: str) -> None:
         raise UsageError(f"dispatch: task {task_id} already exists on {where} ({rel}); pick a "
                          f"new id, or `mtor-git retry {task_id}` to run it again")
     state = board.task_state(snap, task_id)
-    if state.state in board.TERMINAL:
+    if state.state.terminal:
         raise UsageError(f"dispatch: task {task_id} is already done ({state.state} on "
                          f"{state.branch}); pick a new id or `mtor-git retry {task_id}`")
     if state.claim is not None or state.cancel_requested:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from mtor_git import git
 from mtor_git.client import hooks
-from mtor_git.config.load import Config, load_config
+from mtor_git.config.load import load_config
+from mtor_git.config.model import Config
 from mtor_git.git import refs
 from mtor_git.worker.cycle import Worker
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from mtor_git import git, proc
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.spawn import build_env, find_binary
-from mtor_git.config.load import Config, RepoConfig
+from mtor_git.config.model import Config, RepoConfig
 from mtor_git.doctor.run import Check
 from mtor_git.errors import CommandError, GitOpError, PushRejected
 from mtor_git.git import refs

@@ -13,7 +13,7 @@ from mtor_git.agent.evidence import Classification, Report
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.reports import parse_report
 from mtor_git.agent.spawn import RunRequest, preflight, run_attempt
-from mtor_git.config.load import Config
+from mtor_git.config.model import Config
 from mtor_git.doctor.run import Check
 from mtor_git.errors import PreflightError
 from mtor_git.verdict.classify import KIND_DESCRIPTIONS, classify

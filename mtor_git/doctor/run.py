@@ -18,7 +18,8 @@ from typing import Any, Literal
 from mtor_git import paths
 from mtor_git.config.envfile import EnvFile, lint_env_file, parse_env_file
 from mtor_git.config.expand import referenced_vars
-from mtor_git.config.load import Config, load_config
+from mtor_git.config.load import load_config
+from mtor_git.config.model import Config
 from mtor_git.errors import ConfigError
 
 Status = Literal["pass", "fail", "warn", "skip"]

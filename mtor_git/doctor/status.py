@@ -17,15 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mtor_git.config.load import Config
+from mtor_git.config.model import Config
 from mtor_git.doctor.run import Check, Status
+from mtor_git.states import TaskStatus
 from mtor_git.worker.daemon import STATUS_NAME
 
 HEARTBEAT_FACTOR = 3.0  # a heartbeat older than this many poll intervals: not running or stuck
 WINDOW = 5  # recent outcomes judged
 UNHEALTHY_FAILURES = 3  # failed outcomes within the window that make the worker unhealthy
 FAST = 10.0  # seconds: a failed task this quick, with no model call, points at the pipeline
-BAD_STATUSES = frozenset({"failed", "rejected", "exhausted"})
+BAD_STATUSES = frozenset({TaskStatus.FAILED, TaskStatus.REJECTED, TaskStatus.EXHAUSTED})
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,19 @@ import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal
+from enum import StrEnum
 
-Phase = Literal["running", "publishing", "released"]
+from mtor_git.attempts import AttemptRecord, records
+
+
+class ClaimPhase(StrEnum):
+    """Where a held claim is in its life cycle (see the diagram in `mtor_git.queue`)."""
+
+    RUNNING = "running"  # checking the spec, waiting, or running the agent
+    PUBLISHING = "publishing"  # the result is committed here; its push may wait in the outbox
+    RELEASED = "released"  # handed back: anyone may take it (after `not_before`)
+
+
 CLAIM_FILE = "claim.json"
 # A claim whose result is committed but not pushed yet is not taken over for this long past its
 # lease: its worker holds the result in its outbox and will push it when the remote is back.
@@ -32,20 +42,20 @@ class Claim:
     worker: str
     host: str
     pid: int
-    phase: Phase
+    phase: ClaimPhase
     heartbeat: float
     lease_expires: float
     spec_commit: str | None = None
     attempt: int = 0
     not_before: float | None = None  # released until then (a usage limit that resets later)
     reason: str = ""  # why it was released
-    carried_attempts: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    carried_attempts: tuple[AttemptRecord, ...] = field(default_factory=tuple)
     # Which process wrote it: a pid alone repeats across restarts (PID 1 in a container).
     process: str = ""
 
     def to_bytes(self) -> bytes:
         data = asdict(self)
-        data["carried_attempts"] = list(self.carried_attempts)
+        data["carried_attempts"] = [a.to_json() for a in self.carried_attempts]
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -57,7 +67,12 @@ class Claim:
             # Fields a newer version added are ignored: a rolling upgrade must not make a live
             # claim look unreadable (an unreadable claim may be taken over at once).
             kept = {k: v for k, v in data.items() if k in known}
-            kept["carried_attempts"] = tuple(data.get("carried_attempts") or ())
+            kept["carried_attempts"] = records(data.get("carried_attempts") or [])
+            # A phase a newer version added counts as held, under its lease (as it always did).
+            if "phase" in kept:
+                phase = kept["phase"]
+                kept["phase"] = (ClaimPhase(phase) if phase in ClaimPhase._value2member_map_
+                                 else ClaimPhase.RUNNING)
             return cls(**kept)
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
@@ -68,12 +83,12 @@ def new_claim(task_id: str, run: int, worker: str, lease: float, *,
     at = time.time() if now is None else now
     return Claim(task_id=task_id, run=run, worker=worker, host=socket.gethostname(),
                  process=PROCESS,
-                 pid=os.getpid(), phase="running", heartbeat=at, lease_expires=at + lease,
+                 pid=os.getpid(), phase=ClaimPhase.RUNNING, heartbeat=at, lease_expires=at + lease,
                  spec_commit=spec_commit)
 
 
 def renewed(claim: Claim, lease: float, *, now: float | None = None, attempt: int | None = None,
-            phase: Phase | None = None) -> Claim:
+            phase: ClaimPhase | None = None) -> Claim:
     at = time.time() if now is None else now
     return replace(claim, heartbeat=at, lease_expires=at + lease,
                    attempt=claim.attempt if attempt is None else attempt,
@@ -81,13 +96,13 @@ def renewed(claim: Claim, lease: float, *, now: float | None = None, attempt: in
 
 
 def released(claim: Claim, reason: str, *,
-             attempts: tuple[dict[str, Any], ...] | None = None,
+             attempts: tuple[AttemptRecord, ...] | None = None,
              not_before: float | None = None, now: float | None = None) -> Claim:
     """Hand the claim back; `attempts` is every attempt of this run so far (the carried ones
     included), which replaces what the claim carried; None keeps that."""
     at = time.time() if now is None else now
     carried = claim.carried_attempts if attempts is None else tuple(attempts)
-    return replace(claim, phase="released", heartbeat=at, lease_expires=at, reason=reason,
+    return replace(claim, phase=ClaimPhase.RELEASED, heartbeat=at, lease_expires=at, reason=reason,
                    not_before=not_before, carried_attempts=carried)
 
 
@@ -110,11 +125,11 @@ def takeable(claim: Claim | None, *, me: str, now: float) -> bool:
     """
     if claim is None:
         return True  # unreadable: whoever wrote it cannot be trusted to finish it
-    if claim.phase == "released":
+    if claim.phase == ClaimPhase.RELEASED:
         return claim.not_before is None or now >= claim.not_before
     if is_orphan_of(claim, me):
         return True
-    grace = PUBLISH_GRACE if claim.phase == "publishing" else 0.0
+    grace = PUBLISH_GRACE if claim.phase == ClaimPhase.PUBLISHING else 0.0
     return now >= claim.lease_expires + grace
 
 

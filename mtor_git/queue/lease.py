@@ -10,10 +10,11 @@ from collections.abc import Callable
 from loguru import logger
 
 from mtor_git import git
+from mtor_git.attempts import AttemptRecord
 from mtor_git.errors import GitOpError
 from mtor_git.git import Repository, refs
 from mtor_git.queue import claims, protocol
-from mtor_git.queue.claims import Claim, Phase
+from mtor_git.queue.claims import Claim, ClaimPhase
 
 
 class ClaimKeeper:
@@ -55,7 +56,7 @@ class ClaimKeeper:
                     self._mark_lost("the lease expired without a renewal")
                     return
 
-    def beat(self, *, attempt: int | None = None, phase: Phase | None = None) -> bool:
+    def beat(self, *, attempt: int | None = None, phase: ClaimPhase | None = None) -> bool:
         """Renew the lease now; False (and `lost` set) when another worker owns the claim."""
         repo = self._repo_factory()
         with self._lock:  # the read and the push together: two beats must not interleave
@@ -84,10 +85,10 @@ class ClaimKeeper:
         """Stop renewing, leaving the claim marked `publishing`: the result is committed and in
         the outbox, so no other worker reruns the task while its push waits for the remote
         (claims.PUBLISH_GRACE). Best effort: an unreachable remote leaves the claim as it was."""
-        self._final(lambda c: claims.renewed(c, self._lease, phase="publishing"),
+        self._final(lambda c: claims.renewed(c, self._lease, phase=ClaimPhase.PUBLISHING),
                     "mark the claim as publishing")
 
-    def release(self, reason: str, *, attempts: tuple[dict[str, object], ...] | None = None,
+    def release(self, reason: str, *, attempts: tuple[AttemptRecord, ...] | None = None,
                 not_before: float | None = None) -> None:
         """Hand the task back with the evidence of what ran, so another worker can go on."""
         if not self.lost.is_set():

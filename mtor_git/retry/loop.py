@@ -28,7 +28,7 @@ from typing import Any
 
 from loguru import logger
 
-from mtor_git.agent.evidence import Attempt, Failure
+from mtor_git.agent.evidence import Attempt, Failure, StoppedBy
 from mtor_git.agent.live import LiveLimits
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
@@ -36,7 +36,9 @@ from mtor_git.agent.reports import parse_report
 from mtor_git.agent.resume import attempt_command, resumable_session, resume_refused
 from mtor_git.agent.spawn import Prepared, RunRequest, preflight, run_attempt
 from mtor_git.errors import PreflightError
+from mtor_git.retry.budget import Budget
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy, backoff_delay, park_until
+from mtor_git.states import TaskStatus
 from mtor_git.verdict.classify import KIND_DESCRIPTIONS, PROVIDER_TRANSIENT, classify, fingerprint
 from mtor_git.verdict.live import judge_event
 
@@ -74,7 +76,7 @@ class Usage:
 class Execution:
     """How one task's attempts ended."""
 
-    status: str
+    status: TaskStatus
     attempts: tuple[Attempt, ...] = ()
     failure: Failure | None = None
     resume_at: float | None = None
@@ -105,34 +107,44 @@ def interruptible_sleep(*events: threading.Event | None) -> Callable[[float], No
     return sleep
 
 
-def execute(*, prompt: str, profile_name: str, profiles: Mapping[str, AgentProfile],
-            cwd: Path | str, policy: RetryPolicy, environ: Mapping[str, str],
-            breakers: BreakerBoard, model: str | None = None, timeout: float | None = None,
-            max_attempts: int | None = None, max_cost_usd: float | None = None,
-            cancel: threading.Event | None = None, shutdown: threading.Event | None = None,
-            sleep: Callable[[float], None] | None = None,
+@dataclass(frozen=True)
+class ExecuteRequest:
+    """What one task's attempt loop runs: the prompt, the profile chain (`profile_name` and the
+    profiles its fallbacks come from), where, under which policy and budget, and the signals that
+    stop it. `timeout` (the spec's) is capped by the profile's."""
+
+    prompt: str
+    profile_name: str
+    profiles: Mapping[str, AgentProfile]
+    cwd: Path
+    policy: RetryPolicy
+    environ: Mapping[str, str]
+    breakers: BreakerBoard
+    model: str | None = None
+    timeout: float | None = None
+    budget: Budget = field(default_factory=Budget)
+    cancel: threading.Event | None = None
+    shutdown: threading.Event | None = None
+    # A usage limit that resets later than this (seconds) parks the task instead of waiting.
+    park_limit: float = 3600.0
+
+
+def execute(request: ExecuteRequest, *, sleep: Callable[[float], None] | None = None,
             clock: Callable[[], float] = time.time, rng: random.Random | None = None,
-            on_attempt: Callable[[Attempt], None] | None = None,
-            park_limit: float = 3600.0, max_turns: int | None = None) -> Execution:
+            on_attempt: Callable[[Attempt], None] | None = None) -> Execution:
     """Run one task's agent until success, a terminal fault, the budget, or a signal.
 
-    `timeout` (the spec's) is capped by the profile's; `max_attempts` by the policy's and the
-    task profile's (the smallest wins). Never raises: an unexpected exception becomes status
-    failed, kind internal_error, with a traceback.
+    The keyword arguments are the loop's clock and dice, for tests to inject. Never raises: an
+    unexpected exception becomes status failed, kind internal_error, with a traceback.
     """
-    loop = _Loop(prompt=prompt, profile_name=profile_name, profiles=profiles, cwd=Path(cwd),
-                 policy=policy, environ=environ, breakers=breakers, model=model,
-                 timeout=timeout, max_attempts=max_attempts, max_cost_usd=max_cost_usd,
-                 cancel=cancel, shutdown=shutdown,
-                 sleep=sleep or interruptible_sleep(cancel, shutdown), clock=clock,
-                 rng=rng or random.Random(), on_attempt=on_attempt, park_limit=park_limit,
-                 max_turns=max_turns)
+    loop = _Loop(request, sleep=sleep or interruptible_sleep(request.cancel, request.shutdown),
+                 clock=clock, rng=rng or random.Random(), on_attempt=on_attempt)
     try:
         return loop.run()
     except Exception as exc:
-        logger.exception("internal error while executing agent {}", profile_name)
+        logger.exception("internal error while executing agent {}", request.profile_name)
         red = loop.redactor
-        return loop.finish("failed", Failure(
+        return loop.finish(TaskStatus.FAILED, Failure(
             "internal_error", red.text(f"{type(exc).__name__}: {exc}"), rule="internal_error",
             traceback=red.text(traceback.format_exc())))
 
@@ -147,48 +159,39 @@ class _Next:
 
 @dataclass
 class _Loop:
-    prompt: str
-    profile_name: str
-    profiles: Mapping[str, AgentProfile]
-    cwd: Path
-    policy: RetryPolicy
-    environ: Mapping[str, str]
-    breakers: BreakerBoard
-    model: str | None
-    timeout: float | None
-    max_attempts: int | None
-    max_cost_usd: float | None
-    cancel: threading.Event | None
-    shutdown: threading.Event | None
+    request: ExecuteRequest
     sleep: Callable[[float], None]
     clock: Callable[[], float]
     rng: random.Random
     on_attempt: Callable[[Attempt], None] | None
-    park_limit: float
-    max_turns: int | None = None
     attempts: list[Attempt] = field(default_factory=list)
-    resume: str | None = None  # the CLI session the next attempt continues
-    resume_refused: bool = False  # a refused resume falls back to fresh runs for good
     prepared: dict[str, Prepared | None] = field(default_factory=dict)
     last_launch: float | None = None
+    resume: str | None = None  # the CLI session the next attempt continues
+    resume_refused: bool = False  # a refused resume falls back to fresh runs for good
     redactor: Redactor = field(init=False)
+    policy: RetryPolicy = field(init=False)
+    profiles: Mapping[str, AgentProfile] = field(init=False)
+    breakers: BreakerBoard = field(init=False)
 
     def __post_init__(self) -> None:
-        known = self.profiles.get(self.profile_name) or AgentProfile(name="?", command=())
-        self.redactor = Redactor(secrets_from(known, self.environ))
+        req = self.request
+        self.policy, self.profiles, self.breakers = req.policy, req.profiles, req.breakers
+        known = self.profiles.get(req.profile_name) or AgentProfile(name="?", command=())
+        self.redactor = Redactor(secrets_from(known, req.environ))
 
     # --- the loop ---------------------------------------------------------------------------
 
     def run(self) -> Execution:
         try:
-            current = self._prepare(self.profile_name, model=self.model)
+            current = self._prepare(self.request.profile_name, model=self.request.model)
         except PreflightError as exc:
-            logger.warning("preflight failed for agent {}: {} ({})", self.profile_name,
+            logger.warning("preflight failed for agent {}: {} ({})", self.request.profile_name,
                            self.redactor.text(str(exc)), exc.kind)
-            return self.finish("failed", Failure(exc.kind, self.redactor.text(str(exc)),
+            return self.finish(TaskStatus.FAILED, Failure(exc.kind, self.redactor.text(str(exc)),
                                                  rule="preflight"))
         primary, waited = current, 0.0
-        budget = self._budget(current.request.profile)
+        budget = max(self.request.budget.attempts_left(self.policy, current.request.profile), 1)
         for number in range(1, budget + 1):
             gate = self._gate(current)
             if isinstance(gate, Execution):
@@ -235,14 +238,17 @@ class _Loop:
 
     def _launch(self, number: int, prepared: Prepared, waited: float,
                 session: str | None) -> Attempt:
+        """One run of the agent: its caps (what earlier attempts left), the session it resumes,
+        the live monitor's limits, then the report and the verdict."""
         profile = prepared.request.profile
-        turns, dollars = self._left()
+        turns, dollars = self._left(profile)
         limits = LiveLimits(stall_timeout=profile.stall_timeout, max_cost_usd=dollars,
                             max_turns=turns, max_cli_retry_wait=profile.max_cli_retry_wait,
                             judge=judge_event)
         command = attempt_command(prepared, max_turns=turns, max_cost_usd=dollars,
                                   session_id=session)
-        run = run_attempt(command, cancel=self.cancel, shutdown=self.shutdown, live=limits)
+        run = run_attempt(command, cancel=self.request.cancel, shutdown=self.request.shutdown,
+                          live=limits)
         report = parse_report(profile.report, run)
         previous = self.attempts[-1] if self.attempts else None
         verdict = classify(run, report, min_model_call=self.policy.min_model_call,
@@ -253,22 +259,15 @@ class _Loop:
         return Attempt(number, profile.name, run, report, verdict, waited_before=waited,
                        resumed_from=session)
 
-    def _left(self) -> tuple[int | None, float | None]:
+    def _left(self, profile: AgentProfile) -> tuple[int | None, float | None]:
         """The turns and dollars the next attempt may still spend (None: no cap)."""
         usage = Usage.of(tuple(self.attempts))
-        profile = self.profiles.get(self.profile_name)
-        caps = [c for c in (self.max_turns, profile.max_turns if profile else None)
-                if c is not None]
-        turns = max(min(caps) - (usage.turns or 0), 1) if caps else None
-        dollars = (None if self.max_cost_usd is None
-                   else max(self.max_cost_usd - (usage.cost_usd or 0.0), 0.0))
+        cap = self.request.budget.turns_cap(profile)
+        turns = None if cap is None else max(cap - (usage.turns or 0), 1)
+        dollars = self.request.budget.cost_left()
+        if dollars is not None:
+            dollars = max(dollars - (usage.cost_usd or 0.0), 0.0)
         return turns, dollars
-
-    def _turns_spent(self) -> bool:
-        profile = self.profiles.get(self.profile_name)
-        caps = [c for c in (self.max_turns, profile.max_turns if profile else None)
-                if c is not None]
-        return bool(caps) and (Usage.of(tuple(self.attempts)).turns or 0) >= min(caps)
 
     def _record(self, attempt: Attempt) -> None:
         verdict = attempt.classification
@@ -281,33 +280,37 @@ class _Loop:
 
     def _decide(self, attempt: Attempt, primary: Prepared, *, last: bool) -> Execution | _Next:
         run, verdict = attempt.run, attempt.classification
-        if run.stopped_by == "shutdown":
+        if run.stopped_by == StoppedBy.SHUTDOWN:
             return self._interrupted()
-        if run.stopped_by == "cancel":
+        if run.stopped_by == StoppedBy.CANCEL:
             return self._cancelled()
         if verdict.succeeded:
-            return self.finish("succeeded")
+            return self.finish(TaskStatus.SUCCEEDED)
         spent = Usage.of(tuple(self.attempts)).cost_usd
-        if self.max_cost_usd is not None and spent is not None and spent > self.max_cost_usd:
-            return self.finish("failed", Failure(
+        cap = self.request.budget.cost_left()
+        if cap is not None and spent is not None and spent > cap:
+            return self.finish(TaskStatus.FAILED, Failure(
                 "budget_exceeded", f"reported cost ${spent:.4f} exceeds the task's cap "
-                f"${self.max_cost_usd:.4f}", rule="max_cost_usd", evidence=verdict.evidence))
-        if verdict.transient and self._left()[0] == 1 and self._turns_spent():
-            return self.finish("failed", Failure(
-                "max_turns", "the task's turn cap is spent by its attempts", rule="max_turns",
-                evidence=verdict.evidence))
+                f"${cap:.4f}", rule="max_cost_usd", evidence=verdict.evidence))
+        turns = self.request.budget.turns_cap(self.profiles[attempt.profile]) \
+            if attempt.profile in self.profiles else None
+        if verdict.transient and turns is not None and (Usage.of(tuple(self.attempts)).turns
+                                                        or 0) >= turns:
+            return self.finish(TaskStatus.FAILED, Failure(
+                "max_turns", f"the task's {turns} turns are spent by its attempts",
+                rule="max_turns", evidence=verdict.evidence))
         if last and verdict.transient:
-            return self.finish("exhausted", self._failure(
+            return self.finish(TaskStatus.EXHAUSTED, self._failure(
                 attempt, f"{attempt.number} attempts, each a transient fault"))
         now = self.clock()
         until = park_until(self.policy, verdict, now)
         if until is not None:  # a usage limit's reset, or a Retry-After beyond max_backoff
-            if last or until - now > self.park_limit:
-                return self.finish("parked", self._failure(
+            if last or until - now > self.request.park_limit:
+                return self.finish(TaskStatus.PARKED, self._failure(
                     attempt, "parked until the provider's limit resets"), resume_at=until)
             return _Next(self._next_profile(attempt, primary), until - now)
         if not verdict.transient:
-            return self.finish("failed", self._failure(attempt, "terminal fault"))
+            return self.finish(TaskStatus.FAILED, self._failure(attempt, "terminal fault"))
         delay = backoff_delay(self.policy, attempt.number, self.rng,
                               retry_after=verdict.retry_after)
         following = self._next_profile(attempt, primary)
@@ -324,10 +327,10 @@ class _Loop:
         if profile is None:
             raise PreflightError("unknown_agent", f"agent {name!r} is not configured "
                                  f"(configured: {', '.join(self.profiles) or 'none'})")
-        cap = profile.timeout
-        timeout = min(self.timeout or cap or DEFAULT_TIMEOUT, cap or float("inf"))
-        return preflight(RunRequest(profile, self.prompt, self.cwd, model=model,
-                                    timeout=timeout, environ=self.environ))
+        req, cap = self.request, profile.timeout
+        timeout = min(req.timeout or cap or DEFAULT_TIMEOUT, cap or float("inf"))
+        return preflight(RunRequest(profile, req.prompt, Path(req.cwd), model=model,
+                                    timeout=timeout, environ=req.environ))
 
     def _fallback_of(self, profile: AgentProfile) -> Prepared | None:
         """The profile's fallback, preflighted once; None when there is none or it cannot run."""
@@ -370,26 +373,26 @@ class _Loop:
                 return stopped
             if self.breakers.allow(name, self.clock()):
                 return current, waited
-        return self.finish("parked", Failure("breaker_open", f"agent {name!r} has failed "
+        return self.finish(TaskStatus.PARKED, Failure("breaker_open", f"agent {name!r} has failed "
                            "repeatedly with provider faults; its breaker is open",
                            rule="breaker"), resume_at=self.clock() + cooldown)
 
     # --- endings ----------------------------------------------------------------------------
 
     def _stopped(self) -> Execution | None:
-        if self.shutdown is not None and self.shutdown.is_set():
+        if self.request.shutdown is not None and self.request.shutdown.is_set():
             return self._interrupted()
-        if self.cancel is not None and self.cancel.is_set():
+        if self.request.cancel is not None and self.request.cancel.is_set():
             return self._cancelled()
         return None
 
     def _interrupted(self) -> Execution:
-        return self.finish("interrupted", Failure(
+        return self.finish(TaskStatus.INTERRUPTED, Failure(
             "interrupted", "the worker is shutting down; the task will run again",
             rule="shutdown"))
 
     def _cancelled(self) -> Execution:
-        return self.finish("cancelled", Failure("cancelled", "cancelled on request",
+        return self.finish(TaskStatus.CANCELLED, Failure("cancelled", "cancelled on request",
                                                 rule="cancel"))
 
     def _failure(self, attempt: Attempt, what: str) -> Failure:
@@ -399,11 +402,7 @@ class _Loop:
                        f"{attempt.profile!r}: {meaning}", rule=verdict.rule,
                        evidence=verdict.evidence)
 
-    def _budget(self, profile: AgentProfile) -> int:
-        caps = [self.policy.max_attempts, self.max_attempts, profile.max_attempts]
-        return max(min(c for c in caps if c is not None), 1)
-
-    def finish(self, status: str, failure: Failure | None = None, *,
+    def finish(self, status: TaskStatus, failure: Failure | None = None, *,
                resume_at: float | None = None) -> Execution:
         attempts = tuple(self.attempts)
         invoked = [a.model_invoked for a in attempts]

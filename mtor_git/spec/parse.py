@@ -12,7 +12,7 @@ import math
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -39,8 +39,15 @@ KEYS: dict[str, str] = {
     "max_attempts": "attempt budget, capped by the worker",
     "base": "branch or commit to start from (default: the commit that added the spec)",
     "max_cost_usd": "stop when the agent's reported cost exceeds this many US dollars",
+    "verify": "command(s) that must pass in the checkout after the agent (e.g. `pytest -q`)",
+    "fix_rounds": "agent rounds allowed to fix a failing verify command (default 2)",
+    "continues": "id of a task whose branch this one continues (a follow-up on the same PR)",
+    "depends_on": "ids of tasks that must succeed before this one starts",
     "max_turns": "stop the agent when its turns (model calls) pass this many, over all attempts",
 }
+MAX_FIX_ROUNDS = 10
+MAX_VERIFY_COMMANDS = 20
+MAX_DEPENDENCIES = 50
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,23 @@ class Spec:
     max_attempts: int | None = None
     base: str | None = None
     max_cost_usd: float | None = None
+    verify: tuple[str, ...] = ()
+    fix_rounds: int | None = None
+    continues: str | None = None
+    depends_on: tuple[str, ...] = ()
     max_turns: int | None = None
+    # Where each key stands in the file, for problems found across specs (dependency cycles).
+    key_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
+
+    def line_of(self, key: str) -> int:
+        return next((line for name, line in self.key_lines if name == key), 1)
+
+    @property
+    def prerequisites(self) -> tuple[str, ...]:
+        """The tasks that must end before this one starts: its dependencies and the task it
+        continues."""
+        before = self.depends_on + ((self.continues,) if self.continues else ())
+        return tuple(dict.fromkeys(before))
 
 
 def ref_component_problem(component: str) -> str | None:
@@ -106,6 +129,7 @@ def parse_spec(raw: bytes, path: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
     if front is None:
         raise SpecError(problems)
     fields = _check_fields(front, path, stem_id, problems)
+    fields["key_lines"] = tuple((k, front.line((k,))) for k in front.data if isinstance(k, str))
     if not body.strip():
         problems.append(Problem(path, body_line, "body", "the prompt (text after the closing "
                                 "`---`) is empty"))
@@ -223,6 +247,20 @@ def _check_fields(front: Located, path: str, stem_id: str,
 
 
 def _convert(key: str, value: Any, stem_id: str) -> Any:
+    if key in ("verify", "depends_on"):
+        return _text_list(key, value, stem_id)
+    if key == "fix_rounds":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected a whole number, got {_shown(value)}")
+        if not 0 <= value <= MAX_FIX_ROUNDS:
+            raise ValueError(f"must be between 0 and {MAX_FIX_ROUNDS}")
+        return value
+    if key == "continues":
+        if not isinstance(value, str) or not is_valid_id(value):
+            raise ValueError(f"{_shown(value)} is not a task id")
+        if value == stem_id:
+            raise ValueError("a task cannot continue itself")
+        return value
     if key == "timeout":
         return parse_duration(value)
     if key in ("max_attempts", "max_turns"):
@@ -250,6 +288,31 @@ def _convert(key: str, value: Any, stem_id: str) -> Any:
     return value.strip() if key == "title" else value
 
 
+def _text_list(key: str, value: Any, stem_id: str) -> tuple[str, ...]:
+    """`verify` (commands) and `depends_on` (task ids): one text or a list of texts."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"expected a text or a non-empty list of texts, got {_shown(value)}")
+    limit = MAX_VERIFY_COMMANDS if key == "verify" else MAX_DEPENDENCIES
+    if len(items) > limit:
+        raise ValueError(f"at most {limit} entries")
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"every entry must be non-empty text, got {_shown(item)}")
+        if key == "verify" and ("\n" in item.strip() or "\x00" in item):
+            raise ValueError("one command per entry, on one line")
+        if key == "depends_on":
+            if not is_valid_id(item):
+                raise ValueError(f"{item!r} is not a task id")
+            if item == stem_id:
+                raise ValueError("a task cannot depend on itself")
+            if item in out:
+                raise ValueError(f"{item!r} is listed twice")
+        out.append(item.strip() if key == "verify" else item)
+    return tuple(out)
+
+
 def _shown(value: Any) -> str:
     try:
         text = repr(value)
@@ -268,6 +331,9 @@ def skeleton(task_id: str, *, agent: str | None = None) -> str:
         "timeout: 20m",
         "max_attempts: 3",
         "# base: main          # optional: branch or commit to start from",
+        "# verify: pytest -q    # optional: must pass after the agent (fix_rounds: 2 retries)",
+        "# depends_on: [other-task]   # optional: start after these succeeded",
+        "# continues: earlier-task    # optional: a follow-up on that task's branch and PR",
         "# max_cost_usd: 2.5   # optional: stop the agent the moment its cost passes this",
         "# max_turns: 40       # optional: stop the agent when its turns pass this",
         "---",

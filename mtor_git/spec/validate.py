@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mtor_git.errors import Problem, SpecError
 from mtor_git.git import Repository, staged
+from mtor_git.spec.graph import cycle_problems
 from mtor_git.spec.parse import DEFAULT_MAX_BYTES, Spec, is_spec_path, parse_spec, read_spec_file
 
 _SYMLINK = 0o120000
@@ -50,7 +51,7 @@ def check_files(paths: Iterable[Path], *, root: Path | None = None,
                                                          max_bytes=max_bytes)))
         except SpecError as exc:
             results.append(Checked(shown, None, exc.problems))
-    return results
+    return with_cycles(results)
 
 
 def spec_files(root: Path, tasks_dir: str = "tasks") -> list[Path]:
@@ -77,7 +78,7 @@ def check_index(repo: Repository, tasks_dir: str = "tasks",
     """
     entries = staged.staged(repo, lambda path: is_spec_path(path, tasks_dir),
                             index_file=index_file, changed_only=changed_only)
-    return [_check_entry(repo, entry, max_bytes) for entry in entries]
+    return with_cycles([_check_entry(repo, entry, max_bytes) for entry in entries])
 
 
 def check_push(repo: Repository, updates: Iterable[tuple[str, str]],
@@ -86,7 +87,20 @@ def check_push(repo: Repository, updates: Iterable[tuple[str, str]],
     results: dict[str, Checked] = {}
     for entry in staged.pushed(repo, updates, lambda path: is_spec_path(path, tasks_dir)):
         results[entry.path] = _check_entry(repo, entry, max_bytes)
-    return list(results.values())
+    return with_cycles(list(results.values()))
+
+
+def with_cycles(results: list[Checked]) -> list[Checked]:
+    """`results` with every spec on a dependency cycle among them turned into a problem: each
+    spec alone is valid, but together they could never start."""
+    problems = cycle_problems(c.spec for c in results if c.spec is not None)
+    if not problems:
+        return results
+    by_path: dict[str, list[Problem]] = {}
+    for problem in problems:
+        by_path.setdefault(problem.path, []).append(problem)
+    return [Checked(c.path, None, tuple(by_path[c.path])) if c.path in by_path else c
+            for c in results]
 
 
 def _check_entry(repo: Repository, entry: staged.Entry, max_bytes: int) -> Checked:

@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mtor_git import __version__
-from mtor_git.config.load import Config
-from mtor_git.retry.loop import execute
+from mtor_git.config.model import Config
+from mtor_git.retry.budget import Budget
+from mtor_git.retry.loop import ExecuteRequest, execute
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import read_spec_file
+from mtor_git.states import TaskStatus
 from mtor_git.task.result import Result, TaskInfo, WorkerInfo
 from mtor_git.task.run import profile_refusal
 
@@ -30,19 +32,21 @@ def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, 
     started = time.time()
     refusal = profile_refusal(spec, config)
     if refusal is not None:
-        return Result(status="rejected", task=info, worker=worker, branch="(local)",
+        return Result(status=TaskStatus.REJECTED, task=info, worker=worker, branch="(local)",
                       started_at=started, finished_at=time.time(), model_invoked=False,
                       failure=refusal)
     timeout = min(spec.timeout or config.default_timeout, config.max_timeout)
-    execution = execute(
+    execution = execute(ExecuteRequest(
         prompt=spec.prompt, profile_name=agent, profiles=config.agents, cwd=cwd,
         policy=config.retry, environ=environ, breakers=BreakerBoard(config.retry),
-        model=spec.model, timeout=timeout, max_attempts=spec.max_attempts,
-        max_cost_usd=spec.max_cost_usd, cancel=cancel,
-        max_turns=min((c for c in (spec.max_turns, config.max_turns) if c is not None),
-                      default=None))
+        model=spec.model, timeout=timeout,
+        budget=Budget(max_attempts=spec.max_attempts, max_cost_usd=spec.max_cost_usd,
+                      max_turns=min((c for c in (spec.max_turns, config.max_turns)
+                                     if c is not None), default=None)),
+        cancel=cancel))
     return Result(
-        status=execution.status if execution.status != "parked" else "exhausted",
+        status=(execution.status if execution.status != TaskStatus.PARKED
+                else TaskStatus.EXHAUSTED),
         task=info, worker=worker, branch="(local)", started_at=started, finished_at=time.time(),
         model_invoked=execution.model_invoked, usage=execution.usage.to_json(),
-        attempts=tuple(a.to_json() for a in execution.attempts), failure=execution.failure)
+        attempts=tuple(a.record() for a in execution.attempts), failure=execution.failure)

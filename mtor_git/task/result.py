@@ -12,12 +12,12 @@ from importlib import resources
 from typing import Any
 
 from mtor_git.agent.evidence import Failure
+from mtor_git.attempts import AttemptRecord, records
 from mtor_git.durations import format_duration
 from mtor_git.git.read import Changes, FileChange
+from mtor_git.states import TERMINAL, TaskStatus
 
 SCHEMA_ID = "mtor-git/result/v1"
-STATUSES = ("succeeded", "failed", "exhausted", "rejected", "cancelled", "interrupted")
-TERMINAL_STATUSES = frozenset(STATUSES) - {"interrupted"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class WorkerInfo:
 class Result:
     """Everything a reader needs to know about one run of one task."""
 
-    status: str
+    status: TaskStatus
     task: TaskInfo
     worker: WorkerInfo
     branch: str
@@ -55,13 +55,13 @@ class Result:
     head_commit: str | None = None
     changes: Changes = field(default_factory=Changes)
     usage: dict[str, Any] = field(default_factory=dict)
-    attempts: tuple[dict[str, Any], ...] = ()  # Attempt.to_json() of each attempt
+    attempts: tuple[AttemptRecord, ...] = ()
     failure: Failure | None = None
     notes: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return self.status in TERMINAL
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,7 +84,7 @@ class Result:
             "finished_at": _iso(self.finished_at),
             "duration": round(self.finished_at - self.started_at, 3),
             "usage": self.usage,
-            "attempts": list(self.attempts),
+            "attempts": [a.to_json() for a in self.attempts],
             "failure": self.failure.to_json() if self.failure else None,
             "notes": list(self.notes),
         }
@@ -98,7 +98,7 @@ class Result:
         task, worker, changes = data["task"], data["worker"], data["changes"]
         failure = data.get("failure")
         return cls(
-            status=data["status"], branch=data["branch"], run=int(data["run"]),
+            status=TaskStatus(data["status"]), branch=data["branch"], run=int(data["run"]),
             task=TaskInfo(task["id"], task["spec_path"], task["spec_commit"],
                           task["spec_sha256"], task["agent"], task.get("model"),
                           task.get("title")),
@@ -109,7 +109,7 @@ class Result:
             head_commit=data.get("head_commit"),
             changes=Changes(tuple(FileChange(f["path"], f["status"], f["insertions"],
                                              f["deletions"]) for f in changes["files"])),
-            usage=dict(data.get("usage") or {}), attempts=tuple(data.get("attempts") or ()),
+            usage=dict(data.get("usage") or {}), attempts=records(data.get("attempts") or []),
             failure=Failure(**failure) if failure else None,
             notes=tuple(data.get("notes") or ()))
 
@@ -211,14 +211,13 @@ def _failure_md(failure: Failure) -> list[str]:
     return [*out, ""]
 
 
-def _attempts_md(attempts: tuple[dict[str, Any], ...]) -> list[str]:
+def _attempts_md(attempts: tuple[AttemptRecord, ...]) -> list[str]:
     out = ["### Attempts", "", "| # | profile | exit | duration | model | verdict |",
            "| ---: | --- | --- | ---: | --- | --- |"]
     for a in attempts:
-        cls = a.get("classification") or {}
-        exit_text = (f"signal {a['signal']}" if a.get("signal") else str(a.get("exit_code")))
-        verdict = f"{cls.get('kind')} ({'transient' if cls.get('transient') else 'terminal'})"
-        out.append(f"| {a.get('number')} | {a.get('profile')} | {exit_text} | "
-                   f"{format_duration(float(a.get('duration') or 0))} | "
-                   f"{_tri(a.get('model_invoked'))} | {verdict} |")
+        exit_text = f"signal {a.signal}" if a.signal else str(a.exit_code)
+        verdict = f"{a.kind} ({'transient' if a.transient else 'terminal'})"
+        out.append(f"| {a.number} | {a.profile} | {exit_text} | "
+                   f"{format_duration(float(a.duration or 0))} | {_tri(a.model_invoked)} | "
+                   f"{verdict} |")
     return [*out, ""]

@@ -21,15 +21,20 @@ from loguru import logger
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.redact import Redactor, secrets_from
-from mtor_git.config.load import Config, RepoConfig
+from mtor_git.attempts import AttemptRecord
+from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import Problem
 from mtor_git.git import Repository, refs
 from mtor_git.git.read import Changes
-from mtor_git.retry.loop import Execution, execute
+from mtor_git.queue import deps
+from mtor_git.queue.protocol import RemoteView, read_view
+from mtor_git.retry.budget import Budget
+from mtor_git.retry.loop import ExecuteRequest, Execution, execute
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import Spec
 from mtor_git.spec.signing import verify_commit
 from mtor_git.spec.validate import Checked, check_bytes
+from mtor_git.states import TaskStatus
 from mtor_git.task.result import (
     Result,
     TaskInfo,
@@ -50,7 +55,7 @@ class Job:
     spec_path: str
     run: int
     head: str
-    carried_attempts: tuple[dict[str, Any], ...] = ()
+    carried_attempts: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class Outcome:
     commit: str | None
     release_reason: str | None = None
     not_before: float | None = None
-    attempts: tuple[dict[str, Any], ...] = ()
+    attempts: tuple[AttemptRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,30 +87,35 @@ class TaskRunner:
         self.config, self.repo, self.breakers, self.environ = config, repo, breakers, environ
         self.worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(),
                                  version=__version__, pid=os.getpid())
+        # One runner runs one job (the cycle makes one per task): the remote as this job sees it.
+        self._branch, self._tasks_dir = "", "tasks"
+        self._remote_view: RemoteView | None = None
 
     def run(self, job: Job, signals: Signals, *, cancelled_before: bool = False) -> Outcome:
         started = time.time()
+        self._branch, self._tasks_dir = job.repo.branch, job.repo.tasks_dir
+        self._remote_view = None
         checked, spec_commit = Checked(job.spec_path, None), None
         info = _task_info(job, checked, spec_commit, self.config.default_agent)
         try:
             checked, spec_commit = self._read_spec(job)
             info = _task_info(job, checked, spec_commit, self.config.default_agent)
             if cancelled_before:
-                return self._finish(job, info, started, "cancelled", spec_commit,
+                return self._finish(job, info, started, TaskStatus.CANCELLED, spec_commit,
                                     Failure("cancelled", "cancelled before it started"))
             if checked.spec is None:
                 message = _problems_text(checked.problems)
-                return self._finish(job, info, started, "rejected", spec_commit,
+                return self._finish(job, info, started, TaskStatus.REJECTED, spec_commit,
                                     Failure("invalid_spec", message))
             refusal = self._refusal(checked.spec, spec_commit)
             if refusal is not None:
-                return self._finish(job, info, started, "rejected", spec_commit, refusal)
+                return self._finish(job, info, started, TaskStatus.REJECTED, spec_commit, refusal)
             return self._run_agent(job, info, checked.spec, spec_commit, started, signals)
         except Exception as exc:  # an internal error must still end as a result, not a spin
             if _disk_full(exc):
                 return _hand_back_for_space(job, exc, self.config.retry.initial_backoff)
             logger.exception("internal error in task {}", job.task_id)
-            return self._finish(job, info, started, "failed", spec_commit,
+            return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
                                 _internal(exc, self._redactor()))
 
     def _redactor(self) -> Redactor:
@@ -131,13 +141,30 @@ class TaskRunner:
                 return Failure("unsigned_spec", f"{spec.path}: {check.reason}; with "
                                "require_signed only specs from signed commits by allowed "
                                "keys run")
-        return profile_refusal(spec, self.config)
+        return profile_refusal(spec, self.config) or self._dependency_refusal(spec)
+
+    def _dependency_refusal(self, spec: Spec) -> Failure | None:
+        """A dependency that ended other than `succeeded`, or a cycle, rejects the task (the
+        cycle cannot start; the task needs what the failed one did not deliver)."""
+        if not spec.prerequisites:
+            return None
+        gate = deps.gate(self.repo, self._view(), spec, self._tasks_dir)
+        if gate.cycle:
+            return Failure("dependency_cycle", f"{spec.path}: {gate.reason()}")
+        if gate.failed:
+            return Failure("dependency_failed", f"{spec.path}: {gate.reason()}")
+        return None
+
+    def _view(self) -> RemoteView:
+        if self._remote_view is None:
+            self._remote_view = read_view(self.repo, self._branch)
+        return self._remote_view
 
     def _run_agent(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                    started: float, signals: Signals) -> Outcome:
         base = self._base(spec, spec_commit, job)
         if base is None:
-            return self._finish(job, info, started, "rejected", spec_commit,
+            return self._finish(job, info, started, TaskStatus.REJECTED, spec_commit,
                                 Failure("bad_base", f"{spec.path}: base {spec.base!r} is not a "
                                         "branch or commit of the repository"))
         spent = self._spent_before(spec, job)
@@ -148,8 +175,8 @@ class TaskRunner:
         try:
             signals.agent_starting()
             execution = self._execute(spec, worktree, signals, job)
-            attempts = job.carried_attempts + tuple(a.to_json() for a in execution.attempts)
-            if execution.status in ("interrupted", "parked"):
+            attempts = job.carried_attempts + tuple(a.record() for a in execution.attempts)
+            if execution.status in (TaskStatus.INTERRUPTED, TaskStatus.PARKED):
                 return Outcome(None, None, release_reason=execution.status,
                                not_before=execution.resume_at, attempts=attempts)
             if signals.lost.is_set():
@@ -165,7 +192,7 @@ class TaskRunner:
                     return _hand_back_for_space(job, exc, self.config.retry.initial_backoff,
                                                 attempts)
                 logger.exception("internal error recording task {}", job.task_id)
-                return self._finish(job, info, started, "failed", spec_commit,
+                return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
                                     _internal(exc, self._redactor()),
                                     base=base, head=base, execution=execution,
                                     attempts=attempts)
@@ -174,7 +201,7 @@ class TaskRunner:
 
     def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                 started: float, worktree: Path, base: str, execution: Execution,
-                attempts: tuple[dict[str, Any], ...]) -> Outcome:
+                attempts: tuple[AttemptRecord, ...]) -> Outcome:
         """Commit what the agent changed (unless it leaked a secret) and the result."""
         message = f"mtor: {job.task_id} agent changes (run {job.run})"
         # Nothing left uncommitted: the head is still the agent's own last commit, if any.
@@ -186,7 +213,7 @@ class TaskRunner:
         if leak is not None:
             quarantine = refs.quarantine_ref(job.task_id, job.run)
             git.point_ref(self.repo, quarantine, head)
-            return self._finish(job, info, started, "failed", spec_commit, leak,
+            return self._finish(job, info, started, TaskStatus.FAILED, spec_commit, leak,
                                 base=base, head=base, execution=execution,
                                 attempts=attempts,
                                 notes=(f"the agent's commit {head[:12]} holds a secret and "
@@ -228,47 +255,42 @@ class TaskRunner:
                        f"{where}. Nothing of the agent's changes was pushed.",
                        rule="secret_value_in_changed_file")
 
-    def _budgets(self, spec: Spec, job: Job) -> tuple[int, float | None]:
-        """Attempts and dollars left for this run, after what earlier hand-backs of it spent
-        (attempts a shutdown or a cancel cut short do not count)."""
-        profile = self.config.agents[spec.agent or self.config.default_agent]
-        caps = [self.config.retry.max_attempts, spec.max_attempts, profile.max_attempts]
-        counted = [a for a in job.carried_attempts if (a.get("classification") or {}).get(
-            "kind") not in ("interrupted", "cancelled")]
-        attempts = min(c for c in caps if c is not None) - len(counted)
-        cost = sum(float((a.get("report") or {}).get("cost_usd") or 0) for a in counted)
-        dollars = None if spec.max_cost_usd is None else spec.max_cost_usd - cost
-        return attempts, dollars
+    def _budget(self, spec: Spec, job: Job) -> Budget:
+        """What this run may still spend, after what earlier hand-backs of it spent."""
+        caps = [c for c in (spec.max_turns, self.config.max_turns) if c is not None]
+        return Budget.after(job.carried_attempts, max_attempts=spec.max_attempts,
+                            max_cost_usd=spec.max_cost_usd, max_turns=min(caps, default=None))
 
-    def _spent_before(self, spec: Spec, job: Job) -> tuple[str, Failure] | None:
-        attempts, dollars = self._budgets(spec, job)
-        if attempts <= 0:
-            return "exhausted", Failure("attempt_budget", "the attempt budget was spent by "
-                                        "earlier runs of this task that were handed back")
+    def _spent_before(self, spec: Spec, job: Job) -> tuple[TaskStatus, Failure] | None:
+        budget = self._budget(spec, job)
+        profile = self.config.agents[spec.agent or self.config.default_agent]
+        if budget.attempts_left(self.config.retry, profile) <= 0:
+            return TaskStatus.EXHAUSTED, Failure(
+                "attempt_budget", "the attempt budget was spent by earlier runs of this task "
+                "that were handed back")
+        dollars = budget.cost_left()
         if dollars is not None and dollars <= 0:
-            return "failed", Failure("budget_exceeded", "the cost cap was spent by earlier "
-                                     "runs of this task that were handed back",
-                                     rule="max_cost_usd")
+            return TaskStatus.FAILED, Failure(
+                "budget_exceeded", "the cost cap was spent by earlier runs of this task that "
+                "were handed back", rule="max_cost_usd")
         return None
 
     def _execute(self, spec: Spec, worktree: Path, signals: Signals,
                  job: Job) -> Execution:
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
-        attempts, dollars = self._budgets(spec, job)
-        return execute(
+        return execute(ExecuteRequest(
             prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
             environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
-            max_attempts=attempts, max_cost_usd=dollars,
-            max_turns=_smallest(spec.max_turns, self.config.max_turns),
-            cancel=signals.cancel, shutdown=signals.shutdown)
+            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown))
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
         remote, or a commit of the watched branch's history. Never a ref of the worker's own
         (a quarantined commit, another task's unpublished work)."""
         if spec.base is None:
-            return spec_commit or job.head
+            after = deps.start_branch(self.repo, self._view(), spec) if spec.depends_on else None
+            return after or spec_commit or job.head
         for ref in (f"refs/remotes/origin/{spec.base}", f"refs/tags/{spec.base}"):
             found = git.resolve(self.repo, ref)
             if found is not None:
@@ -297,10 +319,10 @@ class TaskRunner:
             logger.warning("could not remove worktree {}: {}", path, exc)
             shutil.rmtree(path, ignore_errors=True)
 
-    def _finish(self, job: Job, info: TaskInfo, started: float, status: str,
+    def _finish(self, job: Job, info: TaskInfo, started: float, status: TaskStatus,
                 spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
                 head: str | None = None, execution: Execution | None = None,
-                attempts: tuple[dict[str, Any], ...] = (),
+                attempts: tuple[AttemptRecord, ...] = (),
                 notes: tuple[str, ...] = ()) -> Outcome:
         parent = head or spec_commit or job.head
         changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
@@ -350,7 +372,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 
 def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
-                         attempts: tuple[dict[str, Any], ...] | None = None) -> Outcome:
+                         attempts: tuple[AttemptRecord, ...] | None = None) -> Outcome:
     """Give the claim back (with what ran) to be tried again after `wait`: a full disk is the
     worker's trouble, not the task's, and must not end it."""
     logger.error("task {}: the workspace is out of space ({}); handed back, to be tried again "
@@ -360,9 +382,9 @@ def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
                    not_before=time.time() + wait)
 
 
-def _invoked(execution: Execution | None, attempts: tuple[dict[str, Any], ...]) -> bool | None:
+def _invoked(execution: Execution | None, attempts: tuple[AttemptRecord, ...]) -> bool | None:
     """Did any attempt of this run, handed-back ones included, reach a model?"""
-    if any(a.get("model_invoked") is True for a in attempts):
+    if any(a.model_invoked is True for a in attempts):
         return True
     if execution is not None:
         return execution.model_invoked
@@ -390,6 +412,3 @@ def _usage(execution: Execution | None) -> dict[str, Any]:
     return execution.usage.to_json() if execution is not None else {}
 
 
-def _smallest(*caps: int | None) -> int | None:
-    present = [c for c in caps if c is not None]
-    return min(present) if present else None

@@ -8,8 +8,8 @@ from mtor_git.agent.evidence import Report, Run
 from mtor_git.verdict.classify import classify
 
 # Kinds a retry cannot fix, whichever HTTP status carried them: the attempt is stopped at once.
-TERMINAL_EVENT_KINDS = frozenset({"auth", "quota", "usage_limit", "model_not_found",
-                                  "invalid_request", "prompt_too_long", "usage_error"})
+TERMINAL_EVENT_KINDS = frozenset({"auth", "quota", "usage_limit", "not_found", "bad_request",
+                                  "prompt_too_long", "content_blocked", "usage_error"})
 _LONG_AGO = 3600.0  # a retry notice comes after a provider answered: never a pipeline fault
 
 
@@ -20,8 +20,9 @@ def judge_event(event: Event) -> str | None:
         return None
     line = event.raw or event.summary
     run = Run(argv=(), cwd="", env_names=(), started_at=0.0, duration=_LONG_AGO, exit_code=1)
-    report = Report(format="event", parsed=True, is_error=True, messages=(line,))
+    report = Report(format="event", parsed=True, is_error=True, api_error_status=event.status,
+                    messages=(line,))
     verdict = classify(run, report, min_model_call=0.0)
     if verdict.transient or verdict.kind not in TERMINAL_EVENT_KINDS:
         return None
-    return f"{verdict.kind} ({verdict.rule}): {line}"
+    return line

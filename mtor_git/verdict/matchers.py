@@ -48,11 +48,15 @@ Matcher = Callable[[Facts], Evidence | None]
 
 @dataclass(frozen=True)
 class Rule:
+    """One row: a name, the kind it decides, whether that kind is retried, a one-line reason,
+    the matcher, and where its vocabulary comes from (a provider's documentation, a measurement)."""
+
     name: str
     kind: str
     transient: bool
     reason: str
     match: Matcher
+    source: str = "mtor-git's own evidence (the run and the agent's parsed report)"
 
 
 def snippet(line: str, m: re.Match[str]) -> str:

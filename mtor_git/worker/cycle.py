@@ -1,5 +1,6 @@
 """One worker: each cycle syncs every watched repository, finds tasks to run, claims them and
-runs them on a bounded pool. Orchestration only; the steps live in queue, taskrun, publish."""
+runs them on a bounded pool. Orchestration only: recovery first (worker/recovery.py), the claim
+step in queue/acquire.py, the task in task/run.py, the publication in queue/outbox.py."""
 
 from __future__ import annotations
 
@@ -14,18 +15,19 @@ from pathlib import Path
 from loguru import logger
 
 from mtor_git import faults, git
-from mtor_git.config.load import Config, RepoConfig
+from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import GitOpError, SpecError
 from mtor_git.git import Repository, refs
 from mtor_git.git.transfer import Credentials, register_credentials, shown_url
-from mtor_git.queue import claims, outbox, protocol
+from mtor_git.queue import claims, deps, outbox, protocol
+from mtor_git.queue.acquire import Missed, Won, acquire
 from mtor_git.queue.lease import ClaimKeeper
-from mtor_git.queue.state import RepoState
+from mtor_git.queue.state import OutboxEntry, RepoState
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import is_spec_path, is_valid_id, parse_spec
 from mtor_git.task.result import Result, pr_body, pr_title
 from mtor_git.task.run import Job, Signals, TaskRunner
-from mtor_git.worker import pullrequest
+from mtor_git.worker import pullrequest, recovery
 
 
 @dataclass
@@ -38,6 +40,8 @@ class RepoRuntime:
     last_refs: Mapping[str, str] | None = None
     reconciled: bool = False  # the whole tasks/ tree was compared with the remote once
     waiting: set[str] = field(default_factory=set)  # ids claimed elsewhere or beyond capacity
+    # Ids whose dependencies have not ended: looked at again only when the remote's refs move.
+    blocked: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -95,17 +99,11 @@ class Worker:
         return started
 
     def _cycle_repo(self, rt: RepoRuntime, trouble: list[str]) -> int:
-        if not rt.reconciled:  # first cycle of this process: clear what a killed one left
-            git.sweep_stale_locks(rt.path, older_than=_PROCESS_START)
-        repo = self._open(rt)
-        if not rt.reconciled:
-            outbox.adopt(repo, rt.state, protocol.read_view(repo, rt.config.branch),
-                          self.config.worker_id)
-        for entry in outbox.flush(repo, rt.state, due_only=rt.reconciled):
-            # A result that waited in the outbox gets its pull request now.
-            result = pullrequest.published_result(repo, entry)
-            if result is not None and self.config.pull_request == "gh":
-                self._pull_request(repo, rt, result)
+        # First cycle of this process (not reconciled yet): clear what a killed one left too.
+        repo = recovery.recover(rt.path, lambda: self._open(rt), rt.state,
+                                branch=rt.config.branch, worker=self.config.worker_id,
+                                first=not rt.reconciled,
+                                on_landed=lambda repo, entry: self._landed(repo, rt, entry))
         view = protocol.read_view(repo, rt.config.branch)
         if view.head is None:
             raise GitOpError(f"branch {rt.config.branch!r} does not exist on "
@@ -133,7 +131,7 @@ class Worker:
         tasks_dir = rt.config.tasks_dir
         assert view.head is not None
         last = rt.state.last_processed()
-        ids: set[str] = set(rt.waiting)
+        ids: set[str] = set(rt.waiting) | rt.blocked
         if not rt.reconciled or last is None or not git.is_ancestor(repo, last, view.head):
             # Start-up, lost state or a force-push: compare the whole tasks/ tree with the refs.
             paths = git.list_tree(repo, view.head, tasks_dir)
@@ -164,6 +162,8 @@ class Worker:
         if raw is None:
             rt.waiting.discard(task_id)
             return 0
+        if self._blocked(repo, rt, view, raw, spec_path):
+            return 0
         profile = self._profile_of(raw, spec_path)
         if self.config.unknown_agents == "skip" and profile not in self.config.agents:
             return 0  # another worker of the fleet has this profile: leave the task to it
@@ -173,43 +173,19 @@ class Worker:
         if any((e.task_id, e.run) == (task_id, run) for e in rt.state.outbox()):
             rt.waiting.add(task_id)  # its result waits for the remote: never run it again
             return 0
-        claimed = self._claim(repo, rt, view, task_id, run)
-        if claimed is None:
+        claimed = acquire(repo, view, task_id, run, worker=self.config.worker_id,
+                          lease=self.config.claim_lease, author=self._author)
+        if not isinstance(claimed, Won):
+            if claimed != Missed.DONE:
+                rt.waiting.add(task_id)  # watch it: its lease may lapse
             return 0
-        claim, oid = claimed
+        claim, oid = claimed.claim, claimed.oid
         faults.point("after_claim")
         rt.waiting.discard(task_id)
         job = Job(rt.config, task_id, spec_path, run, view.head or "",
                   carried_attempts=claim.carried_attempts)
         self._start(rt, job, claim, oid, profile, cancelled=view.cancelled(task_id))
         return 1
-
-    def _claim(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
-               task_id: str, run: int) -> tuple[claims.Claim, str] | None:
-        me, lease, now = self.config.worker_id, self.config.claim_lease, time.time()
-        spec_commit = view.head  # the watched branch's commit the spec was read at
-        oid = view.claim_oid(task_id)
-        if oid is None:
-            claim = claims.new_claim(task_id, run, me, lease, spec_commit=spec_commit)
-        else:
-            old = protocol.read_claim(repo, oid)
-            if not claims.takeable(old, me=me, now=now):
-                rt.waiting.add(task_id)  # watch it: its lease may expire
-                return None
-            claim = (claims.taken_over(old, me, lease, spec_commit=spec_commit, run=run)
-                     if old else claims.new_claim(task_id, run, me, lease,
-                                                  spec_commit=spec_commit))
-            logger.info("taking over the claim of {} from {}", task_id,
-                        old.worker if old else "an unreadable claim")
-        new_oid = protocol.push_claim(repo, claim, parent=oid, author=self._author)
-        if new_oid is None:
-            rt.waiting.add(task_id)
-            return None
-        fresh = protocol.read_view(repo, rt.config.branch)
-        if fresh.done(task_id, run):  # finished by someone between our fetch and our claim
-            protocol.delete_claim(repo, task_id)
-            return None
-        return claim, new_oid
 
     @property
     def _author(self) -> tuple[str, str]:
@@ -224,6 +200,21 @@ class Worker:
             if cap is None:
                 return True
             return sum(1 for r in self.running.values() if r.profile == profile) < cap
+
+    def _blocked(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView, raw: bytes,
+                 spec_path: str) -> bool:
+        """Whether the spec waits for dependencies that have not ended. One that failed, or a
+        cycle, does not wait: the task is claimed and rejected with the reason."""
+        try:
+            spec = parse_spec(raw, spec_path)
+        except SpecError:
+            return False
+        gate = deps.gate(repo, view, spec, rt.config.tasks_dir)
+        if gate.waiting and not gate.failed and not gate.cycle:
+            rt.blocked.add(spec.id)
+            return True
+        rt.blocked.discard(spec.id)
+        return False
 
     def _profile_of(self, raw: bytes, spec_path: str) -> str:
         """The profile a spec names (the default when it names none or is invalid)."""
@@ -291,6 +282,12 @@ class Worker:
             with self._lock:
                 self.running.pop((rt.config.name, job.task_id), None)
             self.wake.set()
+
+    def _landed(self, repo: Repository, rt: RepoRuntime, entry: OutboxEntry) -> None:
+        """A result that waited in the outbox gets its pull request now."""
+        result = pullrequest.published_result(repo, entry)
+        if result is not None and self.config.pull_request == "gh":
+            self._pull_request(repo, rt, result)
 
     def _release_later(self, rt: RepoRuntime, task_id: str) -> None:
         self.housekeeping.submit(lambda: protocol.delete_claim(self._open(rt), task_id))
@@ -363,10 +360,6 @@ def _mark_running_soon(keeper: ClaimKeeper) -> None:
             logger.warning("could not mark {} running: {}", keeper.claim.task_id, exc)
 
     threading.Thread(target=mark, name=f"running-{keeper.claim.task_id}", daemon=True).start()
-
-
-# Lock files older than this process were left by a killed one (the workspace is ours alone).
-_PROCESS_START = time.time()
 
 
 def _merged_run(repo: Repository, head: str, task_id: str) -> int:

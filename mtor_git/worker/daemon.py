@@ -20,7 +20,7 @@ from loguru import logger
 
 from mtor_git import __version__
 from mtor_git.atomic import write_json_atomic
-from mtor_git.config.load import Config
+from mtor_git.config.model import Config
 from mtor_git.errors import ConfigError
 from mtor_git.worker.cycle import Worker
 from mtor_git.worker.poke import socket_path

@@ -28,7 +28,7 @@ from mtor_git.agent.evidence import Classification, Report, Run
 from mtor_git.agent.profiles import BUILTIN
 from mtor_git.agent.reports import parse_report
 from mtor_git.agent.spawn import RunRequest, run_attempt
-from mtor_git.retry.loop import Execution, execute
+from mtor_git.retry.loop import ExecuteRequest, Execution, execute
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy
 from mtor_git.verdict.classify import classify
 
@@ -92,10 +92,11 @@ def execute_claude(tmp_path: Path, turns: list[Turn], max_attempts: int = 3,
                          min_spacing=0.0)
     worktree = git_worktree(tmp_path / "wt")
     with AnthropicStub(turns) as stub:
-        result = execute(prompt=PROMPT, profile_name="claude", profiles={"claude": ONE_SHOT},
-                         cwd=worktree,
-                         policy=policy, environ=claude_environ(tmp_path / "home", stub),
-                         breakers=BreakerBoard(policy), timeout=120.0)
+        result = execute(ExecuteRequest(
+            prompt=PROMPT, profile_name="claude", profiles={"claude": ONE_SHOT}, cwd=worktree,
+            policy=policy,
+            environ=claude_environ(tmp_path / "home", stub), breakers=BreakerBoard(policy),
+            timeout=120.0))
     return stub, result
 
 

@@ -8,13 +8,15 @@ import random
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runner_fixtures import base_environ, fake_profile, fake_state, git_worktree
 
 from mtor_git.agent.evidence import Attempt, Classification
 from mtor_git.agent.profiles import AgentProfile
-from mtor_git.retry.loop import Execution, execute
+from mtor_git.retry.budget import Budget
+from mtor_git.retry.loop import ExecuteRequest, Execution, execute
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy
 
 SECRET = "glm-secret-token-0123456789"
@@ -41,15 +43,18 @@ class Recorder:
 
 
 def run(wt: Path, *profiles: AgentProfile, policy: RetryPolicy = FAST,
-        environ: dict[str, str] | None = None, **kw: object) -> Execution:
-    fields: dict[str, object] = {
+        environ: dict[str, str] | None = None, max_attempts: int | None = None,
+        max_cost_usd: float | None = None, **kw: Any) -> Execution:
+    fields: dict[str, Any] = {
         "prompt": "---\ntitle: x\n---\nGuard against spanned cells.\n",
         "profile_name": profiles[0].name, "profiles": {p.name: p for p in profiles},
         "cwd": wt, "policy": policy, "environ": environ or base_environ(),
-        "breakers": BreakerBoard(policy), "sleep": Recorder(), "rng": random.Random(7),
-        "timeout": 30.0}
-    fields.update(kw)
-    return execute(**fields)  # type: ignore[arg-type]
+        "breakers": BreakerBoard(policy), "timeout": 30.0}
+    loop: dict[str, Any] = {"sleep": Recorder(), "rng": random.Random(7)}
+    for key, value in kw.items():
+        (loop if key in ("sleep", "clock", "rng", "on_attempt") else fields)[key] = value
+    budget = Budget(max_attempts=max_attempts, max_cost_usd=max_cost_usd)
+    return execute(ExecuteRequest(**fields, budget=budget), **loop)
 
 
 def kinds(execution: Execution) -> list[str]:

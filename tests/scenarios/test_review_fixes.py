@@ -12,6 +12,7 @@ import pytest
 from daemonfixtures import Site, site, spec
 from gitfixtures import git
 
+from mtor_git.attempts import AttemptRecord
 from mtor_git.git.transfer import shown_url
 from mtor_git.queue import claims
 
@@ -49,7 +50,7 @@ def _claim(**changes: object) -> claims.Claim:
 
 
 def test_handing_back_twice_keeps_each_attempt_once() -> None:
-    a1, a2 = {"number": 1}, {"number": 2}
+    a1, a2 = AttemptRecord.from_json({"number": 1}), AttemptRecord.from_json({"number": 2})
     first = claims.released(_claim(), "interrupted", attempts=(a1,))
     second_run = claims.taken_over(first, "w2", 60.0, spec_commit=None)
     assert second_run.carried_attempts == (a1,)

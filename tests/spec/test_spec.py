@@ -386,13 +386,21 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
         lambda s: ".." not in s and not s.endswith(".lock")),
     "max_cost_usd": st.one_of(st.integers(1, 10**6),
                               st.floats(0.0001, 1e6, allow_nan=False, allow_infinity=False)),
+    "verify": st.one_of(one_line.filter(lambda s: s.strip() == s),
+                        st.lists(one_line.filter(lambda s: s.strip() == s), min_size=1,
+                                 max_size=3)),
+    "fix_rounds": st.integers(0, 10),
+    # Generated task ids never end in "-x" (frontmatters), so these never name the task itself.
+    "continues": st.just("prev-task-x"),
+    "depends_on": st.lists(st.sampled_from(["dep-a-x", "dep-b-x", "dep-c-x"]), min_size=1,
+                           max_size=3, unique=True),
 }
 
 
 @st.composite
 def frontmatters(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     """A task id and a valid frontmatter mapping for it (every key optional)."""
-    task_id = draw(ids())
+    task_id = draw(ids().filter(lambda i: not i.endswith("-x")))
     keys = draw(st.sets(st.sampled_from([*FIELDS, "id"])))
     front = {key: task_id if key == "id" else draw(FIELDS[key]) for key in sorted(keys)}
     return task_id, front
@@ -429,6 +437,8 @@ def test_generated_specs_round_trip_and_the_prompt_is_exactly_the_body(
             assert parsed.title == value.strip()
         elif key == "max_cost_usd":
             assert parsed.max_cost_usd == float(value)
+        elif key in ("verify", "depends_on"):
+            assert getattr(parsed, key) == ((value,) if isinstance(value, str) else tuple(value))
         elif key != "id":
             assert getattr(parsed, key) == value
 

@@ -112,6 +112,9 @@ RULE_EXAMPLES: dict[str, tuple[Run, Report]] = {
     "stopped_by_timeout": (run_(None, signal=15, stopped_by="timeout"), text_report()),
     "stopped_by_cancel": (run_(None, signal=15, stopped_by="cancel"), text_report()),
     "stopped_by_shutdown": (run_(None, signal=15, stopped_by="shutdown"), text_report()),
+    "stopped_by_stall": (run_(None, signal=15, stopped_by="stalled"), text_report()),
+    "stopped_at_cost_cap": (run_(None, signal=15, stopped_by="max_cost_usd"), text_report()),
+    "stopped_at_turn_cap": (run_(None, signal=15, stopped_by="max_turns"), text_report()),
     "spawn_bad_cwd": (run_(None, spawn_error=f"FileNotFoundError: [Errno 2] No such file or "
                                             f"directory: '{CWD}'"), text_report()),
     "spawn_not_found": (run_(None, spawn_error="FileNotFoundError: [Errno 2] No such file or "
@@ -138,18 +141,23 @@ RULE_EXAMPLES: dict[str, tuple[Run, Report]] = {
     "budget_exceeded": (run_(1), Report(format="claude-json", parsed=True, is_error=True,
                                         num_turns=5, subtype="error_max_budget_usd")),
     "prompt_too_long": _claude_error("Prompt is too long", 400),
-    "stopped_by_stall": (run_(None, signal=15, stopped_by="stalled"), text_report()),
-    "stopped_at_cost_cap": (run_(None, signal=15, stopped_by="max_cost_usd"), text_report()),
-    "stopped_at_turn_cap": (run_(None, signal=15, stopped_by="max_turns"), text_report()),
-    "model_not_found": (run_(1, stderr='{"type":"not_found_error","message":"model: x"}'),
-                        text_report()),
-    "invalid_request": (run_(1, stderr='{"type":"invalid_request_error"}'), text_report()),
     "faster_than_model_call": (run_(1, stderr="rate limit", duration=0.05), text_report()),
     "rate_limited_status": _claude_error("API Error", 429),
     "rate_limited_text": (run_(1, stderr="HTTP 429 Too Many Requests"), text_report()),
     "overloaded_status": _claude_error("API Error", 529),
-    "overloaded_text": (run_(1, stderr='{"type":"overloaded_error","message":"Overloaded"}'),
+    "overloaded_text": (run_(1, stderr="API Error: Repeated 529 Overloaded errors"),
                         text_report()),
+    "rate_limited_vocab": (run_(1, stderr='{"error":{"code":"1302","message":"High concurrency '
+                                          'usage of this API"}}'), text_report()),
+    "overloaded_vocab": (run_(1, stderr='{"type":"overloaded_error","message":"Overloaded"}'),
+                         text_report()),
+    "provider_error_vocab": (run_(1, stderr='{"error":{"type":"api_error","message":"x"}}'),
+                             text_report()),
+    "content_blocked_text": (run_(1, stderr="Your chosen model requires moderation and your "
+                                            "input was flagged"), text_report()),
+    "quota_status": _claude_error("API Error: 402 Your payment method was declined", 402),
+    "not_found": _claude_error("There's an issue with the selected model (x).", 404),
+    "bad_request": _claude_error("API Error: 400 messages: field required", 400),
     "provider_error_status": _claude_error("API Error", 502),
     "provider_error_text": (run_(1, stderr="API Error: 500 Internal Server Error"),
                             text_report()),
@@ -179,7 +187,7 @@ def test_kind_names_used_by_the_rest_of_the_system_are_described() -> None:
              "interrupted usage_error binary_missing bad_cwd permission_denied auth quota "
              "usage_limit max_turns budget_exceeded prompt_too_long killed empty_failure "
              "pipeline_fault repeated_failure edit_blocked agent_error disk_full "
-             "unknown stalled model_not_found invalid_request").split()
+             "unknown not_found bad_request content_blocked stalled").split()
     assert set(kinds) == set(KIND_DESCRIPTIONS)
     assert PROVIDER_TRANSIENT == {"rate_limited", "overloaded"}
 

@@ -1,0 +1,105 @@
+"""Agent profile composition: a profile of the config file extends a ready one (`BUILTIN`) or
+stands alone, overrides its keys, and falls back only to a configured profile."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from mtor_git.agent.profiles import BUILTIN, PROMPT_MODES, REPORT_FORMATS, AgentProfile
+from mtor_git.config.expand import referenced_vars
+from mtor_git.config.reader import ENV_NAME, NAME, Reader
+from mtor_git.spec.yamlload import KeyPath
+
+AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
+              "timeout", "fallback", "max_parallel", "max_attempts", "model_args",
+              "stall_timeout", "max_cli_retry_wait", "max_turns", "max_turns_args",
+              "max_cost_args", "resume_args")
+
+
+def parse_agents(r: Reader, value: Any) -> dict[str, AgentProfile]:
+    if value is None:
+        raise r.fail(("agents",), "at least one agent profile is required "
+                     f"(ready ones to extend: {', '.join(BUILTIN)})")
+    raw_all = r.typed(value, ("agents",), dict, "a mapping of profile name to profile")
+    agents = {}
+    for name, raw in raw_all.items():
+        if not NAME.fullmatch(name):
+            raise r.fail(("agents", name), f"{name!r} is not a valid profile name")
+        agents[name] = _agent(r, name, raw)
+    for name, profile in agents.items():
+        if profile.fallback is not None and profile.fallback not in agents:
+            raise r.fail(("agents", name, "fallback"),
+                         f"{profile.fallback!r} is not a configured agent")
+        if profile.fallback == name:
+            raise r.fail(("agents", name, "fallback"), "a profile cannot fall back to itself")
+    return agents
+
+
+def _agent(r: Reader, name: str, value: Any) -> AgentProfile:
+    where: KeyPath = ("agents", name)
+    raw = r.mapping(value, where, AGENT_KEYS)
+    base_name = raw.get("extends", name if name in BUILTIN and "command" not in raw else None)
+    if base_name is not None and base_name not in BUILTIN:
+        raise r.fail((*where, "extends"), f"no ready profile {base_name!r} "
+                     f"(ready: {', '.join(BUILTIN)})")
+    base = BUILTIN[base_name] if base_name else AgentProfile(name=name, command=())
+    changes: dict[str, Any] = {"name": name}
+    if "command" in raw:
+        changes["command"] = _command(r, raw["command"], (*where, "command"))
+    for key, allowed in (("prompt", PROMPT_MODES), ("report", REPORT_FORMATS)):
+        if key in raw and raw[key] not in allowed:
+            raise r.fail((*where, key), f"expected one of {', '.join(allowed)}")
+        if key in raw:
+            changes[key] = raw[key]
+    for key in ("requires_env", "pass_env"):
+        if key in raw:
+            changes[key] = r.names(raw[key], (*where, key))
+    for key in ("model_args", "max_turns_args", "max_cost_args", "resume_args"):
+        if key in raw:
+            changes[key] = _command(r, raw[key], (*where, key), empty=True)
+    for key in ("stall_timeout", "max_cli_retry_wait"):  # `off` (or null) switches it off
+        if key in raw:
+            changes[key] = None if raw[key] in (None, "off", False) else r.duration(
+                raw[key], (*where, key))
+    if "timeout" in raw:
+        changes["timeout"] = r.duration(raw["timeout"], (*where, "timeout"))
+    for key in ("max_parallel", "max_attempts", "max_turns"):
+        if key in raw:
+            changes[key] = r.count(raw[key], (*where, key))
+    if "fallback" in raw:
+        changes["fallback"] = r.text(raw["fallback"], (*where, "fallback"))
+    profile = replace(base, **changes)
+    profile = _agent_env(r, profile, raw.get("env"), (*where, "env"))
+    if not profile.command:
+        raise r.fail(where, "command is required (or extends: one of " + ", ".join(BUILTIN) + ")")
+    if profile.prompt == "file" and "{prompt_file}" not in profile.command:
+        raise r.fail((*where, "command"), "prompt: file needs {prompt_file} in the command")
+    return profile
+
+
+def _command(r: Reader, value: Any, where: KeyPath, *, empty: bool = False) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise r.fail(where, "must be a list of arguments, never a shell string "
+                     "(e.g. [claude, -p, --output-format, json])")
+    items = r.typed(value, where, list, "a list of arguments")
+    if not items and not empty:
+        raise r.fail(where, "must not be empty")
+    return tuple(r.text(item if not isinstance(item, int | float) or isinstance(item, bool)
+                        else str(item), (*where, i)) for i, item in enumerate(items))
+
+
+def _agent_env(r: Reader, profile: AgentProfile, value: Any, where: KeyPath) -> AgentProfile:
+    if value is None:
+        return profile
+    raw = r.typed(value, where, dict, "a mapping of variable name to value")
+    env = dict(profile.env)
+    secret = list(profile.secret_env)
+    for key, item in raw.items():
+        if not ENV_NAME.fullmatch(str(key)):
+            raise r.fail((*where, key), f"{key!r} is not an environment variable name")
+        text = str(item) if isinstance(item, int | float) and not isinstance(item, bool) else item
+        env[key] = r.text(text, (*where, key))
+        if isinstance(text, str) and referenced_vars(text):
+            secret.append(key)  # its value came from the daemon's environment: treat as secret
+    return replace(profile, env=env, secret_env=tuple(dict.fromkeys(secret)))

@@ -1,0 +1,110 @@
+"""Dependencies between tasks, as the remote shows them: a task with `depends_on` starts only once
+every dependency's latest run ended `succeeded`; one that ended otherwise rejects it
+(`dependency_failed`); a cycle (met across commits, where no hook saw it) rejects it too
+(`dependency_cycle`). Read from the refs and the result files, like every other state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from mtor_git import git
+from mtor_git.errors import SpecError
+from mtor_git.git import Repository, refs
+from mtor_git.queue.protocol import RemoteView, requested_run
+from mtor_git.spec.graph import find_cycle
+from mtor_git.spec.parse import Spec, parse_spec
+from mtor_git.states import TERMINAL, TaskStatus
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What stands between a task and its start."""
+
+    waiting: tuple[str, ...] = ()  # dependencies that have not ended yet
+    failed: tuple[tuple[str, str], ...] = ()  # (dependency, how its latest run ended)
+    cycle: tuple[str, ...] = ()  # a dependency cycle through this task, first member repeated
+
+    @property
+    def open(self) -> bool:
+        return not (self.waiting or self.failed or self.cycle)
+
+    def reason(self) -> str:
+        if self.cycle:
+            return f"dependency cycle: {' -> '.join(self.cycle)}; none of these can ever start"
+        if self.failed:
+            ended = ", ".join(f"{dep} ended {status}" for dep, status in self.failed)
+            return f"a dependency did not succeed: {ended}"
+        if self.waiting:
+            return f"waiting for {', '.join(self.waiting)}"
+        return "ready"
+
+
+def ended(repo: Repository, view: RemoteView, task_id: str) -> TaskStatus | None:
+    """How the latest requested run of `task_id` ended, from the result file the worker wrote on
+    its branch (or merged into the watched branch); None while it has not ended."""
+    run = requested_run(repo, view, task_id)
+    oid = view.refs.get(refs.branch_ref(task_id, run))
+    for rev in (oid, view.head):
+        if rev is None:
+            continue
+        status = _result_status(git.read_blob(repo, rev, refs.result_json(task_id)), run)
+        if status is not None:
+            return status
+    return None
+
+
+def _result_status(raw: bytes | None, run: int) -> TaskStatus | None:
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        status = TaskStatus(data["status"])
+        ran = data.get("run", 1)
+    except (ValueError, KeyError, TypeError):
+        return None
+    if status not in TERMINAL or not isinstance(ran, int) or ran < run:
+        return None  # an earlier run's result (merged) is not this run's end
+    return status
+
+
+def gate(repo: Repository, view: RemoteView, spec: Spec, tasks_dir: str) -> Gate:
+    """The gate of `spec` at the watched branch's head."""
+    if not spec.prerequisites:
+        return Gate()
+    cycle = find_cycle(spec.id, lambda task_id: _prerequisites(repo, view, tasks_dir, task_id,
+                                                               spec))
+    if cycle and spec.id in cycle:
+        return Gate(cycle=cycle)
+    waiting: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for dep in spec.depends_on:
+        status = ended(repo, view, dep)
+        if status is None:
+            waiting.append(dep)
+        elif status != TaskStatus.SUCCEEDED:
+            failed.append((dep, str(status)))
+    return Gate(tuple(waiting), tuple(failed))
+
+
+def _prerequisites(repo: Repository, view: RemoteView, tasks_dir: str, task_id: str,
+                   start: Spec) -> list[str]:
+    if task_id == start.id:
+        return list(start.prerequisites)
+    path = f"{tasks_dir}/{task_id}.md"
+    raw = git.read_blob(repo, view.head or "", path) if view.head else None
+    if raw is None:
+        return []
+    try:
+        return list(parse_spec(raw, path).prerequisites)
+    except SpecError:
+        return []
+
+
+def start_branch(repo: Repository, view: RemoteView, spec: Spec) -> str | None:
+    """With one dependency and no `base:`, a task starts from its dependency's result: the tip
+    of that dependency's latest run branch (None when it has none)."""
+    if spec.base is not None or len(spec.depends_on) != 1:
+        return None
+    dep = spec.depends_on[0]
+    return view.refs.get(refs.branch_ref(dep, requested_run(repo, view, dep)))
