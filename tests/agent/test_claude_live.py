@@ -137,6 +137,26 @@ def test_a_running_cost_past_the_cap_stops_the_attempt_and_keeps_the_work(
     assert (worktree / "a.txt").read_text() == "A\n", "the work so far is kept"
 
 
+def test_the_turn_cap_stops_the_attempt_and_keeps_the_work(tmp_path: Path) -> None:
+    turns: list[Turn] = [write("a.txt", "A\n"), write("b.txt", "B\n"), TextTurn("done")]
+    _, result, worktree, _ = run_live(tmp_path, turns, USER_PROFILE, budget=Budget(max_turns=1))
+    assert result.status == "failed", result.failure
+    assert result.failure is not None and result.failure.kind == "max_turns"
+    (attempt,) = result.attempts
+    assert attempt.run.stopped_by == "max_turns" and attempt.model_invoked is True
+    assert (worktree / "a.txt").read_text() == "A\n"
+
+
+def test_the_ready_profile_hands_the_turn_cap_to_the_cli_as_well(tmp_path: Path) -> None:
+    turns: list[Turn] = [write("a.txt", "A\n"), write("b.txt", "B\n"), TextTurn("done")]
+    _, result, _, _ = run_live(tmp_path, turns, "repos: [{url: /x}]\nagents: {claude: {}}\n",
+                               budget=Budget(max_turns=1, max_cost_usd=5.0))
+    assert result.failure is not None and result.failure.kind == "max_turns", result.failure
+    argv = result.attempts[0].run.argv
+    assert argv[argv.index("--max-turns") + 1] == "1"
+    assert argv[argv.index("--max-budget-usd") + 1] == "5.0000"
+
+
 def test_a_transient_fault_after_two_tool_calls_resumes_the_same_session(
         tmp_path: Path) -> None:
     # The ready profile, its CLI retries off so that the 529 ends the first attempt.
