@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 MAX_LINE = 1024 * 1024  # characters kept of one line; the rest of it is dropped (and counted)
@@ -153,13 +153,34 @@ class EventLog:
                 "tail": [e.to_json() for e in self.tail], "dropped": self.dropped}
 
 
+@dataclass(slots=True)
+class _Running:
+    """The parser's own counters, mutated in place (a frozen Totals per event costs 4x)."""
+
+    events: int = 0
+    turns: int = 0
+    tool_calls: int = 0
+    last_tool: str | None = None
+    last_file: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    cost_estimated: bool = False
+    retries: int = 0
+    retry_statuses: list[int | None] = field(default_factory=list)
+    retry_wait_ms: float = 0.0
+    session_id: str | None = None
+    last_event_at: float | None = None
+    broken_lines: int = 0
+
+
 class EventParser:
-    """Feed redacted text as it arrives; read `events` (new ones via `drain`) and `totals`."""
+    """Feed redacted text as it arrives; read new events with `drain`, `totals`, and `log`."""
 
     def __init__(self, fmt: str, *, max_line: int = MAX_LINE) -> None:
         self.fmt = fmt
         self.splitter = LineSplitter(max_line)
-        self.totals = Totals()
+        self.t = _Running()
         self.result: dict[str, Any] | None = None  # claude's final `result` object
         self._new: list[Event] = []
         self._head: list[Event] = []
@@ -169,6 +190,17 @@ class EventParser:
         self._message_usage: tuple[int, int] = (0, 0)
         self._model: str | None = None
         self._read = _read_claude if fmt == "claude-stream-json" else _read_codex
+
+    @property
+    def totals(self) -> Totals:
+        t = self.t
+        return Totals(
+            events=t.events, turns=t.turns, tool_calls=t.tool_calls, last_tool=t.last_tool,
+            last_file=t.last_file, input_tokens=t.input_tokens, output_tokens=t.output_tokens,
+            cost_usd=t.cost_usd, cost_estimated=t.cost_estimated,
+            cli_retries=CliRetries(t.retries, tuple(t.retry_statuses), t.retry_wait_ms),
+            session_id=t.session_id, last_event_at=t.last_event_at,
+            broken_lines=t.broken_lines, cut_lines=self.splitter.cut)
 
     def feed(self, text: str, at: float) -> None:
         for line in self.splitter.feed(text):
@@ -185,11 +217,8 @@ class EventParser:
 
     def log(self) -> EventLog:
         tail = tuple(self._tail)
-        return EventLog(self._totals(), tuple(self._head), tail,
+        return EventLog(self.totals, tuple(self._head), tail,
                         max(0, self._seen - len(self._head) - len(tail)))
-
-    def _totals(self) -> Totals:
-        return replace(self.totals, cut_lines=self.splitter.cut)
 
     def _line(self, line: str, at: float) -> None:
         line = line.strip()
@@ -197,14 +226,15 @@ class EventParser:
             return
         obj = _json_object(line)
         if obj is None:
-            self.totals = replace(self.totals, broken_lines=self.totals.broken_lines + 1)
+            self.t.broken_lines += 1
             return
         try:
             events = self._read(self, obj, at)
         except Exception:  # a shape we did not foresee is a broken line, never a crash
-            self.totals = replace(self.totals, broken_lines=self.totals.broken_lines + 1)
+            self.t.broken_lines += 1
             return
-        self.totals = replace(self.totals, events=self.totals.events + 1, last_event_at=at)
+        self.t.events += 1
+        self.t.last_event_at = at
         for event in events:
             self._emit(event)
 
@@ -221,45 +251,45 @@ class EventParser:
     # --- totals updates shared by both formats ---------------------------------------------
 
     def note_session(self, session: str | None) -> None:
-        if session and self.totals.session_id != session:
-            self.totals = replace(self.totals, session_id=session[:200])
+        if session and self.t.session_id != session:
+            self.t.session_id = session[:200]
 
     def note_tool(self, tool: str, file: str | None) -> None:
-        t = self.totals
-        self.totals = replace(t, tool_calls=t.tool_calls + 1, last_tool=tool[:100],
-                              last_file=file[:300] if file else t.last_file)
+        t = self.t
+        t.tool_calls += 1
+        t.last_tool = tool[:100]
+        t.last_file = file[:300] if file else t.last_file
 
     def note_retry(self, status: int | None, delay_ms: float | None) -> None:
-        r = self.totals.cli_retries
-        statuses = r.statuses if len(r.statuses) >= 50 else (*r.statuses, status)
-        self.totals = replace(self.totals, cli_retries=CliRetries(
-            r.count + 1, statuses, r.wait_ms + (delay_ms or 0.0)))
+        t = self.t
+        t.retries += 1
+        t.retry_wait_ms += delay_ms or 0.0
+        if len(t.retry_statuses) < 50:
+            t.retry_statuses.append(status)
 
     def note_message(self, message_id: str | None, usage: tuple[int, int],
                      model: str | None) -> None:
         """A claude assistant message (one per model turn, repeated per content block)."""
-        t = self.totals
+        t = self.t
         self._model = model or self._model
         if message_id is None or message_id != self._message_id:
             self._message_id, self._message_usage = message_id, (0, 0)
-            t = replace(t, turns=t.turns + 1)
+            t.turns += 1
         before = self._message_usage
-        grown = (max(usage[0] - before[0], 0), max(usage[1] - before[1], 0))
+        t.input_tokens += max(usage[0] - before[0], 0)
+        t.output_tokens += max(usage[1] - before[1], 0)
         self._message_usage = (max(usage[0], before[0]), max(usage[1], before[1]))
-        t = replace(t, input_tokens=t.input_tokens + grown[0],
-                    output_tokens=t.output_tokens + grown[1])
-        self.totals = t
         if not t.cost_usd or t.cost_estimated:
             estimate = estimate_cost(self._model, t.input_tokens, t.output_tokens)
             if estimate is not None:
-                self.totals = replace(t, cost_usd=estimate, cost_estimated=True)
+                t.cost_usd, t.cost_estimated = estimate, True
 
     def note_usage(self, input_tokens: int, output_tokens: int, cost: float | None) -> None:
-        t = self.totals
-        self.totals = replace(t, input_tokens=t.input_tokens + input_tokens,
-                              output_tokens=t.output_tokens + output_tokens,
-                              cost_usd=cost if cost is not None else t.cost_usd,
-                              cost_estimated=False if cost is not None else t.cost_estimated)
+        t = self.t
+        t.input_tokens += input_tokens
+        t.output_tokens += output_tokens
+        if cost is not None:
+            t.cost_usd, t.cost_estimated = cost, False
 
 
 def estimate_cost(model: str | None, input_tokens: int, output_tokens: int) -> float | None:
@@ -287,17 +317,17 @@ def _read_claude(p: EventParser, obj: dict[str, Any], at: float) -> list[Event]:
                       status=status, error=error, delay_ms=delay, final=False,
                       raw=_raw(obj))]
     if kind == "system" and sub == "init":
-        return [Event("session", at, _summary(f"session {p.totals.session_id} model "
+        return [Event("session", at, _summary(f"session {p.t.session_id} model "
                                               f"{obj.get('model')}"))]
     if kind == "assistant" and isinstance(obj.get("message"), dict):
         return _claude_message(p, obj["message"], at)
     if kind == "result":
         p.result = obj
         usage = _dict(obj.get("usage"))
-        t = p.totals
-        p.totals = replace(t, turns=max(t.turns, _int(obj.get("num_turns"))),
-                           input_tokens=max(t.input_tokens, _int(usage.get("input_tokens"))),
-                           output_tokens=max(t.output_tokens, _int(usage.get("output_tokens"))))
+        t = p.t
+        t.turns = max(t.turns, _int(obj.get("num_turns")))
+        t.input_tokens = max(t.input_tokens, _int(usage.get("input_tokens")))
+        t.output_tokens = max(t.output_tokens, _int(usage.get("output_tokens")))
         cost = _num(obj.get("total_cost_usd"))
         if cost is not None:
             p.note_usage(0, 0, cost)
@@ -313,12 +343,12 @@ def _claude_message(p: EventParser, message: dict[str, Any], at: float) -> list[
     usage = _dict(message.get("usage"))
     tokens_in = (_int(usage.get("input_tokens")) + _int(usage.get("cache_read_input_tokens"))
                  + _int(usage.get("cache_creation_input_tokens")))
-    turns_before = p.totals.turns
+    turns_before = p.t.turns
     p.note_message(_str(message.get("id")), (tokens_in, _int(usage.get("output_tokens"))),
                    _str(message.get("model")))
     events: list[Event] = []
-    if p.totals.turns > turns_before:
-        events.append(Event("turn", at, _summary(f"turn {p.totals.turns}")))
+    if p.t.turns > turns_before:
+        events.append(Event("turn", at, f"turn {p.t.turns}"))
     content = message.get("content")
     for block in content if isinstance(content, list) else []:
         if isinstance(block, dict) and block.get("type") == "tool_use":
@@ -338,12 +368,12 @@ def _read_codex(p: EventParser, obj: dict[str, Any], at: float) -> list[Event]:
     kind = obj.get("type")
     if kind == "thread.started":
         p.note_session(_str(obj.get("thread_id")))
-        return [Event("session", at, _summary(f"thread {p.totals.session_id}"))]
+        return [Event("session", at, _summary(f"thread {p.t.session_id}"))]
     if kind == "turn.completed":
         usage = _dict(obj.get("usage"))
         p.note_usage(_int(usage.get("input_tokens")), _int(usage.get("output_tokens")), None)
-        p.totals = replace(p.totals, turns=p.totals.turns + 1)
-        return [Event("turn", at, _summary(f"turn {p.totals.turns} completed"))]
+        p.t.turns += 1
+        return [Event("turn", at, f"turn {p.t.turns} completed")]
     if kind in ("error", "turn.failed"):
         message = _codex_message(obj.get("error") if kind == "turn.failed" else obj) or kind
         retrying = kind == "error" and message.lower().lstrip().startswith("reconnecting")

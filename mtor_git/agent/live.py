@@ -100,7 +100,7 @@ class LiveMonitor:
             return LiveStop(StoppedBy.TERMINAL_EVENT, verdict, event.status)
         cap = self.limits.max_cli_retry_wait
         assert self.parser is not None
-        waited = self.parser.totals.cli_retries.wait_ms / 1000
+        waited = self.parser.t.retry_wait_ms / 1000
         if cap is not None and waited > cap:
             return LiveStop(StoppedBy.CLI_RETRY_WAIT, f"{event.raw or event.summary} (the CLI's "
                             f"own retries have waited {waited:.1f}s > max_cli_retry_wait "
@@ -109,7 +109,7 @@ class LiveMonitor:
 
     def _caps(self) -> LiveStop | None:
         assert self.parser is not None
-        totals, limits = self.parser.totals, self.limits
+        totals, limits = self.parser.t, self.limits
         cost = totals.cost_usd
         if limits.max_cost_usd is not None and cost is not None and cost > limits.max_cost_usd:
             how = "estimated from tokens" if totals.cost_estimated else "reported"
