@@ -6,7 +6,8 @@
     ├── ConfigError               invalid daemon configuration, missing variable or binary (exit 78)
     ├── PreflightError            a run cannot start: binary, cwd, env, prompt (terminal, no retry)
     ├── GitOpError                a repository operation failed (clone, fetch, commit, push)
-    │   └── PushRejected          the remote refused one or more refs (carries each ref's message)
+    │   ├── PushRejected          the remote refused one or more refs (carries each ref's message)
+    │   └── ChangeTooLarge        an agent's file or whole change is over the worker's size caps
     ├── CommandError              a helper command (git CLI, ssh-keygen, gh) failed
     ├── HookError                 a hook cannot be installed without losing the user's own
     └── StateError                local state is unreadable or inconsistent
@@ -70,6 +71,10 @@ class PushRejected(GitOpError):
         self.refused = dict(refused)
         detail = "; ".join(f"{ref}: {msg}" for ref, msg in self.refused.items())
         super().__init__(f"push refused: {detail}")
+
+
+class ChangeTooLarge(GitOpError):
+    """The agent's changes exceed `max_file_bytes` or `max_change_bytes`; nothing was committed."""
 
 
 class CommandError(MtorError):

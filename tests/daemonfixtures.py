@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gitfixtures import GIT_ENV, free_port, git, make_bare_remote, user_clone, write_commit
+from sandboxfixtures import with_toolchain
 
 TESTS = Path(__file__).resolve().parent
 REPO_ROOT = TESTS.parent
@@ -191,6 +192,8 @@ class Site:
             "log": {"file": str(base / "daemon.log"), "level": "DEBUG"},
             **(extra or {}),
         }
+        data["agents"] = {n: with_toolchain(a, rw=(self.count_file.parent,))
+                          for n, a in data["agents"].items()}
         base.mkdir(parents=True, exist_ok=True)
         path = base / "config.yaml"
         path.write_text(json.dumps(data, indent=1))  # JSON is YAML
@@ -247,7 +250,9 @@ def site(root: Path) -> Iterator[Site]:
     remote = make_bare_remote(srv / "remote.git")
     server = GitServer(srv)
     server.start()
-    s = Site(root, server, remote, user_clone(remote, root / "user"), root / "count.log")
+    # The agents' call log sits in a folder of its own, which their profiles show writable.
+    (root / "calls").mkdir(exist_ok=True)
+    s = Site(root, server, remote, user_clone(remote, root / "user"), root / "calls" / "count.log")
     try:
         yield s
     finally:

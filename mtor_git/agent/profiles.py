@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mtor_git.agent.sandbox import Network, SandboxPath
+
 PromptMode = Literal["stdin", "file"]
 ReportFormat = Literal["claude-json", "claude-stream-json", "codex-jsonl", "aider", "text"]
 PROMPT_MODES: tuple[str, ...] = ("stdin", "file")
@@ -43,9 +45,16 @@ class AgentProfile:
     # Inserted where the command has the token "{model_args}" (else appended) when a spec names a
     # model; "{model}" inside is replaced by the model name.
     model_args: tuple[str, ...] = ()
-    # Environment names whose values came from `${VAR}` expansion or look like credentials:
-    # their values are redacted everywhere.
+    # Environment names whose values are secrets (redacted everywhere, refused in a diff): the
+    # config's `secret_env`, every `env` entry whose value came from `${VAR}` and the names it
+    # referenced, and the worker's own (`token_env`, `env_file`); see agent/redact.py.
     secret_env: tuple[str, ...] = ()
+    # Secrets held in no variable (a password written in a repository URL): label -> value.
+    secret_values: Mapping[str, str] = field(default_factory=dict)
+    # What the sandbox shows this agent beyond its checkout (its CLI's login state, a toolchain
+    # under a home), read-only unless marked writable; `none` gives it loopback only.
+    sandbox_paths: tuple[SandboxPath, ...] = ()
+    network: Network = "host"
     # Live limits (agent/live.py): no output, event or checkout change for this long stops the
     # attempt as `stalled` (None: never); the CLI's own retries may wait this long in all.
     stall_timeout: float | None = DEFAULT_STALL_TIMEOUT

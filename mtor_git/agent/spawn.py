@@ -28,6 +28,15 @@ from mtor_git.agent.evidence import LiveRecord, Run, StoppedBy
 from mtor_git.agent.live import LiveLimits, LiveMonitor
 from mtor_git.agent.profiles import BASE_PASS_ENV, AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.agent.sandbox import (
+    NO_SANDBOX,
+    Handle,
+    Sandbox,
+    SandboxSpec,
+    attempt_dirs,
+    decode_status,
+    plan_checked,
+)
 from mtor_git.errors import PreflightError
 
 PROMPT_FILE_TOKEN = "{prompt_file}"
@@ -60,6 +69,10 @@ class RunRequest:
     output_limit: int = DEFAULT_LIMIT
     kill_grace: float = 5.0
     live: LiveLimits | None = None  # None: the profile's stall_timeout, no caps
+    sandbox: Sandbox = NO_SANDBOX
+    # Shown read-only inside the sandbox besides what the profile declares (for example the
+    # objects directory a checkout borrows through `objects/info/alternates`).
+    ro_paths: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,7 @@ class Prepared:
     env: Mapping[str, str]
     redactor: Redactor
     binary: str  # the resolved absolute path of argv[0]
+    box: SandboxSpec | None = None  # planned; its HOME/TMPDIR are made per attempt
 
     def argv_with(self, prompt_file: str | None) -> tuple[str, ...]:
         argv = tuple(a for a in self.argv if a not in _PLACE_TOKENS)  # nothing placed there
@@ -124,9 +138,12 @@ def preflight(req: RunRequest) -> Prepared:
                                  f"is {state} in the worker's environment")
     _check_prompt_mode(profile, argv)
     binary = _resolve_binary(argv, env, req.cwd)
+    box = None if req.sandbox.mode == "none" else plan_checked(
+        req.sandbox, cwd=req.cwd, paths=profile.sandbox_paths, network=profile.network,
+        extra_ro=req.ro_paths, environ=req.environ, binary=binary, agent=profile.name, env=env)
     if not req.prompt.strip():
         raise PreflightError("empty_prompt", "the prompt is empty")
-    return Prepared(req, (binary, *argv[1:]), env, redactor, binary)
+    return Prepared(req, (binary, *argv[1:]), env, redactor, binary, box)
 
 
 def _check_unexpanded(argv: tuple[str, ...], cwd: Path, env: Mapping[str, str],
@@ -195,8 +212,15 @@ def run_attempt(req: RunRequest | Prepared, *, cancel: threading.Event | None = 
     `live` replaces the request's live limits for this attempt (a cap spent by earlier ones)."""
     prepared = req if isinstance(req, Prepared) else preflight(req)
     request = prepared.request
-    prompt_file = _write_prompt_file(request) if request.profile.prompt == "file" else None
     limits = live or request.live or LiveLimits(stall_timeout=request.profile.stall_timeout)
+    if prepared.box is not None:
+        with attempt_dirs(prepared.box, request.sandbox.scratch) as box:
+            assert box.tmp is not None
+            prompt_file = (_write_prompt_file(request, box.tmp)
+                           if request.profile.prompt == "file" else None)
+            inside = str(box.inside_tmp(Path(prompt_file))) if prompt_file else None
+            return _spawn_and_watch(prepared, inside, cancel, shutdown, limits, box)
+    prompt_file = _write_prompt_file(request) if request.profile.prompt == "file" else None
     try:
         return _spawn_and_watch(prepared, prompt_file, cancel, shutdown, limits)
     finally:
@@ -204,8 +228,14 @@ def run_attempt(req: RunRequest | Prepared, *, cancel: threading.Event | None = 
             Path(prompt_file).unlink(missing_ok=True)
 
 
-def _write_prompt_file(req: RunRequest) -> str:
-    """The prompt in a private temp file outside the worktree, so the agent never commits it."""
+def _write_prompt_file(req: RunRequest, base: Path | None = None) -> str:
+    """The prompt in a private temp file outside the worktree, so the agent never commits it
+    (in the sandbox: in the attempt's private TMPDIR)."""
+    if base is not None:
+        fd, path = tempfile.mkstemp(prefix="mtor-prompt-", suffix=".md", dir=base)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(req.prompt)
+        return path
     base = Path(tempfile.gettempdir()).resolve()
     if base == req.cwd or req.cwd in base.parents:
         base = Path("/tmp")
@@ -217,29 +247,38 @@ def _write_prompt_file(req: RunRequest) -> str:
 
 def _spawn_and_watch(prepared: Prepared, prompt_file: str | None,
                      cancel: threading.Event | None, shutdown: threading.Event | None,
-                     limits: LiveLimits) -> Run:
+                     limits: LiveLimits, box: SandboxSpec | None = None) -> Run:
     req = prepared.request
     argv = prepared.argv_with(prompt_file)
     red = prepared.redactor
     r_argv, r_cwd, names = red.argv(argv), red.text(str(req.cwd)), tuple(sorted(prepared.env))
     started_at, t0 = time.time(), time.monotonic()
     use_stdin = req.profile.prompt == "stdin"
+    info_read, info_write = os.pipe() if box is not None else (-1, -1)
+    env = box.env(prepared.env) if box is not None else dict(prepared.env)
+    command = box.argv(argv, info_fd=info_write) if box is not None else argv
     try:
         proc = subprocess.Popen(
-            list(argv), cwd=req.cwd, env=dict(prepared.env), start_new_session=True,
+            list(command), cwd=req.cwd, env=env, start_new_session=True,
             stdin=subprocess.PIPE if use_stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
+            pass_fds=(info_write,) if box is not None else ())
     except OSError as exc:
         logger.warning("agent {} could not start: {}", req.profile.name, red.text(str(exc)))
         return Run(r_argv, r_cwd, names, started_at=started_at, duration=time.monotonic() - t0,
                    exit_code=None, spawn_error=red.text(f"{type(exc).__name__}: {exc}"))
+    finally:
+        if box is not None:
+            os.close(info_write)
+    handle = Handle(info_read) if box is not None else None
     watch = _Watch(proc, req, red, cancel, shutdown, LiveMonitor(req.profile.report, limits,
-                                                                 req.cwd, t0))
+                                                                 req.cwd, t0), handle)
     watch.loop(req.prompt.encode("utf-8") if use_stdin else b"")
     rc = proc.returncode
+    exit_code, sig = decode_status(rc) if box is not None else (
+        rc if rc is not None and rc >= 0 else None, -rc if rc is not None and rc < 0 else None)
     return Run(r_argv, r_cwd, names, started_at=started_at, duration=time.monotonic() - t0,
-               exit_code=rc if rc is not None and rc >= 0 else None,
-               signal=-rc if rc is not None and rc < 0 else None, stopped_by=watch.stopped_by,
+               exit_code=exit_code, signal=sig, stopped_by=watch.stopped_by,
                stdout=watch.out.result(), stderr=watch.err.result(), live=watch.record)
 
 
@@ -248,9 +287,10 @@ class _Watch:
 
     def __init__(self, proc: subprocess.Popen[bytes], req: RunRequest, red: Redactor,
                  cancel: threading.Event | None, shutdown: threading.Event | None,
-                 live: LiveMonitor) -> None:
+                 live: LiveMonitor, box: Handle | None = None) -> None:
         self.proc, self.req = proc, req
-        self.pgid = proc.pid  # start_new_session: the agent leads its own group
+        self.pgid = proc.pid  # start_new_session: the agent (or its bwrap) leads its own group
+        self.box = box
         self.cancel, self.shutdown = cancel, shutdown
         self.live, self.record = live, LiveRecord()
         self.out = StreamCapture(red, req.output_limit, lambda n, text: live.data(
@@ -358,13 +398,21 @@ class _Watch:
         self.out.close()
         self.err.close()
         self.record = self.live.close(time.monotonic())
+        if self.box is not None:
+            self.box.close()
 
     def _signal_group(self, sig: signal.Signals) -> bool:
-        """Signal every process in the agent's group; False when the group is already empty."""
+        """Signal every process in the agent's group; False when the group is already empty.
+        In the sandbox SIGTERM goes to the agent's session inside (bwrap itself would die of it
+        at once, and its namespace with it, leaving the agent no grace); SIGKILL also goes to
+        the namespace's init, which takes every process of the namespace with it."""
+        if self.box is not None and sig == signal.SIGTERM and self.box.terminate():
+            return True
+        sent = self.box is not None and sig == signal.SIGKILL and self.box.kill()
         try:
             os.killpg(self.pgid, sig)
         except ProcessLookupError:
-            return False
+            return sent
         except PermissionError:
             pass
         return True
@@ -373,7 +421,8 @@ class _Watch:
         """SIGKILL is delivered asynchronously: wait (bounded) until no member is still running,
         so a caller that returns from run_attempt can rely on nothing being left behind."""
         until = time.monotonic() + _REAP_WAIT
-        while time.monotonic() < until and _group_running(self.pgid):
+        while time.monotonic() < until and (
+                _group_running(self.pgid) or (self.box is not None and self.box.alive())):
             time.sleep(0.01)
 
 

@@ -1,4 +1,5 @@
-"""Helpers shared by subcommands: finding the user's repository, printing JSON."""
+"""Helpers shared by subcommands: finding the user's repository, printing JSON (exact strings;
+text goes through cli/output.py `echo`)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,4 @@ def worktree_root(repo: git.Repository) -> Path:
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
+

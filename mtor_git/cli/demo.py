@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mtor_git.cli.output import echo
 from mtor_git.demo import run as demo
 from mtor_git.logs import setup_logging
 
@@ -37,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         box = demo.build(root)
         ids = demo.dispatch_all(box)
-        print(f"sandbox {root}: remote.git, a clone with hooks, a worker; dispatched "
-              f"{', '.join(ids)}\n")
+        echo(f"sandbox {root}: remote.git, a clone with hooks, a worker; dispatched "
+             f"{', '.join(ids)}\n")
         demo.run_worker(box)
         with _cwd(box.clone):
             _section("mtor-git status")
@@ -47,13 +48,13 @@ def run(args: argparse.Namespace) -> int:
             main(["pr", "add-greeting"])
             _section("mtor-git history misconfigured-flag")
             main(["history", "misconfigured-flag"])
-        print(f"\n(demo finished in {time.monotonic() - started:.1f}s)")
+        echo(f"\n(demo finished in {time.monotonic() - started:.1f}s)")
         if keep:
-            print(f"\nExplore it:\n  cd {box.clone}\n  mtor-git status\n"
-                  f"  mtor-git history rate-limited-once\n"
-                  f"  mtor-git daemon --once --config {box.config_path}")
+            echo(f"\nExplore it:\n  cd {box.clone}\n  mtor-git status\n"
+                 f"  mtor-git history rate-limited-once\n"
+                 f"  mtor-git daemon --once --config {box.config_path}")
         else:
-            print("\nRun `mtor-git demo --dir DIR` to keep the sandbox and explore it.")
+            echo("\nRun `mtor-git demo --dir DIR` to keep the sandbox and explore it.")
         return 0
     finally:
         handle.close()
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _section(title: str) -> None:
-    print(f"\n$ {title}")
+    echo(f"\n$ {title}")
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from typing import Any
 from loguru import logger
 
 from mtor_git.cli.common import print_json
+from mtor_git.cli.output import echo
 from mtor_git.doctor.run import Check, DoctorOptions, DoctorReport, run_doctor
 
 _LABEL = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
@@ -46,12 +47,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.to_json())
     else:
-        print(summary(report))
+        echo(summary(report))
     return 0 if report.ok else 1
 
 
 def _print_check(check: Check) -> None:
-    print("\n".join(check_lines(check)), flush=True)
+    echo("\n".join(check_lines(check)), flush=True)
 
 
 def check_lines(check: Check) -> list[str]:

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from mtor_git.cli.common import open_repo, worktree_root
+from mtor_git.cli.output import echo
 from mtor_git.client import hooks
 from mtor_git.errors import UsageError
 from mtor_git.spec.validate import Checked, check_index, check_push
@@ -43,7 +44,7 @@ def run_init(args: argparse.Namespace) -> int:
     keep = tasks / ".gitkeep"
     if created:
         keep.touch()
-    print(f"{'created' if created else 'kept'} {tasks}")
+    echo(f"{'created' if created else 'kept'} {tasks}")
     _report(hooks.install(repo, force=args.force))
     return 0
 
@@ -59,7 +60,7 @@ def _report(done: list[hooks.Installed]) -> None:
             "chained": f" (your hook was kept as {item.name}.legacy and runs first)",
             "replaced": f" (your hook was saved as {item.name}.mtor-backup)",
         }.get(item.action, "")
-        print(f"{item.action} {item.path}{note}")
+        echo(f"{item.action} {item.path}{note}")
 
 
 def run_hook(args: argparse.Namespace) -> int:
@@ -75,10 +76,10 @@ def run_hook(args: argparse.Namespace) -> int:
     bad = [r for r in results if not r.ok]
     for r in bad:
         for problem in r.problems:
-            print(problem, file=sys.stderr)
+            echo(problem, file=sys.stderr)
     if bad:
         verb = "commit" if args.name == "pre-commit" else "push"
-        print(f"mtor-git: {len(bad)} invalid task spec(s); fix them before you {verb} "
-              "(`mtor-git validate` checks again)", file=sys.stderr)
+        echo(f"mtor-git: {len(bad)} invalid task spec(s); fix them before you {verb} "
+             "(`mtor-git validate` checks again)", file=sys.stderr)
         return 1
     return 0

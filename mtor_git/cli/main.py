@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from mtor_git import __version__
+from mtor_git.cli.output import echo
 from mtor_git.errors import ConfigError, MtorError, SpecError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
+# The reader went away (`mtor-git result x | head -1`): end quietly with the status a process
+# killed by SIGPIPE has, as `git log | head` does.
+EXIT_PIPE = 128 + signal.SIGPIPE
 
 # Subcommand name -> module under mtor_git.cli (each has add_parser(sub) and run(args) -> int).
 COMMANDS: dict[str, str] = {
@@ -56,6 +63,25 @@ def _module(name: str) -> ModuleType:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at interpreter exit
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_PIPE
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush of what is still
+    buffered does not fail again on the closed pipe."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
         words = list(sys.argv[1:] if argv is None else argv)
         args = build_parser(words[0] if words else None).parse_args(words)
         if args.command is None:
@@ -64,16 +90,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
         return code
     except UsageError as exc:
-        print(f"mtor-git: {exc}", file=sys.stderr)
+        echo(f"mtor-git: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as exc:
-        print(f"mtor-git: configuration error: {exc}", file=sys.stderr)
+        echo(f"mtor-git: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except SpecError as exc:
-        print(exc, file=sys.stderr)
+        echo(exc, file=sys.stderr)
         return EXIT_FAILED
     except MtorError as exc:
-        print(f"mtor-git: {exc}", file=sys.stderr)
+        echo(f"mtor-git: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

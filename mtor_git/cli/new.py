@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from mtor_git.cli.common import open_repo, worktree_root
+from mtor_git.cli.output import echo
 from mtor_git.errors import SpecError, UsageError
 from mtor_git.spec.parse import is_valid_id, parse_spec, skeleton
 
@@ -39,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"new: {path} already exists") from None
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
-    print(os.path.relpath(path))
+    echo(os.path.relpath(path))
     return 0

@@ -23,6 +23,7 @@ import sys
 from typing import Any
 
 from mtor_git.cli.common import print_json
+from mtor_git.cli.output import echo
 from mtor_git.cli.status import add_source_args, iso, load_snapshot, plural, tri
 from mtor_git.client import board
 from mtor_git.durations import format_duration
@@ -57,12 +58,12 @@ def _pick_run(snap: board.Snapshot, task_id: str,
         data = board.read_result(snap, task_id, run)
         if data is not None:
             if run != state.run:
-                print(f"mtor-git: run {state.run} of {task_id} is {state.state}; showing run "
-                      f"{run}", file=sys.stderr)
+                echo(f"mtor-git: run {state.run} of {task_id} is {state.state}; showing run "
+                     f"{run}", file=sys.stderr)
             return run, data
     which = f"run {wanted} of " if wanted is not None else ""
-    print(f"mtor-git: no result for {which}{task_id} on {snap.remote} yet (state: "
-          f"{state.state})", file=sys.stderr)
+    echo(f"mtor-git: no result for {which}{task_id} on {snap.remote} yet (state: "
+         f"{state.state})", file=sys.stderr)
     return None
 
 
@@ -77,7 +78,7 @@ def run_result(args: argparse.Namespace) -> int:
         print_json({"version": JSON_VERSION, "task": args.id, "run": run,
                     "branch": board.result_branch(snap, args.id, run), "result": data})
     else:
-        print("\n".join(result_lines(data)))
+        echo("\n".join(result_lines(data)))
     return 0 if data.get("status") == TaskStatus.SUCCEEDED else 1
 
 
@@ -146,7 +147,7 @@ def run_history(args: argparse.Namespace) -> int:
     state = board.task_state(snap, args.id)
     if not runs or (state.state == BoardState.UNKNOWN and not state.spec_present
                     and not state.runs_done and state.claim is None):
-        print(f"mtor-git: no history for {args.id} on {snap.remote}", file=sys.stderr)
+        echo(f"mtor-git: no history for {args.id} on {snap.remote}", file=sys.stderr)
         return 1
     if args.json:
         print_json({"version": JSON_VERSION, "task": args.id, "state": state.state,
@@ -155,7 +156,7 @@ def run_history(args: argparse.Namespace) -> int:
     out: list[str] = []
     for r in runs:
         out += history_lines(r)
-    print("\n".join(out).rstrip())
+    echo("\n".join(out).rstrip())
     return 0
 
 
@@ -237,11 +238,11 @@ def run_pr(args: argparse.Namespace) -> int:
     title = title_for(args.id, task.get("title"), str(data.get("status")))
     body = board.read_result_md(snap, args.id, run)
     if body is None:
-        print(f"mtor-git: no {args.id}.md beside the result of run {run}", file=sys.stderr)
+        echo(f"mtor-git: no {args.id}.md beside the result of run {run}", file=sys.stderr)
         return 1
     if args.json:
         print_json({"version": JSON_VERSION, "task": args.id, "run": run, "title": title,
                     "body": body})
     else:
-        print(f"{title}\n\n{body.rstrip()}")
+        echo(f"{title}\n\n{body.rstrip()}")
     return 0

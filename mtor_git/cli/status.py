@@ -30,6 +30,7 @@ from typing import Any
 
 from mtor_git import paths
 from mtor_git.cli.common import open_repo, print_json
+from mtor_git.cli.output import echo
 from mtor_git.client import board
 from mtor_git.durations import format_duration
 from mtor_git.errors import UsageError
@@ -84,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
         # One line: the C encoder, ten times faster than an indented dump on a big board.
         print(json.dumps(snapshot_json(snap, states, now), ensure_ascii=False))
     elif args.id is not None:
-        print("\n".join(detail_lines(states[0], now)))
+        echo("\n".join(detail_lines(states[0], now)))
     else:
-        print("\n".join(table_lines(snap, states, now)))
+        echo("\n".join(table_lines(snap, states, now)))
     return 0
 
 
@@ -235,10 +236,10 @@ def _workers(args: argparse.Namespace) -> int:
                     "heartbeat_age": None if age is None else round(age, 1), "worker": data})
         return 0 if data is not None else 1
     if not isinstance(data, dict):
-        print(f"no daemon status at {path} (is a daemon running on this host with this "
-              "configuration?)")
+        echo(f"no daemon status at {path} (is a daemon running on this host with this "
+             "configuration?)")
         return 1
-    print("\n".join(worker_lines(data, now)))
+    echo("\n".join(worker_lines(data, now)))
     return 0
 
 

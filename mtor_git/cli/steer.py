@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from mtor_git.cli.output import echo
 from mtor_git.cli.status import add_source_args, load_snapshot
 from mtor_git.client import steering
 from mtor_git.errors import GitOpError
@@ -41,8 +42,8 @@ def run_dispatch(args: argparse.Namespace) -> int:
         raise GitOpError(f"{what}, but the push to {done.remote}/{done.branch} failed: {exc}\n"
                          f"(the commit is kept; push it with `git push {done.remote} "
                          f"HEAD:{done.branch}` once fixed)") from exc
-    print(f"dispatched {done.task_id}: {what}, pushed to {done.remote}/{done.branch}")
-    print(f"result will appear on branch {done.result_branch} of {done.remote}")
+    echo(f"dispatched {done.task_id}: {what}, pushed to {done.remote}/{done.branch}")
+    echo(f"result will appear on branch {done.result_branch} of {done.remote}")
     return 0
 
 
@@ -50,16 +51,16 @@ def run_retry(args: argparse.Namespace) -> int:
     snap = load_snapshot(args)
     run = steering.request_retry(snap, args.id)
     branch = refs.branch(args.id, run)
-    print(f"asked for run {run} of {args.id}; its result will appear on branch {branch} of "
-          f"{snap.remote} (earlier results stay where they are)")
+    echo(f"asked for run {run} of {args.id}; its result will appear on branch {branch} of "
+         f"{snap.remote} (earlier results stay where they are)")
     return 0
 
 
 def run_cancel(args: argparse.Namespace) -> int:
     snap = load_snapshot(args)
     if steering.request_cancel(snap, args.id, args.reason):
-        print(f"asked the workers to cancel {args.id}; it ends as `cancelled` at the next "
-              "heartbeat of the worker running it (or before it starts)")
+        echo(f"asked the workers to cancel {args.id}; it ends as `cancelled` at the next "
+             "heartbeat of the worker running it (or before it starts)")
     else:
-        print(f"a cancel of {args.id} was already requested")
+        echo(f"a cancel of {args.id} was already requested")
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git.cli.common import open_repo, print_json, worktree_root
+from mtor_git.cli.output import echo
 from mtor_git.spec.validate import Checked, check_files, check_index, spec_files
 
 JSON_VERSION = 1
@@ -60,10 +61,10 @@ def _print_human(results: list[Checked], tasks_dir: str) -> None:
     bad = [r for r in results if not r.ok]
     for r in bad:
         for problem in r.problems:
-            print(problem, file=sys.stderr)
+            echo(problem, file=sys.stderr)
     if not results:
-        print(f"no specs found in {tasks_dir}/", file=sys.stderr)
+        echo(f"no specs found in {tasks_dir}/", file=sys.stderr)
     elif bad:
-        print(f"mtor-git: {len(bad)} of {len(results)} spec(s) invalid", file=sys.stderr)
+        echo(f"mtor-git: {len(bad)} of {len(results)} spec(s) invalid", file=sys.stderr)
     else:
-        print(f"{len(results)} spec(s) valid", file=sys.stderr)
+        echo(f"{len(results)} spec(s) valid", file=sys.stderr)

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from mtor_git.cli.common import open_repo
+from mtor_git.cli.output import echo
 from mtor_git.cli.status import add_source_args, describe, task_json
 from mtor_git.client import board
 from mtor_git.durations import format_duration, parse_duration
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         state = _poll(repo, remote, branch, args, first=last is None)
         if state is not None:
             if last is None and _unknown(state):
-                print(f"mtor-git: no task {args.id!r} on {remote}/{branch}", file=sys.stderr)
+                echo(f"mtor-git: no task {args.id!r} on {remote}/{branch}", file=sys.stderr)
                 return 1
             key = _key(state)
             if key != last:
@@ -64,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
             if state.state.terminal:
                 return 0 if state.state == BoardState.SUCCEEDED else 1
         if timeout is not None and time.monotonic() - start >= timeout:
-            print(f"mtor-git: watch: {args.id} still {state.state if state else 'unknown'} "
-                  f"after {format_duration(timeout)}", file=sys.stderr)
+            echo(f"mtor-git: watch: {args.id} still {state.state if state else 'unknown'} "
+                 f"after {format_duration(timeout)}", file=sys.stderr)
             return EXIT_TIMEOUT
         remaining = None if timeout is None else timeout - (time.monotonic() - start)
         time.sleep(interval if remaining is None else max(min(interval, remaining), 0))
@@ -78,7 +79,7 @@ def _poll(repo: Any, remote: str, branch: str, args: argparse.Namespace, *,
     except GitOpError as exc:
         if first:
             raise
-        print(f"mtor-git: watch: {exc} (trying again)", file=sys.stderr)
+        echo(f"mtor-git: watch: {exc} (trying again)", file=sys.stderr)
         return None
     return board.task_state(snap, args.id)
 
@@ -100,5 +101,5 @@ def _show(s: board.TaskState, elapsed: float, as_json: bool) -> None:
         print(json.dumps({"version": 1, "elapsed": round(elapsed, 3), "task": task_json(s, now)}),
               flush=True)
         return
-    print(f"[{format_duration(elapsed):>6}] {s.id} {s.state} (run {s.run}): "
-          f"{describe(s, now)}", flush=True)
+    echo(f"[{format_duration(elapsed):>6}] {s.id} {s.state} (run {s.run}): "
+         f"{describe(s, now)}", flush=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git import paths
+from mtor_git.cli.output import echo
 
 
 def add_parser(sub: Any) -> None:
@@ -34,12 +35,14 @@ def add_parser(sub: Any) -> None:
 
 def run_daemon(args: argparse.Namespace) -> int:
     from mtor_git.config.load import check_runnable, load_config
+    from mtor_git.config.sandbox import resolve_sandbox
     from mtor_git.logs import setup_logging
     from mtor_git.worker.daemon import Daemon, hold_instance_lock
 
     environ = dict(os.environ)
     config = load_config(args.config, environ=environ)
     check_runnable(config, environ)  # exit 78 before anything is scheduled
+    resolve_sandbox(config, environ)  # exit 78 when `sandbox: bwrap` cannot run here
     lock = hold_instance_lock(config.state_dir)  # noqa: F841 - held until the process exits
     handle = setup_logging(file=config.log.file, rotation=config.log.rotation,
                            retention=config.log.retention, json_file=config.log.json_file,
@@ -68,22 +71,26 @@ def run_poke(args: argparse.Namespace) -> int:
     if poke(runtime):
         return 0
     if not args.quiet:
-        print(f"mtor-git: no daemon is listening at {runtime}", file=sys.stderr)
+        echo(f"mtor-git: no daemon is listening at {runtime}", file=sys.stderr)
     return 1
 
 
 def run_local_cmd(args: argparse.Namespace) -> int:
     from mtor_git.cli.common import print_json
     from mtor_git.config.load import load_config
+    from mtor_git.config.sandbox import resolve_sandbox
     from mtor_git.states import TaskStatus
     from mtor_git.task.local import run_local
     from mtor_git.task.result import pr_body
 
     environ = dict(os.environ)
     config = load_config(args.config, environ=environ)
-    result = run_local(args.spec, config, Path.cwd(), environ)
+    resolved = resolve_sandbox(config, environ)
+    if resolved.sandbox.mode == "none":
+        print(f"mtor-git: {resolved.reason}", file=sys.stderr)
+    result = run_local(args.spec, config, Path.cwd(), environ, sandbox=resolved.sandbox)
     if args.json:
         print_json(result.to_json())
     else:
-        print(pr_body(result))
+        echo(pr_body(result))
     return 0 if result.status == TaskStatus.SUCCEEDED else 1

@@ -7,12 +7,14 @@ from dataclasses import replace
 from typing import Any
 
 from mtor_git.agent.profiles import BUILTIN, PROMPT_MODES, REPORT_FORMATS, AgentProfile
+from mtor_git.agent.sandbox import NETWORKS, SandboxPath
 from mtor_git.config.expand import referenced_vars
 from mtor_git.config.reader import ENV_NAME, NAME, Reader
 from mtor_git.spec.yamlload import KeyPath
 
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
               "timeout", "fallback", "max_parallel", "max_attempts", "model_args",
+              "sandbox_paths", "network", "secret_env",
               "stall_timeout", "max_cli_retry_wait", "max_turns", "max_turns_args",
               "max_cost_args", "resume_args")
 
@@ -55,6 +57,12 @@ def _agent(r: Reader, name: str, value: Any) -> AgentProfile:
     for key in ("requires_env", "pass_env"):
         if key in raw:
             changes[key] = r.names(raw[key], (*where, key))
+    # A `${VAR}` in the command line puts a secret in argv: VAR's value is one.
+    referenced = [v for key in ("command", "model_args") if isinstance(raw.get(key), list)
+                  for item in raw[key] if isinstance(item, str) for v in referenced_vars(item)]
+    if "secret_env" in raw or referenced:
+        named = r.names(raw["secret_env"], (*where, "secret_env")) if "secret_env" in raw else ()
+        changes["secret_env"] = tuple(dict.fromkeys((*base.secret_env, *named, *referenced)))
     for key in ("model_args", "max_turns_args", "max_cost_args", "resume_args"):
         if key in raw:
             changes[key] = _command(r, raw[key], (*where, key), empty=True)
@@ -69,6 +77,13 @@ def _agent(r: Reader, name: str, value: Any) -> AgentProfile:
             changes[key] = r.count(raw[key], (*where, key))
     if "fallback" in raw:
         changes["fallback"] = r.text(raw["fallback"], (*where, "fallback"))
+    if "sandbox_paths" in raw:
+        changes["sandbox_paths"] = _sandbox_paths(r, raw["sandbox_paths"],
+                                                  (*where, "sandbox_paths"))
+    if "network" in raw:
+        if raw["network"] not in NETWORKS:
+            raise r.fail((*where, "network"), "expected host or none")
+        changes["network"] = raw["network"]
     profile = replace(base, **changes)
     profile = _agent_env(r, profile, raw.get("env"), (*where, "env"))
     if not profile.command:
@@ -76,6 +91,25 @@ def _agent(r: Reader, name: str, value: Any) -> AgentProfile:
     if profile.prompt == "file" and "{prompt_file}" not in profile.command:
         raise r.fail((*where, "command"), "prompt: file needs {prompt_file} in the command")
     return profile
+
+
+def _sandbox_paths(r: Reader, value: Any, where: KeyPath) -> tuple[SandboxPath, ...]:
+    """Each item a path (read-only) or `{path: P, mode: ro|rw}`; `~` and `${VAR}` expanded."""
+    items = r.typed(value, where, list, "a list of paths")
+    out: list[SandboxPath] = []
+    for index, item in enumerate(items):
+        at: KeyPath = (*where, index)
+        if isinstance(item, dict):
+            raw = r.mapping(item, at, ("path", "mode"))
+            if "path" not in raw:
+                raise r.fail(at, "path is required")
+            mode = raw.get("mode", "ro")
+            if mode not in ("ro", "rw"):
+                raise r.fail((*at, "mode"), "expected ro or rw")
+            out.append(SandboxPath(r.path(raw["path"], (*at, "path")), writable=mode == "rw"))
+        else:
+            out.append(SandboxPath(r.path(item, at)))
+    return tuple(out)
 
 
 def _command(r: Reader, value: Any, where: KeyPath, *, empty: bool = False) -> tuple[str, ...]:
@@ -101,5 +135,9 @@ def _agent_env(r: Reader, profile: AgentProfile, value: Any, where: KeyPath) -> 
         text = str(item) if isinstance(item, int | float) and not isinstance(item, bool) else item
         env[key] = r.text(text, (*where, key))
         if isinstance(text, str) and referenced_vars(text):
-            secret.append(key)  # its value came from the daemon's environment: treat as secret
+            # Its value came from the daemon's environment: the whole value is a secret, and so
+            # is each variable it was built from (`Bearer ${TOKEN}`: TOKEN alone too). A value
+            # written literally (`AIDER_MODEL: gpt-4o`) is configuration, not a secret.
+            secret.append(key)
+            secret.extend(referenced_vars(text))
     return replace(profile, env=env, secret_env=tuple(dict.fromkeys(secret)))

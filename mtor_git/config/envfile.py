@@ -348,9 +348,12 @@ def _permission_problems(path: Path) -> list[EnvProblem]:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
         return []  # already reported as unreadable
-    if mode & 0o077:
-        return [EnvProblem(str(path), 0, f"permissions {mode:04o} are looser than 0600: other "
-                           f"users may read these secrets; run chmod 600 {path}", "warning")]
+    # Group read is allowed: with `env_file:` in the config the daemon reads the file itself
+    # (root:mtor-git 0640), to know that every value in it is a secret.
+    if mode & 0o037:
+        return [EnvProblem(str(path), 0, f"permissions {mode:04o} are looser than 0600 (or 0640 "
+                           f"for the service's group): other users may read or change these "
+                           f"secrets; run chmod 600 {path}", "warning")]
     return []
 
 

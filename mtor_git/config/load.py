@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git import paths
+from mtor_git.agent.sandbox import SANDBOX_MODES
 from mtor_git.agent.spawn import build_env, find_binary
 from mtor_git.config.agents import parse_agents
 from mtor_git.config.model import Config as Config
 from mtor_git.config.model import LogConfig as LogConfig
 from mtor_git.config.model import RepoConfig as RepoConfig
 from mtor_git.config.reader import NAME, Reader
+from mtor_git.config.secrets import UnreadableEnvFile, with_worker_secrets
 from mtor_git.errors import ConfigError
 from mtor_git.logs import parse_size
 from mtor_git.retry.policy import RetryPolicy
@@ -27,7 +29,8 @@ from mtor_git.spec.yamlload import KeyPath, YamlProblem, load
 TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval",
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
-            "require_signed", "allowed_signers", "author", "max_spec_bytes", "max_turns")
+            "require_signed", "allowed_signers", "author", "max_spec_bytes", "sandbox",
+            "max_file_bytes", "max_change_bytes", "env_file", "transfer_timeout", "max_turns")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
               "breaker_threshold", "breaker_cooldown")
@@ -58,6 +61,12 @@ def parse_config(text: str, *, source: str = "<config>",
     r = Reader(located, source, env)
     top = r.mapping(located.data, (), TOP_KEYS)
     agents = parse_agents(r, top.get("agents"))
+    repos = _repos(r, top.get("repos"))
+    env_file = r.path(top["env_file"], ("env_file",)) if "env_file" in top else None
+    try:
+        agents = with_worker_secrets(agents, top.get("repos"), repos, env_file)
+    except UnreadableEnvFile as exc:
+        raise r.fail(("env_file",), str(exc)) from None
     default_agent = r.text(top.get("default_agent", next(iter(agents), "")), ("default_agent",))
     if default_agent not in agents:
         raise r.fail(("default_agent",), f"{default_agent!r} is not among the configured agents "
@@ -68,12 +77,13 @@ def parse_config(text: str, *, source: str = "<config>",
         workspace=_path_or(r, top, "workspace", paths.workspace_dir),
         state_dir=_path_or(r, top, "state_dir", paths.state_dir),
         runtime_dir=_path_or(r, top, "runtime_dir", paths.runtime_dir),
-        repos=_repos(r, top.get("repos")),
+        repos=repos,
         agents=agents,
         default_agent=default_agent,
         **_scalars(r, top),
         retry=_retry(r, top.get("retry")),
         log=_log(r, top.get("log")),
+        env_file=env_file,
     )
 
 
@@ -84,12 +94,17 @@ def _path_or(r: Reader, top: dict[str, Any], key: str, default: Callable[[], Pat
 def _scalars(r: Reader, top: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("poll_interval", "claim_lease", "default_timeout", "max_timeout",
-                "shutdown_grace"):
+                "shutdown_grace", "transfer_timeout"):
         if key in top:
             out[key] = r.duration(top[key], (key,))
-    for key in ("max_parallel", "max_spec_bytes", "max_turns"):
+    for key in ("max_parallel", "max_spec_bytes", "max_file_bytes", "max_change_bytes",
+                "max_turns"):
         if key in top:
             out[key] = r.count(top[key], (key,))
+    if "sandbox" in top:
+        if top["sandbox"] not in SANDBOX_MODES:
+            raise r.fail(("sandbox",), "expected bwrap or none")
+        out["sandbox"] = top["sandbox"]
     if "unknown_agents" in top:
         if top["unknown_agents"] not in ("reject", "skip"):
             raise r.fail(("unknown_agents",), "expected reject or skip")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtor_git.agent.profiles import AgentProfile
+from mtor_git.agent.sandbox import SandboxMode
 from mtor_git.retry.policy import RetryPolicy
 
 
@@ -65,6 +66,15 @@ class Config:
     author_name: str = "mtor-git"
     author_email: str = "mtor-git@localhost"
     max_spec_bytes: int = 256 * 1024
+    # The systemd EnvironmentFile the service runs with: every value in it is a secret.
+    env_file: Path | None = None
+    # `bwrap` or `none`; None when not configured: bwrap where it runs, else `none`, logged.
+    sandbox: SandboxMode | None = None
+    # What an agent may add in one run: any one file, and all new content (its commits too).
+    max_file_bytes: int = 10 << 20
+    max_change_bytes: int = 100 << 20
+    # A remote silent this long (connect, or between two reads) fails that repository's sync.
+    transfer_timeout: float = 30.0
     max_turns: int | None = None  # the worker's turn cap per task; a spec's smaller one wins
 
     @property

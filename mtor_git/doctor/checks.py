@@ -19,7 +19,13 @@ from mtor_git.config.model import Config, RepoConfig
 from mtor_git.doctor.run import Check
 from mtor_git.errors import CommandError, GitOpError, PushRejected
 from mtor_git.git import refs
-from mtor_git.git.transfer import Credentials, is_local, register_credentials, shown_url
+from mtor_git.git.transfer import (
+    Credentials,
+    bound_transfers,
+    is_local,
+    register_credentials,
+    shown_url,
+)
 
 SCRATCH_PREFIX = refs.DOCTOR_PREFIX
 _OUTPUT_MAX = 200
@@ -140,6 +146,7 @@ def _size(n: int) -> str:
 
 # -- repositories ----------------------------------------------------------------------------
 def check_repos(config: Config) -> Iterator[Check]:
+    bound_transfers(config.transfer_timeout)  # a silent remote fails as it does for the daemon
     for repo in config.repos:
         yield check_repo(repo, config.worker_id)
 

@@ -12,11 +12,13 @@ from mtor_git import git
 from mtor_git.agent.evidence import Classification, Report
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.reports import parse_report
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.agent.spawn import RunRequest, preflight, run_attempt
 from mtor_git.config.model import Config
+from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.doctor.run import Check
-from mtor_git.errors import PreflightError
-from mtor_git.verdict.classify import KIND_DESCRIPTIONS, classify
+from mtor_git.errors import ConfigError, PreflightError
+from mtor_git.verdict.classify import classify, describe
 
 PROMPT = "Reply with the single word OK. Do not read, create or change any file.\n"
 
@@ -41,23 +43,27 @@ _HINTS: dict[str, str] = {
 
 def check_probes(config: Config, environ: Mapping[str, str], enabled: bool,
                  timeout: float) -> Iterator[Check]:
+    try:  # the probe runs as a task would: in the sandbox the daemon would use
+        sandbox = resolve_sandbox(config, environ).sandbox if enabled else NO_SANDBOX
+    except ConfigError:
+        sandbox = NO_SANDBOX  # the sandbox check says why; the daemon would not start
     for profile in config.agents.values():
         if not enabled:
             yield Check(f"probe {profile.name}", "skip", "--probe not given (it runs the agent "
                         "once on a one-line prompt: one real model call)")
             continue
         yield probe_agent(profile, environ, timeout=min(profile.timeout or timeout, timeout),
-                          min_model_call=config.retry.min_model_call)
+                          min_model_call=config.retry.min_model_call, sandbox=sandbox)
 
 
 def probe_agent(profile: AgentProfile, environ: Mapping[str, str], *, timeout: float,
-                min_model_call: float) -> Check:
+                min_model_call: float, sandbox: Sandbox = NO_SANDBOX) -> Check:
     name = f"probe {profile.name}"
     with tempfile.TemporaryDirectory(prefix="mtor-doctor-probe-") as tmp:
         worktree = Path(tmp).resolve() / "worktree"
         git.init_repository(worktree)
         request = RunRequest(profile=profile, prompt=PROMPT, cwd=worktree, timeout=timeout,
-                             environ=environ)
+                             environ=environ, sandbox=sandbox)
         try:
             prepared = preflight(request)
         except PreflightError as exc:
@@ -79,6 +85,6 @@ def _check_of(name: str, verdict: Classification, report: Report, duration: floa
     if verdict.succeeded:
         return Check(name, "pass", f"answered a one-line prompt ({facts})")
     nature = "transient" if verdict.transient else "terminal"
-    hint = _HINTS.get(verdict.kind, KIND_DESCRIPTIONS.get(verdict.kind, ""))
+    hint = _HINTS.get(verdict.kind, describe(verdict.kind, verdict.rule))
     return Check(name, "fail", f"kind {verdict.kind} ({nature}, rule {verdict.rule}; {facts}): "
                  f"{verdict.evidence}", hint)

@@ -210,6 +210,7 @@ def run_doctor(opts: DoctorOptions, on_check: OnCheck | None = None) -> DoctorRe
     # Imported here: those modules import Check from this one.
     from mtor_git.doctor.checks import check_agents, check_clock, check_dirs, check_repos
     from mtor_git.doctor.probe import check_probes
+    from mtor_git.doctor.sandbox import check_sandbox
     from mtor_git.doctor.status import check_daemon
 
     checks: list[Check] = []
@@ -227,12 +228,14 @@ def run_doctor(opts: DoctorOptions, on_check: OnCheck | None = None) -> DoctorRe
     add("env file", lambda: check_env_file(env, required))
     if config is None:
         reason = "not checked: the configuration could not be loaded"
-        for group in ("env", "agents", "workspace", "repos", "clock", "daemon", "probe"):
+        for group in ("env", "agents", "sandbox", "workspace", "repos", "clock", "daemon",
+                      "probe"):
             add(group, partial(Check, group, "skip", reason))
         return DoctorReport(tuple(checks))
     cfg = config
     add("env", lambda: check_env_vars(env, required))
     add("agents", lambda: check_agents(cfg, env.values, opts.version_timeout))
+    add("sandbox", lambda: check_sandbox(cfg, env.values))
     add("workspace", lambda: check_dirs(cfg, opts.warn_free_bytes, opts.fail_free_bytes))
     add("repos", lambda: check_repos(cfg))
     add("clock", lambda: check_clock(cfg))

@@ -3,7 +3,8 @@
 Callers hold a `Repository` (the worker's bare clone, a user's clone) and pass commit ids as hex
 strings; failures surface as `GitOpError`, refusals by the remote as `PushRejected`. Modules:
 `refs` (every ref and path name), `read`, `write`, `transfer` (clone, fetch, push, credentials),
-`localpush` (race-safe pushes to a path remote).
+`localpush` (race-safe pushes to a path remote), `checkout` (a task's standalone checkout) and
+`collect` (the agent's work taken out of it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import pygit2
 from pygit2 import Repository
 from pygit2.enums import ObjectType
 
+from mtor_git.git.checkout import Checkout, create_checkout, drop_checkout
+from mtor_git.git.collect import Collected, Limits, collect
 from mtor_git.git.mirror import mirror_fetch, refs_under, remote_url
 from mtor_git.git.read import (
     SYMLINK_MODE,
@@ -72,6 +75,12 @@ from mtor_git.git.write import (
 pygit2.settings.cache_object_limit(ObjectType.TREE, 4 << 20)
 
 __all__ = [
+    "Checkout",
+    "Collected",
+    "Limits",
+    "collect",
+    "create_checkout",
+    "drop_checkout",
     "Repository",
     "commit_signature",
     "commit_time",

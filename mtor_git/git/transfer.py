@@ -160,6 +160,14 @@ def set_timeouts(connect_ms: int = CONNECT_TIMEOUT_MS, io_ms: int = IO_TIMEOUT_M
 set_timeouts()
 
 
+def bound_transfers(seconds: float) -> None:
+    """`transfer_timeout`: a remote silent this long (between two reads; or to connect, capped
+    at CONNECT_TIMEOUT_MS) fails the transfer, where libgit2 would wait ~120 s. libgit2's own
+    sockets (git://, http(s)) honour it."""
+    io_ms = max(int(seconds * 1000), 1)
+    set_timeouts(connect_ms=min(io_ms, CONNECT_TIMEOUT_MS), io_ms=io_ms)
+
+
 def _importable_errors() -> None:
     """pygit2's exceptions claim to live in `_pygit2`, which cannot be imported, so they cannot
     be pickled; loguru's queued sinks pickle a logged exception's type and, failing, drop the

@@ -46,6 +46,7 @@ def commit_files(repo: pygit2.Repository, *, ref: str, parent: str | None,
         parents.append(base.id)
     for path in files:
         _check_path(path)
+        _make_room(index, path)
     try:  # blobs, tree and commit all write objects: a full disk must surface as GitOpError
         for path, data in files.items():
             index.add(pygit2.IndexEntry(path, repo.create_blob(data), FileMode.BLOB))
@@ -60,6 +61,17 @@ def commit_files(repo: pygit2.Repository, *, ref: str, parent: str | None,
         except (pygit2.GitError, ValueError, OSError) as exc:  # bad name; a held lock
             raise GitOpError(f"cannot point {ref} at {oid}: {exc}") from exc
     return str(oid)
+
+
+def _make_room(index: pygit2.Index, path: str) -> None:
+    """Remove what stands where `path` must go: a folder of that name (an agent made
+    `results/<id>.json` a folder) or a file named like one of its parent folders."""
+    parts = path.split("/")
+    for depth in range(1, len(parts)):
+        parent = "/".join(parts[:depth])
+        if parent in index:
+            index.remove(parent)
+    index.remove_directory(path)
 
 
 def _check_path(path: str) -> None:

@@ -1,12 +1,15 @@
 """The human log formats: journald (`<N>` priority prefix, no time), a coloured terminal, plain
-text for files; each shows the `extra=` context fields a record carries."""
+text for files; each shows the `extra=` context fields a record carries, control characters
+escaped (`Escaped`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+from mtor_git.printable import printable, printable_coloured
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -47,3 +50,26 @@ def stderr_style(stream: TextIO) -> str:
         return "tty" if stream.isatty() else "plain"
     except (OSError, ValueError, AttributeError):
         return "plain"  # a StringIO or a closed stream
+
+
+class Escaped:
+    """A human sink with control characters escaped: a spec title or an agent's output quoted in
+    a message must not act on the terminal or the journal reader (`ESC[2J`, OSC titles, `\\r`).
+    `coloured` keeps the SGR colour codes the tty format adds. The JSON sink keeps exact text."""
+
+    def __init__(self, stream: Any, *, coloured: bool = False) -> None:
+        self._stream = stream
+        self._escape = printable_coloured if coloured else printable
+
+    def write(self, message: str) -> None:
+        self._stream.write(self._escape(message))
+
+    def flush(self) -> None:
+        flush = getattr(self._stream, "flush", None)
+        if callable(flush):
+            flush()
+
+    def stop(self) -> None:
+        stop = getattr(self._stream, "stop", None)
+        if callable(stop):
+            stop()

@@ -12,7 +12,7 @@ from loguru import logger
 
 from mtor_git.logs.collapse import Collapser
 from mtor_git.logs.files import RotatingFile, parse_size
-from mtor_git.logs.format import formatter, stderr_style
+from mtor_git.logs.format import Escaped, formatter, stderr_style
 
 
 class Reporter:
@@ -88,8 +88,8 @@ def setup_logging(*, file: Path | None, rotation: str = "10 MB", retention: int 
     style = stderr_style(stream)
     common: dict[str, Any] = {"filter": admit, "enqueue": True, "catch": True,
                               "backtrace": False, "diagnose": False}  # diagnose shows secrets
-    ids = [logger.add(stream, level=stderr_level, format=formatter(style),
-                      colorize=style == "tty", **common)]
+    ids = [logger.add(Escaped(stream, coloured=style == "tty"), level=stderr_level,
+                      format=formatter(style), colorize=style == "tty", **common)]
     used: dict[str, Path | None] = {"file": None, "json": None}
     reporter = Reporter()
     fallbacks: list[str] = []
@@ -102,7 +102,8 @@ def setup_logging(*, file: Path | None, rotation: str = "10 MB", retention: int 
             fallbacks.append(f"log file {path} cannot be used ({exc.strerror or exc}); "
                              "logging to stderr only")
             continue
-        ids.append(logger.add(sink, level=file_level, colorize=False, serialize=kind == "json",
+        shown = sink if kind == "json" else Escaped(sink)
+        ids.append(logger.add(shown, level=file_level, colorize=False, serialize=kind == "json",
                               format="{message}" if kind == "json" else formatter("file"),
                               **common))
         used[kind] = path

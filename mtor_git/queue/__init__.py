@@ -10,13 +10,16 @@ of one run's claim, each arrow naming the function that makes the move (docs/DES
     claimed  phase=running, attempt=0 ─ ClaimKeeper.beat(attempt=1) as the agent starts ─▶ running
     running ⟲ ClaimKeeper.beat(): claims.renewed, protocol.push_claim(parent=oid)
               every claim_lease/3, a compare-and-swap; a claim that moved or vanished:
-              ClaimKeeper._mark_lost → the agent stops, its result is discarded
+              ClaimKeeper._mark_lost → the agent stops, its result is discarded (a refused
+              renewal while the ref still shows ours is no loss: the agent runs on)
     running ── result committed: outbox.new_entry, RepoState.put_outbox, then outbox.publish
     │         pushes mtor/<id>[-rN] FIRST, then protocol.delete_claim ──────────────▶ done
     │                                                                     (no claim ref, a branch)
     ├── push refused / remote unreachable: ClaimKeeper.publishing() ──▶ publishing
     │         (no take-over until lease + claims.PUBLISH_GRACE); outbox.flush retries
-    │         outbox.publish each cycle ──────────────────────────────────────────▶ done
+    │         outbox.publish each cycle (after a refusal: a doubling wait; when the claim was
+    │         refused too, outbox.mark_blocked, at the first cycle whose outbox.claim_probe
+    │         lands) ──────────────────────────────────────────────────────────────▶ done
     └── shutdown, park, full disk: ClaimKeeper.release(reason, attempts) ──▶ released
               phase=released, carried_attempts, not_before
     released | lease lapsed | holder's process gone (claims.is_orphan_of) | unreadable

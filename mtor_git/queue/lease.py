@@ -1,5 +1,11 @@
 """Keep a claim alive while its task runs: renew the lease every heartbeat (compare-and-swap on
-the claim commit), and notice a cancel request or a lost claim, stopping the agent at once."""
+the claim commit), and notice a cancel request or a lost claim, stopping the agent at once.
+
+A claim is lost only on proof: the remote shows its ref deleted or moved to a commit we did not
+write, or the lease lapsed while the remote could not even be read (someone else may have taken
+it). A renewal the remote *refuses* while its ref still shows our commit (a hook declining every
+push: maintenance, quota) proves nobody else took the task, so the agent runs on and its result
+waits in the outbox. The keeper's thread ends with its claim, however the claim ends."""
 
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ class ClaimKeeper:
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._refused = False  # the last renewal was refused by the remote (not by a rival)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name=f"keeper-{self.claim.task_id}",
@@ -47,12 +54,13 @@ class ClaimKeeper:
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self.beat()
+                if not self.beat():
+                    return  # lost: nothing left to renew, and one log line said so
             except Exception as exc:  # a heartbeat must never kill the task; the lease decides
                 logger.warning("heartbeat for {} failed: {}", self.claim.task_id, exc)
                 if time.time() > self.claim.lease_expires:
-                    # Another worker may take the task over now: stop ours rather than both
-                    # run it and race to publish.
+                    # The remote cannot be read: another worker may reach it and take the
+                    # task over now; stop ours rather than both run it and race to publish.
                     self._mark_lost("the lease expired without a renewal")
                     return
 
@@ -77,16 +85,30 @@ class ClaimKeeper:
             nxt = claims.renewed(self.claim, self._lease, attempt=attempt, phase=phase)
             oid = protocol.push_claim(repo, nxt, parent=self.oid, author=self._author)
             if oid is None:
-                return self._mark_lost("the renewal was refused")
-            self.claim, self.oid = nxt, oid
+                self._note_refused()
+                return True  # the ref still shows our claim: nobody else holds the task
+            if self._refused:
+                logger.info("the remote accepts the claim of {} again", self.claim.task_id)
+            self.claim, self.oid, self._refused = nxt, oid, False
         return True
 
-    def publishing(self) -> None:
+    def _note_refused(self) -> None:
+        """A refusal while the ref shows our commit: the remote declines pushes (a hook, a
+        quota), or a rival moved the ref just now, which the next beat's ls-remote shows.
+        Either way no proof of a loss: keep going, say so once per streak."""
+        if not self._refused:
+            logger.warning("the remote refused to renew the claim of {}; the ref still shows "
+                           "ours, so the agent runs on and its result waits for the remote",
+                           self.claim.task_id)
+        self._refused = True
+
+    def publishing(self) -> bool | None:
         """Stop renewing, leaving the claim marked `publishing`: the result is committed and in
         the outbox, so no other worker reruns the task while its push waits for the remote
-        (claims.PUBLISH_GRACE). Best effort: an unreachable remote leaves the claim as it was."""
-        self._final(lambda c: claims.renewed(c, self._lease, phase=ClaimPhase.PUBLISHING),
-                    "mark the claim as publishing")
+        (claims.PUBLISH_GRACE). Best effort: True when marked, False when the remote refused
+        the push (it may refuse every push: see outbox.mark_blocked), None when unreachable."""
+        return self._final(lambda c: claims.renewed(c, self._lease, phase=ClaimPhase.PUBLISHING),
+                           "mark the claim as publishing")
 
     def release(self, reason: str, *, attempts: tuple[AttemptRecord, ...] | None = None,
                 not_before: float | None = None) -> None:
@@ -95,13 +117,14 @@ class ClaimKeeper:
             self._final(lambda c: claims.released(c, reason, attempts=attempts,
                                                   not_before=not_before), "release the claim")
 
-    def _final(self, make: Callable[[Claim], Claim], what: str) -> None:
+    def _final(self, make: Callable[[Claim], Claim], what: str) -> bool | None:
         """Stop renewing and push `make(claim)` as the claim's last word from us: a bare
-        compare-and-swap (the push itself checks the ref), best effort."""
+        compare-and-swap (the push itself checks the ref), best effort. True when it landed,
+        False when refused, None when the remote could not be reached or the claim was lost."""
         self.stop()
         with self._lock:
             if self.lost.is_set():
-                return
+                return None
             nxt = make(self.claim)
             try:
                 oid = protocol.push_claim(self._repo_factory(), nxt, parent=self.oid,
@@ -109,17 +132,22 @@ class ClaimKeeper:
             except GitOpError as exc:
                 logger.warning("could not {} of {}: {}; its lease will expire", what,
                                self.claim.task_id, exc)
-                return
+                return None
             if oid is None:
-                logger.warning("could not {} of {}: the claim moved", what, self.claim.task_id)
-                return
+                logger.warning("could not {} of {}: the remote refused the push", what,
+                               self.claim.task_id)
+                return False
             self.claim, self.oid = nxt, oid
+            return True
 
     def _pushed_before(self, repo: Repository) -> str | None:
         return git.resolve(repo, refs.local_claim_ref(self.claim.task_id))
 
     def _mark_lost(self, why: str) -> bool:
-        logger.error("lost the claim of {}: {}; stopping its agent", self.claim.task_id, why)
+        if not self.lost.is_set():  # one line per lost claim, whichever thread noticed first
+            logger.error("lost the claim of {}: {}; stopping its agent", self.claim.task_id,
+                         why)
         self.lost.set()
         self.cancel.set()
+        self._stop.set()  # the heartbeat ends with the claim
         return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 import time
 from collections.abc import Callable
 
@@ -20,14 +21,21 @@ from mtor_git.queue.state import OutboxEntry, RepoState
 REFUSAL_FIRST_WAIT = 30.0
 REFUSAL_MAX_WAIT = 3600.0
 
+# Renew our claim of a waiting result's task, marked `publishing`: True when the remote took the
+# push, False when it refused it, None when there was nothing of ours to renew or no answer.
+Probe = Callable[[Repository, OutboxEntry], bool | None]
+
 
 def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
-            release: Callable[[str], object] | None = None) -> bool:
+            release: Callable[[str], object] | None = None,
+            probe: Probe | None = None) -> bool:
     """Push one outbox entry; True when it is on the remote (and the outbox entry is gone).
 
     The claim is deleted afterwards, by `release(task_id)` when given (the worker does it off
     the task's slot: a push costs ~50 ms over git://, and a claim left beside a published
-    result is harmless and swept by a later cycle)."""
+    result is harmless and swept by a later cycle). When the result is refused, `probe` (a
+    renewal of our claim as `publishing`) tells a remote refusing every push (the entry is
+    `blocked`: probed every cycle) from one refusing only this branch (a doubling wait)."""
     ref = refs.branch_ref(entry.task_id, entry.run)
     if git.resolve(repo, entry.commit) is None:
         # The workspace clone was deleted or re-cloned: retrying this push can never work.
@@ -40,9 +48,14 @@ def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
     try:
         git.push(repo, [f"{ref}:{ref}"])
     except PushRejected as exc:
-        return _settle_refusal(repo, state, entry, str(exc))
+        if _settle_refusal(repo, state, entry, str(exc)):
+            return True
+        _mark_blocked(repo, state, entry, probe)
+        return False
     except GitOpError as exc:
         _keep(state, entry, str(exc))
+        if probe is not None:
+            probe(repo, entry)  # the push failed in transit: the remote may still take a claim
         return False
     faults.point("after_push")
     state.drop_outbox(entry.task_id, entry.run)
@@ -55,17 +68,63 @@ def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
     return True
 
 
-def flush(repo: Repository, state: RepoState, *,
-          due_only: bool = True) -> list[OutboxEntry]:
+def flush(repo: Repository, state: RepoState, *, due_only: bool = True,
+          probe: Probe | None = None) -> list[OutboxEntry]:
     """Push every waiting result whose wait after a refusal is over (every one, when not
     `due_only`: a restart, typically after the operator fixed the remote, tries them all at
-    once); the entries that landed now."""
+    once), and a `blocked` one as soon as `probe` finds the remote accepting pushes again;
+    the entries that landed now."""
     landed = []
     now = time.time()
     for entry in state.outbox():
-        if not (due_only and entry.next_try_at > now) and publish(repo, state, entry):
+        waiting = due_only and entry.next_try_at > now
+        if waiting and not (entry.blocked and probe is not None and probe(repo, entry)):
+            continue
+        if publish(repo, state, entry, probe=probe):
             landed.append(entry)
     return landed
+
+
+def claim_probe(me: str, lease: float, author: tuple[str, str]) -> Probe:
+    """A Probe for worker `me`: renew the claim the remote shows for the entry's task when this
+    worker on this host wrote it for that run, as `publishing` (no take-over while the result
+    waits, claims.PUBLISH_GRACE). A claim of someone else's is never touched."""
+
+    def probe(repo: Repository, entry: OutboxEntry) -> bool | None:
+        try:
+            oid = git.remote_refs(repo).get(refs.claim_ref(entry.task_id))
+            claim = protocol.read_claim(repo, oid) if oid else None
+            if (oid is None or claim is None or claim.worker != me or claim.run != entry.run
+                    or claim.host != socket.gethostname()):
+                return None
+            renewed = claims.renewed(claim, lease, phase=claims.ClaimPhase.PUBLISHING)
+            return protocol.push_claim(repo, renewed, parent=oid, author=author) is not None
+        except GitOpError as exc:
+            logger.debug("probe for {} found no answer: {}", entry.task_id, exc)
+            return None
+
+    return probe
+
+
+def _mark_blocked(repo: Repository, state: RepoState, entry: OutboxEntry,
+                  probe: Probe | None) -> None:
+    """After a refused result: does the remote refuse our claim too? Then it declines every
+    push, and the result goes out at the first cycle that sees it accept one again."""
+    if probe is not None:
+        mark_blocked(state, entry, probe(repo, entry) is False)
+
+
+def mark_blocked(state: RepoState, entry: OutboxEntry, blocked: bool = True) -> None:
+    """Record whether the remote refused our claim as well as `entry`'s result (a remote
+    declining every push: maintenance, a quota); a blocked entry is probed every cycle."""
+    kept = next((e for e in state.outbox() if (e.task_id, e.run) == (entry.task_id, entry.run)),
+                None)
+    if kept is None or kept.blocked == blocked:
+        return
+    state.put_outbox(dataclasses.replace(kept, blocked=blocked))
+    if blocked:
+        logger.warning("the remote refuses every push (our claim of {} too); its result is "
+                       "pushed at the first cycle the remote accepts one again", entry.task_id)
 
 
 def adopt(repo: Repository, state: RepoState, view: protocol.RemoteView, me: str) -> int:

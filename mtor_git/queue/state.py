@@ -26,6 +26,9 @@ class OutboxEntry:
     tries: int = 0
     last_error: str = ""
     next_try_at: float = 0.0  # after a refusal: not pushed again before this (epoch seconds)
+    # The remote refused our claim too when it refused this result: it declines every push (a
+    # hook for maintenance, a quota), so a claim renewal it accepts says it is back.
+    blocked: bool = False
 
 
 class RepoState:

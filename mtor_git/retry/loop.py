@@ -34,12 +34,13 @@ from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
 from mtor_git.agent.resume import attempt_command, resumable_session, resume_refused
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.agent.spawn import Prepared, RunRequest, preflight, run_attempt
 from mtor_git.errors import PreflightError
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy, backoff_delay, park_until
 from mtor_git.states import TaskStatus
-from mtor_git.verdict.classify import KIND_DESCRIPTIONS, PROVIDER_TRANSIENT, classify, fingerprint
+from mtor_git.verdict.classify import PROVIDER_TRANSIENT, classify, describe, fingerprint
 from mtor_git.verdict.live import judge_event
 
 DEFAULT_TIMEOUT = 1800.0
@@ -127,6 +128,7 @@ class ExecuteRequest:
     shutdown: threading.Event | None = None
     # A usage limit that resets later than this (seconds) parks the task instead of waiting.
     park_limit: float = 3600.0
+    sandbox: Sandbox = NO_SANDBOX
 
 
 def execute(request: ExecuteRequest, *, sleep: Callable[[float], None] | None = None,
@@ -330,7 +332,8 @@ class _Loop:
         req, cap = self.request, profile.timeout
         timeout = min(req.timeout or cap or DEFAULT_TIMEOUT, cap or float("inf"))
         return preflight(RunRequest(profile, req.prompt, Path(req.cwd), model=model,
-                                    timeout=timeout, environ=req.environ))
+                                    timeout=timeout, environ=req.environ,
+                                    sandbox=req.sandbox))
 
     def _fallback_of(self, profile: AgentProfile) -> Prepared | None:
         """The profile's fallback, preflighted once; None when there is none or it cannot run."""
@@ -397,7 +400,7 @@ class _Loop:
 
     def _failure(self, attempt: Attempt, what: str) -> Failure:
         verdict = attempt.classification
-        meaning = KIND_DESCRIPTIONS.get(verdict.kind, verdict.kind)
+        meaning = describe(verdict.kind, verdict.rule)
         return Failure(verdict.kind, f"{what}: attempt {attempt.number} with agent "
                        f"{attempt.profile!r}: {meaning}", rule=verdict.rule,
                        evidence=verdict.evidence)

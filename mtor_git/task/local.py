@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mtor_git import __version__
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.config.model import Config
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.loop import ExecuteRequest, execute
@@ -22,7 +23,7 @@ from mtor_git.task.run import profile_refusal
 
 
 def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, str], *,
-              cancel: threading.Event | None = None) -> Result:
+              cancel: threading.Event | None = None, sandbox: Sandbox = NO_SANDBOX) -> Result:
     spec = read_spec_file(spec_file, max_bytes=config.max_spec_bytes)
     agent = spec.agent or config.default_agent
     info = TaskInfo(id=spec.id, spec_path=str(spec_file), spec_commit=None,
@@ -34,7 +35,7 @@ def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, 
     if refusal is not None:
         return Result(status=TaskStatus.REJECTED, task=info, worker=worker, branch="(local)",
                       started_at=started, finished_at=time.time(), model_invoked=False,
-                      failure=refusal)
+                      failure=refusal, sandbox=sandbox.mode)
     timeout = min(spec.timeout or config.default_timeout, config.max_timeout)
     execution = execute(ExecuteRequest(
         prompt=spec.prompt, profile_name=agent, profiles=config.agents, cwd=cwd,
@@ -43,10 +44,11 @@ def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, 
         budget=Budget(max_attempts=spec.max_attempts, max_cost_usd=spec.max_cost_usd,
                       max_turns=min((c for c in (spec.max_turns, config.max_turns)
                                      if c is not None), default=None)),
-        cancel=cancel))
+        cancel=cancel, sandbox=sandbox))
     return Result(
         status=(execution.status if execution.status != TaskStatus.PARKED
                 else TaskStatus.EXHAUSTED),
         task=info, worker=worker, branch="(local)", started_at=started, finished_at=time.time(),
         model_invoked=execution.model_invoked, usage=execution.usage.to_json(),
-        attempts=tuple(a.record() for a in execution.attempts), failure=execution.failure)
+        attempts=tuple(a.record() for a in execution.attempts), failure=execution.failure,
+        sandbox=sandbox.mode)

@@ -58,6 +58,7 @@ class Result:
     attempts: tuple[AttemptRecord, ...] = ()
     failure: Failure | None = None
     notes: tuple[str, ...] = ()
+    sandbox: str = "none"  # how the attempts were confined: bwrap | none
 
     @property
     def terminal(self) -> bool:
@@ -87,6 +88,7 @@ class Result:
             "attempts": [a.to_json() for a in self.attempts],
             "failure": self.failure.to_json() if self.failure else None,
             "notes": list(self.notes),
+            "sandbox": self.sandbox,
         }
 
     def dumps(self) -> str:
@@ -111,7 +113,7 @@ class Result:
                                              f["deletions"]) for f in changes["files"])),
             usage=dict(data.get("usage") or {}), attempts=records(data.get("attempts") or []),
             failure=Failure(**failure) if failure else None,
-            notes=tuple(data.get("notes") or ()))
+            notes=tuple(data.get("notes") or ()), sandbox=str(data.get("sandbox", "none")))
 
 
 def load_schema() -> dict[str, Any]:

@@ -1,12 +1,12 @@
-"""Run one claimed task from its spec to a committed result: validate again, make the worktree
-on mtor/<id>, run the agent with the retry policy, commit its changes and the result."""
+"""Run one claimed task from its spec to a committed result: validate again, make the task's own
+checkout on mtor/<id>, run the agent in it with the retry policy, take its work out of it into the
+worker's clone, commit that and the result."""
 
 from __future__ import annotations
 
 import errno
 import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -21,10 +21,12 @@ from loguru import logger
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
+from mtor_git.agent.secretscan import leak_failure
 from mtor_git.attempts import AttemptRecord
 from mtor_git.config.model import Config, RepoConfig
-from mtor_git.errors import Problem
-from mtor_git.git import Repository, refs
+from mtor_git.errors import ChangeTooLarge, Problem
+from mtor_git.git import Checkout, Collected, Limits, Repository, refs
 from mtor_git.git.read import Changes
 from mtor_git.queue import deps
 from mtor_git.queue.protocol import RemoteView, read_view
@@ -83,8 +85,9 @@ class Signals:
 
 class TaskRunner:
     def __init__(self, config: Config, repo: Repository, *, breakers: BreakerBoard,
-                 environ: Mapping[str, str]) -> None:
+                 environ: Mapping[str, str], sandbox: Sandbox = NO_SANDBOX) -> None:
         self.config, self.repo, self.breakers, self.environ = config, repo, breakers, environ
+        self.sandbox = sandbox
         self.worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(),
                                  version=__version__, pid=os.getpid())
         # One runner runs one job (the cycle makes one per task): the remote as this job sees it.
@@ -171,10 +174,10 @@ class TaskRunner:
         if spent is not None:
             status, failure = spent
             return self._finish(job, info, started, status, spec_commit, failure)
-        worktree = self._worktree(job, base)
+        checkout = self._checkout(job, base)
         try:
             signals.agent_starting()
-            execution = self._execute(spec, worktree, signals, job)
+            execution = self._execute(spec, checkout, signals, job)
             attempts = job.carried_attempts + tuple(a.record() for a in execution.attempts)
             if execution.status in (TaskStatus.INTERRUPTED, TaskStatus.PARKED):
                 return Outcome(None, None, release_reason=execution.status,
@@ -185,7 +188,7 @@ class TaskRunner:
                 return _hand_back_for_space(job, execution.failure.message,
                                             self.config.retry.initial_backoff, attempts)
             try:
-                return self._record(job, info, spec, spec_commit, started, worktree, base,
+                return self._record(job, info, spec, spec_commit, started, checkout,
                                     execution, attempts)
             except Exception as exc:  # the agent ran: its attempts stay in the evidence
                 if _disk_full(exc):
@@ -197,18 +200,21 @@ class TaskRunner:
                                     base=base, head=base, execution=execution,
                                     attempts=attempts)
         finally:
-            self._drop_worktree(job)
+            self._drop_checkout(job)
 
     def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
-                started: float, worktree: Path, base: str, execution: Execution,
+                started: float, checkout: Checkout, execution: Execution,
                 attempts: tuple[AttemptRecord, ...]) -> Outcome:
-        """Commit what the agent changed (unless it leaked a secret) and the result."""
-        message = f"mtor: {job.task_id} agent changes (run {job.run})"
-        # Nothing left uncommitted: the head is still the agent's own last commit, if any.
-        head = (git.commit_all(worktree, message=message,
-                                  author_name=self.config.author_name,
-                                  author_email=self.config.author_email)
-                or git.worktree_head(worktree) or base)
+        """Take the agent's work out of its checkout (its processes are gone) and commit it and
+        the result, unless it is too large or leaked a secret."""
+        base = checkout.base
+        try:
+            work = self._collect(job, checkout)
+        except ChangeTooLarge as exc:
+            return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
+                                Failure("change_too_large", str(exc)), base=base, head=base,
+                                execution=execution, attempts=attempts)
+        head = work.head
         leak = self._secret_leak(spec, base, head)
         if leak is not None:
             quarantine = refs.quarantine_ref(job.task_id, job.run)
@@ -219,9 +225,22 @@ class TaskRunner:
                                 notes=(f"the agent's commit {head[:12]} holds a secret and "
                                        f"was not pushed; it is kept on the worker as "
                                        f"{quarantine}",))
-        return self._finish(job, info, started, execution.status, spec_commit,
-                            execution.failure, base=base, head=head,
-                            execution=execution, attempts=attempts)
+        status, failure = execution.status, execution.failure
+        if work.unfinished is not None and status == TaskStatus.SUCCEEDED:
+            status = TaskStatus.FAILED
+            failure = Failure("unfinished_merge",
+                              f"{work.unfinished}: the agent did not finish its work")
+        return self._finish(job, info, started, status, spec_commit, failure, base=base,
+                            head=head, execution=execution, attempts=attempts,
+                            notes=work.notes)
+
+    def _collect(self, job: Job, checkout: Checkout) -> Collected:
+        return git.collect(
+            self.repo, checkout,
+            reserved=(refs.result_json(job.task_id), refs.result_md(job.task_id)),
+            message=f"mtor: {job.task_id} agent changes (run {job.run})",
+            author_name=self.config.author_name, author_email=self.config.author_email,
+            limits=Limits(self.config.max_file_bytes, self.config.max_change_bytes))
 
     def _secret_leak(self, spec: Spec, base: str, head: str) -> Failure | None:
         """A secret value of the environment anywhere the push would carry it: a file the agent
@@ -241,19 +260,7 @@ class TaskRunner:
                 places.append((change.path, git.read_blob(self.repo, head, change.path) or b""))
         places += [(f"the agent's commit {oid[:12]} (message or author)", raw)
                    for oid, raw in git.commits_between(self.repo, base, head)]
-        found: dict[str, set[str]] = {}
-        for where_, data in places:
-            for var, value in secrets.items():
-                if value.encode() in data:
-                    found.setdefault(where_, set()).add(var)
-        if not found:
-            return None
-        redact = Redactor(secrets)  # a file name may hold the secret itself
-        where = "; ".join(f"{redact.text(path)} holds the value of {', '.join(sorted(v))}"
-                          for path, v in sorted(found.items()))
-        return Failure("secret_in_diff", f"the agent wrote a secret into the repository: "
-                       f"{where}. Nothing of the agent's changes was pushed.",
-                       rule="secret_value_in_changed_file")
+        return leak_failure(places, secrets)  # plain, encoded, reversed or split over lines
 
     def _budget(self, spec: Spec, job: Job) -> Budget:
         """What this run may still spend, after what earlier hand-backs of it spent."""
@@ -275,14 +282,17 @@ class TaskRunner:
                 "were handed back", rule="max_cost_usd")
         return None
 
-    def _execute(self, spec: Spec, worktree: Path, signals: Signals,
+    def _execute(self, spec: Spec, checkout: Checkout, signals: Signals,
                  job: Job) -> Execution:
+        """The agent in `checkout.path`. An attempt sandbox must let it read `checkout.objects`
+        (the clone's objects its git borrows, read-only) and nothing else of the clone."""
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
         return execute(ExecuteRequest(
             prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
-            profiles=self.config.agents, cwd=worktree, policy=self.config.retry,
+            profiles=self.config.agents, cwd=checkout.path, policy=self.config.retry,
             environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
-            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown))
+            budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
+            sandbox=self.sandbox))
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
@@ -301,23 +311,26 @@ class TaskRunner:
                 return found
         return None
 
-    def _worktree_path(self, job: Job) -> Path:
+    def _checkout_path(self, job: Job) -> Path:
         return self.config.workspace / job.repo.name / "worktrees" / f"{job.task_id}.r{job.run}"
 
-    def _worktree(self, job: Job, base: str) -> Path:
-        path = self._worktree_path(job)
-        self._drop_worktree(job)
+    def _checkout(self, job: Job, base: str) -> Checkout:
+        path = self._checkout_path(job)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return git.create_worktree(self.repo, _wt_name(job), path,
-                                      refs.branch(job.task_id, job.run), base)
+        return git.create_checkout(self.repo, path, refs.branch(job.task_id, job.run), base,
+                                   excludes=self._excludes())
 
-    def _drop_worktree(self, job: Job) -> None:
-        path = self._worktree_path(job)
+    def _excludes(self) -> tuple[str, ...]:
+        """Files the agent's tool leaves that are never the agent's work (`.aider*` …): written
+        to the checkout's `.git/info/exclude`, so the worker does not commit them."""
+        return ()
+
+    def _drop_checkout(self, job: Job) -> None:
+        path = self._checkout_path(job)
         try:
-            git.remove_worktree(self.repo, _wt_name(job), path)
+            git.drop_checkout(self.repo, path)
         except Exception as exc:
-            logger.warning("could not remove worktree {}: {}", path, exc)
-            shutil.rmtree(path, ignore_errors=True)
+            logger.warning("could not remove the task checkout {}: {}", path, exc)
 
     def _finish(self, job: Job, info: TaskInfo, started: float, status: TaskStatus,
                 spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
@@ -333,7 +346,7 @@ class TaskRunner:
             model_invoked=_invoked(execution, attempts or job.carried_attempts),
             run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
             usage=_usage(execution), attempts=attempts or job.carried_attempts,
-            failure=failure, notes=notes)
+            failure=failure, notes=notes, sandbox=self.sandbox.mode)
         files = {refs.result_json(job.task_id): result.dumps().encode(),
                  refs.result_md(job.task_id): pr_body(result).encode()}
         commit = git.commit_files(
@@ -394,10 +407,6 @@ def _invoked(execution: Execution | None, attempts: tuple[AttemptRecord, ...]) -
 def _internal(exc: BaseException, redactor: Redactor) -> Failure:
     return Failure("internal_error", redactor.text(f"{type(exc).__name__}: {exc}"),
                    traceback=redactor.text(traceback.format_exc()))
-
-
-def _wt_name(job: Job) -> str:
-    return f"{job.task_id}.r{job.run}"
 
 
 def _task_info(job: Job, checked: Checked, spec_commit: str | None, default: str) -> TaskInfo:

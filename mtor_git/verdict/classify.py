@@ -59,10 +59,24 @@ KIND_DESCRIPTIONS: dict[str, str] = {
     "pipeline_fault": "failed faster than any model call can, with no report of one: our pipeline",
     "repeated_failure": "the same failure as the previous attempt; retrying would spin",
     "edit_blocked": "the agent exited 0 but permission denials blocked its edits",
-    "agent_error": "the agent reported an error that matches no more specific rule",
+    "agent_error": "the agent reported an error no more specific rule names, or exited 0 without "
+                   "the report a structured agent must give",
     "disk_full": "the worker's disk or quota was full; the task is handed back, not failed",
     "unknown": "the attempt failed and no rule recognised why (terminal: unknown is not transient)",
 }
+
+
+# A rule whose evidence the kind's line would misstate: its own words. `agent_error` also covers
+# an exit 0 without any report, where "reported an error" would claim what nobody saw.
+RULE_DESCRIPTIONS: dict[str, str] = {
+    "exit0_without_report": "the agent exited 0 but gave none of the report its profile expects, "
+                            "so nothing shows what it did",
+}
+
+
+def describe(kind: str, rule: str | None) -> str:
+    """One line saying what the evidence of a classification shows."""
+    return RULE_DESCRIPTIONS.get(rule or "") or KIND_DESCRIPTIONS.get(kind, kind)
 
 
 # ---- inputs: which lines the text rules read ---------------------------------------------------

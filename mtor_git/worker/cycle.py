@@ -4,6 +4,7 @@ step in queue/acquire.py, the task in task/run.py, the publication in queue/outb
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -16,9 +17,10 @@ from loguru import logger
 
 from mtor_git import faults, git
 from mtor_git.config.model import Config, RepoConfig
+from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.errors import GitOpError, SpecError
 from mtor_git.git import Repository, refs
-from mtor_git.git.transfer import Credentials, register_credentials, shown_url
+from mtor_git.git.transfer import Credentials, bound_transfers, register_credentials, shown_url
 from mtor_git.queue import claims, deps, outbox, protocol
 from mtor_git.queue.acquire import Missed, Won, acquire
 from mtor_git.queue.lease import ClaimKeeper
@@ -28,6 +30,7 @@ from mtor_git.spec.parse import is_spec_path, is_valid_id, parse_spec
 from mtor_git.task.result import Result, pr_body, pr_title
 from mtor_git.task.run import Job, Signals, TaskRunner
 from mtor_git.worker import pullrequest, recovery
+from mtor_git.worker.syncs import Syncs
 
 
 @dataclass
@@ -55,6 +58,9 @@ class Running:
 class Worker:
     def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
         self.config, self.environ = config, dict(environ)
+        resolved = resolve_sandbox(config, self.environ)  # ConfigError: bwrap configured, absent
+        self.sandbox = resolved.sandbox
+        (logger.info if self.sandbox.mode == "bwrap" else logger.warning)(resolved.reason)
         self.breakers = BreakerBoard(config.retry)
         self.pool = ThreadPoolExecutor(config.max_parallel, thread_name_prefix="task")
         # Claim deletions after a published result: housekeeping off the task slots.
@@ -64,9 +70,11 @@ class Worker:
         self.wake = threading.Event()  # a task finished or a poke came: poll again soon
         self._lock = threading.RLock()
         self.running: dict[tuple[str, str], Running] = {}
+        self._reserved: dict[str, int] = {}  # slots held per profile while a claim is pushed
         self.repos = {rc.name: self._runtime(rc) for rc in config.repos}
+        self.syncs = Syncs(len(self.repos))
+        bound_transfers(config.transfer_timeout)
         self.last_poll: float | None = None
-        self.last_error: str | None = None
         self.finished: list[dict[str, object]] = []  # recent outcomes, newest last
 
     def _runtime(self, rc: RepoConfig) -> RepoRuntime:
@@ -80,29 +88,49 @@ class Worker:
         return git.open_or_clone(rt.config.url, rt.path, bare=True)
 
     # -- one cycle ---------------------------------------------------------------------------
-    def cycle(self) -> int:
-        """Sync every repository and start what can start; the number of tasks started."""
-        started = 0
+    def cycle(self, *, wait: float | None = None) -> int:
+        """Sync every repository, each on a thread of its own, and start what can start; the
+        number of tasks started by the syncs that ended within `wait` seconds (None: wait for
+        all). A repository whose previous sync still runs is skipped, and named in last_error."""
         self.wake.clear()
-        errors: list[str] = []
-        for rt in self.repos.values():
-            try:
-                started += self._cycle_repo(rt, errors)
-            except GitOpError as exc:
-                errors.append(f"{shown_url(rt.config.url)}: {exc}")
-                logger.warning("repository {} unavailable this cycle: {}", rt.config.name, exc)
-            except Exception as exc:  # one repository's fault must not skip the others
-                errors.append(f"{shown_url(rt.config.url)}: {type(exc).__name__}: {exc}")
-                logger.exception("cycle of repository {} failed", rt.config.name)
-        self.last_error = "; ".join(errors) or None  # any repository's error, not the last one
+        futures = [f for rt in self.repos.values()
+                   if (f := self.syncs.start(rt.config.name, shown_url(rt.config.url),
+                                             functools.partial(self._sync, rt))) is not None]
+        started = self.syncs.gather(futures, wait)
         self.last_poll = time.time()
+        return started
+
+    @property
+    def last_error(self) -> str | None:
+        """Every repository's trouble (its last sync's error, or a remote that has not answered
+        yet), not only the last one's."""
+        trouble = {**self.syncs.errors, **self.syncs.waiting()}
+        return "; ".join(trouble[name] for name in self.repos if name in trouble) or None
+
+    def _sync(self, rt: RepoRuntime) -> int:
+        """One repository's part of a cycle, on its own thread; its trouble is recorded, never
+        raised: one repository's fault must not touch the others."""
+        errors: list[str] = []
+        started = 0
+        try:
+            started = self._cycle_repo(rt, errors)
+        except GitOpError as exc:
+            errors.append(f"{shown_url(rt.config.url)}: {exc}")
+            logger.warning("repository {} unavailable this cycle: {}", rt.config.name, exc)
+        except Exception as exc:
+            errors.append(f"{shown_url(rt.config.url)}: {type(exc).__name__}: {exc}")
+            logger.exception("cycle of repository {} failed", rt.config.name)
+        if errors:
+            self.syncs.errors[rt.config.name] = "; ".join(errors)
+        else:
+            self.syncs.errors.pop(rt.config.name, None)
         return started
 
     def _cycle_repo(self, rt: RepoRuntime, trouble: list[str]) -> int:
         # First cycle of this process (not reconciled yet): clear what a killed one left too.
         repo = recovery.recover(rt.path, lambda: self._open(rt), rt.state,
                                 branch=rt.config.branch, worker=self.config.worker_id,
-                                first=not rt.reconciled,
+                                first=not rt.reconciled, probe=self._probe,
                                 on_landed=lambda repo, entry: self._landed(repo, rt, entry))
         view = protocol.read_view(repo, rt.config.branch)
         if view.head is None:
@@ -167,9 +195,17 @@ class Worker:
         profile = self._profile_of(raw, spec_path)
         if self.config.unknown_agents == "skip" and profile not in self.config.agents:
             return 0  # another worker of the fleet has this profile: leave the task to it
-        if not self._has_capacity(profile):
+        if not self._reserve(profile):
             rt.waiting.add(task_id)
             return 0
+        try:
+            return self._claim_and_start(repo, rt, view, task_id, run, profile)
+        finally:
+            self._unreserve(profile)
+
+    def _claim_and_start(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
+                         task_id: str, run: int, profile: str) -> int:
+        spec_path = f"{rt.config.tasks_dir}/{task_id}.md"
         if any((e.task_id, e.run) == (task_id, run) for e in rt.state.outbox()):
             rt.waiting.add(task_id)  # its result waits for the remote: never run it again
             return 0
@@ -188,18 +224,31 @@ class Worker:
         return 1
 
     @property
+    def _probe(self) -> outbox.Probe:
+        return outbox.claim_probe(self.config.worker_id, self.config.claim_lease, self._author)
+
+    @property
     def _author(self) -> tuple[str, str]:
         return (self.config.author_name, self.config.author_email)
 
-    def _has_capacity(self, profile: str) -> bool:
+    def _reserve(self, profile: str) -> bool:
+        """Hold a slot for `profile` while its claim is pushed: repositories sync on threads of
+        their own, and two of them must not both take the last slot."""
         with self._lock:
-            if len(self.running) >= self.config.max_parallel:
+            held = sum(self._reserved.values())
+            if len(self.running) + held >= self.config.max_parallel:
                 return False
             limit = self.config.agents.get(profile)
             cap = limit.max_parallel if limit is not None else None
-            if cap is None:
-                return True
-            return sum(1 for r in self.running.values() if r.profile == profile) < cap
+            mine = sum(1 for r in self.running.values() if r.profile == profile)
+            if cap is not None and mine + self._reserved.get(profile, 0) >= cap:
+                return False
+            self._reserved[profile] = self._reserved.get(profile, 0) + 1
+            return True
+
+    def _unreserve(self, profile: str) -> None:
+        with self._lock:
+            self._reserved[profile] -= 1
 
     def _blocked(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView, raw: bytes,
                  spec_path: str) -> bool:
@@ -245,13 +294,14 @@ class Worker:
         try:
             keeper.start()
             repo = self._open(rt)
-            runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ)
+            runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ,
+                                sandbox=self.sandbox)
             signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
                               agent_starting=lambda: _mark_running_soon(keeper))
             outcome = runner.run(job, signals, cancelled_before=cancelled)
-            if keeper.lost.is_set():
-                logger.error("{}: claim lost; result discarded, the new owner runs it",
-                             job.task_id)
+            if keeper.lost.is_set():  # the keeper said so at ERROR, once
+                keeper.stop()
+                logger.info("{}: result discarded, the new owner runs it", job.task_id)
             elif outcome.result is None or outcome.commit is None:
                 keeper.release(outcome.release_reason or "released", attempts=outcome.attempts,
                                not_before=outcome.not_before)
@@ -262,11 +312,11 @@ class Worker:
                 rt.state.put_outbox(entry_)
                 keeper.stop()  # no renewal may race the claim's deletion by publish
                 if outbox.publish(repo, rt.state, entry_,
-                                   release=lambda tid: self._release_later(rt, tid)):
+                                  release=lambda tid: self._release_later(rt, tid)):
                     if self.config.pull_request == "gh":
                         self._pull_request(repo, rt, outcome.result)
                 else:
-                    keeper.publishing()  # no takeover while the result waits in the outbox
+                    self._publishing(rt, keeper, entry_)
                 self._remember(job, outcome.result)
         except Exception as exc:
             logger.exception("task {} failed inside the worker; its claim will expire",
@@ -282,6 +332,13 @@ class Worker:
             with self._lock:
                 self.running.pop((rt.config.name, job.task_id), None)
             self.wake.set()
+
+    @staticmethod
+    def _publishing(rt: RepoRuntime, keeper: ClaimKeeper, entry: OutboxEntry) -> None:
+        """Mark the claim publishing: no take-over while the result waits in the outbox. A
+        remote that refuses even that declines every push: the entry is probed every cycle."""
+        if keeper.publishing() is False and not keeper.lost.is_set():
+            outbox.mark_blocked(rt.state, entry)
 
     def _landed(self, repo: Repository, rt: RepoRuntime, entry: OutboxEntry) -> None:
         """A result that waited in the outbox gets its pull request now."""
@@ -347,6 +404,7 @@ class Worker:
             self.shutdown.set()
         self.pool.shutdown(wait=True)
         self.housekeeping.shutdown(wait=True)
+        self.syncs.shutdown()
 
 
 def _mark_running_soon(keeper: ClaimKeeper) -> None:

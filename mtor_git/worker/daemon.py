@@ -26,6 +26,9 @@ from mtor_git.worker.cycle import Worker
 from mtor_git.worker.poke import socket_path
 
 STATUS_NAME = "status.json"
+# How long a poll waits for the repositories' syncs before writing the status file; a sync still
+# running goes on by itself (and starts its tasks) while the next polls skip its repository.
+SYNC_WAIT = 1.0
 
 
 def hold_instance_lock(state_dir: Path) -> TextIO:
@@ -104,7 +107,7 @@ class Daemon:
             while not self._stop.is_set():
                 self._again.clear()
                 try:
-                    self.worker.cycle()
+                    self.worker.cycle(wait=SYNC_WAIT)
                 except Exception:
                     logger.exception("poll cycle failed")
                 self.write_status()

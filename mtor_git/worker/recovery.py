@@ -29,14 +29,15 @@ PROCESS_START = time.time()
 
 
 def recover(path: Path, open_repo: Callable[[], Repository], state: RepoState, *, branch: str,
-            worker: str, first: bool,
+            worker: str, first: bool, probe: outbox.Probe | None = None,
             on_landed: Callable[[Repository, OutboxEntry], None]) -> Repository:
-    """Run the pass for the repository cloned at `path`; the repository, opened."""
+    """Run the pass for the repository cloned at `path`; the repository, opened. `probe` tells
+    when a remote that refused every push accepts again (outbox.flush)."""
     if first:
         git.sweep_stale_locks(path, older_than=PROCESS_START)
     repo = open_repo()
     if first:
         outbox.adopt(repo, state, protocol.read_view(repo, branch), worker)
-    for entry in outbox.flush(repo, state, due_only=not first):
+    for entry in outbox.flush(repo, state, due_only=not first, probe=probe):
         on_landed(repo, entry)
     return repo

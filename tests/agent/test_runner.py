@@ -210,7 +210,7 @@ def test_environment_is_built_explicitly(wt: Path) -> None:
     env = json.loads(run.stdout.text())
     assert "NOT_PASSED" not in env
     assert env["PASSED_VAR"] == "yes"
-    assert env["PROFILE_VAR"] == "[REDACTED:PROFILE_VAR]"  # profile env values may be secrets
+    assert env["PROFILE_VAR"] == "from-profile"  # written literally: configuration, no secret
     assert env["NEEDED"] == "[REDACTED:NEEDED]"
     assert set(run.env_names) == set(environ) - {"NOT_PASSED"} | {"PROFILE_VAR"}
 
@@ -237,7 +237,7 @@ def test_secrets_from_profile_and_credential_names() -> None:
     env = {"NEED": "need-value", "HIDDEN": "hidden-value", "GITHUB_TOKEN": "ghp_abcdef",
            "MY_API_KEY": "k" * 10, "HOME": "/home/someone", "PASSWD": "abc"}
     found = secrets_from(profile, env)
-    assert set(found) == {"NEED", "HIDDEN", "URL", "GITHUB_TOKEN", "MY_API_KEY"}
+    assert set(found) == {"NEED", "HIDDEN", "GITHUB_TOKEN", "MY_API_KEY"}  # URL: literal config
 
 
 def test_redactor_prefers_the_longest_secret_and_json_escaped_forms() -> None:

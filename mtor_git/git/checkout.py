@@ -1,0 +1,142 @@
+"""Task checkouts: one standalone repository per run, with no remote and no credentials, that
+borrows the worker clone's objects read-only (alternates). Whatever the agent does to its git
+(config, remotes, pushes, hooks) touches nothing the worker uses; collect.py takes its work out.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+from loguru import logger
+from pygit2.enums import CheckoutStrategy, FileMode
+
+from mtor_git.errors import GitOpError
+from mtor_git.git.read import commit
+from mtor_git.git.transfer import open_exact
+from mtor_git.git.write import remove_worktree
+
+# A file written this close before the snapshot may be changed again within the same tick of the
+# file system's coarse clock without its stat changing (git's "racily clean"): hash it again.
+RACY_NS = 50_000_000
+# Where git records an operation the agent left half done.
+UNFINISHED_STATE = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge",
+                    "rebase-apply")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A file as the worker checked it out: its stat key, and its mode and blob in the tree."""
+
+    key: tuple[int, int, int, int, int]
+    mode: FileMode
+    oid: str
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A task's checkout: `path` (its own `.git`, HEAD on `branch` at `base`). `objects` is the
+    worker clone's object store it borrows: an agent sandbox must let it read that path (only)."""
+
+    path: Path
+    branch: str
+    base: str
+    objects: Path
+    seen: Mapping[str, Seen]
+    seen_at_ns: int
+
+    @property
+    def git_dir(self) -> Path:
+        return self.path / ".git"
+
+    def unchanged(self, rel: str, st: os.stat_result, *, racy_ok: bool = False) -> Seen | None:
+        """What `rel` still holds when its stat shows no write since the checkout, else None.
+        A file written just before the snapshot counts only with `racy_ok` (a file too big to
+        hash: rewriting it with the same size, inode and times before the agent even started
+        is not a thing to plan for)."""
+        seen = self.seen.get(rel)
+        if seen is None or stat_key(st) != seen.key:
+            return None
+        return seen if racy_ok or st.st_ctime_ns < self.seen_at_ns - RACY_NS else None
+
+
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def create_checkout(repo: pygit2.Repository, path: Path, branch: str, base: str, *,
+                    excludes: Sequence[str] = ()) -> Checkout:
+    """A fresh standalone repository at `path` with HEAD on `branch` at commit `base`, its files
+    checked out; `excludes` are written to its `.git/info/exclude` (tool droppings the worker
+    must not commit). Leftovers of an earlier run at `path` are removed first."""
+    drop_checkout(repo, path)
+    start = commit(repo, base)
+    objects = (Path(repo.path) / "objects").resolve()
+    try:
+        path.mkdir(parents=True)
+        pygit2.init_repository(str(path), bare=False, initial_head=branch)
+        info = path / ".git" / "objects" / "info"
+        info.mkdir(parents=True, exist_ok=True)
+        (info / "alternates").write_text(f"{objects}\n")
+        if excludes:
+            exclude = path / ".git" / "info" / "exclude"
+            exclude.parent.mkdir(parents=True, exist_ok=True)
+            with exclude.open("a") as out:
+                out.write("".join(f"{pattern}\n" for pattern in excludes))
+        checkout = open_exact(path)  # opened again: alternates are read when a repo opens
+        checkout.references.create(f"refs/heads/{branch}", start.id, force=True)
+        checkout.checkout_head(strategy=CheckoutStrategy.FORCE)  # type: ignore[no-untyped-call]
+    except (pygit2.GitError, OSError, ValueError) as exc:
+        raise GitOpError(f"cannot make the task checkout {path}: {exc}") from exc
+    seen = _snapshot(path, start.tree)
+    return Checkout(path=path, branch=branch, base=str(start.id), objects=objects, seen=seen,
+                    seen_at_ns=time.time_ns())
+
+
+def _snapshot(path: Path, tree: pygit2.Tree) -> dict[str, Seen]:
+    index = pygit2.Index()
+    index.read_tree(tree)
+    seen = {}
+    for entry in index:
+        try:
+            st = os.lstat(path / entry.path)
+        except OSError:
+            continue
+        seen[entry.path] = Seen(stat_key(st), FileMode(entry.mode), str(entry.id))
+    return seen
+
+
+def drop_checkout(repo: pygit2.Repository, path: Path) -> None:
+    """Delete a task checkout, whatever the agent did to its modes; a `git worktree` of the
+    same name an older version registered in the clone is forgotten too."""
+    if path.exists() or path.is_symlink():
+        shutil.rmtree(path, onerror=_writable_and_retry)
+    remove_worktree(repo, path.name, path)
+
+
+def _writable_and_retry(func: Callable[..., Any], target: str, exc: Any) -> None:
+    """An agent's `chmod 000 dir` must not keep its checkout (and its name) forever."""
+    parent = os.path.dirname(target)
+    try:
+        os.chmod(parent, stat.S_IRWXU)
+        if os.path.isdir(target) and not os.path.islink(target):
+            os.chmod(target, stat.S_IRWXU)
+        func(target)
+    except OSError:
+        logger.warning("cannot remove {} from a task checkout: {}", target, exc)
+
+
+def unfinished_state(checkout: Checkout) -> str | None:
+    """The merge, rebase, cherry-pick or revert the agent left half done, named, or None."""
+    left = [name for name in UNFINISHED_STATE if os.path.lexists(checkout.git_dir / name)]
+    if not left:
+        return None
+    return (f"the checkout was left in the middle of a merge or rebase "
+            f"(.git/{', .git/'.join(left)})")

@@ -1,0 +1,343 @@
+"""Task checkouts and the collection of an agent's work out of them, against real repositories:
+the agent's side played by the git CLI inside the checkout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pygit2
+import pytest
+from gitfixtures import git, write_commit
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mtor_git import git as gitops
+from mtor_git.errors import ChangeTooLarge, GitOpError
+from mtor_git.git.collect import has_conflict_markers, read_head
+
+RESERVED = ("results/t1.json", "results/t1.md")
+
+
+def agent_git(checkout: Path, *args: str, check: bool = True) -> str:
+    """The agent's own git in its checkout (the fixtures' environment gives it an identity)."""
+    return git(*args, cwd=checkout, check=check)
+
+
+@pytest.fixture
+def clone(bare_remote: Path, user_repo: Path, tmp_path: Path) -> pygit2.Repository:
+    write_commit(user_repo, {".gitignore": b"*.log\n", "old.txt": b"old\n",
+                             "tasks/t1.md": b"---\ntitle: t\n---\nDo it.\n"})
+    return gitops.open_or_clone(str(bare_remote), tmp_path / "ws" / "repo.git", bare=True)
+
+
+def make(clone: pygit2.Repository, tmp_path: Path,
+         excludes: tuple[str, ...] = ()) -> gitops.Checkout:
+    base = gitops.resolve(clone, "main")
+    assert base is not None
+    return gitops.create_checkout(clone, tmp_path / "wt" / "t1.r1", "mtor/t1", base,
+                                  excludes=excludes)
+
+
+def take(clone: pygit2.Repository, checkout: gitops.Checkout,
+         limits: gitops.Limits | None = None) -> gitops.Collected:
+    return gitops.collect(clone, checkout, reserved=RESERVED, message="agent changes",
+                          author_name="w", author_email="w@h", limits=limits or gitops.Limits())
+
+
+def files(clone: pygit2.Repository, rev: str) -> dict[str, bytes | None]:
+    return {p: gitops.read_blob(clone, rev, p) for p in gitops.list_tree(clone, rev, "")}
+
+
+# -- the checkout ---------------------------------------------------------------------------------
+def test_a_checkout_has_its_files_its_branch_and_no_remote(clone: pygit2.Repository,
+                                                           tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    assert (co.path / "old.txt").read_text() == "old\n"
+    assert git("symbolic-ref", "HEAD", cwd=co.path) == "refs/heads/mtor/t1"
+    assert git("rev-parse", "HEAD", cwd=co.path) == co.base
+    assert git("remote", cwd=co.path) == ""
+    assert git("status", "--porcelain", cwd=co.path) == ""
+    assert git("log", "--format=%H", cwd=co.path).splitlines()[-1]  # history readable
+    assert clone.list_worktrees() == []
+
+
+def test_the_agents_config_and_pushes_touch_nothing_of_the_clone(clone: pygit2.Repository,
+                                                                  tmp_path: Path) -> None:
+    before = (Path(clone.path) / "config").read_text()
+    refs_before = sorted(clone.references)
+    co = make(clone, tmp_path)
+    agent_git(co.path, "config", "remote.origin.url", "git://127.0.0.1:9/nowhere.git")
+    agent_git(co.path, "push", "origin", "HEAD:main", check=False)
+    assert (Path(clone.path) / "config").read_text() == before
+    assert sorted(clone.references) == refs_before
+
+
+def test_excludes_go_to_the_checkouts_info_exclude(clone: pygit2.Repository,
+                                                   tmp_path: Path) -> None:
+    co = make(clone, tmp_path, excludes=(".aider*",))
+    (co.path / ".aider.chat.history.md").write_text("tool dropping\n")
+    (co.path / "kept.txt").write_text("kept\n")
+    got = take(clone, co)
+    assert set(files(clone, got.head)) - set(files(clone, co.base)) == {"kept.txt"}
+
+
+def test_a_leftover_checkout_is_replaced_even_with_unreadable_folders(
+        clone: pygit2.Repository, tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "locked").mkdir()
+    (co.path / "locked" / "f").write_text("x")
+    (co.path / "locked").chmod(0)
+    again = make(clone, tmp_path)
+    assert not (again.path / "locked").exists()
+    gitops.drop_checkout(clone, again.path)
+    assert not again.path.exists()
+
+
+# -- collecting the agent's work ------------------------------------------------------------------
+def test_nothing_changed_gives_the_base(clone: pygit2.Repository, tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    got = take(clone, co)
+    assert (got.head, got.agent_head, got.changes_commit) == (co.base, co.base, None)
+    assert (got.notes, got.unfinished) == ((), None)
+
+
+def test_uncommitted_adds_edits_and_deletions_are_collected(clone: pygit2.Repository,
+                                                            tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "old.txt").unlink()
+    (co.path / "src").mkdir()
+    (co.path / "src" / "new.py").write_text("print()\n")
+    (co.path / "run.sh").write_text("#!/bin/sh\n")
+    (co.path / "run.sh").chmod(0o755)
+    (co.path / "debug.log").write_text("ignored\n")
+    got = take(clone, co)
+    assert got.changes_commit == got.head
+    assert gitops.first_parent(clone, got.head) == co.base
+    expected = {**files(clone, co.base), "src/new.py": b"print()\n", "run.sh": b"#!/bin/sh\n"}
+    del expected["old.txt"]
+    assert files(clone, got.head) == expected
+    assert gitops.file_mode(clone, got.head, "run.sh") == 0o100755
+    assert clone[got.head].peel(pygit2.Commit).author.name == "w"
+
+
+def test_the_agents_own_commits_are_kept_under_the_rest(clone: pygit2.Repository,
+                                                        tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "a.txt").write_text("a\n")
+    agent_git(co.path, "add", "a.txt")
+    agent_git(co.path, "commit", "-q", "-m", "agent: a")
+    own = agent_git(co.path, "rev-parse", "HEAD")
+    (co.path / "b.txt").write_text("b\n")
+    got = take(clone, co)
+    assert got.agent_head == own
+    assert gitops.first_parent(clone, got.head) == own
+    assert clone[own].peel(pygit2.Commit).message == "agent: a\n"
+    assert files(clone, got.head)["b.txt"] == b"b\n"
+
+
+def test_committed_and_clean_is_the_agents_head(clone: pygit2.Repository,
+                                                tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "a.txt").write_text("a\n")
+    agent_git(co.path, "add", "a.txt")
+    agent_git(co.path, "commit", "-q", "-m", "agent: a")
+    agent_git(co.path, "gc", "-q")  # its objects packed, refs packed
+    got = take(clone, co)
+    assert got.head == got.agent_head == agent_git(co.path, "rev-parse", "HEAD")
+    assert got.changes_commit is None
+
+
+def test_a_head_not_descending_from_the_base_drops_the_commits_keeps_the_files(
+        clone: pygit2.Repository, tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    agent_git(co.path, "checkout", "-q", "--orphan", "other")
+    agent_git(co.path, "commit", "-q", "-m", "unrelated")
+    got = take(clone, co)
+    assert got.agent_head == co.base
+    assert "does not descend" in " ".join(got.notes)
+    assert set(files(clone, got.head)) == set(files(clone, co.base))
+
+
+def test_symlinks_are_stored_as_symlinks_never_followed(clone: pygit2.Repository,
+                                                        tmp_path: Path) -> None:
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not for the agent\n")
+    co = make(clone, tmp_path)
+    (co.path / "link").symlink_to(outside)
+    got = take(clone, co)
+    assert gitops.is_symlink(clone, got.head, "link")
+    assert gitops.read_blob(clone, got.head, "link") == str(outside).encode()
+
+
+def test_whatever_the_agent_left_at_the_result_paths_is_discarded_and_noted(
+        clone: pygit2.Repository, tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "results" / "t1.json").mkdir(parents=True)
+    (co.path / "results" / "t1.json" / "x").write_text("a folder\n")
+    (co.path / "results" / "t1.md").symlink_to("/etc/passwd")
+    (co.path / "results" / "other.json").write_text("{}\n")
+    got = take(clone, co)
+    assert set(files(clone, got.head)) - set(files(clone, co.base)) == {"results/other.json"}
+    notes = " ".join(got.notes)
+    assert "a folder at results/t1.json" in notes and "a symlink at results/t1.md" in notes
+
+
+def test_results_as_a_file_is_discarded(clone: pygit2.Repository, tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "results").write_text("not a folder\n")
+    got = take(clone, co)
+    assert "results" not in files(clone, got.head)
+    assert "a file at results" in " ".join(got.notes)
+
+
+def test_a_result_folder_in_the_agents_commits_gives_way_to_the_result(
+        clone: pygit2.Repository, tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "results" / "t1.json").mkdir(parents=True)
+    (co.path / "results" / "t1.json" / "x").write_text("a folder\n")
+    agent_git(co.path, "add", "results")
+    agent_git(co.path, "commit", "-q", "-m", "agent: results")
+    got = take(clone, co)
+    assert "the agent's commits wrote results/t1.json/x" in " ".join(got.notes)
+    result = gitops.commit_files(clone, ref="refs/heads/mtor/t1", parent=got.head,
+                                 files={"results/t1.json": b"{}\n"}, message="result")
+    assert gitops.read_blob(clone, result, "results/t1.json") == b"{}\n"
+    assert "results/t1.json/x" not in files(clone, result)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file of mode 000")
+def test_unreadable_files_and_folders_are_kept_not_deleted(clone: pygit2.Repository,
+                                                           tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "old.txt").chmod(0)
+    (co.path / "tasks").chmod(0)
+    (co.path / "new.txt").write_text("new\n")
+    try:
+        got = take(clone, co)
+    finally:
+        (co.path / "tasks").chmod(0o755)
+    assert files(clone, got.head) == {**files(clone, co.base), "new.txt": b"new\n"}
+    assert "could not be read" in " ".join(got.notes)
+
+
+def test_a_sparse_1gb_file_is_refused_without_being_read(clone: pygit2.Repository,
+                                                        tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    with (co.path / "huge.bin").open("wb") as out:
+        out.truncate(1 << 30)
+    (co.path / "huge.bin").chmod(0)  # reading it would fail: refusing must not need to
+    with pytest.raises(ChangeTooLarge, match="huge.bin"):
+        take(clone, co)
+
+
+def test_the_total_change_cap_counts_every_new_file(clone: pygit2.Repository,
+                                                    tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    for i in range(4):
+        (co.path / f"f{i}.bin").write_bytes(os.urandom(3000))
+    limits = gitops.Limits(max_file_bytes=4000, max_change_bytes=10_000)
+    with pytest.raises(ChangeTooLarge, match="max_change_bytes"):
+        take(clone, co, limits)
+
+
+def test_a_big_blob_in_the_agents_own_commit_is_refused(clone: pygit2.Repository,
+                                                        tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "big.bin").write_bytes(os.urandom(5000))
+    agent_git(co.path, "add", "big.bin")
+    agent_git(co.path, "commit", "-q", "-m", "agent: big")
+    agent_git(co.path, "rm", "-q", "big.bin")  # gone from its files, still in its commit
+    with pytest.raises(ChangeTooLarge, match="big.bin"):
+        take(clone, co, gitops.Limits(max_file_bytes=4000))
+
+
+def test_an_unchanged_big_file_of_the_base_is_no_change(clone: pygit2.Repository,
+                                                        user_repo: Path, tmp_path: Path) -> None:
+    write_commit(user_repo, {"data.bin": os.urandom(6000)})
+    gitops.fetch(clone)
+    co = make(clone, tmp_path)
+    assert take(clone, co, gitops.Limits(max_file_bytes=4000)).changes_commit is None
+
+
+@pytest.mark.parametrize("state", ["MERGE_HEAD", "rebase-merge", "rebase-apply"])
+def test_a_merge_or_rebase_left_open_is_unfinished(clone: pygit2.Repository, tmp_path: Path,
+                                                   state: str) -> None:
+    co = make(clone, tmp_path)
+    target = co.git_dir / state
+    if state == "MERGE_HEAD":
+        target.write_text(co.base + "\n")
+    else:
+        target.mkdir()
+    got = take(clone, co)
+    assert got.unfinished is not None and state in got.unfinished
+
+
+def test_a_real_conflicted_merge_is_unfinished(clone: pygit2.Repository, tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    agent_git(co.path, "checkout", "-q", "-b", "side")
+    (co.path / "old.txt").write_text("side\n")
+    agent_git(co.path, "commit", "-q", "-am", "side")
+    agent_git(co.path, "checkout", "-q", "mtor/t1")
+    (co.path / "old.txt").write_text("mine\n")
+    agent_git(co.path, "commit", "-q", "-am", "mine")
+    agent_git(co.path, "merge", "side", check=False)
+    got = take(clone, co)
+    assert got.unfinished is not None
+    assert "MERGE_HEAD" in got.unfinished and "old.txt" in got.unfinished
+
+
+def test_conflict_markers_in_a_changed_file_are_unfinished(clone: pygit2.Repository,
+                                                           tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "old.txt").write_text("<<<<<<< HEAD\nmine\n=======\ntheirs\n>>>>>>> side\n")
+    got = take(clone, co)
+    assert got.unfinished == "conflict markers left in old.txt"
+
+
+def test_a_deleted_checkout_fails_clearly(clone: pygit2.Repository, tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    gitops.drop_checkout(clone, co.path)
+    with pytest.raises(GitOpError, match="worktree"):
+        take(clone, co)
+
+
+def test_a_git_file_pointing_at_the_clone_is_not_followed(clone: pygit2.Repository,
+                                                          tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    shutil.rmtree(co.git_dir)
+    (co.path / ".git").write_text(f"gitdir: {clone.path}\n")
+    with pytest.raises(GitOpError, match="worktree"):
+        take(clone, co)
+
+
+def test_head_is_read_from_loose_packed_and_detached_refs(clone: pygit2.Repository,
+                                                          tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    assert read_head(co.git_dir) == co.base
+    git("pack-refs", "--all", cwd=co.path)
+    assert read_head(co.git_dir) == co.base
+    git("checkout", "-q", "--detach", cwd=co.path)
+    assert read_head(co.git_dir) == co.base
+    (co.git_dir / "HEAD").write_text("ref: refs/../../../etc/passwd\n")
+    assert read_head(co.git_dir) is None
+
+
+# -- conflict markers ------------------------------------------------------------------------------
+def test_markers_out_of_order_or_alone_are_not_a_conflict() -> None:
+    assert not has_conflict_markers(b"Title\n=======\n\ntext\n")
+    assert not has_conflict_markers(b">>>>>>> x\n=======\n<<<<<<< y\n")
+    assert has_conflict_markers(b"<<<<<<<\r\na\r\n=======\r\nb\r\n>>>>>>>\r\n")
+
+
+_LINE = st.text(st.characters(blacklist_characters="<=>\r\n\x00", blacklist_categories=("Cs",)),
+               max_size=20)
+
+
+@given(st.lists(_LINE, max_size=8), st.lists(_LINE, max_size=8))
+def test_markers_are_found_around_any_text_and_only_there(ours: list[str],
+                                                          theirs: list[str]) -> None:
+    a, b = "".join(f"{x}\n" for x in ours), "".join(f"{x}\n" for x in theirs)
+    assert not has_conflict_markers((a + b).encode())
+    assert has_conflict_markers(f"{a}<<<<<<< HEAD\n{a}=======\n{b}>>>>>>> side\n{b}".encode())
