@@ -172,6 +172,7 @@ class Attempt:
     classification: Classification
     waited_before: float = 0.0  # backoff slept before this attempt, seconds
     resumed_from: str | None = None  # the CLI session this attempt resumed
+    resume_refused: str | None = None  # the session the CLI refused to resume (run afresh)
 
     @property
     def cli_retries(self) -> CliRetries:
@@ -191,6 +192,7 @@ class Attempt:
         data: dict[str, Any] = {"number": self.number, "profile": self.profile,
                                 "waited_before": round(self.waited_before, 3),
                                 "resumed_from": self.resumed_from,
+                                "resume_refused": self.resume_refused,
                                 "cli_retries": self.cli_retries.to_json()}
         data.update(self.run.to_json())
         data["model_invoked"] = self.model_invoked

@@ -22,7 +22,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -234,7 +234,8 @@ class _Loop:
             logger.warning("agent {} refused to resume session {}: running afresh",
                            profile.name, session)
             self.resume_refused = True
-            attempt = self._launch(number, prepared, waited, None)
+            attempt = replace(self._launch(number, prepared, waited, None),
+                              resume_refused=session)
         self._record(attempt)
         return attempt
 

@@ -192,5 +192,6 @@ def test_a_resume_the_cli_refuses_falls_back_to_a_fresh_run(tmp_path: Path) -> N
     assert result.status == "succeeded", result.failure
     first, second = result.attempts
     assert first.report.session_id and second.resumed_from is None
+    assert second.resume_refused == first.report.session_id
     assert "--resume" not in second.run.argv
     assert (worktree / "a.txt").read_text() == "A\n"

@@ -7,6 +7,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from runner_fixtures import base_environ, fake_profile, git_worktree
+
 from mtor_git.agent.events import Event
 from mtor_git.agent.evidence import (
     Attempt,
@@ -20,8 +24,10 @@ from mtor_git.agent.evidence import (
 from mtor_git.agent.live import LiveLimits, LiveMonitor, checkout_signature
 from mtor_git.agent.profiles import BUILTIN
 from mtor_git.agent.redact import Redactor
+from mtor_git.agent.reports import parse_report
 from mtor_git.agent.resume import attempt_command, resumable_session, resume_refused
-from mtor_git.agent.spawn import Prepared, RunRequest
+from mtor_git.agent.spawn import Prepared, RunRequest, run_attempt
+from mtor_git.verdict.classify import classify
 from mtor_git.verdict.live import judge_event
 
 T0 = 1000.0
@@ -192,3 +198,27 @@ def test_judge_event_ignores_what_is_not_a_retry() -> None:
                              raw=retry(None, "connection_error"))) is None
     assert judge_event(Event("retry", 0.0, "x", status=403, final=False,
                              raw=retry(403, "forbidden"))) is not None
+
+
+# ---- through the spawn loop, with a real (fake) agent ------------------------------------------
+
+def test_a_silent_agent_of_any_format_is_stopped_as_stalled(tmp_path: Path) -> None:
+    worktree = git_worktree(tmp_path / "wt")
+    profile = fake_profile("hang", stall_timeout=1.5)  # claude-json: read only at exit
+    run = run_attempt(RunRequest(profile, "hang", worktree, timeout=60.0,
+                                 environ=base_environ()))
+    assert run.stopped_by == StoppedBy.STALLED
+    assert run.duration < 30, "stopped by the stall, long before the timeout"
+    assert run.live is not None and "stall_timeout 1.5s" in (run.live.stop_evidence or "")
+    verdict = classify(run, parse_report(profile.report, run), min_model_call=0.0)
+    assert verdict.kind == "stalled" and verdict.transient
+
+
+@settings(max_examples=200, deadline=None)
+@given(kind=st.sampled_from(["retry", "error", "tool", "turn"]), final=st.booleans(),
+       status=st.none() | st.integers(0, 999), raw=st.none() | st.text(max_size=300))
+def test_judge_event_is_total(kind: str, final: bool, status: int | None,
+                              raw: str | None) -> None:
+    verdict = judge_event(Event(kind, 0.0, "s", status=status, final=final,  # type: ignore[arg-type]
+                                raw=raw))
+    assert verdict is None or (kind == "retry" and not final)
