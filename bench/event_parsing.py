@@ -13,7 +13,8 @@ import resource
 import time
 from collections.abc import Iterator
 
-from mtor_git.agent.events import MAX_LINE, EventParser
+from mtor_git.agent.event_parser import EventParser
+from mtor_git.agent.events import MAX_LINE
 
 READ = 65536
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from mtor_git.agent.events import STREAM_FORMATS, Event, EventParser
+from mtor_git.agent.event_parser import EventParser
+from mtor_git.agent.events import STREAM_FORMATS, Event
 from mtor_git.agent.evidence import LiveRecord, StoppedBy
 
 DEFAULT_STALL_TIMEOUT = 600.0

@@ -9,7 +9,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtor_git.agent.events import LOG_HEAD, LOG_TAIL, EventParser, LineSplitter, estimate_cost
+from mtor_git.agent.event_parser import EventParser
+from mtor_git.agent.events import LOG_HEAD, LOG_TAIL, LineSplitter, estimate_cost
 
 SESSION = "7aa249b2-a50d-45fe-9a1e-5c3efc4b8d12"
 
