@@ -101,6 +101,18 @@ def test_two_429s_then_success_stay_inside_one_attempt(tmp_path: Path) -> None:
     assert attempt.to_json()["cli_retries"]["count"] == 2
 
 
+def test_the_cli_may_wait_on_its_own_retries_only_max_cli_retry_wait(tmp_path: Path) -> None:
+    config = USER_PROFILE + "    max_cli_retry_wait: 1s\n"
+    _, result, _, took = run_live(tmp_path, [rate_limited("1")], config, max_attempts=1)
+    assert result.status == "exhausted", result.failure
+    assert result.failure is not None and result.failure.kind == "rate_limited"
+    (attempt,) = result.attempts
+    assert attempt.run.stopped_by == "cli_retry_wait" and attempt.classification.transient
+    assert (result.failure.evidence or "").startswith("event: ")
+    assert attempt.cli_retries.count >= 2
+    assert took < 30, "not the CLI's ten retries"
+
+
 def test_a_stream_that_stops_after_message_start_is_stalled(tmp_path: Path) -> None:
     config = USER_PROFILE + "    stall_timeout: 3s\n"
     _, result, _, took = run_live(tmp_path, [StallTurn(hold=60)], config, max_attempts=1)
