@@ -11,8 +11,10 @@ Choices kept simple on purpose:
   model is not handed to a fallback (it names a model of the spec's own agent).
 - An open breaker: use the fallback if its breaker allows; otherwise wait in short steps (each an
   interruptible sleep) for up to `policy.breaker_cooldown`, then park. Waiting spends no attempt.
-- A success stands even when it pushed the reported cost past `max_cost_usd`: the cap only stops
-  further attempts.
+- A success stands even when it pushed the reported cost past `max_cost_usd`.
+- Each attempt runs under the live monitor (agent/live.py) with the turns and dollars earlier
+  attempts left; after a transient fault it resumes the CLI's session when the model ran and the
+  profile can (agent/resume.py), and a refused resume is run afresh at once, once per task.
 """
 
 from __future__ import annotations
@@ -272,6 +274,13 @@ class _Loop:
             dollars = max(dollars - (usage.cost_usd or 0.0), 0.0)
         return turns, dollars
 
+    def _turns_spent(self, profile_name: str) -> int | None:
+        """The turn cap when the attempts so far have used it all, else None."""
+        profile = self.profiles.get(profile_name)
+        cap = self.request.budget.turns_cap(profile) if profile is not None else None
+        used = Usage.of(tuple(self.attempts)).turns or 0
+        return cap if cap is not None and used >= cap else None
+
     def _record(self, attempt: Attempt) -> None:
         verdict = attempt.classification
         self.attempts.append(attempt)
@@ -295,10 +304,8 @@ class _Loop:
             return self.finish(TaskStatus.FAILED, Failure(
                 "budget_exceeded", f"reported cost ${spent:.4f} exceeds the task's cap "
                 f"${cap:.4f}", rule="max_cost_usd", evidence=verdict.evidence))
-        turns = self.request.budget.turns_cap(self.profiles[attempt.profile]) \
-            if attempt.profile in self.profiles else None
-        if verdict.transient and turns is not None and (Usage.of(tuple(self.attempts)).turns
-                                                        or 0) >= turns:
+        turns = self._turns_spent(attempt.profile)
+        if verdict.transient and turns is not None:
             return self.finish(TaskStatus.FAILED, Failure(
                 "max_turns", f"the task's {turns} turns are spent by its attempts",
                 rule="max_turns", evidence=verdict.evidence))
