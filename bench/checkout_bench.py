@@ -33,8 +33,6 @@ from loguru import logger  # noqa: E402
 
 from mtor_git import git as gitops  # noqa: E402
 
-RESERVED = ("results/t1.json", "results/t1.md")
-
 
 def agent_edits(path: Path) -> None:
     for i in range(3):
@@ -57,7 +55,7 @@ def standalone(repo: gitops.Repository, base: str, path: Path) -> tuple[float, f
     checkout: list[gitops.Checkout] = []
     make = timed(lambda: checkout.append(gitops.create_checkout(repo, path, "mtor/t1", base)))
     agent_edits(path)
-    take = timed(lambda: gitops.collect(repo, checkout[0], reserved=RESERVED, message="m"))
+    take = timed(lambda: gitops.collect(repo, checkout[0], results_dir="results", message="m"))
     drop = timed(lambda: gitops.drop_checkout(repo, path))
     return make, take, drop
 

@@ -1,12 +1,17 @@
 """Every failure mtor-git raises on purpose, as one tree; the CLI maps each branch to an exit code.
 
     MtorError                     base; never raised itself
-    ├── UsageError                bad command-line words (exit 2)
+    ├── UsageError                bad command-line words, an invalid task id (exit 2)
+    ├── UnknownTask               a valid id that names no task on the remote (exit 1)
+    ├── NothingToShow             a known task without the result or history asked for (exit 1)
+    ├── TimedOut                  a wait (`watch --timeout`) ran out (exit 124)
     ├── SpecError                 an invalid task spec; carries every problem found (exit 1)
     ├── ConfigError               invalid daemon configuration, missing variable or binary (exit 78)
     ├── PreflightError            a run cannot start: binary, cwd, env, prompt (terminal, no retry)
     ├── GitOpError                a repository operation failed (clone, fetch, commit, push)
     │   ├── PushRejected          the remote refused one or more refs (carries each ref's message)
+    │   ├── RemoteAuthError       credentials refused, or the server's host key / TLS certificate
+    │   │                         not trusted: no retry can fix it (the daemon exits 78 at start)
     │   └── ChangeTooLarge        an agent's file or whole change is over the worker's size caps
     ├── CommandError              a helper command (git CLI, ssh-keygen, gh) failed
     ├── HookError                 a hook cannot be installed without losing the user's own
@@ -25,6 +30,18 @@ class MtorError(Exception):
 
 class UsageError(MtorError):
     """The command line is wrong."""
+
+
+class UnknownTask(MtorError):
+    """A well-formed task id that names no task on the remote."""
+
+
+class NothingToShow(MtorError):
+    """The task exists, but has no result (or history) to show yet."""
+
+
+class TimedOut(MtorError):
+    """A bounded wait ran out."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,12 @@ class PushRejected(GitOpError):
         self.refused = dict(refused)
         detail = "; ".join(f"{ref}: {msg}" for ref, msg in self.refused.items())
         super().__init__(f"push refused: {detail}")
+
+
+class RemoteAuthError(GitOpError):
+    """The remote refused our credentials, or we refused its identity (an unknown or changed ssh
+    host key, an untrusted TLS certificate). Retrying cannot help; a human must fix the key,
+    the token or the trust store."""
 
 
 class ChangeTooLarge(GitOpError):

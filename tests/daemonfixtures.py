@@ -156,9 +156,34 @@ class Site:
         return data
 
     def agent_pids(self) -> list[int]:
+        """Host pids of the agents, as far as they still run. In the sandbox an agent records
+        its pid inside its PID namespace; it is found again by that pid, its command and its
+        worktree (a pid no process can have stands for one that is gone)."""
         if not self.count_file.exists():
             return []
-        return [int(line.split()[1]) for line in self.count_file.read_text().splitlines() if line]
+        lines = [line.split() for line in self.count_file.read_text().splitlines() if line]
+        return [host_pid(int(pid), wt) for _, pid, wt in lines]
+
+    def host_pids(self, worktree: str | None = None) -> list[int]:
+        """Host pids of this site's counting agents running now (in a sandbox an agent records the
+        pid of its own PID namespace, meaningless here), optionally only those working in
+        `worktree`. Only processes working under this site's root: other suites may run beside."""
+        found: list[int] = []
+        root = str(self.root.resolve())
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                if "counting_agent" not in (entry / "cmdline").read_text(errors="replace"):
+                    continue
+                if "zombie" in (entry / "status").read_text().lower():
+                    continue
+                cwd = Path(os.readlink(entry / "cwd"))
+                if not str(cwd).startswith(root + os.sep):
+                    continue
+                if worktree is None or cwd.name == worktree:
+                    found.append(int(entry.name))
+        return found
 
     def invocations(self) -> list[str]:
         """One worktree name per agent call, across every worker (see counting_agent.py)."""
@@ -232,11 +257,31 @@ class Site:
         for proc in self.procs:
             if proc.poll() is None:
                 kill_group(proc, signal.SIGKILL)
-        for pid in self.agent_pids():  # a hanging agent a killed daemon left behind
+        for pid in self.host_pids():  # a hanging agent a killed daemon left behind
             with contextlib.suppress(OSError):
-                if "counting_agent" in Path(f"/proc/{pid}/cmdline").read_text():
-                    os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
         self.server.stop()
+
+
+GONE = 4_194_305  # above the kernel's highest pid_max: no process has it
+
+
+def host_pid(inner: int, worktree: str) -> int:
+    """The host pid of the fake agent whose own (namespace) pid is `inner` in `worktree`."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if "_agent.py" not in (entry / "cmdline").read_text(errors="replace"):
+                continue
+            if Path(os.readlink(entry / "cwd")).name != worktree:
+                continue
+            ns = (entry / "status").read_text().split("NSpid:", 1)[1].split("\n", 1)[0].split()
+        except (OSError, IndexError):
+            continue
+        if int(ns[-1]) == inner:
+            return int(entry.name)
+    return GONE
 
 
 def mtor(*args: str) -> list[str]:

@@ -111,6 +111,9 @@ class Report:
     terminal_reason: str | None = None
     messages: tuple[str, ...] = ()  # error texts the agent reported (redacted)
     result_text: str | None = None  # the agent's final message, bounded (redacted)
+    # Writes the agent's own tooling refused (denials, rejected patches, a read-only sandbox),
+    # quoted from its output: such an attempt did not make its edits (agent/refusals.py).
+    refusals: tuple[str, ...] = ()
 
     @property
     def model_invoked(self) -> bool | None:
@@ -136,7 +139,7 @@ class Report:
             "api_error_status": self.api_error_status,
             "permission_denials": self.permission_denials,
             "terminal_reason": self.terminal_reason, "messages": list(self.messages),
-            "result_text": self.result_text,
+            "result_text": self.result_text, "refusals": list(self.refusals),
         }
 
 

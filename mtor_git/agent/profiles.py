@@ -9,7 +9,9 @@ from typing import Literal
 
 from mtor_git.agent.sandbox import Network, SandboxPath
 
-PromptMode = Literal["stdin", "file"]
+# "none": no prompt at all, stdin closed (the worker's own commands, e.g. `verify:`; not a
+# configurable agent mode).
+PromptMode = Literal["stdin", "file", "none"]
 ReportFormat = Literal["claude-json", "claude-stream-json", "codex-jsonl", "aider", "text"]
 PROMPT_MODES: tuple[str, ...] = ("stdin", "file")
 REPORT_FORMATS: tuple[str, ...] = ("claude-json", "claude-stream-json", "codex-jsonl", "aider",
@@ -55,6 +57,15 @@ class AgentProfile:
     # under a home), read-only unless marked writable; `none` gives it loopback only.
     sandbox_paths: tuple[SandboxPath, ...] = ()
     network: Network = "host"
+    # Checks run after the agent (task/verify.py) when the spec names none, and their fix rounds.
+    verify: tuple[str, ...] = ()
+    fix_rounds: int | None = None
+    # Files the CLI drops in its checkout (caches, chat logs): the worker writes them into the
+    # checkout's .git/info/exclude, so that they are never committed as the task's changes.
+    excludes: tuple[str, ...] = ()
+    # Variables naming the CLI's own state directory (its config, login and session database),
+    # shown writable in the attempt sandbox when set: Codex cannot start with CODEX_HOME read-only.
+    state_env: tuple[str, ...] = ()
     # Live limits (agent/live.py): no output, event or checkout change for this long stops the
     # attempt as `stalled` (None: never); the CLI's own retries may wait this long in all.
     stall_timeout: float | None = DEFAULT_STALL_TIMEOUT
@@ -92,20 +103,30 @@ BUILTIN: dict[str, AgentProfile] = {
     ),
     "codex": AgentProfile(
         name="codex",
-        command=("codex", "exec", "--json", "--skip-git-repo-check", "{model_args}",
-                 "{resume_args}", "-"),
+        # Its default sandbox is read-only: every write is refused (measured, 0.171), and each task
+        # runs in a new checkout, so per-project trust cannot help. `workspace-write` lets it
+        # write its checkout and nothing else; `--ephemeral` keeps no session file per task.
+        command=("codex", "exec", "--json", "--skip-git-repo-check", "--sandbox",
+                 "workspace-write", "--ephemeral", "{model_args}", "-"),
         prompt="stdin",
         report="codex-jsonl",
-        resume_args=("resume", "{session_id}"),
+        # A write its sandbox blocks is otherwise silent (not in --json, not on stderr); this
+        # level prints it, so that the refusal is evidence (agent/refusals.py). Its own retries
+        # are set in $CODEX_HOME/config.toml (README, `doctor`): the built-in provider's cannot be.
+        env={"RUST_LOG": "error,codex_sandboxing=warn"},
         pass_env=("OPENAI_API_KEY", "CODEX_HOME"),
+        state_env=("CODEX_HOME",),
         model_args=("-m", "{model}"),
     ),
     "aider": AgentProfile(
         name="aider",
+        # --no-gitignore: aider otherwise adds `.aider*` (and `.env`) to the task's .gitignore.
         command=("aider", "--message-file", "{prompt_file}", "--yes-always", "--no-check-update",
-                 "--analytics-disable", "--no-pretty", "--no-stream", "--no-show-model-warnings"),
+                 "--analytics-disable", "--no-pretty", "--no-stream", "--no-show-model-warnings",
+                 "--no-gitignore"),
         prompt="file",
         report="aider",
+        excludes=(".aider*",),
         pass_env=("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY",
                   "AIDER_MODEL", "OPENAI_API_BASE"),
         model_args=("--model", "{model}"),

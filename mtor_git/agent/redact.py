@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from urllib.parse import unquote, urlsplit
 
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.secretforms import MIN_SECRET_LEN, forms_of
@@ -25,8 +26,9 @@ def secrets_from(profile: AgentProfile, env: Mapping[str, str]) -> dict[str, str
     secret variables (the loader adds to `secret_env` every `env` entry whose value came from
     `${VAR}`, the names it referenced, `${VAR}`s of the command and the repositories' `token_env`),
     its `secret_values` (a password in a repository URL, every value of the env file), and any
-    variable named like a credential. A value written literally in the profile's `env`
-    (`AIDER_MODEL: gpt-4o`) is configuration, not a secret."""
+    variable named like a credential, and the password of any URL in a variable (a proxy's). A
+    value written literally in the profile's `env` (`AIDER_MODEL: gpt-4o`) is configuration, not
+    a secret."""
     found: dict[str, str] = {}
 
     def add(name: str, value: str | None) -> None:
@@ -37,13 +39,21 @@ def secrets_from(profile: AgentProfile, env: Mapping[str, str]) -> dict[str, str
         add(name, profile.env.get(name) or env.get(name))
     for name, value in profile.secret_values.items():
         add(name, value)
-    for name, value in profile.env.items():
-        if SECRET_NAME.search(name):
-            add(name, value)
-    for name, value in env.items():
-        if SECRET_NAME.search(name):
-            add(name, value)
+    for source in (profile.env, env):
+        for name, value in source.items():
+            if SECRET_NAME.search(name):
+                add(name, value)
+            elif "://" in value and "@" in value:  # HTTPS_PROXY=http://user:password@proxy
+                add(f"{name} password", _url_password(value))
     return found
+
+
+def _url_password(value: str) -> str | None:
+    try:
+        password = urlsplit(value.strip()).password
+    except ValueError:  # not a URL after all (a bad port, brackets)
+        return None
+    return unquote(password) if password else None
 
 
 class Redactor:

@@ -16,6 +16,7 @@ from typing import Any
 from loguru import logger
 
 from mtor_git.agent.evidence import Report, Run
+from mtor_git.agent.refusals import aider_refusals, claude_refusals, codex_refusals
 
 MAX_MESSAGES = 20
 MAX_MESSAGE_CHARS = 500
@@ -76,7 +77,7 @@ def _parse_claude(fmt: str, run: Run) -> Report:
         permission_denials=len(denials) if isinstance(denials, list) else
         (_int(denials) or 0),
         terminal_reason=_str(obj.get("terminal_reason")), messages=_messages(messages),
-        result_text=_bounded(result, MAX_RESULT_CHARS))
+        result_text=_bounded(result, MAX_RESULT_CHARS), refusals=claude_refusals(denials))
 
 
 def _claude_result(text: str) -> dict[str, Any] | None:
@@ -111,8 +112,10 @@ def _from_events(fmt: str, run: Run) -> Report:
 def _parse_codex(fmt: str, run: Run) -> Report:
     events = [e for e in (_json_object(line.strip()) for line in run.stdout.text().splitlines())
               if e is not None and isinstance(e.get("type"), str)]
+    refusals = codex_refusals(events, run.stderr.text(), run.cwd)
     if not events:
-        return Report(format=fmt, parsed=False, messages=_messages(_error_lines(run)))
+        return Report(format=fmt, parsed=False, messages=_messages(_error_lines(run)),
+                      refusals=refusals)
     usage: dict[str, int] = {}
     turns, failed, completed = 0, False, False
     messages: list[str] = []
@@ -143,7 +146,7 @@ def _parse_codex(fmt: str, run: Run) -> Report:
                   else None), num_turns=turns, usage=usage, session_id=session,
                   terminal_reason=reason or ("turn.completed" if completed else None),
                   messages=_messages(dict.fromkeys(messages)),
-                  result_text=_bounded(result, MAX_RESULT_CHARS))
+                  result_text=_bounded(result, MAX_RESULT_CHARS), refusals=refusals)
 
 
 def _codex_message(value: object) -> str | None:
@@ -169,13 +172,16 @@ def _parse_aider(fmt: str, run: Run) -> Report:
     # An error aider retried itself ("Retrying in N seconds..." follows it) was not its last word.
     errors = [line.strip() for i, line in enumerate(lines) if _AIDER_ERROR.search(line)
               and not any(_AIDER_RETRY.match(later) for later in lines[i + 1:i + 4])]
+    refusals = aider_refusals(text)
     if not turns and not errors and cost is None:
-        return Report(format=fmt, parsed=False, messages=_messages(_error_lines(run)))
+        return Report(format=fmt, parsed=False, messages=_messages(_error_lines(run)),
+                      refusals=refusals)
     usage = {"input_tokens": sent, "output_tokens": received} if turns else {}
     # After an exit 0 only aider's own final errors count (a retried one was not its last word).
     fallback = [] if run.exit_code == 0 else _error_lines(run)
     return Report(format=fmt, parsed=True, is_error=bool(errors), num_turns=turns,
-                  cost_usd=cost, usage=usage, messages=_messages(errors or fallback))
+                  cost_usd=cost, usage=usage, messages=_messages(errors or fallback),
+                  refusals=refusals)
 
 
 def _tokens(text: str) -> int:

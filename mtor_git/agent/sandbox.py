@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import tempfile
@@ -104,7 +105,7 @@ class SandboxSpec:
         out += _mount_args(self.then)
         out += ["--bind", str(self.cwd), str(self.cwd), "--chdir", str(self.cwd),
                 "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session",
-                "--cap-drop", "ALL"]
+                *_as_user(), "--cap-drop", "ALL"]
         if self.network == "none":
             out.append("--unshare-net")
         if info_fd is not None:
@@ -123,6 +124,18 @@ class SandboxSpec:
         """Whether the host's `path` is the same file inside: the last layer over it decides."""
         private = (Mount("hide", INSIDE_TMP), Mount("hide", self.home_at))
         return _visible(_real(path), (*self.first, *private, *self.then, Mount("rw", self.cwd)))
+
+
+# A worker running as root starts its agent as this uid/gid in a user namespace of its own (files
+# it makes are still the worker's): root with its capabilities dropped cannot start a nested
+# bubblewrap ("setting up uid map: Operation not permitted"), and Codex's own sandbox is one.
+AGENT_UID = 1000
+
+
+def _as_user() -> list[str]:
+    if os.geteuid() != 0:
+        return []  # bwrap already runs an unprivileged caller in a user namespace
+    return ["--unshare-user", "--uid", str(AGENT_UID), "--gid", str(AGENT_UID)]
 
 
 def _visible(path: Path, layers: Sequence[Mount]) -> bool:
@@ -164,7 +177,12 @@ def plan(sandbox: Sandbox, *, cwd: Path, paths: Sequence[SandboxPath] = (),
             then.append(Mount("hide", path))
             layers.append(then[-1])
     then += [Mount("ro", _real(p)) for p in extra_ro]
-    then += [Mount("rw" if b.writable else "ro", b.path) for b in git_dirs(cwd)]
+    # What the checkout's own files name (alternates, a linked worktree's gitdir) is the
+    # agent's to write: it never shows a place of the worker's; the worker passes those in
+    # `extra_ro` (a task checkout's borrowed objects).
+    worker = [_real(p) for p in sandbox.hide]
+    then += [Mount("rw" if b.writable else "ro", b.path) for b in git_dirs(cwd)
+             if not any(_under(b.path, place) for place in worker)]
     return SandboxSpec(bwrap=sandbox.bwrap, cwd=cwd, home_at=home_at, first=first,
                        then=tuple(dict.fromkeys(then)), network=network)
 
@@ -394,6 +412,23 @@ class Handle:
         except (OSError, IndexError):
             return False
         return stat[0] not in ("Z", "X")
+
+    def wait_gone(self, timeout: float) -> bool:
+        """Block until the namespace's init has exited (at most `timeout` seconds), woken by
+        its pidfd rather than by polling; True when it is gone. bwrap itself may exit a moment
+        before its init has killed the rest of the namespace."""
+        if self.pid is None or not self.alive():
+            return True
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except OSError:
+            return not self.alive()
+        try:
+            if self.alive():  # still the same process, now held by the pidfd
+                select.select([pidfd], [], [], timeout)
+        finally:
+            os.close(pidfd)
+        return not self.alive()
 
     def close(self) -> None:
         if self.fd is not None:

@@ -15,9 +15,10 @@ from mtor_git.agent.evidence import Failure
 from mtor_git.agent.redact import Redactor
 from mtor_git.agent.secretforms import MIN_SECRET_LEN, Form, forms_of
 
-# A value broken over lines: whitespace runs and shell/C line continuations are dropped before
-# looking again (secrets hold no whitespace in practice; those that do are looked for as they are).
-_SPLIT = re.compile(rb"(?:\\\r?\n|\s)+")
+# A value broken over lines: whitespace runs, shell/C line continuations and the seams of string
+# literals joined in code ("abc" "def", 'abc' +\n 'def') are dropped before looking again
+# (secrets hold no whitespace in practice; those that do are looked for as they are).
+_SPLIT = re.compile(rb"(?:\\\r?\n|\s|[\"']\s*\+?\s*[\"'])+")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from loguru import logger
 
 from mtor_git.agent.capture import DEFAULT_LIMIT, StreamCapture
 from mtor_git.agent.evidence import LiveRecord, Run, StoppedBy
+from mtor_git.agent.identity import IDENTITY_ENV
 from mtor_git.agent.live import LiveLimits, LiveMonitor
 from mtor_git.agent.profiles import BASE_PASS_ENV, AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
@@ -32,6 +33,7 @@ from mtor_git.agent.sandbox import (
     NO_SANDBOX,
     Handle,
     Sandbox,
+    SandboxPath,
     SandboxSpec,
     attempt_dirs,
     decode_status,
@@ -99,7 +101,7 @@ def build_env(profile: AgentProfile, environ: Mapping[str, str]) -> dict[str, st
     """The agent's environment, built explicitly: the base names, the profile's pass-through and
     required names copied from `environ`, then the profile's own (already expanded) values."""
     env: dict[str, str] = {}
-    for name in (*BASE_PASS_ENV, *profile.pass_env, *profile.requires_env):
+    for name in (*BASE_PASS_ENV, *IDENTITY_ENV, *profile.pass_env, *profile.requires_env):
         if name in environ:
             env[name] = environ[name]
     env.update(profile.env)
@@ -139,11 +141,18 @@ def preflight(req: RunRequest) -> Prepared:
     _check_prompt_mode(profile, argv)
     binary = _resolve_binary(argv, env, req.cwd)
     box = None if req.sandbox.mode == "none" else plan_checked(
-        req.sandbox, cwd=req.cwd, paths=profile.sandbox_paths, network=profile.network,
+        req.sandbox, cwd=req.cwd, paths=(*profile.sandbox_paths, *_state_dirs(profile, env)),
+        network=profile.network,
         extra_ro=req.ro_paths, environ=req.environ, binary=binary, agent=profile.name, env=env)
-    if not req.prompt.strip():
+    if profile.prompt != "none" and not req.prompt.strip():
         raise PreflightError("empty_prompt", "the prompt is empty")
     return Prepared(req, (binary, *argv[1:]), env, redactor, binary, box)
+
+
+def _state_dirs(profile: AgentProfile, env: Mapping[str, str]) -> tuple[SandboxPath, ...]:
+    """The CLI's own state directories its profile names by variable, shown writable."""
+    dirs = [Path(env[name]) for name in profile.state_env if env.get(name)]
+    return tuple(SandboxPath(d, writable=True) for d in dirs if d.is_absolute() and d.is_dir())
 
 
 def _check_unexpanded(argv: tuple[str, ...], cwd: Path, env: Mapping[str, str],
@@ -315,7 +324,7 @@ class _Watch:
             while sel.get_map():
                 now = time.monotonic()
                 self._check_stop(now)
-                if exited_at is None and self.proc.poll() is not None:
+                if exited_at is None and self._exited():
                     exited_at = now
                 if exited_at is not None and (self.stopped_by or now - exited_at > _DRAIN):
                     break  # descendants hold the pipes open; they are killed below
@@ -362,9 +371,9 @@ class _Watch:
                 reason = StoppedBy.CANCEL
             elif now >= self.deadline:
                 reason = StoppedBy.TIMEOUT
-            elif self.proc.poll() is None and (stop := self.live.check(now)) is not None:
+            elif not self._exited() and (stop := self.live.check(now)) is not None:
                 reason = stop.stopped_by
-            if reason is not None and self.proc.poll() is None:
+            if reason is not None and not self._exited():
                 self.stopped_by = reason
                 logger.info("stopping agent {} (pid {}): {}", self.req.profile.name,
                             self.proc.pid, reason)
@@ -374,18 +383,29 @@ class _Watch:
             self._signal_group(signal.SIGKILL)
             self.kill_at = None
 
+    def _exited(self) -> bool:
+        """Whether the agent (or its bwrap) has exited, without reaping it: while it is an
+        unreaped zombie its pid, and so its process group id, cannot be given to another process,
+        so signalling the group can never hit a stranger (another attempt's bwrap, whose new
+        session would otherwise take the freed number under a fast-cycling pid space)."""
+        if self.proc.returncode is not None:
+            return True
+        try:
+            return os.waitid(os.P_PID, self.proc.pid,
+                             os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return self.proc.poll() is not None
+
     def _finish(self) -> None:
-        """Reap the agent (escalating as the grace allows), then kill whatever it left behind in
-        its group: a finished attempt leaves nothing running."""
-        while self.proc.poll() is None:
-            now = time.monotonic()
-            self._check_stop(now)
-            try:
-                self.proc.wait(timeout=_POLL)
-            except subprocess.TimeoutExpired:
-                continue
+        """Wait for the agent's exit (escalating as the grace allows), kill whatever it left
+        behind in its group while its zombie still holds the group id, then reap it: a finished
+        attempt leaves nothing running."""
+        while not self._exited():
+            self._check_stop(time.monotonic())
+            time.sleep(_POLL)
         if self._signal_group(signal.SIGKILL):
             self._await_group_gone()
+        self.proc.wait()
         for stream, capture in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
             if stream is not None and not stream.closed:
                 _read_what_is_left(stream.fileno(), capture)
@@ -409,6 +429,8 @@ class _Watch:
         if self.box is not None and sig == signal.SIGTERM and self.box.terminate():
             return True
         sent = self.box is not None and sig == signal.SIGKILL and self.box.kill()
+        if self.proc.returncode is not None:
+            return sent  # reaped: its group id may belong to someone else now
         try:
             os.killpg(self.pgid, sig)
         except ProcessLookupError:
@@ -420,6 +442,8 @@ class _Watch:
     def _await_group_gone(self) -> None:
         """SIGKILL is delivered asynchronously: wait (bounded) until no member is still running,
         so a caller that returns from run_attempt can rely on nothing being left behind."""
+        if self.box is not None:
+            self.box.wait_gone(_REAP_WAIT)
         until = time.monotonic() + _REAP_WAIT
         while time.monotonic() < until and (
                 _group_running(self.pgid) or (self.box is not None and self.box.alive())):

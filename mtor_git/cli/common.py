@@ -10,6 +10,7 @@ from typing import Any
 
 from mtor_git import git
 from mtor_git.errors import UsageError
+from mtor_git.spec.parse import is_valid_id
 
 
 def open_repo(start: Path | None = None) -> git.Repository:
@@ -25,6 +26,15 @@ def worktree_root(repo: git.Repository) -> Path:
     if repo.workdir is None:
         raise UsageError(f"{repo.path} is a bare repository; run this in a clone")
     return Path(repo.workdir)
+
+
+def check_id(verb: str, task_id: str) -> str:
+    """`task_id`, or UsageError (exit 2) when it cannot be a task id at all: a typo is not an
+    unknown task."""
+    if not is_valid_id(task_id):
+        raise UsageError(f"{verb}: {task_id!r} is not a valid id (1-64 of a-z 0-9 . _ -, "
+                         "starting with a letter or digit, no '..', not ending in -r<N>)")
+    return task_id
 
 
 def print_json(data: Any) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from mtor_git.cli.common import open_repo, worktree_root
+from mtor_git.cli.common import open_repo, print_json, worktree_root
 from mtor_git.cli.output import echo
 from mtor_git.client import hooks
 from mtor_git.errors import UsageError
@@ -19,6 +20,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("init", help="make this repository dispatch-ready: tasks/ and hooks")
     p.add_argument("--force", action="store_true", help="replace foreign hooks (a copy is kept)")
     p.add_argument("--tasks-dir", default="tasks")
+    p.add_argument("--json", action="store_true", help="print versioned JSON")
     p.set_defaults(handler=run_init)
 
     h = sub.add_parser("hooks", help="manage the client-side git hooks")
@@ -27,7 +29,17 @@ def add_parser(sub: Any) -> None:
     inst = hsub.add_parser("install", help="install pre-commit and pre-push hooks")
     inst.add_argument("--force", action="store_true",
                       help="replace a foreign hook instead of chaining it (a copy is kept)")
+    inst.add_argument("--json", action="store_true", help="print versioned JSON")
     inst.set_defaults(handler=run_install)
+    srv = hsub.add_parser("install-server", help="install the post-receive hook that pokes "
+                          "this host's daemon, in a bare repository it watches")
+    srv.add_argument("repo", type=Path, help="the bare repository (on this host)")
+    srv.add_argument("--config", type=Path, help="the daemon's configuration (for its "
+                     "runtime_dir); default: the default configuration")
+    srv.add_argument("--force", action="store_true",
+                     help="replace a foreign hook instead of chaining it (a copy is kept)")
+    srv.add_argument("--json", action="store_true", help="print versioned JSON")
+    srv.set_defaults(handler=run_install_server)
 
     hook = sub.add_parser("hook", help=argparse.SUPPRESS)
     hook.add_argument("name", choices=hooks.CLIENT_HOOKS)
@@ -44,17 +56,39 @@ def run_init(args: argparse.Namespace) -> int:
     keep = tasks / ".gitkeep"
     if created:
         keep.touch()
+    done = hooks.install(repo, force=args.force)
+    if args.json:
+        _report(done, as_json=True, tasks={"path": str(tasks), "created": created})
+        return 0
     echo(f"{'created' if created else 'kept'} {tasks}")
-    _report(hooks.install(repo, force=args.force))
+    _report(done)
     return 0
 
 
 def run_install(args: argparse.Namespace) -> int:
-    _report(hooks.install(open_repo(), force=args.force))
+    _report(hooks.install(open_repo(), force=args.force), as_json=args.json)
     return 0
 
 
-def _report(done: list[hooks.Installed]) -> None:
+def run_install_server(args: argparse.Namespace) -> int:
+    from mtor_git import git
+    from mtor_git.deploy.files import post_receive
+
+    if args.config is not None and not args.config.is_file():
+        raise UsageError(f"--config {args.config}: no such file")
+    repo = git.open_repository(args.repo)
+    _report([hooks.install_server(repo, post_receive(config=args.config), force=args.force)],
+            as_json=args.json)
+    return 0
+
+
+def _report(done: list[hooks.Installed], *, as_json: bool = False,
+            tasks: dict[str, object] | None = None) -> None:
+    if as_json:
+        hooks_json = [{"name": h.name, "path": str(h.path), "action": h.action} for h in done]
+        print_json({"version": 1, "ok": True, **({"tasks": tasks} if tasks else {}),
+                    "hooks": hooks_json})
+        return
     for item in done:
         note = {
             "chained": f" (your hook was kept as {item.name}.legacy and runs first)",

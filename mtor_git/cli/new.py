@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from mtor_git.cli.common import open_repo, worktree_root
+from mtor_git.cli.common import open_repo, print_json, worktree_root
 from mtor_git.cli.output import echo
 from mtor_git.errors import SpecError, UsageError
 from mtor_git.spec.parse import is_valid_id, parse_spec, skeleton
@@ -17,6 +17,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("id", help="task id: 1-64 of a-z 0-9 . _ -")
     p.add_argument("--agent", help="agent profile to name in the spec")
     p.add_argument("--tasks-dir", default="tasks")
+    p.add_argument("--json", action="store_true", help="print versioned JSON")
     p.set_defaults(handler=run)
 
 
@@ -40,5 +41,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"new: {path} already exists") from None
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
-    echo(os.path.relpath(path))
+    if args.json:
+        print_json({"version": 1, "ok": True, "task": args.id, "path": str(path)})
+    else:
+        echo(os.path.relpath(path))
     return 0

@@ -22,11 +22,12 @@ import shlex
 import sys
 from typing import Any
 
-from mtor_git.cli.common import print_json
+from mtor_git.cli.common import check_id, print_json
 from mtor_git.cli.output import echo
 from mtor_git.cli.status import add_source_args, iso, load_snapshot, plural, tri
 from mtor_git.client import board
 from mtor_git.durations import format_duration
+from mtor_git.errors import NothingToShow, UnknownTask
 from mtor_git.states import BoardState, TaskStatus
 from mtor_git.task.result import title_for
 
@@ -48,10 +49,18 @@ def add_parser(sub: Any) -> None:
         p.set_defaults(handler=handler)
 
 
-def _pick_run(snap: board.Snapshot, task_id: str,
-              wanted: int | None) -> tuple[int, dict[str, Any]] | None:
-    """The run to show and its stored result; None (after saying why on stderr) when none."""
+def _unknown(state: board.TaskState) -> bool:
+    return (state.state == BoardState.UNKNOWN and not state.spec_present
+            and not state.runs_done and state.claim is None)
+
+
+def _pick_run(snap: board.Snapshot, task_id: str, wanted: int | None,
+              verb: str) -> tuple[int, dict[str, Any]]:
+    """The run to show and its stored result; UnknownTask or NothingToShow when none."""
+    check_id(verb, task_id)
     state = board.task_state(snap, task_id)
+    if _unknown(state):
+        raise UnknownTask(f"{verb}: no task {task_id!r} on {snap.remote}/{snap.view.branch}")
     runs = [wanted] if wanted is not None else sorted({*state.runs_done, state.run},
                                                        reverse=True)
     for run in runs:
@@ -62,24 +71,25 @@ def _pick_run(snap: board.Snapshot, task_id: str,
                      f"{run}", file=sys.stderr)
             return run, data
     which = f"run {wanted} of " if wanted is not None else ""
-    echo(f"mtor-git: no result for {which}{task_id} on {snap.remote} yet (state: "
-         f"{state.state})", file=sys.stderr)
-    return None
+    raise NothingToShow(f"{verb}: no result for {which}{task_id} on {snap.remote} yet (state: "
+                        f"{state.state})")
 
 
 # -- result ------------------------------------------------------------------------------------
 def run_result(args: argparse.Namespace) -> int:
     snap = load_snapshot(args)
-    picked = _pick_run(snap, args.id, args.run)
-    if picked is None:
-        return 1
-    run, data = picked
+    run, data = _pick_run(snap, args.id, args.run, "result")
     if args.json:
         print_json({"version": JSON_VERSION, "task": args.id, "run": run,
                     "branch": board.result_branch(snap, args.id, run), "result": data})
     else:
         echo("\n".join(result_lines(data)))
     return 0 if data.get("status") == TaskStatus.SUCCEEDED else 1
+
+
+def shown(value: object, missing: str = "n/a") -> str:
+    """A stored value for text output: never a literal `None`."""
+    return missing if value is None else str(value)
 
 
 def result_lines(d: dict[str, Any]) -> list[str]:
@@ -89,31 +99,47 @@ def result_lines(d: dict[str, Any]) -> list[str]:
     title = f" -- {task.get('title')}" if task.get("title") else ""
     rows = [
         ("task", f"{task.get('id')}{title}"),
-        ("status", f"{d.get('status')} ({'terminal' if d.get('terminal') else 'resumable'}), "
-                   f"run {d.get('run', 1)}, branch {d.get('branch')}"),
-        ("model", f"invoked: {tri(d.get('model_invoked'))}; agent {task.get('agent')}"
+        ("status", f"{shown(d.get('status'), '?')} "
+                   f"({'terminal' if d.get('terminal') else 'resumable'}), "
+                   f"run {shown(d.get('run'), '1')}, branch {shown(d.get('branch'), '?')}"),
+        ("model", f"invoked: {tri(d.get('model_invoked'))}; agent "
+                  f"{shown(task.get('agent'), 'default')}"
                   + (f", model {task.get('model')}" if task.get("model") else "")),
         ("attempts", f"{len(d.get('attempts') or [])} (details: mtor-git history "
                      f"{task.get('id')})"),
         ("duration", f"{format_duration(float(d.get('duration') or 0))}, finished "
-                     f"{d.get('finished_at')}"),
-        ("usage", f"turns {usage.get('turns', 'n/a')}, cost "
+                     f"{shown(d.get('finished_at'))}"),
+        ("usage", f"turns {shown(usage.get('turns'))}, cost "
                   + (f"${usage['cost_usd']:.4f}" if isinstance(usage.get("cost_usd"), int | float)
                      else "n/a")),
         ("changes", f"{changes.get('files_changed', 0)} file(s), +{changes.get('insertions', 0)}"
                     f" -{changes.get('deletions', 0)}"),
-        ("commits", f"{str(d.get('base_commit'))[:12]}..{str(d.get('head_commit'))[:12]}"),
-        ("worker", f"{worker.get('id')} on {worker.get('host')} (mtor-git "
-                   f"{worker.get('version')})"),
+        ("commits", f"{shown(d.get('base_commit'), '?')[:12]}.."
+                    f"{shown(d.get('head_commit'), '?')[:12]}"),
+        ("worker", f"{shown(worker.get('id'), '?')} on {shown(worker.get('host'), '?')} "
+                   f"(mtor-git {shown(worker.get('version'), '?')})"),
     ]
     lines = [f"{k:<9} {v}" for k, v in rows]
+    summary = agent_summary(d)
+    if summary:
+        lines += field("", "summary", summary)
     if isinstance(failure, dict):
         lines += failure_lines(failure, indent="")
     return lines
 
 
+def agent_summary(d: dict[str, Any]) -> str | None:
+    """The agent's closing message: the last attempt's report `result_text`."""
+    for attempt in reversed(d.get("attempts") or []):
+        report = attempt.get("report") if isinstance(attempt, dict) else None
+        text = report.get("result_text") if isinstance(report, dict) else None
+        if isinstance(text, str) and text.strip():
+            return text.strip()
+    return None
+
+
 def failure_lines(f: dict[str, Any], *, indent: str) -> list[str]:
-    out = field(indent, "failure", f"{f.get('kind')}: {f.get('message')}")
+    out = field(indent, "failure", f"{shown(f.get('kind'), '?')}: {shown(f.get('message'), '')}")
     if f.get("rule"):
         out += field(indent + "  ", "rule", str(f["rule"]))
     if f.get("evidence"):
@@ -140,15 +166,16 @@ def _cut(line: str, width: int = _LINE_MAX) -> str:
 
 # -- history -----------------------------------------------------------------------------------
 def run_history(args: argparse.Namespace) -> int:
+    check_id("history", args.id)
     snap = load_snapshot(args)
     runs = board.history(snap, args.id)
     if args.run is not None:
         runs = tuple(r for r in runs if r.run == args.run)
     state = board.task_state(snap, args.id)
-    if not runs or (state.state == BoardState.UNKNOWN and not state.spec_present
-                    and not state.runs_done and state.claim is None):
-        echo(f"mtor-git: no history for {args.id} on {snap.remote}", file=sys.stderr)
-        return 1
+    if _unknown(state):
+        raise UnknownTask(f"history: no task {args.id!r} on {snap.remote}/{snap.view.branch}")
+    if not runs:
+        raise NothingToShow(f"history: no history for {args.id} on {snap.remote}")
     if args.json:
         print_json({"version": JSON_VERSION, "task": args.id, "state": state.state,
                     "runs": [run_json(r) for r in runs]})
@@ -195,16 +222,18 @@ def attempt_lines(a: dict[str, Any]) -> list[str]:
     if a.get("signal"):
         ended = f"signal {a['signal']}" + (f" ({a['stopped_by']})" if a.get("stopped_by") else "")
     else:
-        ended = f"exit {a.get('exit_code')}"
+        ended = f"exit {shown(a.get('exit_code'), 'code unknown (never started)')}"
     argv = a.get("argv") or []
     out = [f"  attempt {a.get('number')}: {a.get('profile')}, {ended}, "
            f"{format_duration(float(a.get('duration') or 0))}, model invoked "
            f"{tri(a.get('model_invoked'))}",
-           f"    verdict   {cls.get('kind')} "
-           f"({'transient' if cls.get('transient') else 'terminal'}) by rule {cls.get('rule')}"]
+           f"    verdict   {shown(cls.get('kind'), '?')} "
+           f"({'transient' if cls.get('transient') else 'terminal'}) by rule "
+           f"{shown(cls.get('rule'), '?')}"]
     if cls.get("evidence"):
         out += field("    ", "evidence", str(cls["evidence"]))
-    out += [f"    argv      {shlex.join(str(x) for x in argv)}", f"    cwd       {a.get('cwd')}"]
+    out += [f"    argv      {shlex.join(str(x) for x in argv)}",
+            f"    cwd       {shown(a.get('cwd'), '?')}"]
     if a.get("env_names"):
         out.append(f"    env       {', '.join(a['env_names'])}")
     if a.get("spawn_error"):
@@ -230,16 +259,12 @@ def _stream_lines(name: str, cap: object) -> list[str]:
 # -- pr ----------------------------------------------------------------------------------------
 def run_pr(args: argparse.Namespace) -> int:
     snap = load_snapshot(args)
-    picked = _pick_run(snap, args.id, args.run)
-    if picked is None:
-        return 1
-    run, data = picked
+    run, data = _pick_run(snap, args.id, args.run, "pr")
     task = data.get("task") or {}
     title = title_for(args.id, task.get("title"), str(data.get("status")))
     body = board.read_result_md(snap, args.id, run)
     if body is None:
-        echo(f"mtor-git: no {args.id}.md beside the result of run {run}", file=sys.stderr)
-        return 1
+        raise NothingToShow(f"pr: no {args.id}.md beside the result of run {run}")
     if args.json:
         print_json({"version": JSON_VERSION, "task": args.id, "run": run, "title": title,
                     "body": body})

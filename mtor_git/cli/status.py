@@ -33,7 +33,7 @@ from mtor_git.cli.common import open_repo, print_json
 from mtor_git.cli.output import echo
 from mtor_git.client import board
 from mtor_git.durations import format_duration
-from mtor_git.errors import UsageError
+from mtor_git.errors import UnknownTask, UsageError
 from mtor_git.states import BoardState
 
 JSON_VERSION = 1
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         state = board.task_state(snap, args.id, now=now)
         if state.state == BoardState.UNKNOWN and not state.spec_present and state.claim is None \
                 and not state.runs_done:
-            raise UsageError(f"status: no task {args.id!r} on {snap.remote}/{snap.view.branch}")
+            raise UnknownTask(f"status: no task {args.id!r} on {snap.remote}/{snap.view.branch}")
         states = [state]
     else:
         states = board.board(snap, now=now)

@@ -13,12 +13,12 @@ import sys
 import time
 from typing import Any
 
-from mtor_git.cli.common import open_repo
+from mtor_git.cli.common import check_id, open_repo
 from mtor_git.cli.output import echo
 from mtor_git.cli.status import add_source_args, describe, task_json
 from mtor_git.client import board
 from mtor_git.durations import format_duration, parse_duration
-from mtor_git.errors import GitOpError, UsageError
+from mtor_git.errors import GitOpError, TimedOut, UnknownTask, UsageError
 from mtor_git.states import BoardState
 
 EXIT_TIMEOUT = 124
@@ -44,6 +44,7 @@ def _duration(text: str | None, flag: str) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_id("watch", args.id)
     timeout = _duration(args.timeout, "--timeout")
     interval = max(_duration(args.interval, "--interval") or 2.0, 0.05)
     repo = open_repo()
@@ -56,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
         state = _poll(repo, remote, branch, args, first=last is None)
         if state is not None:
             if last is None and _unknown(state):
-                echo(f"mtor-git: no task {args.id!r} on {remote}/{branch}", file=sys.stderr)
-                return 1
+                raise UnknownTask(f"watch: no task {args.id!r} on {remote}/{branch}")
             key = _key(state)
             if key != last:
                 _show(state, elapsed, args.json)
@@ -65,9 +65,8 @@ def run(args: argparse.Namespace) -> int:
             if state.state.terminal:
                 return 0 if state.state == BoardState.SUCCEEDED else 1
         if timeout is not None and time.monotonic() - start >= timeout:
-            echo(f"mtor-git: watch: {args.id} still {state.state if state else 'unknown'} "
-                 f"after {format_duration(timeout)}", file=sys.stderr)
-            return EXIT_TIMEOUT
+            raise TimedOut(f"watch: {args.id} still {state.state if state else 'unknown'} "
+                           f"after {format_duration(timeout)}")
         remaining = None if timeout is None else timeout - (time.monotonic() - start)
         time.sleep(interval if remaining is None else max(min(interval, remaining), 0))
 

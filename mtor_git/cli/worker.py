@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -22,7 +23,9 @@ def add_parser(sub: Any) -> None:
 
     p = sub.add_parser("poke", help="make a running daemon on this host poll now")
     p.add_argument("--config", type=Path, help="configuration file (for its runtime_dir)")
-    p.add_argument("--quiet", action="store_true", help="no message when no daemon listens")
+    p.add_argument("--quiet", action="store_true", help="for hooks and scripts: no message, and "
+                   "exit 0 even when no daemon listens (the next poll picks the push up)")
+    p.add_argument("--json", action="store_true", help="print versioned JSON")
     p.set_defaults(handler=run_poke)
 
     r = sub.add_parser("run", help="run one spec's agent here, with the daemon's policy; "
@@ -37,7 +40,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     from mtor_git.config.load import check_runnable, load_config
     from mtor_git.config.sandbox import resolve_sandbox
     from mtor_git.logs import setup_logging
-    from mtor_git.worker.daemon import Daemon, hold_instance_lock
+    from mtor_git.worker.daemon import Daemon, check_remotes, hold_instance_lock
 
     environ = dict(os.environ)
     config = load_config(args.config, environ=environ)
@@ -49,10 +52,11 @@ def run_daemon(args: argparse.Namespace) -> int:
                            stderr_level=config.log.level)
     try:
         daemon = Daemon(config, environ)
+        check_remotes(config)  # exit 78 on a refused key, token, host key or certificate
         if args.once:
             daemon.worker.run_once()
             daemon.worker.stop(config.shutdown_grace)
-            daemon.write_status(stopped=True)
+            daemon.write_status(stopped=True, once=True)
             return 0
         return daemon.run()
     finally:
@@ -68,11 +72,13 @@ def run_poke(args: argparse.Namespace) -> int:
         from mtor_git.config.load import load_config
 
         runtime = load_config(args.config).runtime_dir
-    if poke(runtime):
-        return 0
-    if not args.quiet:
+    listening = poke(runtime)
+    if args.json:
+        print(json.dumps({"version": 1, "ok": listening or args.quiet, "poked": listening,
+                          "runtime_dir": str(runtime)}))
+    elif not listening and not args.quiet:
         echo(f"mtor-git: no daemon is listening at {runtime}", file=sys.stderr)
-    return 1
+    return 0 if listening or args.quiet else 1
 
 
 def run_local_cmd(args: argparse.Namespace) -> int:
@@ -87,7 +93,7 @@ def run_local_cmd(args: argparse.Namespace) -> int:
     config = load_config(args.config, environ=environ)
     resolved = resolve_sandbox(config, environ)
     if resolved.sandbox.mode == "none":
-        print(f"mtor-git: {resolved.reason}", file=sys.stderr)
+        echo(f"mtor-git: {resolved.reason}", file=sys.stderr)
     result = run_local(args.spec, config, Path.cwd(), environ, sandbox=resolved.sandbox)
     if args.json:
         print_json(result.to_json())

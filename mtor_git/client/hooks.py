@@ -95,10 +95,30 @@ def install(repo: Repository, *, force: bool = False,
     return done
 
 
-def _plan(path: Path, force: bool) -> tuple[Path, str]:
+SERVER_MARKER = "# mtor-git hook: installed by `mtor-git hooks install-server`"
+
+
+def install_server(repo: Repository, text: str, *, force: bool = False) -> Installed:
+    """Install `text` as the post-receive hook of a (bare) server repository; a foreign hook is
+    kept as post-receive.legacy and still runs (as for the client hooks)."""
+    if not repo.is_bare:
+        raise UsageError(f"{repo.path} is not a bare repository: install-server is for the "
+                         "repository a git server serves (a clone has `mtor-git hooks install`)")
+    folder = hooks_dir(repo)
+    folder.mkdir(parents=True, exist_ok=True)
+    path, action = _plan(folder / "post-receive", force, marker=SERVER_MARKER)
+    if action == "chained":
+        path.rename(path.with_name("post-receive.legacy"))
+    elif action == "replaced":
+        path.replace(path.with_name("post-receive.mtor-backup"))
+    _write_executable(path, text)
+    return Installed("post-receive", path, action)
+
+
+def _plan(path: Path, force: bool, *, marker: str = MARKER) -> tuple[Path, str]:
     if not path.exists() and not path.is_symlink():
         return path, "installed"
-    if _is_ours(path):
+    if _is_ours(path, marker):
         return path, "updated"
     legacy = path.with_name(f"{path.name}.legacy")
     if force:
@@ -110,9 +130,9 @@ def _plan(path: Path, force: bool) -> tuple[Path, str]:
     return path, "chained"
 
 
-def _is_ours(path: Path) -> bool:
+def _is_ours(path: Path, marker: str = MARKER) -> bool:
     try:
-        return MARKER in path.read_text(errors="replace")
+        return marker in path.read_text(errors="replace")
     except OSError:
         return False
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from mtor_git import git
 from mtor_git.client import board
-from mtor_git.errors import PushRejected, UsageError
+from mtor_git.errors import PushRejected, UnknownTask, UsageError
 from mtor_git.git import Repository, refs
 from mtor_git.git.cli import push_cli, run_git
 from mtor_git.spec.parse import read_spec_file
@@ -66,10 +66,17 @@ def _root(repo: Repository) -> Path:
 
 
 # -- retry / cancel ----------------------------------------------------------------------------
+def _unknown(state: board.TaskState) -> bool:
+    return (state.state == BoardState.UNKNOWN and not state.spec_present
+            and state.claim is None and not state.runs_done)
+
+
 def request_retry(snap: board.Snapshot, task_id: str) -> int:
     """Ask for run N = 1 + the highest run so far, on branch mtor/<id>-r<N>; the old results
     stay. A stale cancel request is removed in the same atomic push. Returns N."""
     state = board.task_state(snap, task_id)
+    if _unknown(state):
+        raise UnknownTask(f"retry: no task {task_id} on {snap.remote}/{snap.view.branch}")
     if not state.state.terminal:
         raise UsageError(f"retry: task {task_id} is {state.state}, not done; only a finished "
                          "task can be run again")
@@ -94,8 +101,8 @@ def request_cancel(snap: board.Snapshot, task_id: str, reason: str = "") -> bool
     if state.state.terminal:
         raise UsageError(f"cancel: task {task_id} is already done ({state.state} on "
                          f"{state.branch})")
-    if state.state == BoardState.UNKNOWN and not state.spec_present and state.claim is None:
-        raise UsageError(f"cancel: no task {task_id} on {snap.remote}/{snap.view.branch}")
+    if _unknown(state):
+        raise UnknownTask(f"cancel: no task {task_id} on {snap.remote}/{snap.view.branch}")
     if snap.view.cancelled(task_id):
         return False
     oid = _request_commit(snap, CANCEL_FILE, {"reason": reason}, parent=None,

@@ -14,9 +14,10 @@ from mtor_git.spec.yamlload import KeyPath
 
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
               "timeout", "fallback", "max_parallel", "max_attempts", "model_args",
-              "sandbox_paths", "network", "secret_env",
+              "sandbox_paths", "network", "secret_env", "verify", "fix_rounds",
               "stall_timeout", "max_cli_retry_wait", "max_turns", "max_turns_args",
               "max_cost_args", "resume_args")
+MAX_FIX_ROUNDS = 10
 
 
 def parse_agents(r: Reader, value: Any) -> dict[str, AgentProfile]:
@@ -84,6 +85,7 @@ def _agent(r: Reader, name: str, value: Any) -> AgentProfile:
         if raw["network"] not in NETWORKS:
             raise r.fail((*where, "network"), "expected host or none")
         changes["network"] = raw["network"]
+    changes.update(verify_keys(r, raw, where))
     profile = replace(base, **changes)
     profile = _agent_env(r, profile, raw.get("env"), (*where, "env"))
     if not profile.command:
@@ -91,6 +93,26 @@ def _agent(r: Reader, name: str, value: Any) -> AgentProfile:
     if profile.prompt == "file" and "{prompt_file}" not in profile.command:
         raise r.fail((*where, "command"), "prompt: file needs {prompt_file} in the command")
     return profile
+
+
+def verify_keys(r: Reader, raw: dict[str, Any], where: KeyPath) -> dict[str, Any]:
+    """`verify` (a command or a list; run by `sh -c`, so `${VAR}` is left to the shell) and
+    `fix_rounds` (0..10), for a profile or a repository."""
+    out: dict[str, Any] = {}
+    if "verify" in raw:
+        value = raw["verify"]
+        items = [value] if isinstance(value, str) else r.typed(value, (*where, "verify"), list,
+                                                                "a command or a list of them")
+        for index, item in enumerate(items):
+            if not isinstance(item, str) or not item.strip() or "\n" in item.strip():
+                raise r.fail((*where, "verify", index), "expected one command on one line")
+        out["verify"] = tuple(item.strip() for item in items)
+    if "fix_rounds" in raw:
+        rounds = r.count(raw["fix_rounds"], (*where, "fix_rounds"), minimum=0)
+        if rounds > MAX_FIX_ROUNDS:
+            raise r.fail((*where, "fix_rounds"), f"must be at most {MAX_FIX_ROUNDS}")
+        out["fix_rounds"] = rounds
+    return out
 
 
 def _sandbox_paths(r: Reader, value: Any, where: KeyPath) -> tuple[SandboxPath, ...]:

@@ -15,7 +15,8 @@ from typing import Any
 from mtor_git import paths
 from mtor_git.agent.sandbox import SANDBOX_MODES
 from mtor_git.agent.spawn import build_env, find_binary
-from mtor_git.config.agents import parse_agents
+from mtor_git.config.agents import parse_agents, verify_keys
+from mtor_git.config.model import FORGES, PullRequestConfig
 from mtor_git.config.model import Config as Config
 from mtor_git.config.model import LogConfig as LogConfig
 from mtor_git.config.model import RepoConfig as RepoConfig
@@ -30,8 +31,10 @@ TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval
             "max_parallel", "claim_lease", "default_timeout", "max_timeout", "shutdown_grace",
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
             "require_signed", "allowed_signers", "author", "max_spec_bytes", "sandbox",
-            "max_file_bytes", "max_change_bytes", "env_file", "transfer_timeout", "max_turns")
-REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env")
+            "max_file_bytes", "max_change_bytes", "env_file", "transfer_timeout", "schedule",
+            "max_turns")
+REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env",
+             "verify", "fix_rounds")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
               "breaker_threshold", "breaker_cooldown")
 LOG_KEYS = ("file", "rotation", "retention", "json_file", "level")
@@ -94,7 +97,7 @@ def _path_or(r: Reader, top: dict[str, Any], key: str, default: Callable[[], Pat
 def _scalars(r: Reader, top: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("poll_interval", "claim_lease", "default_timeout", "max_timeout",
-                "shutdown_grace", "transfer_timeout"):
+                "shutdown_grace", "transfer_timeout", "schedule"):
         if key in top:
             out[key] = r.duration(top[key], (key,))
     for key in ("max_parallel", "max_spec_bytes", "max_file_bytes", "max_change_bytes",
@@ -109,10 +112,8 @@ def _scalars(r: Reader, top: dict[str, Any]) -> dict[str, Any]:
         if top["unknown_agents"] not in ("reject", "skip"):
             raise r.fail(("unknown_agents",), "expected reject or skip")
         out["unknown_agents"] = top["unknown_agents"]
-    if "pull_request" in top and top["pull_request"] is not None:
-        if top["pull_request"] not in ("gh", "none"):
-            raise r.fail(("pull_request",), "expected gh or none")
-        out["pull_request"] = None if top["pull_request"] == "none" else "gh"
+    if "pull_request" in top:
+        out["pull_request"] = _pull_request(r, top["pull_request"])
     if "require_signed" in top:
         out["require_signed"] = r.typed(top["require_signed"], ("require_signed",), bool,
                                         "true or false")
@@ -127,6 +128,32 @@ def _scalars(r: Reader, top: dict[str, Any]) -> dict[str, Any]:
         if "email" in author:
             out["author_email"] = r.text(author["email"], ("author", "email"))
     return out
+
+
+PR_KEYS = ("forge", "command", "comment_command", "draft", "reviewers", "labels", "repo")
+
+
+def _pull_request(r: Reader, value: Any) -> PullRequestConfig | None:
+    """`none`, a forge name (`gh` is `github`), or a mapping of PR_KEYS."""
+    where: KeyPath = ("pull_request",)
+    if value is None or value == "none":
+        return None
+    raw = {"forge": value} if isinstance(value, str) else r.mapping(value, where, PR_KEYS)
+    forge = raw.get("forge", "command" if "command" in raw else None)
+    forge = "github" if forge == "gh" else forge
+    if forge not in FORGES:
+        raise r.fail(where if isinstance(value, str) else (*where, "forge"),
+                     f"expected none, {', '.join(FORGES[:-1])} (or gh), or a mapping with "
+                     "command: [...]")
+    if forge == "command" and not raw.get("command"):
+        raise r.fail(where, "forge: command needs command: [argv template]")
+    lists = {key: tuple(r.text(v, (*where, key, i)) for i, v in enumerate(
+        r.typed(raw.get(key, []), (*where, key), list, "a list"))) for key in
+        ("command", "comment_command", "reviewers", "labels")}
+    return PullRequestConfig(
+        forge=forge, draft=r.typed(raw.get("draft", True), (*where, "draft"), bool,
+                                   "true or false"),
+        repo=r.text(raw["repo"], (*where, "repo")) if "repo" in raw else None, **lists)
 
 
 def _repos(r: Reader, value: Any) -> tuple[RepoConfig, ...]:
@@ -151,6 +178,7 @@ def _repos(r: Reader, value: Any) -> tuple[RepoConfig, ...]:
             username=r.text(raw["username"], (*where, "username")) if "username" in raw
             else None,
             token=_token(r, raw, where),
+            **verify_keys(r, raw, where),
         )
         if not NAME.fullmatch(repo.name):
             raise r.fail((*where, "name"), f"{repo.name!r} cannot name a folder; set name:")

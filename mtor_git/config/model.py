@@ -22,10 +22,33 @@ class RepoConfig:
     ssh_key: Path | None = None  # else the ssh agent's keys
     username: str | None = None  # https (or ssh, when the URL names no user)
     token: str | None = field(default=None, repr=False)  # https token, from `token_env`
+    # Default checks (and fix rounds) for this repository's tasks that name none (task/verify.py).
+    verify: tuple[str, ...] = ()
+    fix_rounds: int | None = None
 
     @property
     def slug(self) -> str:
         return self.name
+
+
+FORGES = ("github", "gitlab", "gitea", "command")
+
+
+@dataclass(frozen=True)
+class PullRequestConfig:
+    """How the worker proposes a result as a (draft) pull request on the forge.
+
+    `github` runs `gh`, `gitlab` runs `glab`, `gitea` runs `tea`; `command` runs the argv
+    templates given (`{head} {base} {title} {body_file} {repo} {draft}`; the update template
+    also `{pr}`, what the open command printed)."""
+
+    forge: str
+    command: tuple[str, ...] = ()
+    comment_command: tuple[str, ...] = ()
+    draft: bool = True
+    reviewers: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    repo: str | None = None  # the forge's name of the repository; default: from the URL
 
 
 @dataclass(frozen=True)
@@ -57,7 +80,7 @@ class Config:
     shutdown_grace: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     log: LogConfig = field(default_factory=lambda: LogConfig(file=None))
-    pull_request: str | None = None
+    pull_request: PullRequestConfig | None = None
     # A spec naming a profile this worker lacks: "reject" it (one worker, a typo must not wait
     # forever) or "skip" it, leaving it to another worker of a mixed fleet.
     unknown_agents: str = "reject"
@@ -66,6 +89,9 @@ class Config:
     author_name: str = "mtor-git"
     author_email: str = "mtor-git@localhost"
     max_spec_bytes: int = 256 * 1024
+    # How often cron (or a timer) runs `daemon --once`: doctor then judges the last cycle against
+    # it instead of expecting a running daemon. None: unknown (doctor only reports the last cycle).
+    schedule: float | None = None
     # The systemd EnvironmentFile the service runs with: every value in it is a secret.
     env_file: Path | None = None
     # `bwrap` or `none`; None when not configured: bwrap where it runs, else `none`, logged.

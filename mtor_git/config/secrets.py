@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from mtor_git.agent.profiles import AgentProfile
+from mtor_git.agent.profiles import BASE_PASS_ENV, AgentProfile
 from mtor_git.config.envfile import parse_env_file
 from mtor_git.config.expand import referenced_vars
+from mtor_git.config.model import RepoConfig
 
 
 class UnreadableEnvFile(ValueError):
@@ -20,23 +21,23 @@ class UnreadableEnvFile(ValueError):
 
 
 def with_worker_secrets(agents: Mapping[str, AgentProfile], raw_repos: Any,
-                        repos: Sequence[Any], env_file: Path | None) -> dict[str, AgentProfile]:
+                        repos: Sequence[RepoConfig], env_file: Path | None
+                        ) -> dict[str, AgentProfile]:
     """`agents` with the worker's secret names added to `secret_env` and its secret values
     (held in no variable of the profile) to `secret_values`. `raw_repos` is the config's
     `repos:` list as written (for the `${VAR}` names), `repos` the same list loaded."""
     names: list[str] = []
     values: dict[str, str] = {}
-    for index, item in enumerate(raw_repos if isinstance(raw_repos, list) else ()):
-        if not isinstance(item, dict):
-            continue
-        if isinstance(item.get("token_env"), str):
-            names.append(item["token_env"])
-        if isinstance(item.get("url"), str):
+    for index, repo in enumerate(repos):
+        item = raw_repos[index] if isinstance(raw_repos, list) else {}
+        if isinstance(item, dict) and isinstance(item.get("url"), str):
             names.extend(referenced_vars(item["url"]))
-        url = str(repos[index].url)
-        password = urlsplit(url).password if "://" in url else None
+        if repo.token:
+            token_env = item.get("token_env") if isinstance(item, dict) else None
+            values[str(token_env or f"repos[{index}] token")] = repo.token
+        password = _password(repo.url)
         if password:
-            values[f"repos[{index}].url password"] = unquote(password)
+            values[f"repos[{index}].url password"] = password
     if env_file is not None:
         values.update(env_file_values(env_file))
     if not names and not values:
@@ -46,12 +47,28 @@ def with_worker_secrets(agents: Mapping[str, AgentProfile], raw_repos: Any,
             for name, p in agents.items()}
 
 
+def _password(url: str) -> str | None:
+    try:
+        password = urlsplit(url).password if "://" in url else None
+    except ValueError:  # not a URL after all; git reads it as a path or an scp-like address
+        return None
+    return unquote(password) if password else None
+
+
 def env_file_values(path: Path) -> dict[str, str]:
-    """Every value systemd would load from `path`; UnreadableEnvFile when it cannot be read."""
+    """Every value systemd would load from `path`, but the standard environment every agent gets
+    (PATH, LANG, TZ, proxies …: `LANG=C.UTF-8` is no secret, and a proxy's password is caught
+    as a URL password); UnreadableEnvFile when the file cannot be read."""
     parsed = parse_env_file(path)
     if not parsed.readable:
         raise UnreadableEnvFile(
             f"{parsed.problems[0].message}: the worker reads it to know which values are "
             "secrets (make it readable by the service user, e.g. root:mtor-git 0640, or "
             "remove env_file)")
-    return dict(parsed.values)
+    values: dict[str, str] = {}
+    for name, value in parsed.values.items():
+        if name not in BASE_PASS_ENV:
+            values[name] = value
+        elif password := _password(value):
+            values[f"{name} password"] = password
+    return values

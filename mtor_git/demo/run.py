@@ -3,6 +3,7 @@ repository plays the remote, a clone plays the user, a worker runs the shipped d
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -43,17 +44,30 @@ agents:
   demo:
     command: [{python}, -m, mtor_git.demo.agent, -p, --output-format, json]
     report: claude-json
+    sandbox_paths: {python_paths}
   demo-misconfigured:
     command: [{python}, -m, mtor_git.demo.agent, -p, --output-format, json, --permision-mode]
     report: claude-json
+    sandbox_paths: {python_paths}
   demo-flaky:
     command: [{python}, -m, mtor_git.demo.agent, -p, --output-format, json]
     report: claude-json
     env: {{DEMO_RATE_LIMIT_ONCE: "1"}}
+    sandbox_paths: {python_paths}
 retry: {{max_attempts: 3, initial_backoff: 0.5s, max_backoff: 2s, min_model_call: 0.1s,
          min_spacing: 0.2s}}
 log: {{file: {root}/worker/mtor-git.log}}
 """
+
+
+def python_paths() -> list[str]:
+    """What the demo agent (this Python, running mtor_git.demo.agent) needs to see inside the
+    attempt sandbox, which hides the users' homes: the interpreter's installation, the virtual
+    environment and the package itself, wherever they live (often under a home)."""
+    import mtor_git
+    places = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
+              Path(mtor_git.__file__).resolve().parent.parent]
+    return list(dict.fromkeys(str(p.resolve()) for p in places))
 
 
 @dataclass(frozen=True)
@@ -81,7 +95,8 @@ def build(root: Path) -> Sandbox:
     del bare
     config_path = root / "worker" / "config.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(_CONFIG.format(root=root, python=sys.executable))
+    config_path.write_text(_CONFIG.format(root=root, python=sys.executable,
+                                          python_paths=json.dumps(python_paths())))
     return Sandbox(root, remote, clone, config_path)
 
 

@@ -16,6 +16,7 @@ from mtor_git import git, proc
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.spawn import build_env, find_binary
 from mtor_git.config.model import Config, RepoConfig
+from mtor_git.doctor.clis import check_cli_settings, check_identity
 from mtor_git.doctor.run import Check
 from mtor_git.errors import CommandError, GitOpError, PushRejected
 from mtor_git.git import refs
@@ -37,6 +38,8 @@ _STEP_TOLERANCE = 1.0  # seconds wall and monotonic clocks may disagree over a s
 def check_agents(config: Config, environ: Mapping[str, str], timeout: float) -> Iterator[Check]:
     for profile in config.agents.values():
         yield check_agent_binary(profile, environ, timeout)
+        yield from check_cli_settings(profile, environ)
+    yield check_identity(config.author_name, config.author_email)
 
 
 def check_agent_binary(profile: AgentProfile, environ: Mapping[str, str],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from mtor_git import git
@@ -16,6 +17,7 @@ from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.agent.spawn import RunRequest, preflight, run_attempt
 from mtor_git.config.model import Config
 from mtor_git.config.sandbox import resolve_sandbox
+from mtor_git.doctor.clis import settings_text
 from mtor_git.doctor.run import Check
 from mtor_git.errors import ConfigError, PreflightError
 from mtor_git.verdict.classify import classify, describe
@@ -72,7 +74,9 @@ def probe_agent(profile: AgentProfile, environ: Mapping[str, str], *, timeout: f
         run = run_attempt(prepared)
     report = parse_report(profile.report, run)
     verdict = classify(run, report, min_model_call=min_model_call)
-    return _check_of(name, verdict, report, run.duration)
+    check = _check_of(name, verdict, report, run.duration)
+    settings = settings_text(profile, environ)
+    return replace(check, detail=f"{check.detail}; settings: {settings}") if settings else check
 
 
 def _check_of(name: str, verdict: Classification, report: Report, duration: float) -> Check:

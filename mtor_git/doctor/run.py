@@ -2,8 +2,9 @@
 daemon will really get, each result a value (Check). Nothing here prints; the CLI does.
 
 A check that was not made says `skip` with the reason; it never passes by default. Groups:
-config, env file, env <VAR>, agent <name>, workspace / state dir / log file, repo <name>, clock
-(doctor_checks), daemon heartbeat / polls / outcomes (doctor_status), probe <name> (doctor_probe).
+config, env file, env <VAR>, agent <name>, secrets (doctor/secrets.py), workspace / state dir /
+log file, repo <name>, clock (doctor_checks), daemon heartbeat / polls / outcomes
+(doctor_status), probe <name> (doctor_probe).
 """
 
 from __future__ import annotations
@@ -211,6 +212,7 @@ def run_doctor(opts: DoctorOptions, on_check: OnCheck | None = None) -> DoctorRe
     from mtor_git.doctor.checks import check_agents, check_clock, check_dirs, check_repos
     from mtor_git.doctor.probe import check_probes
     from mtor_git.doctor.sandbox import check_sandbox
+    from mtor_git.doctor.secrets import check_secrets
     from mtor_git.doctor.status import check_daemon
 
     checks: list[Check] = []
@@ -235,6 +237,7 @@ def run_doctor(opts: DoctorOptions, on_check: OnCheck | None = None) -> DoctorRe
     cfg = config
     add("env", lambda: check_env_vars(env, required))
     add("agents", lambda: check_agents(cfg, env.values, opts.version_timeout))
+    add("secrets", lambda: check_secrets(cfg, env))
     add("sandbox", lambda: check_sandbox(cfg, env.values))
     add("workspace", lambda: check_dirs(cfg, opts.warn_free_bytes, opts.fail_free_bytes))
     add("repos", lambda: check_repos(cfg))

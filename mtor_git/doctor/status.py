@@ -20,7 +20,7 @@ from typing import Any
 from mtor_git.config.model import Config
 from mtor_git.doctor.run import Check, Status
 from mtor_git.states import TaskStatus
-from mtor_git.worker.daemon import STATUS_NAME
+from mtor_git.worker.daemon import STATUS_NAME, status_name
 
 HEARTBEAT_FACTOR = 3.0  # a heartbeat older than this many poll intervals: not running or stuck
 WINDOW = 5  # recent outcomes judged
@@ -68,8 +68,13 @@ class Outcome:
 
 def check_daemon(config: Config, now: float | None = None) -> Iterator[Check]:
     now = time.time() if now is None else now
-    path = config.state_dir / STATUS_NAME
-    data, problem = read_status(path)
+    path, data, problem, stranger = find_status(config)
+    if stranger is not None:
+        yield Check("daemon heartbeat", "warn", stranger, "give each worker its own state_dir, "
+                    "or run doctor with the config the daemon runs with")
+        for name in ("daemon polls", "daemon outcomes"):
+            yield Check(name, "skip", f"no status of worker {config.worker_id} yet")
+        return
     if data is None:
         if problem is None:
             reason = (f"no status file at {path} yet: no daemon has run with this state_dir "
@@ -80,9 +85,53 @@ def check_daemon(config: Config, now: float | None = None) -> Iterator[Check]:
         yield Check("daemon heartbeat", "fail", f"{path}: {problem}",
                     "stop the daemon, remove the file, start it again")
         return
-    yield check_heartbeat(data, config.poll_interval, now)
+    if data.get("mode") == "once":
+        yield check_cron(data, config.schedule, now)
+    else:
+        yield check_heartbeat(data, config.poll_interval, now)
     yield check_polls(data, now)
     yield check_outcomes(data)
+
+
+def find_status(config: Config) -> tuple[Path, dict[str, Any] | None, str | None, str | None]:
+    """(path, status, problem, stranger) of the config's own worker: its per-id file, else the
+    shared status.json when it is that worker's; `stranger` says whose the shared file is when it
+    belongs to another worker id (so its heartbeat is not reported as this worker's)."""
+    own = config.state_dir / status_name(config.worker_id)
+    data, problem = read_status(own)
+    if data is not None or problem is not None:
+        return own, data, problem, None
+    shared = config.state_dir / STATUS_NAME
+    data, problem = read_status(shared)
+    other = data.get("worker_id") if data is not None else None
+    if data is not None and other != config.worker_id:
+        return shared, None, None, (
+            f"no status of worker {config.worker_id} (this config's worker_id) in "
+            f"{config.state_dir}: the status file {shared} is worker {other}'s (pid "
+            f"{data.get('pid')} on {data.get('host')}), so it says nothing about this one")
+    return shared, data, problem, None
+
+
+def check_cron(data: Mapping[str, Any], schedule: float | None, now: float) -> Check:
+    """A `daemon --once` worker (cron, a timer) is judged by its last cycle, not by a process."""
+    name = "daemon heartbeat"
+    last = data.get("last_poll") or data.get("heartbeat")
+    who = f"worker {data.get('worker_id')} (daemon --once, pid {data.get('pid')})"
+    if not isinstance(last, int | float):
+        return Check(name, "fail", f"{who}: no cycle recorded", "run mtor-git daemon --once "
+                     "by hand and read its output")
+    age = now - last
+    if schedule is None:
+        return Check(name, "pass", f"{who}: last cycle at {_iso(last)} ({_ago(max(age, 0.0))}); "
+                     "set `schedule:` to the cron interval for doctor to check it keeps running")
+    limit = HEARTBEAT_FACTOR * schedule
+    if age > limit:
+        return Check(name, "fail", f"{who}: the last cycle was {_ago(age)}, more than "
+                     f"{HEARTBEAT_FACTOR:g} x schedule ({limit:g} s): cron is not running it",
+                     "check the cron entry or timer (crontab -l; systemctl list-timers) and "
+                     "its mail or journal")
+    return Check(name, "pass", f"{who}: last cycle {_ago(max(age, 0.0))} (schedule "
+                 f"{schedule:g} s, limit {limit:g} s)")
 
 
 def read_status(path: Path) -> tuple[dict[str, Any] | None, str | None]:

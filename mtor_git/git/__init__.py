@@ -29,12 +29,14 @@ from mtor_git.git.read import (
     file_mode,
     file_names,
     first_parent,
+    head_of,
     is_ancestor,
     is_symlink,
     list_tree,
     read_blob,
     read_blob_with_mode,
     resolve,
+    worktree_changes,
 )
 from mtor_git.git.transfer import (
     FETCH_REFSPECS,
@@ -110,6 +112,8 @@ __all__ = [
     "compare_and_swap",
     "create_worktree",
     "diff_changes",
+    "head_of",
+    "worktree_changes",
     "fetch",
     "file_mode",
     "is_ancestor",

@@ -106,17 +106,19 @@ def _snapshot(path: Path, tree: pygit2.Tree) -> dict[str, Seen]:
     seen = {}
     for entry in index:
         try:
-            st = os.lstat(path / entry.path)
-        except OSError:
-            continue
-        seen[entry.path] = Seen(stat_key(st), FileMode(entry.mode), str(entry.id))
+            key = stat_key(os.lstat(path / entry.path))
+        except OSError:  # not written (a name this file system refuses): never "unchanged"
+            key = (0, 0, 0, 0, 0)
+        seen[entry.path] = Seen(key, FileMode(entry.mode), str(entry.id))
     return seen
 
 
 def drop_checkout(repo: pygit2.Repository, path: Path) -> None:
     """Delete a task checkout, whatever the agent did to its modes; a `git worktree` of the
     same name an older version registered in the clone is forgotten too."""
-    if path.exists() or path.is_symlink():
+    if path.is_symlink():  # never followed: only the link goes
+        path.unlink()
+    elif path.exists():
         shutil.rmtree(path, onerror=_writable_and_retry)
     remove_worktree(repo, path.name, path)
 

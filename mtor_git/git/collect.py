@@ -70,19 +70,20 @@ class Tally:
                                  "its changes was committed")
 
 
-def collect(repo: pygit2.Repository, checkout: Checkout, *, reserved: tuple[str, ...],
+def collect(repo: pygit2.Repository, checkout: Checkout, *, results_dir: str,
             message: str, author_name: str | None = None, author_email: str | None = None,
             limits: Limits = Limits()) -> Collected:
     """Copy the agent's commits (kept as they are) and commit what it left uncommitted on top,
-    in the worker's clone. Paths in `reserved` (the worker's result files) and `results` as
-    anything but a folder are never taken from the working files; the notes say what was left
-    there. Raises ChangeTooLarge over a limit, GitOpError when the checkout is gone."""
+    in the worker's clone. Result files (`<results_dir>/<name>.json|md`, and `results_dir` as
+    anything but a folder) stay as in the base, whatever the agent's files or commits did there;
+    the notes say what was discarded. Raises ChangeTooLarge over a limit, GitOpError when the
+    checkout is gone."""
     if not _real_dir(checkout.path) or not _real_dir(checkout.git_dir):
         raise GitOpError(f"the task worktree {checkout.path} (or its .git) is gone: the "
                          "agent's changes cannot be read")
     tally, notes = Tally(limits), list[str]()
     agent_head = _agent_commits(repo, checkout, tally, notes)
-    rules = Reserved(reserved)
+    rules = Reserved(results_dir)
     base_entries = {path: (seen.mode, seen.oid) for path, seen in checkout.seen.items()}
     files = WorkingFiles(repo, checkout, tally, rules)
     tree, tracked = files.tree_over(agent_head)
@@ -188,6 +189,10 @@ def copy_objects(source: pygit2.Odb, repo: pygit2.Repository, head: str, tally: 
             tally.add(second or str(oid), size)
             todo.append((oid, kind, None))
             continue
+        if size > tally.limits.max_file_bytes:  # a crafted tree or commit is capped too
+            raise ChangeTooLarge(f"the agent's {kind.name.lower()} {str(oid)[:12]} is {size:,} "
+                                 f"bytes, over max_file_bytes ({tally.limits.max_file_bytes:,});"
+                                 " nothing of its changes was committed")
         data = source.read(oid)[1]
         todo.append((oid, kind, data))
         if kind == ObjectType.COMMIT:

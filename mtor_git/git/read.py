@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pygit2
-from pygit2.enums import DeltaStatus, FileMode
+from pygit2.enums import DeltaStatus, DiffOption, FileMode
 
 from mtor_git.errors import GitOpError
 from mtor_git.git.transfer import TRACKING_PREFIX
@@ -45,7 +45,8 @@ SYMLINK_MODE = int(FileMode.LINK)
 _GITLINK_MODE = int(FileMode.COMMIT)
 
 _STATUS = {DeltaStatus.ADDED: "added", DeltaStatus.DELETED: "deleted",
-           DeltaStatus.RENAMED: "renamed", DeltaStatus.COPIED: "added"}
+           DeltaStatus.RENAMED: "renamed", DeltaStatus.COPIED: "added",
+           DeltaStatus.UNTRACKED: "added"}
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,26 @@ def _child(tree: pygit2.Tree, name: str) -> pygit2.Object | None:
 
 def diff_changes(repo: pygit2.Repository, base: str, head: str) -> Changes:
     """Per-file change summary (status, insertions, deletions) from `base` to `head`."""
-    diff = repo.diff(commit(repo, base), commit(repo, head))
+    return _summary(repo.diff(commit(repo, base), commit(repo, head)))
+
+
+def worktree_changes(repo: pygit2.Repository, base: str) -> Changes:
+    """What differs in the working tree from commit `base`, committed or not: edits, deletions
+    and new files that are not ignored (what an agent wrote without `git add` included)."""
+    flags = (DiffOption.INCLUDE_UNTRACKED | DiffOption.RECURSE_UNTRACKED_DIRS
+             | DiffOption.SHOW_UNTRACKED_CONTENT)
+    return _summary(commit(repo, base).tree.diff_to_workdir(flags))
+
+
+def head_of(repo: pygit2.Repository) -> tuple[str | None, str | None]:
+    """(branch name or None when detached or unborn, HEAD commit or None when unborn)."""
+    if repo.head_is_unborn:
+        return None, None
+    branch = None if repo.head_is_detached else repo.head.shorthand
+    return branch, str(repo.head.target)
+
+
+def _summary(diff: pygit2.Diff) -> Changes:
     diff.find_similar()
     files = []
     for patch in diff:

@@ -1,4 +1,5 @@
-"""Every network-facing pygit2 call: clone, fetch, ls-remote and push with a per-ref outcome check.
+"""Every network-facing pygit2 call: clone, fetch, ls-remote and push with a per-ref outcome check
+(credentials, and the refusal of an untrusted host, are in `auth`).
 
 Local layout of a worker's clone (usually bare), set on the `origin` remote so `git fetch` agrees:
 
@@ -13,7 +14,6 @@ Every fetch prunes, so a ref deleted on the remote (a released claim) vanishes l
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -27,7 +27,16 @@ import pygit2
 from loguru import logger
 from pygit2.enums import CredentialType, FetchPrune, Option, RepositoryOpenFlag
 
-from mtor_git.errors import GitOpError, PushRejected
+from mtor_git.errors import GitOpError, MtorError, PushRejected, RemoteAuthError
+
+# Re-exported: callers (and older tests) import these from here.
+from mtor_git.git.auth import Credentials as Credentials
+from mtor_git.git.auth import is_scp_like, transport_error
+from mtor_git.git.auth import normalize_url as normalize_url
+from mtor_git.git.auth import pick_credential as pick_credential
+from mtor_git.git.auth import register_credentials as register_credentials
+from mtor_git.git.auth import registered_credentials as registered_credentials
+from mtor_git.git.auth import shown_url as shown_url
 from mtor_git.git.localpush import RefPush, push_local
 
 REMOTE = "origin"
@@ -45,17 +54,6 @@ _MAX_REMOTE_TEXT = 1000
 # libgit2's words for a refusal (as opposed to a transport failure), lower-cased.
 _REFUSAL_WORDS = ("non-fastforwardable", "not present locally", "rejected", "already exists",
                   "failed to update ref", "hook declined", "cannot lock ref")
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """How to authenticate; None fields are not offered. Local transports need none."""
-
-    username: str | None = None  # ssh user when the URL names none; https user
-    ssh_key: Path | None = None  # private key file; its public key is `<key>.pub` when present
-    ssh_passphrase: str = ""
-    password: str | None = None  # https password or token
-    use_agent: bool = True  # offer ssh-agent keys when no key file is configured
 
 
 @dataclass(frozen=True)
@@ -88,15 +86,26 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self.refused: dict[str, str] = {}
         self.updates: list[RefUpdate] = []
         self.remote_text: list[str] = []  # what server hooks printed ("remote: ...")
+        self.untrusted_host: str | None = None  # a host whose key or certificate we refused
 
     def credentials(self, url: str, username_from_url: str | None,
                     allowed_types: CredentialType) -> Any:
         # libgit2 asks again after every failed attempt: stop instead of spinning forever.
         self._auth_tries += 1
         if self._auth_tries > _MAX_AUTH_TRIES:
-            raise GitOpError(f"authentication to {url} failed after {_MAX_AUTH_TRIES} attempts")
+            raise RemoteAuthError(f"authentication to {shown_url(url)} refused "
+                                  f"{_MAX_AUTH_TRIES} times: check the ssh key or the token")
         creds = self._creds or registered_credentials(url)
         return pick_credential(creds, url, username_from_url, allowed_types)
+
+    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
+        """Trust only what libgit2 verified: an ssh host key listed in the daemon user's
+        ~/.ssh/known_hosts, a TLS certificate the trust store (SSL_CERT_FILE) vouches for.
+        pygit2's default (Passthrough) would accept ANY ssh host key, a changed one included."""
+        if valid:
+            return True
+        self.untrusted_host = host.decode(errors="replace")
+        return False
 
     def push_update_reference(self, refname: str, message: str | None) -> None:
         if message is not None:
@@ -113,37 +122,6 @@ class _Callbacks(pygit2.RemoteCallbacks):
 
     def update_tips(self, refname: str, old: pygit2.Oid, new: pygit2.Oid) -> None:
         self.updates.append(RefUpdate(refname, _hex_or_none(old), _hex_or_none(new)))
-
-
-_REGISTERED: dict[str, Credentials] = {}
-
-
-def register_credentials(url: str, credentials: Credentials) -> None:
-    """Use `credentials` for every transfer to `url` (the worker registers each configured
-    repository's key file or token once at start, so no call site has to carry them)."""
-    _REGISTERED[normalize_url(url)] = credentials
-
-
-def registered_credentials(url: str) -> Credentials:
-    return _REGISTERED.get(normalize_url(url)) or _REGISTERED.get(url) or Credentials()
-
-
-def pick_credential(creds: Credentials, url: str, username_from_url: str | None,
-                    allowed_types: CredentialType) -> Any:
-    """The credential object libgit2 asked for: a key file, the ssh agent, or user+password."""
-    user = username_from_url or creds.username or "git"
-    if allowed_types & CredentialType.SSH_KEY:
-        if creds.ssh_key is not None:
-            pub = Path(f"{creds.ssh_key}.pub")
-            return pygit2.Keypair(user, str(pub) if pub.exists() else None, str(creds.ssh_key),
-                                  creds.ssh_passphrase)
-        if creds.use_agent:
-            return pygit2.KeypairFromAgent(user)
-    if allowed_types & CredentialType.USERPASS_PLAINTEXT and creds.password is not None:
-        return pygit2.UserPass(username_from_url or creds.username or "", creds.password)
-    if allowed_types & CredentialType.USERNAME:
-        return pygit2.Username(user)
-    raise GitOpError(f"no usable credentials configured for {url}")
 
 
 def _hex_or_none(oid: pygit2.Oid) -> str | None:
@@ -183,32 +161,9 @@ _importable_errors()
 
 
 # -- clone / open --------------------------------------------------------------------------------
-def shown_url(url: str | None) -> str:
-    """`url` fit for a log line or a status file: a password or token in it is hidden
-    (https://user:TOKEN@host/... -> https://user:***@host/...)."""
-    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url or "")
-
-
-def normalize_url(url: str) -> str:
-    """A URL as stored in `remote.origin.url`: local paths (file:// too, the same transport to
-    libgit2) made absolute, no trailing slash; so one remote has one spelling."""
-    text = url.rstrip("/")
-    if text.startswith("file://"):
-        return str(Path(text[len("file://"):]).resolve())
-    if "://" in text or _is_scp_like(text):
-        return text
-    return str(Path(text).expanduser().resolve())
-
-
 def is_local(url: str) -> bool:
     """A remote reached through the filesystem (a path or file://), not a server."""
-    return url.startswith("file://") or ("://" not in url and not _is_scp_like(url))
-
-
-def _is_scp_like(url: str) -> bool:
-    # git@host:path -- a colon before any slash, and not a Windows drive letter.
-    head = url.split("/", 1)[0]
-    return ":" in head and len(head.split(":", 1)[0]) > 1
+    return url.startswith("file://") or ("://" not in url and not is_scp_like(url))
 
 
 def open_or_clone(url: str, path: Path, *, bare: bool = False,
@@ -268,18 +223,23 @@ def _clone(url: str, path: Path, *, bare: bool,
     path.parent.mkdir(parents=True, exist_ok=True)
     _sweep_leftovers(path)
     tmp = _sibling(path, "clone")
+    callbacks = _Callbacks(credentials)
     try:
-        pygit2.clone_repository(url, str(tmp), bare=bare, callbacks=_Callbacks(credentials))
+        pygit2.clone_repository(url, str(tmp), bare=bare, callbacks=callbacks)
         repo = open_exact(tmp)
         _ensure_refspecs(repo)
         repo.config[_COMPLETE_KEY] = True  # only ever set on a clone that finished
         del repo
         os.rename(tmp, path)  # atomic: path now holds a complete clone
-    except (pygit2.GitError, OSError) as exc:
+    except (pygit2.GitError, OSError, MtorError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if path.exists() and _open_existing(path) is not None:
             return open_or_clone(url, path)  # someone else's clone landed first
-        raise GitOpError(f"cannot clone {url}: {exc}") from exc
+        if isinstance(exc, MtorError):
+            raise  # refused inside a callback (credentials): already a GitOpError
+        if isinstance(exc, pygit2.GitError):
+            raise transport_error(exc, "clone", url, callbacks.untrusted_host) from exc
+        raise GitOpError(f"cannot clone {shown_url(url)}: {exc}") from exc
     logger.info("cloned {} into {}", url, path)
     return open_exact(path)  # the object opened at `tmp` would keep using that path
 
@@ -346,7 +306,7 @@ def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
             stats = remote.fetch(list(refspecs) if refspecs else list(FETCH_REFSPECS),
                                  callbacks=callbacks, prune=FetchPrune.PRUNE)
     except pygit2.GitError as exc:
-        raise GitOpError(f"cannot fetch from {shown_url(remote.url)}: {exc}") from exc
+        raise transport_error(exc, "fetch from", remote.url, callbacks.untrusted_host) from exc
     return FetchOutcome(tuple(callbacks.updates), stats.received_objects, stats.received_bytes)
 
 
@@ -362,10 +322,11 @@ def remote_refs(repo_or_url: pygit2.Repository | str, *,
 
 
 def _list(remote: pygit2.Remote, credentials: Credentials | None) -> dict[str, str]:
+    callbacks = _Callbacks(credentials)
     try:
-        heads = remote.list_heads(callbacks=_Callbacks(credentials))
+        heads = remote.list_heads(callbacks=callbacks)
     except pygit2.GitError as exc:
-        raise GitOpError(f"cannot list refs of {shown_url(remote.url)}: {exc}") from exc
+        raise transport_error(exc, "list refs of", remote.url, callbacks.untrusted_host) from exc
     return {h.name: str(h.oid) for h in heads
             if h.name and h.name.startswith("refs/") and not h.name.endswith("^{}")}
 
@@ -401,7 +362,7 @@ def _push(repo: pygit2.Repository, refspecs: Sequence[str],
         text = str(exc)
         if any(word in text.lower() for word in _REFUSAL_WORDS):
             raise PushRejected({_dst(s): text for s in refspecs} | callbacks.refusals()) from exc
-        raise GitOpError(f"cannot push to {shown_url(remote.url)}: {text}") from exc
+        raise transport_error(exc, "push to", remote.url, callbacks.untrusted_host) from exc
     if callbacks.refused:
         raise PushRejected(callbacks.refusals())
 

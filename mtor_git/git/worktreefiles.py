@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -59,41 +60,50 @@ def _lstat(path: Path) -> os.stat_result | None:
 
 
 class Reserved:
-    """Paths only the worker writes (its result files) and their folder, which must stay one."""
+    """What belongs to the worker: its results folder as a folder, and every `<name>.json` and
+    `<name>.md` directly in it (a result file of some task) with anything below such a name.
+    The agent's other files under the folder are its own."""
 
-    def __init__(self, paths: tuple[str, ...]) -> None:
-        self.paths = paths
-        self.roots = tuple(sorted({p.rsplit("/", 1)[0] for p in paths if "/" in p}))
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._result = re.compile(rf"{re.escape(folder)}/[^/]+\.(?:json|md)(?:/.*)?", re.S)
 
-    def covers(self, rel: str, is_dir: bool) -> bool:
-        if rel in self.roots:
+    def covers(self, rel: str, is_dir: bool = False) -> bool:
+        if not rel.startswith(self.folder):  # most paths: one C call
+            return False
+        if rel == self.folder:
             return not is_dir
-        return any(rel == p or rel.startswith(p + "/") for p in self.paths)
+        return self._result.fullmatch(rel) is not None
 
     def working_notes(self, checkout: Checkout) -> list[str]:
-        """What the agent left at these paths in its files, discarded."""
-        notes = []
-        for root in self.roots:
-            st = _lstat(checkout.path / root)
-            if st is not None and not stat.S_ISDIR(st.st_mode):
-                notes.append(f"the agent left {_kind(st)} at {root}; discarded: {root}/ "
-                             "belongs to the worker")
-                continue
-            for path in (p for p in self.paths if p.startswith(root + "/")):
-                st = _lstat(checkout.path / path)
-                if st is not None and checkout.unchanged(path, st, racy_ok=True) is None:
-                    notes.append(f"the agent left {_kind(st)} at {path}; discarded: the worker "
-                                 "writes its own result there")
-        return notes
+        """What the agent left (or removed) at these paths in its files: all discarded."""
+        found: list[str] = []
+        st = _lstat(checkout.path / self.folder)
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            found.append(f"{_kind(st)} at {self.folder}")
+        elif st is not None:
+            with os.scandir(checkout.path / self.folder) as it:
+                for entry in sorted(it, key=lambda e: e.name):
+                    rel, now = f"{self.folder}/{entry.name}", entry.stat(follow_symlinks=False)
+                    if self.covers(rel) and checkout.unchanged(rel, now, racy_ok=True) is None:
+                        found.append(f"{_kind(now)} at {rel}")
+        found += [f"nothing at {p} (deleted)" for p in checkout.seen
+                  if self.covers(p) and _lstat(checkout.path / p) is None]
+        return _discarded("the agent left", found, self.folder)
 
     def committed_notes(self, tracked: dict[str, Entry], base: dict[str, Entry]) -> list[str]:
-        """What the agent's own commits wrote at these paths (the result commit replaces it)."""
-        changed = sorted(p for p, entry in tracked.items()
-                         if self.covers(p, False) and base.get(p) != entry)
-        if not changed:
-            return []
-        return [f"the agent's commits wrote {', '.join(changed[:10])}; replaced by the "
-                "worker's result"]
+        """What the agent's own commits changed at these paths (undone on top of them)."""
+        changed = sorted({p for p, entry in tracked.items()
+                          if self.covers(p) and base.get(p) != entry}
+                         | {p for p in base if self.covers(p) and p not in tracked})
+        return _discarded("the agent's commits changed", changed, self.folder)
+
+
+def _discarded(what: str, items: list[str], folder: str) -> list[str]:
+    if not items:
+        return []
+    shown = ", ".join(items[:10]) + (f" and {len(items) - 10} more" if len(items) > 10 else "")
+    return [f"{what} {shown}; discarded: result files in {folder}/ are the worker's"]
 
 
 @contextlib.contextmanager
@@ -123,22 +133,40 @@ class WorkingFiles:
         """The tree id of HEAD's tree with the files as they are now; HEAD's entries."""
         index = pygit2.Index()
         index.read_tree(self.repo[head].peel(pygit2.Commit).tree)
-        tracked = {e.path: (FileMode(e.mode), str(e.id)) for e in index}
+        if head == self.checkout.base:  # the entries the snapshot holds: no walk of the index
+            tracked = {p: (seen.mode, seen.oid) for p, seen in self.checkout.seen.items()}
+        else:
+            tracked = {e.path: (FileMode(e.mode), str(e.id)) for e in index}
         folders = {p.rsplit("/", i)[0] for p in tracked for i in range(1, p.count("/") + 1)}
         with ignore_rules(self.checkout) as ignored:
             work = dict(self._walk(tracked, folders, ignored))
         self.notes = self.reserved.working_notes(self.checkout) + self.notes
         for path in tracked:
-            if path not in work and not self.reserved.covers(path, False) and not any(
+            if path not in work and not self.reserved.covers(path) and not any(
                     path.startswith(f"{folder}/".lstrip("/")) for folder in self.unreadable):
                 index.remove(path)
         for path, (mode, oid) in work.items():
             if tracked.get(path) != (mode, oid):
-                try:
-                    index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=oid), mode))
-                except (pygit2.GitError, ValueError, OSError) as exc:
-                    self.notes.append(f"{path} was not committed: {exc}")
+                self._add(index, path, mode, oid)
+        self._restore_reserved(index, tracked)
         return index.write_tree(self.repo), tracked
+
+    def _restore_reserved(self, index: pygit2.Index, tracked: dict[str, Entry]) -> None:
+        """The worker's paths exactly as in the base, whatever the agent's commits did there
+        (its results folder made a file, another task's result forged)."""
+        base = {p: (seen.mode, seen.oid) for p, seen in self.checkout.seen.items()}
+        for path, entry in tracked.items():
+            if self.reserved.covers(path) and base.get(path) != entry:
+                index.remove(path)
+        for path, (mode, oid) in base.items():
+            if self.reserved.covers(path) and tracked.get(path) != (mode, oid):
+                self._add(index, path, mode, oid)
+
+    def _add(self, index: pygit2.Index, path: str, mode: FileMode, oid: str) -> None:
+        try:
+            index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=oid), mode))
+        except (pygit2.GitError, ValueError, OSError) as exc:
+            self.notes.append(f"{path} was not committed: {exc}")
 
     def _walk(self, tracked: dict[str, Entry], folders: set[str],
               ignored: Callable[[str], bool]) -> Iterator[tuple[str, Entry]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from threading import Event
 
 from loguru import logger
 
@@ -44,6 +45,33 @@ class RemoteView:
 
 def read_view(repo: Repository, branch: str) -> RemoteView:
     return RemoteView(git.remote_refs(repo), branch)
+
+
+def cancel_reason(repo: Repository, task_id: str) -> str:
+    """The reason `mtor-git cancel --reason` gave ("" when none or unreadable). Fetches the
+    request first: it may have arrived after the worker's last fetch."""
+    ref = refs.cancel_ref(task_id)
+    local = git.TRACKING_MTOR_PREFIX + ref.removeprefix("refs/mtor/")
+    try:
+        git.fetch(repo, refspecs=[f"+{ref}:{local}"])
+    except GitOpError as exc:
+        logger.warning("could not fetch the cancel request of {}: {}", task_id, exc)
+    oid = git.resolve(repo, local)
+    try:
+        data = json.loads(git.read_blob(repo, oid, "cancel.json") or b"{}") if oid else {}
+    except ValueError:
+        return ""
+    reason = data.get("reason") if isinstance(data, dict) else None
+    return reason.strip() if isinstance(reason, str) else ""
+
+
+def deliver_cancels(view: RemoteView, cancels: Mapping[str, Event]) -> None:
+    """Stop each running task whose cancel was requested: called on every poll (and so at once
+    after a poke), not only at the claim's next heartbeat."""
+    for task_id, cancel in cancels.items():
+        if view.cancelled(task_id) and not cancel.is_set():
+            logger.info("cancel requested for {}: stopping its agent", task_id)
+            cancel.set()
 
 
 def read_claim(repo: Repository, oid: str) -> Claim | None:

@@ -131,6 +131,9 @@ class ExecuteRequest:
     # A usage limit that resets later than this (seconds) parks the task instead of waiting.
     park_limit: float = 3600.0
     sandbox: Sandbox = NO_SANDBOX
+    # Shown read-only in the sandbox: what the worker knows the checkout needs (the objects its
+    # git borrows), never what the checkout's own files claim.
+    ro_paths: tuple[Path, ...] = ()
 
 
 def execute(request: ExecuteRequest, *, sleep: Callable[[float], None] | None = None,
@@ -341,7 +344,7 @@ class _Loop:
         timeout = min(req.timeout or cap or DEFAULT_TIMEOUT, cap or float("inf"))
         return preflight(RunRequest(profile, req.prompt, Path(req.cwd), model=model,
                                     timeout=timeout, environ=req.environ,
-                                    sandbox=req.sandbox))
+                                    sandbox=req.sandbox, ro_paths=req.ro_paths))
 
     def _fallback_of(self, profile: AgentProfile) -> Prepared | None:
         """The profile's fallback, preflighted once; None when there is none or it cannot run."""

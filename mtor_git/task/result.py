@@ -16,8 +16,10 @@ from mtor_git.attempts import AttemptRecord, records
 from mtor_git.durations import format_duration
 from mtor_git.git.read import Changes, FileChange
 from mtor_git.states import TERMINAL, TaskStatus
+from mtor_git.task.verify import Verification
 
 SCHEMA_ID = "mtor-git/result/v1"
+LOCAL_BRANCH = "(local)"  # `mtor-git run`: the current worktree, nothing committed
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,28 @@ class Result:
     failure: Failure | None = None
     notes: tuple[str, ...] = ()
     sandbox: str = "none"  # how the attempts were confined: bwrap | none
+    verification: Verification | None = None  # the `verify:` checks, when the task has any
+
+    @property
+    def verified(self) -> bool | None:
+        """True when every verify command passed, False when one still fails, None when the
+        task has none (or it never got as far as verifying)."""
+        return None if self.verification is None else self.verification.verified
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def summary(self) -> str | None:
+        """The agent's own closing message (its report's `result_text`, already bounded and
+        redacted) from the last attempt that has one."""
+        for attempt in reversed(self.attempts):
+            report = attempt.document.get("report")
+            text = report.get("result_text") if isinstance(report, dict) else None
+            if isinstance(text, str) and text.strip():
+                return text.strip()
+        return None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +109,8 @@ class Result:
             "failure": self.failure.to_json() if self.failure else None,
             "notes": list(self.notes),
             "sandbox": self.sandbox,
+            "verified": self.verified,
+            "verification": self.verification.to_json() if self.verification else None,
         }
 
     def dumps(self) -> str:
@@ -113,7 +135,9 @@ class Result:
                                              f["deletions"]) for f in changes["files"])),
             usage=dict(data.get("usage") or {}), attempts=records(data.get("attempts") or []),
             failure=Failure(**failure) if failure else None,
-            notes=tuple(data.get("notes") or ()), sandbox=str(data.get("sandbox", "none")))
+            notes=tuple(data.get("notes") or ()), sandbox=str(data.get("sandbox", "none")),
+            verification=Verification.from_json(data["verification"])
+            if data.get("verification") else None)
 
 
 def load_schema() -> dict[str, Any]:
@@ -174,11 +198,15 @@ def pr_body(result: Result) -> str:
         f"- duration: {format_duration(data['duration'])}, attempts: {len(result.attempts)}",
         f"- turns: {usage.get('turns') if usage.get('turns') is not None else 'n/a'}, cost: "
         + (f"${cost:.4f}" if isinstance(cost, int | float) else "n/a"),
-        f"- branch `{result.branch}` from `{(result.base_commit or '?')[:12]}`, "
-        f"worker `{result.worker.id}` (mtor-git {result.worker.version})",
+        _where(result) + f", worker `{result.worker.id}` (mtor-git {result.worker.version})",
         "",
     ]
+    if result.summary:
+        out += ["### The agent's summary", "", *(f"> {line}".rstrip() for line in
+                                                 result.summary.splitlines()), ""]
     out += _changes_md(result.changes)
+    if result.verification is not None:
+        out += _verification_md(result.verification)
     if result.failure:
         out += _failure_md(result.failure)
     if result.attempts:
@@ -186,6 +214,13 @@ def pr_body(result: Result) -> str:
     for note in result.notes:
         out.append(f"> note: {note}")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _where(result: Result) -> str:
+    base = f"`{result.base_commit[:12]}`" if result.base_commit else "an unknown commit"
+    if result.branch == LOCAL_BRANCH:
+        return f"- local run in the worktree at {base} (nothing committed)"
+    return f"- branch `{result.branch}` from {base}"
 
 
 def _changes_md(changes: Changes) -> list[str]:
@@ -198,6 +233,22 @@ def _changes_md(changes: Changes) -> list[str]:
     out += [f"| `{f.path}` | {f.status} | {f.insertions} | {f.deletions} |" for f in shown]
     if len(changes.files) > len(shown):
         out.append(f"| … {len(changes.files) - len(shown)} more | | | |")
+    return [*out, ""]
+
+
+def _verification_md(v: Verification) -> list[str]:
+    mark = "verified" if v.verified else "**unverified**"
+    out = [f"### Verification: {mark} ({v.rounds} round(s), {v.fix_rounds} fix round(s) "
+           "allowed)", "", "| round | command | exit | duration | passed |",
+           "| ---: | --- | --- | ---: | --- |"]
+    for c in v.checks:
+        ended = c.stopped_by or c.exit_code
+        out.append(f"| {c.round} | `{c.command.replace('|', chr(92) + '|')}` | {ended} | "
+                   f"{format_duration(c.duration)} | {'yes' if c.passed else 'no'} |")
+    failed = v.first_failure
+    if failed is not None and failed.output_tail:
+        out += ["", f"<details><summary>output of `{failed.command}` (round {failed.round})"
+                "</summary>", "", "```", failed.output_tail[-2000:], "```", "</details>"]
     return [*out, ""]
 
 

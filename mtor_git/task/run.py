@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from loguru import logger
 
 from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
+from mtor_git.agent.identity import identity_env
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.agent.secretscan import leak_failure
@@ -28,10 +29,10 @@ from mtor_git.config.model import Config, RepoConfig
 from mtor_git.errors import ChangeTooLarge, Problem
 from mtor_git.git import Checkout, Collected, Limits, Repository, refs
 from mtor_git.git.read import Changes
-from mtor_git.queue import deps
+from mtor_git.queue import deps, protocol
 from mtor_git.queue.protocol import RemoteView, read_view
 from mtor_git.retry.budget import Budget
-from mtor_git.retry.loop import ExecuteRequest, Execution, execute
+from mtor_git.retry.loop import ExecuteRequest, Execution, Usage, execute
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import Spec
 from mtor_git.spec.signing import verify_commit
@@ -44,6 +45,8 @@ from mtor_git.task.result import (
     commit_message,
     pr_body,
 )
+from mtor_git.task.verify import Plan, Verification, fix_prompt, run_checks
+from mtor_git.task.verify import plan as verify_plan
 
 _SYMLINK = 0o120000
 
@@ -174,10 +177,10 @@ class TaskRunner:
         if spent is not None:
             status, failure = spent
             return self._finish(job, info, started, status, spec_commit, failure)
-        checkout = self._checkout(job, base)
+        checkout = self._checkout(job, base, spec)
         try:
             signals.agent_starting()
-            execution = self._execute(spec, checkout, signals, job)
+            execution, verification = self._rounds(spec, checkout, signals, job)
             attempts = job.carried_attempts + tuple(a.record() for a in execution.attempts)
             if execution.status in (TaskStatus.INTERRUPTED, TaskStatus.PARKED):
                 return Outcome(None, None, release_reason=execution.status,
@@ -189,7 +192,7 @@ class TaskRunner:
                                             self.config.retry.initial_backoff, attempts)
             try:
                 return self._record(job, info, spec, spec_commit, started, checkout,
-                                    execution, attempts)
+                                    execution, attempts, verification)
             except Exception as exc:  # the agent ran: its attempts stay in the evidence
                 if _disk_full(exc):
                     return _hand_back_for_space(job, exc, self.config.retry.initial_backoff,
@@ -204,7 +207,8 @@ class TaskRunner:
 
     def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                 started: float, checkout: Checkout, execution: Execution,
-                attempts: tuple[AttemptRecord, ...]) -> Outcome:
+                attempts: tuple[AttemptRecord, ...],
+                verification: Verification | None = None) -> Outcome:
         """Take the agent's work out of its checkout (its processes are gone) and commit it and
         the result, unless it is too large or leaked a secret."""
         base = checkout.base
@@ -230,14 +234,17 @@ class TaskRunner:
             status = TaskStatus.FAILED
             failure = Failure("unfinished_merge",
                               f"{work.unfinished}: the agent did not finish its work")
+        if verification is not None and status == TaskStatus.SUCCEEDED \
+                and not verification.verified:
+            status, failure = TaskStatus.FAILED, verification.failure()
         return self._finish(job, info, started, status, spec_commit, failure, base=base,
                             head=head, execution=execution, attempts=attempts,
-                            notes=work.notes)
+                            notes=work.notes, verification=verification)
 
     def _collect(self, job: Job, checkout: Checkout) -> Collected:
         return git.collect(
             self.repo, checkout,
-            reserved=(refs.result_json(job.task_id), refs.result_md(job.task_id)),
+            results_dir=refs.RESULTS_DIR,
             message=f"mtor: {job.task_id} agent changes (run {job.run})",
             author_name=self.config.author_name, author_email=self.config.author_email,
             limits=Limits(self.config.max_file_bytes, self.config.max_change_bytes))
@@ -282,17 +289,60 @@ class TaskRunner:
                 "were handed back", rule="max_cost_usd")
         return None
 
+    def _rounds(self, spec: Spec, checkout: Checkout, signals: Signals,
+                job: Job) -> tuple[Execution, Verification | None]:
+        """The agent, then its `verify:` checks; while one fails and fix rounds are left, the
+        agent again in the same checkout, told what failed (task/verify.py)."""
+        execution = self._execute(spec, checkout, signals, job)
+        chosen = self._verify_plan(spec, job)
+        if chosen is None or execution.status != TaskStatus.SUCCEEDED:
+            return execution, None
+        verification = Verification(chosen.commands, chosen.fix_rounds)
+        attempts = list(execution.attempts)
+        timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
+        for round_ in range(1, chosen.fix_rounds + 2):
+            checks = run_checks(chosen.commands, round_, cwd=checkout.path, timeout=timeout,
+                                environ=self.environ, sandbox=self.sandbox,
+                                redact=self._redactor().text, cancel=signals.cancel,
+                                shutdown=signals.shutdown)
+            verification = replace(verification, checks=verification.checks + checks)
+            failed = verification.first_failure
+            if failed is None or failed.cannot_start or round_ > chosen.fix_rounds \
+                    or failed.stopped_by in ("cancel", "shutdown"):
+                break
+            logger.info("task {}: `{}` failed; fix round {} of {}", job.task_id, failed.command,
+                        round_, chosen.fix_rounds)
+            execution = self._execute(spec, checkout, signals, job,
+                                      prompt=fix_prompt(spec.prompt, failed))
+            attempts += [replace(a, number=len(attempts) + i)
+                         for i, a in enumerate(execution.attempts, 1)]
+            if execution.status != TaskStatus.SUCCEEDED:
+                break
+        every = tuple(attempts)
+        invoked = True if any(a.model_invoked for a in every) else execution.model_invoked
+        return replace(execution, attempts=every, usage=Usage.of(every),
+                       model_invoked=invoked), verification
+
+    def _verify_plan(self, spec: Spec, job: Job) -> Plan | None:
+        profile = self.config.agents[spec.agent or self.config.default_agent]
+        return verify_plan(spec.verify, spec.fix_rounds,
+                           ((profile.verify, profile.fix_rounds),
+                            (job.repo.verify, job.repo.fix_rounds)))
+
     def _execute(self, spec: Spec, checkout: Checkout, signals: Signals,
-                 job: Job) -> Execution:
-        """The agent in `checkout.path`. An attempt sandbox must let it read `checkout.objects`
-        (the clone's objects its git borrows, read-only) and nothing else of the clone."""
+                 job: Job, prompt: str | None = None) -> Execution:
+        """The agent in `checkout.path`; its sandbox shows it `checkout.objects` read-only (the
+        clone's objects its git borrows) and nothing else of the clone."""
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
         return execute(ExecuteRequest(
-            prompt=spec.prompt, profile_name=spec.agent or self.config.default_agent,
+            prompt=prompt or spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=checkout.path, policy=self.config.retry,
-            environ=self.environ, breakers=self.breakers, model=spec.model, timeout=timeout,
+            # The agent commits as the worker's `author`, never as whatever its tool invents.
+            environ={**self.environ, **identity_env(self.config.author_name,
+                                                    self.config.author_email)},
+            breakers=self.breakers, model=spec.model, timeout=timeout,
             budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
-            sandbox=self.sandbox))
+            sandbox=self.sandbox, ro_paths=(checkout.objects,)))
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
@@ -314,16 +364,20 @@ class TaskRunner:
     def _checkout_path(self, job: Job) -> Path:
         return self.config.workspace / job.repo.name / "worktrees" / f"{job.task_id}.r{job.run}"
 
-    def _checkout(self, job: Job, base: str) -> Checkout:
+    def _checkout(self, job: Job, base: str, spec: Spec) -> Checkout:
         path = self._checkout_path(job)
         path.parent.mkdir(parents=True, exist_ok=True)
         return git.create_checkout(self.repo, path, refs.branch(job.task_id, job.run), base,
-                                   excludes=self._excludes())
+                                   excludes=self._excludes(spec))
 
-    def _excludes(self) -> tuple[str, ...]:
+    def _excludes(self, spec: Spec) -> tuple[str, ...]:
         """Files the agent's tool leaves that are never the agent's work (`.aider*` …): written
-        to the checkout's `.git/info/exclude`, so the worker does not commit them."""
-        return ()
+        to the checkout's `.git/info/exclude`, so the worker does not commit them. Those of the
+        spec's profile and of its fallback, which may run in the same checkout."""
+        profile = self.config.agents[spec.agent or self.config.default_agent]
+        fallback = self.config.agents.get(profile.fallback or "")
+        return tuple(dict.fromkeys(
+            (*profile.excludes, *(fallback.excludes if fallback is not None else ()))))
 
     def _drop_checkout(self, job: Job) -> None:
         path = self._checkout_path(job)
@@ -336,8 +390,13 @@ class TaskRunner:
                 spec_commit: str | None, failure: Failure | None, *, base: str | None = None,
                 head: str | None = None, execution: Execution | None = None,
                 attempts: tuple[AttemptRecord, ...] = (),
-                notes: tuple[str, ...] = ()) -> Outcome:
+                notes: tuple[str, ...] = (),
+                verification: Verification | None = None) -> Outcome:
         parent = head or spec_commit or job.head
+        if status == TaskStatus.CANCELLED and failure is not None:
+            reason = protocol.cancel_reason(self.repo, job.task_id)
+            failure = replace(failure, message=f"{failure.message}: {reason}" if reason
+                              else f"{failure.message} (no reason given)")
         changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
         result = Result(
             status=status, task=info, worker=self.worker,
@@ -346,7 +405,7 @@ class TaskRunner:
             model_invoked=_invoked(execution, attempts or job.carried_attempts),
             run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
             usage=_usage(execution), attempts=attempts or job.carried_attempts,
-            failure=failure, notes=notes, sandbox=self.sandbox.mode)
+            failure=failure, notes=notes, sandbox=self.sandbox.mode, verification=verification)
         files = {refs.result_json(job.task_id): result.dumps().encode(),
                  refs.result_md(job.task_id): pr_body(result).encode()}
         commit = git.commit_files(

@@ -58,7 +58,8 @@ KIND_DESCRIPTIONS: dict[str, str] = {
     "empty_failure": "non-zero exit with no output and no report: nothing shows the model ran",
     "pipeline_fault": "failed faster than any model call can, with no report of one: our pipeline",
     "repeated_failure": "the same failure as the previous attempt; retrying would spin",
-    "edit_blocked": "the agent exited 0 but permission denials blocked its edits",
+    "edit_blocked": "the agent's own tooling refused its edits (permission denials, a rejected "
+                    "patch, a read-only sandbox); the refusal is quoted",
     "agent_error": "the agent reported an error no more specific rule names, or exited 0 without "
                    "the report a structured agent must give",
     "disk_full": "the worker's disk or quota was full; the task is handed back, not failed",

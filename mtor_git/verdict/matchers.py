@@ -140,6 +140,15 @@ def edit_blocked(f: Facts) -> Evidence | None:
     return Evidence("report.permission_denials", str(f.report.permission_denials))
 
 
+def refused(f: Facts) -> Evidence | None:
+    """The agent's own tooling refused a write, whatever its exit code and closing words said."""
+    if not f.report.refusals:
+        return None
+    more = len(f.report.refusals) - 1
+    quote = f.report.refusals[0][:EVIDENCE_MAX] + (f" (and {more} more)" if more else "")
+    return Evidence("report.refusals", quote)
+
+
 def exit0_without_report(f: Facts) -> Evidence | None:
     rep = f.report
     if not exited_zero(f) or rep.parsed or rep.format not in STRUCTURED_FORMATS or f.lines:

@@ -17,6 +17,7 @@ from mtor_git.verdict.matchers import (
     field,
     killed,
     live_stop,
+    refused,
     reported_error,
     spawn,
     status,
@@ -55,6 +56,10 @@ RULES: tuple[Rule, ...] = (
          "execve(2) errno"),
     Rule("killed_by_signal", "killed", False,
          "a signal we did not send; an OOM kill recurs if retried", killed, "wait(2) status"),
+    Rule("refused_edit", "edit_blocked", False,
+         "the agent's own tooling refused a write (rejected patch, read-only sandbox, denial): "
+         "the edit was not made, and the same settings refuse it again", refused,
+         f"{p.CODEX_CLI}; aider 0.86.2 and {p.CLAUDE_CLI}: agent/refusals.py"),
     Rule("succeeded", "succeeded", False,
          "exit 0 and the report shows no error, denial or error message", succeeded),
     Rule("permission_denials", "edit_blocked", False,

@@ -27,7 +27,7 @@ from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import OutboxEntry, RepoState
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import is_spec_path, is_valid_id, parse_spec
-from mtor_git.task.result import Result, pr_body, pr_title
+from mtor_git.task.result import Result
 from mtor_git.task.run import Job, Signals, TaskRunner
 from mtor_git.worker import pullrequest, recovery
 from mtor_git.worker.syncs import Syncs
@@ -133,6 +133,9 @@ class Worker:
                                 first=not rt.reconciled, probe=self._probe,
                                 on_landed=lambda repo, entry: self._landed(repo, rt, entry))
         view = protocol.read_view(repo, rt.config.branch)
+        with self._lock:
+            protocol.deliver_cancels(view, {t: r.keeper.cancel for (n, t), r
+                                            in self.running.items() if n == rt.config.name})
         if view.head is None:
             raise GitOpError(f"branch {rt.config.branch!r} does not exist on "
                              f"{shown_url(rt.config.url)}")
@@ -313,7 +316,7 @@ class Worker:
                 keeper.stop()  # no renewal may race the claim's deletion by publish
                 if outbox.publish(repo, rt.state, entry_,
                                   release=lambda tid: self._release_later(rt, tid)):
-                    if self.config.pull_request == "gh":
+                    if self.config.pull_request is not None:
                         self._pull_request(repo, rt, outcome.result)
                 else:
                     self._publishing(rt, keeper, entry_)
@@ -343,17 +346,18 @@ class Worker:
     def _landed(self, repo: Repository, rt: RepoRuntime, entry: OutboxEntry) -> None:
         """A result that waited in the outbox gets its pull request now."""
         result = pullrequest.published_result(repo, entry)
-        if result is not None and self.config.pull_request == "gh":
+        if result is not None and self.config.pull_request is not None:
             self._pull_request(repo, rt, result)
 
     def _release_later(self, rt: RepoRuntime, task_id: str) -> None:
         self.housekeeping.submit(lambda: protocol.delete_claim(self._open(rt), task_id))
 
     def _pull_request(self, repo: Repository, rt: RepoRuntime, result: Result) -> None:
-        """Open the pull request with `gh`; its outcome, good or bad, becomes a result note."""
-        pr = pullrequest.open_with_gh(rt.config.url, head=result.branch, base=rt.config.branch,
-                                      title=pr_title(result), body=pr_body(result),
-                                      environ=self.environ)
+        """Open (or, for a later run, update) the pull request on the forge; its outcome, good
+        or bad, becomes a result note."""
+        assert self.config.pull_request is not None
+        pr = pullrequest.propose(self.config.pull_request, repo, rt.config.url,
+                                 rt.config.branch, result, self.environ)
         logger.info("{}: {}", result.task.id, pr.note)
         pullrequest.add_note(repo, result, pr.note, author=self._author)
 

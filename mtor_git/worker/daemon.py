@@ -21,11 +21,23 @@ from loguru import logger
 from mtor_git import __version__
 from mtor_git.atomic import write_json_atomic
 from mtor_git.config.model import Config
-from mtor_git.errors import ConfigError
+from mtor_git.errors import ConfigError, GitOpError, RemoteAuthError
+from mtor_git.git import remote_refs
+from mtor_git.git.auth import shown_url
+from mtor_git.git.transfer import is_local
 from mtor_git.worker.cycle import Worker
 from mtor_git.worker.poke import socket_path
 
-STATUS_NAME = "status.json"
+STATUS_NAME = "status.json"  # the latest daemon's, whatever its worker_id (older readers)
+
+
+def status_name(worker_id: str) -> str:
+    """The status file of one worker id: a state_dir used by several workers over time (the
+    default one, on a shared machine) keeps each worker's status apart."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in worker_id)
+    return f"status-{safe}.json"
+
+
 # How long a poll waits for the repositories' syncs before writing the status file; a sync still
 # running goes on by itself (and starts its tasks) while the next polls skip its repository.
 SYNC_WAIT = 1.0
@@ -52,6 +64,23 @@ def hold_instance_lock(state_dir: Path) -> TextIO:
     handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
     handle.flush()
     return handle
+
+
+def check_remotes(config: Config) -> None:
+    """Refuse to start (ConfigError, exit 78) when a repository refuses our key or token, or we
+    refuse its host key or certificate: no retry can fix those, and a daemon polling with them
+    would fail every cycle for ever. An unreachable remote is only logged (it may come back).
+    Call after the Worker registered each repository's credentials."""
+    for repo in config.repos:
+        if is_local(repo.url):
+            continue
+        try:
+            remote_refs(repo.url)
+        except RemoteAuthError as exc:
+            raise ConfigError(f"repository {repo.name} ({shown_url(repo.url)}): {exc}") from None
+        except GitOpError as exc:
+            logger.warning("repository {} is unreachable at start (will retry each poll): {}",
+                           repo.name, exc)
 
 
 class Daemon:
@@ -151,8 +180,9 @@ class Daemon:
         self.write_status(stopped=True)
         logger.info("stopped")
 
-    def write_status(self, *, stopped: bool = False) -> None:
-        """Heartbeat, last poll, recent outcomes and breakers, for `doctor` and `status`."""
+    def write_status(self, *, stopped: bool = False, once: bool = False) -> None:
+        """Heartbeat, last poll, recent outcomes and breakers, for `doctor` and `status`;
+        `once`: written by `daemon --once` (cron), whose stop is its normal end."""
         w = self.worker
         with w._lock:
             running = [{"task": key[1], "repo": key[0], "run": r.job.run, "profile": r.profile}
@@ -164,8 +194,10 @@ class Daemon:
             "heartbeat": time.time(), "stopped": stopped, "last_poll": w.last_poll,
             "last_error": w.last_error, "running": running, "recent": finished,
             "breakers": w.breakers.snapshot(time.time()),
+            "mode": "once" if once else "daemon",
         }
         try:
+            write_json_atomic(self.config.state_dir / status_name(self.config.worker_id), data)
             write_json_atomic(self.config.state_dir / STATUS_NAME, data)
         except OSError as exc:
             logger.warning("could not write the status file: {}", exc)

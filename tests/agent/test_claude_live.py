@@ -24,8 +24,9 @@ from anthropic_stub import (
     rate_limited,
     unauthorized,
 )
+from clifixtures import require_cli
 from runner_fixtures import git_worktree
-from test_claude_real import CLAUDE, INSTALL, NPM_PREFIX, claude_environ
+from test_claude_real import claude_environ
 
 from mtor_git.agent.evidence import Attempt
 from mtor_git.agent.profiles import AgentProfile
@@ -34,8 +35,10 @@ from mtor_git.retry.budget import Budget
 from mtor_git.retry.loop import ExecuteRequest, Execution, execute
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy
 
-pytestmark = pytest.mark.skipif(
-    CLAUDE is None, reason=f"the real claude CLI is not installed under {NPM_PREFIX}; {INSTALL}")
+
+@pytest.fixture(autouse=True)
+def _claude_installed() -> None:
+    require_cli("claude")  # skipped with the install command; a failure in CI
 
 # A profile as a user writes it: its own command, no `extends: claude`, so none of the ready
 # profile's settings (no CLAUDE_CODE_MAX_RETRIES: the CLI retries a 401 ten times on its own).

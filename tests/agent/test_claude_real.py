@@ -2,8 +2,9 @@
 Anthropic-compatible stub (tests/anthropic_stub.py): success, a Write tool call, 429 and 401, and
 key redaction.
 
-Skipped when the CLI is not installed; install it project-locally with
-`npm install --prefix .cache-node --no-audit --no-fund @anthropic-ai/claude-code`.
+Skipped when the CLI is not installed (a failure in CI, where .ci/run installs it); install it
+project-locally with `npm install --prefix .cache-node --no-audit --no-fund
+@anthropic-ai/claude-code`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from anthropic_stub import (
     unauthorized,
     write_file,
 )
+from clifixtures import require_cli
 from runner_fixtures import git_worktree
 
 from mtor_git.agent.evidence import Classification, Report, Run
@@ -49,13 +51,15 @@ def find_claude() -> Path | None:
 
 
 CLAUDE = find_claude()
+
+
+@pytest.fixture(autouse=True)
+def _claude_installed() -> None:
+    require_cli("claude")  # skipped with the install command; a failure in CI
 # These tests judge one CLI run at a time: the CLI's own retries are switched off here (the ready
 # profile leaves them on and watches them live: tests/agent/test_claude_live.py).
 ONE_SHOT = replace(BUILTIN["claude"], env={**BUILTIN["claude"].env,
                                            "CLAUDE_CODE_MAX_RETRIES": "0"})
-pytestmark = pytest.mark.skipif(
-    CLAUDE is None, reason=f"the real claude CLI is not installed (neither {NPM_PREFIX}/"
-    f"node_modules/.bin/claude nor `claude` on PATH); to run these: {INSTALL}")
 
 
 def claude_environ(home: Path, stub: AnthropicStub) -> dict[str, str]:

@@ -135,8 +135,14 @@ def test_checkout_signature_ignores_git_and_is_bounded(tmp_path: Path) -> None:
 
 # ---- one attempt's command line ---------------------------------------------------------------
 
+# A codex profile that keeps its sessions (the ready one runs --ephemeral, which keeps none).
+CODEX_RESUMING = replace(BUILTIN["codex"], name="codex-resuming",
+                         command=("codex", "exec", "--json", "{model_args}", "{resume_args}", "-"),
+                         resume_args=("resume", "{session_id}"))
+
+
 def prepared(profile_name: str) -> Prepared:
-    profile = BUILTIN[profile_name]
+    profile = CODEX_RESUMING if profile_name == "codex" else BUILTIN[profile_name]
     request = RunRequest(profile, "the task", Path("/tmp"))
     return Prepared(request, (profile.command[0], *profile.command[1:]), {}, Redactor(()),
                     "/usr/bin/" + profile.command[0])

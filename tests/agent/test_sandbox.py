@@ -196,10 +196,13 @@ def test_alternates_objects_of_a_checkout_are_readable_not_writable(layout: Layo
     info = layout.mine / ".git" / "objects" / "info"
     info.mkdir(parents=True)
     (info / "alternates").write_text(f"{objects}\n")
-    seen = probe(layout.spec(), objects / "pack" / "p.idx", layout.clone / "HEAD")
+    # The worker lends them (extra_ro): the alternates file alone, the agent's to write, shows
+    # nothing of the worker's places (tests/agent/test_sandbox_checkout.py).
+    spec = layout.spec(extra_ro=(objects,))
+    seen = probe(spec, objects / "pack" / "p.idx", layout.clone / "HEAD")
     assert seen[str(objects / "pack" / "p.idx")] == "read:pack"
     assert seen[str(layout.clone / "HEAD")] == "error:FileNotFoundError"
-    proc = run_in(layout.spec(), ["touch", str(objects / "pack" / "new")])
+    proc = run_in(spec, ["touch", str(objects / "pack" / "new")])
     assert proc.returncode != 0 and not (objects / "pack" / "new").exists()
 
 

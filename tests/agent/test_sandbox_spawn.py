@@ -42,7 +42,8 @@ def request(tmp_path: Path, profile: AgentProfile, cwd: Path, **kw: object) -> R
 
 
 def fake(mode: str, *args: str, **changes: object) -> AgentProfile:
-    return fake_profile(mode, *args, sandbox_paths=(PYTHON,), **changes)
+    fields: dict[str, object] = {"sandbox_paths": (PYTHON,), **changes}
+    return fake_profile(mode, *args, **fields)  # type: ignore[arg-type]
 
 
 def test_a_successful_agent_edits_its_checkout_and_exits_zero(tmp_path: Path, wt: Path) -> None:

@@ -48,6 +48,8 @@ DISGUISES: dict[str, Callable[[bytes, bytes, bytes], bytes]] = {
     "every byte percent-encoded": lambda s, a, b: "".join(f"%{c:02x}" for c in s).encode(),
     "split over lines": lambda s, a, b: split_every(s, 1 + len(a) % 5, b"\n  "),
     "line continuations": lambda s, a, b: split_every(s, 3, b"\\\n"),
+    "string literals joined": lambda s, a, b: b'"' + split_every(s, 5, b'" "') + b'"',
+    "string literals added": lambda s, a, b: b"'" + split_every(s, 4, b"' +\n    '") + b"'",
     "base64 wrapped at 76": lambda s, a, b: split_every(b64(a + s + b), 76, b"\n"),
     "base64 wrapped anywhere": lambda s, a, b: split_every(b64(a + s + b), 1 + len(b), b"\r\n"),
 }
@@ -64,9 +66,9 @@ def test_a_secret_is_found_in_every_disguise_inside_any_text(
 
 
 # Text from characters no secret below uses: hex forms never match it (no hex digit), plain and
-# reversed forms need a character outside it, and a base64 run of x/y/z decodes to bytes >= 0x80
+# reversed forms need a character outside it, and a base64 run of x/y/z/+ decodes to bytes >= 0x80
 # wherever the byte boundaries fall, which an ASCII secret has none of.
-CLEAN_CHARS = "xyz \n\t.,"
+CLEAN_CHARS = "xyz \n\t.,\"'+"
 clean_secrets = st.text(sorted(set(SECRET_CHARS) - set(CLEAN_CHARS)), min_size=MIN_SECRET_LEN,
                         max_size=64)
 

@@ -189,7 +189,7 @@ def test_cancel_of_a_done_task_is_refused(user_repo: Path, worker: FakeWorker,
 
 def test_cancel_of_an_unknown_task_is_refused(user_repo: Path) -> None:
     out = mtor(user_repo, "cancel", "ghost")
-    assert out.code == 2
+    assert out.code == 1  # unknown task: 1 (README exit codes); a bad id is 2
     assert "no task ghost" in out.stderr
 
 

@@ -13,6 +13,7 @@ from mtor_git.agent.sandbox import SandboxPath, find_bwrap
 from mtor_git.config.load import Config, parse_config
 from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.errors import ConfigError
+from mtor_git.states import TaskStatus
 from mtor_git.task.result import Result, TaskInfo, WorkerInfo, load_schema
 
 ENV = {"HOME": "/home/w", "PATH": "/usr/bin:/bin", "CODEX_HOME": "/home/w/.codex"}
@@ -104,7 +105,8 @@ def test_an_agent_program_hidden_inside_refuses_to_start(tmp_path: Path) -> None
 
 
 def test_every_result_records_its_sandbox() -> None:
-    result = Result(status="succeeded", task=TaskInfo("t", "tasks/t.md", None, None, "fake"),
+    result = Result(status=TaskStatus.SUCCEEDED,
+                    task=TaskInfo("t", "tasks/t.md", None, None, "fake"),
                     worker=WorkerInfo("w", "h", "0", 1), branch="mtor/t", started_at=0.0,
                     finished_at=1.0, model_invoked=True, sandbox="bwrap")
     data = json.loads(result.dumps())

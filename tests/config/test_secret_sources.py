@@ -77,11 +77,16 @@ def test_credentials_in_a_repository_url_are_secrets() -> None:
 
 def test_every_value_of_the_env_file_is_a_secret(tmp_path: Path) -> None:
     env_file = tmp_path / "mtor-git.env"
-    env_file.write_text("DEPLOY_PAT=pat-from-the-file-1234\nMODEL_NAME=plain-but-in-env-file\n")
+    env_file.write_text("DEPLOY_PAT=pat-from-the-file-1234\nMODEL_NAME=plain-but-in-env-file\n"
+                        "LANG=C.UTF-8\nPATH=/usr/local/bin:/usr/bin\n"
+                        "HTTPS_PROXY=http://bob:proxy-pw-99@proxy:3128\n")
     env_file.chmod(0o600)
     found = secrets_of(agent("prompt: stdin", top=f"env_file: {env_file}\n"))
     assert found["DEPLOY_PAT"] == "pat-from-the-file-1234"
     assert found["MODEL_NAME"] == "plain-but-in-env-file"
+    # The standard environment every agent gets is no secret, but a proxy's password is.
+    assert not {"LANG", "PATH", "HTTPS_PROXY"} & set(found)
+    assert found["HTTPS_PROXY password"] == "proxy-pw-99"
 
 
 def test_an_unreadable_env_file_refuses_the_config(tmp_path: Path) -> None:
@@ -108,3 +113,12 @@ def test_an_env_file_the_service_group_may_read_is_not_a_permission_problem(
     assert lint_env_file(env_file) == []
     env_file.chmod(0o660)
     assert [p.severity for p in lint_env_file(env_file)] == ["warning"]
+
+
+def test_the_password_of_a_url_in_any_variable_is_a_secret() -> None:
+    env = {**ENV, "HTTPS_PROXY": "http://bob:pr0xy-p%40ss@proxy.example:3128",
+           "NO_PROXY": "localhost,127.0.0.1", "ODD": "http://[bad-url@x"}
+    found = secrets_of(agent("env: {BASE: 'https://u:lit3ral-pw@api.example/v1'}"), env=env)
+    assert found["HTTPS_PROXY password"] == "pr0xy-p@ss"
+    assert found["BASE password"] == "lit3ral-pw"
+    assert "BASE" not in found and "NO_PROXY" not in found and "ODD password" not in found

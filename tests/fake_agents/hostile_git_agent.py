@@ -2,10 +2,12 @@
 """A fake agent that turns its task checkout's git against the worker.
 
 Usage: hostile_git_agent.py [--set-url URL] [--set-pushurl URL] [--push REFSPEC]...
-                            [--results-dir ID] [--huge] [--conflict]
+                            [--results-dir ID] [--forge ID] [--huge] [--conflict]
+                            [--alternates DIR --steal FILE]
 
-It always writes HOSTILE.md and records, one line each, what its git commands did in
-HOSTILE.md too (`<command>: exit <code>`), so a test can see which attempts git allowed. Then:
+It always runs `git status` and `git log -1` first, writes HOSTILE.md and records there, one line
+each, what its git commands did (`<command>: exit <code>`), so a test can see what git allowed.
+Then:
   --set-url URL      `git config remote.origin.url URL`;
   --set-pushurl URL  `git config remote.origin.pushurl URL`;
   --push REFSPEC     commits PUSHED.md, then `git push origin REFSPEC` (repeatable: `HEAD:main`,
@@ -13,8 +15,13 @@ HOSTILE.md too (`<command>: exit <code>`), so a test can see which attempts git 
                      claim);
   --results-dir ID   makes results/<ID>.json a folder (with a file inside) and results/<ID>.md
                      a symlink to /etc/passwd;
+  --forge ID         commits results/<ID>.json, a forged `succeeded` result of another task;
   --huge             writes HUGE.bin, a sparse file of 1 GiB (no disk used);
-  --conflict         starts a merge that conflicts and leaves it open (MERGE_HEAD, markers).
+  --conflict         starts a merge that conflicts and leaves it open (MERGE_HEAD, markers);
+  --alternates DIR --steal FILE
+                     first call: adds DIR to .git/objects/info/alternates and reports a 429
+                     (so the worker runs it again in the same checkout); second call: records
+                     in HOSTILE.md whether FILE (a worker file inside DIR) could be read.
 It prints a Claude-like JSON success report, exit 0. The prompt is read from stdin and ignored.
 """
 
@@ -53,10 +60,36 @@ def conflict(log: list[str]) -> None:
     run_git(log, "merge", "side")
 
 
+def alternates_trick(args: list[str], log: list[str]) -> bool:
+    """True on the first call (after planting DIR in alternates): the caller reports a 429."""
+    marker = Path(".git") / "hostile-attempt"
+    if not marker.exists():
+        marker.write_text("1\n")
+        with open(Path(".git") / "objects" / "info" / "alternates", "a") as out:
+            out.write(values(args, "--alternates")[0] + "\n")
+        return True
+    target = Path(values(args, "--steal")[0])
+    try:
+        target.read_bytes()
+        log.append(f"read {target}: yes")
+    except OSError as exc:
+        log.append(f"read {target}: no ({type(exc).__name__})")
+    return False
+
+
 def main() -> None:
     args = sys.argv[1:]
     sys.stdin.buffer.read()
+    if "--alternates" in args and alternates_trick(args, []):
+        sys.stdout.write(json.dumps({"type": "result", "subtype": "error", "is_error": True,
+                                     "api_error_status": 429, "num_turns": 0,
+                                     "result": "API Error: Request rejected (429)"}) + "\n")
+        sys.exit(1)
     log: list[str] = []
+    if "--alternates" in args:
+        alternates_trick(args, log)
+    run_git(log, "status", "--porcelain")  # what every coding agent does first: needs the
+    run_git(log, "log", "-1", "--format=%H")  # base's objects (borrowed from the worker's clone)
     for url in values(args, "--set-url"):
         run_git(log, "config", "remote.origin.url", url)
     for url in values(args, "--set-pushurl"):
@@ -72,6 +105,12 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "inside.txt").write_text("the agent's folder where the result goes\n")
         (Path("results") / f"{task_id}.md").symlink_to("/etc/passwd")
+    for task_id in values(args, "--forge"):
+        forged = Path("results") / f"{task_id}.json"
+        forged.parent.mkdir(exist_ok=True)
+        forged.write_text(json.dumps({"status": "succeeded", "run": 99}) + "\n")
+        run_git(log, "add", str(forged))
+        run_git(log, "commit", "--quiet", "--no-verify", "-m", f"forged result of {task_id}")
     if "--huge" in args:
         with open("HUGE.bin", "wb") as out:
             out.truncate(1 << 30)

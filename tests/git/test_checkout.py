@@ -17,8 +17,6 @@ from mtor_git import git as gitops
 from mtor_git.errors import ChangeTooLarge, GitOpError
 from mtor_git.git.collect import has_conflict_markers, read_head
 
-RESERVED = ("results/t1.json", "results/t1.md")
-
 
 def agent_git(checkout: Path, *args: str, check: bool = True) -> str:
     """The agent's own git in its checkout (the fixtures' environment gives it an identity)."""
@@ -42,7 +40,7 @@ def make(clone: pygit2.Repository, tmp_path: Path,
 
 def take(clone: pygit2.Repository, checkout: gitops.Checkout,
          limits: gitops.Limits | None = None) -> gitops.Collected:
-    return gitops.collect(clone, checkout, reserved=RESERVED, message="agent changes",
+    return gitops.collect(clone, checkout, results_dir="results", message="agent changes",
                           author_name="w", author_email="w@h", limits=limits or gitops.Limits())
 
 
@@ -93,6 +91,18 @@ def test_a_leftover_checkout_is_replaced_even_with_unreadable_folders(
     assert not (again.path / "locked").exists()
     gitops.drop_checkout(clone, again.path)
     assert not again.path.exists()
+
+
+def test_a_symlink_in_place_of_the_checkout_is_removed_not_followed(
+        clone: pygit2.Repository, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not the worker's to delete\n")
+    (tmp_path / "wt").mkdir()
+    (tmp_path / "wt" / "t1.r1").symlink_to(elsewhere)
+    co = make(clone, tmp_path)
+    assert not co.path.is_symlink() and (co.path / "old.txt").exists()
+    assert (elsewhere / "keep.txt").exists()
 
 
 # -- collecting the agent's work ------------------------------------------------------------------
@@ -177,11 +187,14 @@ def test_whatever_the_agent_left_at_the_result_paths_is_discarded_and_noted(
     (co.path / "results" / "t1.json").mkdir(parents=True)
     (co.path / "results" / "t1.json" / "x").write_text("a folder\n")
     (co.path / "results" / "t1.md").symlink_to("/etc/passwd")
-    (co.path / "results" / "other.json").write_text("{}\n")
+    (co.path / "results" / "t9.json").write_text('{"status": "succeeded"}\n')  # forged
+    (co.path / "results" / "plots").mkdir()
+    (co.path / "results" / "plots" / "p.csv").write_text("1,2\n")  # the project's own file
     got = take(clone, co)
-    assert set(files(clone, got.head)) - set(files(clone, co.base)) == {"results/other.json"}
+    assert set(files(clone, got.head)) - set(files(clone, co.base)) == {"results/plots/p.csv"}
     notes = " ".join(got.notes)
     assert "a folder at results/t1.json" in notes and "a symlink at results/t1.md" in notes
+    assert "a file at results/t9.json" in notes
 
 
 def test_results_as_a_file_is_discarded(clone: pygit2.Repository, tmp_path: Path) -> None:
@@ -200,7 +213,7 @@ def test_a_result_folder_in_the_agents_commits_gives_way_to_the_result(
     agent_git(co.path, "add", "results")
     agent_git(co.path, "commit", "-q", "-m", "agent: results")
     got = take(clone, co)
-    assert "the agent's commits wrote results/t1.json/x" in " ".join(got.notes)
+    assert "the agent's commits changed results/t1.json/x" in " ".join(got.notes)
     result = gitops.commit_files(clone, ref="refs/heads/mtor/t1", parent=got.head,
                                  files={"results/t1.json": b"{}\n"}, message="result")
     assert gitops.read_blob(clone, result, "results/t1.json") == b"{}\n"
@@ -220,6 +233,37 @@ def test_unreadable_files_and_folders_are_kept_not_deleted(clone: pygit2.Reposit
         (co.path / "tasks").chmod(0o755)
     assert files(clone, got.head) == {**files(clone, co.base), "new.txt": b"new\n"}
     assert "could not be read" in " ".join(got.notes)
+
+
+def test_results_as_a_file_in_the_agents_commits_gives_way_to_the_result(
+        clone: pygit2.Repository, tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    (co.path / "results").write_text("a file where the folder goes\n")
+    agent_git(co.path, "add", "results")
+    agent_git(co.path, "commit", "-q", "-m", "agent: results as a file")
+    got = take(clone, co)
+    result = gitops.commit_files(clone, ref="refs/heads/mtor/t1", parent=got.head,
+                                 files={"results/t1.json": b"{}\n", "results/t1.md": b"#\n"},
+                                 message="result")
+    assert gitops.read_blob(clone, result, "results/t1.json") == b"{}\n"
+    assert gitops.list_tree(clone, result, "results").keys() == {"results/t1.json", "results/t1.md"}
+
+
+def test_result_files_the_agents_commits_forge_or_delete_are_put_back(
+        clone: pygit2.Repository, user_repo: Path, tmp_path: Path) -> None:
+    write_commit(user_repo, {"results/t0.json": b'{"status": "failed"}\n'})
+    gitops.fetch(clone)
+    co = make(clone, tmp_path)
+    (co.path / "results" / "t9.json").write_text('{"status": "succeeded"}\n')
+    (co.path / "results" / "t0.json").unlink()
+    (co.path / "work.txt").write_text("work\n")
+    agent_git(co.path, "add", "-A")
+    agent_git(co.path, "commit", "-q", "-m", "agent: forged t9, deleted t0")
+    got = take(clone, co)
+    assert gitops.first_parent(clone, got.head) == got.agent_head  # its commit kept, undone above
+    assert files(clone, got.head) == {**files(clone, co.base), "work.txt": b"work\n"}
+    notes = " ".join(got.notes)
+    assert "results/t9.json" in notes and "results/t0.json" in notes
 
 
 def test_a_sparse_1gb_file_is_refused_without_being_read(clone: pygit2.Repository,
@@ -250,6 +294,14 @@ def test_a_big_blob_in_the_agents_own_commit_is_refused(clone: pygit2.Repository
     agent_git(co.path, "commit", "-q", "-m", "agent: big")
     agent_git(co.path, "rm", "-q", "big.bin")  # gone from its files, still in its commit
     with pytest.raises(ChangeTooLarge, match="big.bin"):
+        take(clone, co, gitops.Limits(max_file_bytes=4000))
+
+
+def test_a_commit_object_over_the_cap_is_refused_by_its_header(clone: pygit2.Repository,
+                                                                tmp_path: Path) -> None:
+    co = make(clone, tmp_path)
+    agent_git(co.path, "commit", "-q", "--allow-empty", "-m", "x" * 5000)
+    with pytest.raises(ChangeTooLarge, match="commit"):
         take(clone, co, gitops.Limits(max_file_bytes=4000))
 
 

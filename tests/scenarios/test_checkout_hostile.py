@@ -97,7 +97,10 @@ def test_f4_an_agents_pushes_reach_neither_main_nor_other_tasks_refs(s: Site) ->
     assert after["refs/heads/main"] == before["refs/heads/main"]
     assert after["refs/mtor/claims/t9"] == before["refs/mtor/claims/t9"]
     assert "refs/heads/mtor/t2" not in after
-    pushes = [line for line in tried(s, "t1").splitlines() if line.startswith("git push")]
+    log = tried(s, "t1").splitlines()
+    # Its own git works (in the sandbox too): status and log read the borrowed objects.
+    assert "git status --porcelain: exit 0" in log and "git log -1 --format=%H: exit 0" in log
+    pushes = [line for line in log if line.startswith("git push")]
     assert len(pushes) == 3 and not any(line.endswith(": exit 0") for line in pushes)
     # The agent's own commit is kept on its branch, under the result.
     assert "hostile: pushed" in git("log", "--format=%s", "mtor/t1", cwd=s.remote)
@@ -107,7 +110,7 @@ def test_f4_an_agents_pushes_reach_neither_main_nor_other_tasks_refs(s: Site) ->
 
 def test_f6_a_folder_at_the_result_path_gives_way_to_the_workers_result(s: Site) -> None:
     s.push_specs({"t1": spec(agent="evil")})
-    cfg = config(s, "--results-dir", "t1")
+    cfg = config(s, "--results-dir", "t1", "--forge", "t2")
 
     s.run_once(cfg)
 
@@ -115,6 +118,7 @@ def test_f6_a_folder_at_the_result_path_gives_way_to_the_workers_result(s: Site)
     assert result["status"] == "succeeded"
     notes = " ".join(result["notes"])
     assert "a folder at results/t1.json" in notes and "a symlink at results/t1.md" in notes
+    assert "results/t2.json" in notes  # another task's result, forged in the agent's commit
     listing = git("ls-tree", "-r", "mtor/t1", "results/", cwd=s.remote).splitlines()
     assert [(line.split()[0], line.split("\t")[1]) for line in listing] == [
         ("100644", "results/t1.json"), ("100644", "results/t1.md")]
@@ -150,3 +154,18 @@ def test_a_merge_left_open_is_failed_unfinished_merge_with_its_work_shown(s: Sit
     assert "MERGE_HEAD" in result["failure"]["message"]
     assert "<<<<<<<" in git("show", "mtor/t1:CONFLICT.md", cwd=s.remote)
 
+
+
+# -- the checkout's git files do not open the sandbox -------------------------------------------
+def test_alternates_the_agent_plants_never_show_it_the_workers_files(s: Site) -> None:
+    s.push_specs({"t1": spec(agent="evil")})
+    worker = s.root / "workers" / "w1"  # the config, state and logs of the worker
+    cfg = config(s, "--alternates", str(worker), "--steal", str(worker / "config.yaml"))
+
+    s.run_once(cfg)
+
+    result = s.result("t1")
+    assert [a["classification"]["kind"] for a in result["attempts"]] == [
+        "rate_limited", "succeeded"]
+    assert result["sandbox"] == "bwrap"
+    assert f"read {worker / 'config.yaml'}: no" in tried(s, "t1")

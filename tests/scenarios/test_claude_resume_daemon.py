@@ -9,23 +9,16 @@ covers that fallback)."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-import pytest
 from anthropic_stub import AnthropicStub, TextTurn, ToolUseTurn, Turn, overloaded
+from clifixtures import require_cli
 from daemonfixtures import site, spec
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
-from test_claude_real import CLAUDE, INSTALL, NPM_PREFIX  # noqa: E402
-
-pytestmark = pytest.mark.skipif(
-    CLAUDE is None, reason=f"the real claude CLI is not installed under {NPM_PREFIX}; {INSTALL}")
 
 
 def test_a_transient_fault_is_resumed_and_the_first_files_are_in_the_result(
         tmp_path: Path) -> None:
-    assert CLAUDE is not None
+    claude = require_cli("claude")  # skipped with the install command; a failure in CI
     turns: list[Turn] = [ToolUseTurn("Write", {"file_path": "a.txt", "content": "A\n"}),
                          ToolUseTurn("Write", {"file_path": "b.txt", "content": "B\n"}),
                          overloaded(), TextTurn("done")]
@@ -33,7 +26,7 @@ def test_a_transient_fault_is_resumed_and_the_first_files_are_in_the_result(
         home = tmp_path / "claude-home"
         home.mkdir()
         profile = {"extends": "claude", "env": {
-            "PATH": f"{CLAUDE.parent}{os.pathsep}/usr/bin:/bin", "HOME": str(home),
+            "PATH": f"{claude.parent}{os.pathsep}/usr/bin:/bin", "HOME": str(home),
             "CLAUDE_CONFIG_DIR": str(home / ".claude"), "ANTHROPIC_BASE_URL": stub.base_url,
             "ANTHROPIC_API_KEY": "sk-ant-stub-resume", "CLAUDE_CODE_MAX_RETRIES": "0"}}
         config = s.config("w1", default_agent="claude",

@@ -169,12 +169,12 @@ def test_sigterm_interrupts_releases_with_attempts_and_another_worker_finishes(s
     s.push_specs({"t1": spec(agent="hang-first")})
     user_cli(s, "poke", "--config", str(config))
     wait_for(lambda: agent_started(s), 30, "the agent to start")
-    agent = s.agent_pids()[0]
+    agents = wait_for(lambda: s.host_pids("t1.r1"), 10, "the agent's host pid")
 
     proc.send_signal(signal.SIGTERM)
 
     assert proc.wait(20) == 0
-    assert not pid_alive(agent)
+    assert not any(pid_alive(pid) for pid in agents)
     claim = s.claim_json("t1")
     assert (claim["phase"], claim["reason"]) == ("released", "interrupted")
     assert len(claim["carried_attempts"]) == 1
@@ -194,12 +194,12 @@ def test_cancel_stops_a_hanging_agent_and_records_cancelled(s: Site) -> None:
     s.push_specs({"t1": spec(agent="hang")})
     proc = s.start(s.config("w1", claim_lease="3s"), once=True)  # heartbeat: 1 s
     wait_for(lambda: agent_started(s), 30, "the agent to start")
-    agent = s.agent_pids()[0]
+    agents = wait_for(lambda: s.host_pids("t1.r1"), 10, "the agent's host pid")
 
     user_cli(s, "cancel", "t1", "--reason", "changed my mind")
 
     assert proc.wait(30) == 0
-    assert not pid_alive(agent)
+    assert not any(pid_alive(pid) for pid in agents)
     assert s.result("t1")["status"] == "cancelled"
     assert s.claims() == []
     assert s.invocations() == ["t1.r1"]

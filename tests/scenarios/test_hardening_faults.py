@@ -157,7 +157,8 @@ def test_stale_lock_files_a_killed_process_left_are_cleared_on_restart(s: Site) 
     wait_for(lambda: s.invocations(), 30, "the agent to start")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    os.kill(s.agent_pids()[0], signal.SIGKILL)  # as if it died mid-`git commit`
+    for pid in wait_for(lambda: s.host_pids(), 10, "the agent"):  # as if it died mid-commit
+        os.kill(pid, signal.SIGKILL)
     clone = clone_path(s, "w1")
     for lock in STALE_LOCKS:
         (clone / lock).parent.mkdir(parents=True, exist_ok=True)
@@ -320,7 +321,8 @@ def test_worktrees_deleted_after_a_crash_are_rebuilt_on_restart(s: Site) -> None
     wait_for(lambda: s.invocations(), 30, "the agent to start")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    os.kill(s.agent_pids()[0], signal.SIGKILL)
+    for pid in s.host_pids():  # a sandboxed agent died with its daemon; an unsandboxed one not
+        os.kill(pid, signal.SIGKILL)
     shutil.rmtree(worktrees_dir(s, "w1"))  # registered in the clone, gone from the disk
 
     s.run_once(config)

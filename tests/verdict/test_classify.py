@@ -124,6 +124,9 @@ RULE_EXAMPLES: dict[str, tuple[Run, Report]] = {
     "spawn_failed": (run_(None, spawn_error="OSError: [Errno 7] Argument list too long"),
                      text_report()),
     "killed_by_signal": (run_(None, signal=9), text_report()),
+    "refused_edit": (run_(0), Report(format="codex-jsonl", parsed=True, is_error=False,
+                                     num_turns=1, refusals=("patch rejected: writing is blocked "
+                                                            "by read-only sandbox",))),
     "succeeded": (run_(0, stdout=_ok_out), _ok),
     "permission_denials": (run_(0, stdout=_denied_out), _denied),
     "exit0_without_report": (run_(0), Report(format="claude-json")),
