@@ -8,8 +8,8 @@ import re
 from dataclasses import replace
 
 from mtor_git.agent.evidence import Attempt
+from mtor_git.agent.preflight import Prepared
 from mtor_git.agent.profiles import CAP_ARGS_TOKEN, RESUME_ARGS_TOKEN, AgentProfile
-from mtor_git.agent.spawn import Prepared
 
 SESSION_TOKEN = "{session_id}"
 # What the CLIs say when the session to resume does not exist (any more).

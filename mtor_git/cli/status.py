@@ -218,10 +218,13 @@ def detail_lines(s: board.TaskState, now: float) -> list[str]:
 # -- the local daemon --------------------------------------------------------------------------
 def _workers(args: argparse.Namespace) -> int:
     from mtor_git.config.load import load_config
-    from mtor_git.worker.daemon import STATUS_NAME
+    from mtor_git.worker.daemon import STATUS_NAME, status_name
 
-    state_dir = load_config(args.config).state_dir if args.config else paths.state_dir()
+    config = load_config(args.config) if args.config else None
+    state_dir = config.state_dir if config else paths.state_dir()
     path = state_dir / STATUS_NAME
+    if config is not None and (state_dir / status_name(config.worker_id)).exists():
+        path = state_dir / status_name(config.worker_id)  # this config's own worker
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:

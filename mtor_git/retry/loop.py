@@ -32,12 +32,13 @@ from loguru import logger
 
 from mtor_git.agent.evidence import Attempt, Failure, StoppedBy
 from mtor_git.agent.live import LiveLimits
+from mtor_git.agent.preflight import Prepared, RunRequest, preflight
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
 from mtor_git.agent.resume import attempt_command, resumable_session, resume_refused
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
-from mtor_git.agent.spawn import Prepared, RunRequest, preflight, run_attempt
+from mtor_git.agent.spawn import run_attempt
 from mtor_git.errors import PreflightError
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy, backoff_delay, park_until
@@ -195,8 +196,8 @@ class _Loop:
         except PreflightError as exc:
             logger.warning("preflight failed for agent {}: {} ({})", self.request.profile_name,
                            self.redactor.text(str(exc)), exc.kind)
-            return self.finish(TaskStatus.FAILED, Failure(exc.kind, self.redactor.text(str(exc)),
-                                                 rule="preflight"))
+            return self.finish(TaskStatus.FAILED, Failure(
+                exc.kind, self.redactor.text(str(exc)), rule="preflight"))
         primary, waited = current, 0.0
         budget = max(self.request.budget.attempts_left(self.policy, current.request.profile), 1)
         for number in range(1, budget + 1):
@@ -387,9 +388,9 @@ class _Loop:
                 return stopped
             if self.breakers.allow(name, self.clock()):
                 return current, waited
-        return self.finish(TaskStatus.PARKED, Failure("breaker_open", f"agent {name!r} has failed "
-                           "repeatedly with provider faults; its breaker is open",
-                           rule="breaker"), resume_at=self.clock() + cooldown)
+        return self.finish(TaskStatus.PARKED, Failure(
+            "breaker_open", f"agent {name!r} has failed repeatedly with provider faults; its "
+            "breaker is open", rule="breaker"), resume_at=self.clock() + cooldown)
 
     # --- endings ----------------------------------------------------------------------------
 
@@ -407,7 +408,7 @@ class _Loop:
 
     def _cancelled(self) -> Execution:
         return self.finish(TaskStatus.CANCELLED, Failure("cancelled", "cancelled on request",
-                                                rule="cancel"))
+                                                          rule="cancel"))
 
     def _failure(self, attempt: Attempt, what: str) -> Failure:
         verdict = attempt.classification

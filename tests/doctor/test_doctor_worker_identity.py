@@ -5,9 +5,11 @@ cycle against `schedule:`, never as "the daemon is not running"."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-from daemonfixtures import site, spec
+from daemonfixtures import DAEMON_ENV, site, spec
 
 from mtor_git.config.load import load_config
 from mtor_git.doctor.status import check_daemon
@@ -60,3 +62,16 @@ def test_per_worker_status_wins_over_the_shared_file(tmp_path: Path) -> None:
         data = json.loads(shared.read_text())
         shared.write_text(json.dumps({**data, "worker_id": "w2"}))  # a later worker's
         assert _checks(config)["daemon heartbeat"][0] == "pass"
+
+
+def test_status_workers_shows_the_configs_own_worker(tmp_path: Path) -> None:
+    with site(tmp_path) as s:
+        config = s.config("w1")
+        s.run_once(config)
+        shared = s.state_dir("w1") / "status.json"
+        shared.write_text(json.dumps({**json.loads(shared.read_text()), "worker_id": "w2"}))
+        done = subprocess.run([sys.executable, "-m", "mtor_git", "status", "--workers",
+                               "--config", str(config), "--json"], cwd=s.user, env=DAEMON_ENV,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["worker"]["worker_id"] == "w1"

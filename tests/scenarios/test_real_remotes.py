@@ -197,3 +197,13 @@ def test_https_untrusted_certificate_refuses_to_start(place: Site, httpd: HttpsS
     line = _refused_at_start(_once(place, config, env), "tool")
     assert "SSL_CERT_FILE" in line
     assert httpd.statuses() == []  # refused before a single request: the token never left
+
+
+def test_doctor_fails_naming_the_repository_with_a_refused_token(place: Site,
+                                                                 httpd: HttpsServer) -> None:
+    env = _env(_home(place.root), SSL_CERT_FILE=str(httpd.tls.ca), **{TOKEN_VAR: "nope"})
+    config = _config(place, "w-doc-https", _https_repo(httpd, place))
+    checks = {c["name"]: c for c in _doctor(config, env)["checks"]}
+    assert checks["repo tool"]["status"] == "fail", checks["repo tool"]
+    assert "authentication" in checks["repo tool"]["detail"]
+    assert "nope" not in json.dumps(checks)
