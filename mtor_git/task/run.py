@@ -239,8 +239,9 @@ class TaskRunner:
 
     def _budget(self, spec: Spec, job: Job) -> Budget:
         """What this run may still spend, after what earlier hand-backs of it spent."""
+        caps = [c for c in (spec.max_turns, self.config.max_turns) if c is not None]
         return Budget.after(job.carried_attempts, max_attempts=spec.max_attempts,
-                            max_cost_usd=spec.max_cost_usd)
+                            max_cost_usd=spec.max_cost_usd, max_turns=min(caps, default=None))
 
     def _spent_before(self, spec: Spec, job: Job) -> tuple[TaskStatus, Failure] | None:
         budget = self._budget(spec, job)
