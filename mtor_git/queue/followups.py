@@ -108,6 +108,23 @@ def landed(repo: Repository, view: RemoteView, tasks_dir: str, task_id: str,
     return None
 
 
+def last_session(repo: Repository, where: Home | None, target: str,
+                 profile: str) -> str | None:
+    """The session of the last attempt of `target` (the task a follow-up continues, its result
+    on `where`), when that attempt ran `profile` and reached the model: the follow-up resumes
+    it where the profile can."""
+    if where is None or where.tip is None:
+        return None
+    try:
+        data = json.loads(git.read_blob(repo, where.tip, refs.result_json(target)) or b"null")
+        last = data["attempts"][-1]
+        session = last["report"]["session_id"] if last["profile"] == profile \
+            and last["model_invoked"] is True else None
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+    return session if isinstance(session, str) else None
+
+
 def _result_run(raw: bytes | None, task_id: str) -> int:
     """The run a worker-written result of `task_id` records (0: none, or not one)."""
     try:

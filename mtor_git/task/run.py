@@ -20,6 +20,7 @@ from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.identity import identity_env
 from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.agent.resume import session_to_continue
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.attempts import AttemptRecord
 from mtor_git.config.model import Config
@@ -66,11 +67,12 @@ class TaskRunner:
         self._branch, self._tasks_dir = "", "tasks"
         self._remote_view: RemoteView | None = None
         self._home: followups.Home | None = None  # a follow-up's branch, once it may run there
+        self._resume: str | None = None  # a follow-up: the session of the task it continues
 
     def run(self, job: Job, signals: Signals, *, cancelled_before: bool = False) -> Outcome:
         started = time.time()
         self._branch, self._tasks_dir = job.repo.branch, job.repo.tasks_dir
-        self._remote_view, self._home = None, None
+        self._remote_view, self._home, self._resume = None, None, None
         checked, spec_commit = Checked(job.spec_path, None), None
         info = _task_info(job, checked, spec_commit, self.config.default_agent)
         try:
@@ -142,6 +144,8 @@ class TaskRunner:
                    started: float, signals: Signals) -> Outcome:
         if spec.continues is not None:
             self._home = self._follow(spec)
+            self._resume = followups.last_session(
+                self.repo, self._home, spec.continues, spec.agent or self.config.default_agent)
             if self._home is None:
                 return self._finish(job, info, started, TaskStatus.REJECTED, spec_commit,
                                     Failure("followup_target_gone", f"{spec.path}: the branch "
@@ -270,7 +274,7 @@ class TaskRunner:
                 job: Job) -> tuple[Execution, Verification | None]:
         """The agent, then its `verify:` checks; while one fails and fix rounds are left, the
         agent again in the same checkout, told what failed (task/verify.py)."""
-        execution = self._execute(spec, checkout, signals, job)
+        execution = self._execute(spec, checkout, signals, job, resume=self._resume)
         chosen = self._verify_plan(spec, job)
         if chosen is None or execution.status != TaskStatus.SUCCEEDED:
             return execution, None
@@ -289,8 +293,10 @@ class TaskRunner:
                 break
             logger.info("task {}: `{}` failed; fix round {} of {}", job.task_id, failed.command,
                         round_, chosen.fix_rounds)
+            profile = self.config.agents[spec.agent or self.config.default_agent]
             execution = self._execute(spec, checkout, signals, job,
-                                      prompt=fix_prompt(spec.prompt, failed))
+                                      prompt=fix_prompt(spec.prompt, failed),
+                                      resume=session_to_continue(execution.attempts, profile))
             attempts += [replace(a, number=len(attempts) + i)
                          for i, a in enumerate(execution.attempts, 1)]
             if execution.status != TaskStatus.SUCCEEDED:
@@ -307,9 +313,10 @@ class TaskRunner:
                             (job.repo.verify, job.repo.fix_rounds)))
 
     def _execute(self, spec: Spec, checkout: Checkout, signals: Signals,
-                 job: Job, prompt: str | None = None) -> Execution:
+                 job: Job, prompt: str | None = None, resume: str | None = None) -> Execution:
         """The agent in `checkout.path`; its sandbox shows it `checkout.objects` read-only (the
-        clone's objects its git borrows) and nothing else of the clone."""
+        clone's objects its git borrows) and nothing else of the clone. `resume`: a session its
+        first attempt continues, where the profile can."""
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
         return execute(ExecuteRequest(
             prompt=prompt or spec.prompt, profile_name=spec.agent or self.config.default_agent,
@@ -319,7 +326,7 @@ class TaskRunner:
                                                     self.config.author_email)},
             breakers=self.breakers, model=spec.model, timeout=timeout,
             budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
-            sandbox=self.sandbox, ro_paths=(checkout.objects,)))
+            sandbox=self.sandbox, ro_paths=(checkout.objects,), resume=resume))
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
