@@ -28,9 +28,11 @@ from boardfixtures import attempt  # noqa: E402
 from gitfixtures import GIT_ENV, make_bare_remote, user_clone  # noqa: E402
 
 from mtor_git.agent.evidence import Failure  # noqa: E402
+from mtor_git.attempts import records  # noqa: E402
 from mtor_git.cli.main import main  # noqa: E402
 from mtor_git.git import refs  # noqa: E402
 from mtor_git.queue import claims  # noqa: E402
+from mtor_git.states import TaskStatus  # noqa: E402
 from mtor_git.task.result import Result, TaskInfo, WorkerInfo, commit_message, pr_body  # noqa: E402
 
 SIG = pygit2.Signature("mtor-git", "worker@bench")
@@ -80,19 +82,20 @@ class Builder:
                                                 .tree["claim.json"].id].data)
         assert old is not None
         done = claims.released(old, reason, not_before=not_before,
-                               attempts=(attempt(kind="interrupted", exit_code=None),))
+                               attempts=records([attempt(kind="interrupted", exit_code=None)]))
         oid = self.commit({"claim.json": done.to_bytes()}, tip, "release")
         self.repo.references.create(refs.claim_ref(task_id), oid, force=True)
 
     def result(self, task_id: str, status: str, run: int = 1) -> None:
         n_attempts = {"succeeded": 1, "exhausted": 3}.get(status, 2)
         tail = "".join(f"line {k} of the agent's output\n" for k in range(60))
-        attempts = tuple(attempt(k + 1, kind=status if status != "exhausted" else
-                                 "rate_limited", transient=status == "exhausted",
-                                 stdout=tail, stderr=tail[:500]) for k in range(n_attempts))
+        attempts = records([attempt(k + 1, kind=status if status != "exhausted" else
+                                    "rate_limited", transient=status == "exhausted",
+                                    stdout=tail, stderr=tail[:500]) for k in range(n_attempts)])
         now = time.time()
-        result = Result(status, TaskInfo(task_id, f"tasks/{task_id}.md", str(self.main), None,
-                                         "claude", title=f"Task {task_id}"),
+        result = Result(TaskStatus(status),
+                        TaskInfo(task_id, f"tasks/{task_id}.md", str(self.main), None, "claude",
+                                 title=f"Task {task_id}"),
                         WorkerInfo("w1", "host", "0.1", 1), refs.branch(task_id, run),
                         now - 60, now, status == "succeeded", run=run, attempts=attempts,
                         failure=None if status == "succeeded" else Failure(status, "it ended"))

@@ -24,6 +24,7 @@ from mtor_git.cli.main import main
 from mtor_git.git import refs
 from mtor_git.queue import claims
 from mtor_git.queue.claims import Claim
+from mtor_git.states import TaskStatus
 from mtor_git.task.result import Result, TaskInfo, WorkerInfo, commit_message, pr_body
 
 AUTHOR = ("mtor-git", "worker@test")
@@ -80,7 +81,7 @@ class FakeWorker:
             return None, None
         oid = str(ref.target)
         blob = repo[oid].peel(pygit2.Commit).tree["claim.json"]
-        return oid, Claim.from_bytes(repo[blob.id].data)
+        return oid, Claim.from_bytes(repo[blob.id].peel(pygit2.Blob).data)
 
     def claim(self, task_id: str, *, run: int = 1, lease: float = 60.0, attempt: int = 0,
               now: float | None = None) -> str:
@@ -125,7 +126,7 @@ class FakeWorker:
         head = str(repo.references["refs/heads/main"].target)
         now = time.time()
         result = Result(
-            status=status,
+            status=TaskStatus(status),
             task=TaskInfo(task_id, f"tasks/{task_id}.md", head, None, "claude", title=title),
             worker=WorkerInfo(self.worker_id, "host", "0.1", os.getpid()),
             branch=refs.branch(task_id, run), started_at=now - 5, finished_at=now,

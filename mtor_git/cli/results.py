@@ -26,6 +26,7 @@ from mtor_git.cli.common import check_id, print_json
 from mtor_git.cli.output import echo
 from mtor_git.cli.status import add_source_args, iso, load_snapshot, plural, tri
 from mtor_git.client import board
+from mtor_git.client.history import RunHistory, history
 from mtor_git.durations import format_duration
 from mtor_git.errors import NothingToShow, UnknownTask
 from mtor_git.states import BoardState, TaskStatus
@@ -168,7 +169,7 @@ def _cut(line: str, width: int = _LINE_MAX) -> str:
 def run_history(args: argparse.Namespace) -> int:
     check_id("history", args.id)
     snap = load_snapshot(args)
-    runs = board.history(snap, args.id)
+    runs = history(snap, args.id)
     if args.run is not None:
         runs = tuple(r for r in runs if r.run == args.run)
     state = board.task_state(snap, args.id)
@@ -187,7 +188,7 @@ def run_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_json(r: board.RunHistory) -> dict[str, Any]:
+def run_json(r: RunHistory) -> dict[str, Any]:
     c = r.claim
     return {"run": r.run, "branch": r.branch, "state": r.state, "done": r.result is not None,
             "model_invoked": (r.result or {}).get("model_invoked"), "failure": r.failure,
@@ -198,7 +199,7 @@ def run_json(r: board.RunHistory) -> dict[str, Any]:
                 "not_before": iso(c.not_before)}}
 
 
-def history_lines(r: board.RunHistory) -> list[str]:
+def history_lines(r: RunHistory) -> list[str]:
     if r.result is not None:
         head = (f"run {r.run} on {r.branch}: {r.state}, model invoked "
                 f"{tri(r.result.get('model_invoked'))}, {plural(len(r.attempts), 'attempt')}")

@@ -20,7 +20,7 @@ from mtor_git.errors import SpecError, UsageError
 from mtor_git.git import Repository, refs
 from mtor_git.queue import deps
 from mtor_git.queue.claims import CLAIM_FILE, Claim, ClaimPhase
-from mtor_git.queue.protocol import RemoteView, read_claim, requested_run
+from mtor_git.queue.protocol import RemoteView, read_claim, requested_run, run_to_do
 from mtor_git.spec.parse import is_valid_id, parse_spec
 from mtor_git.states import TERMINAL as TERMINAL
 from mtor_git.states import BoardState, TaskStatus
@@ -198,11 +198,13 @@ def task_state(snap: Snapshot, task_id: str, *, now: float | None = None) -> Tas
 
 def _state(snap: Snapshot, task_id: str, runs: set[int], spec: bool, now: float) -> TaskState:
     view = snap.view
-    run = requested_run(snap.repo, view, task_id)
+    requested = requested_run(snap.repo, view, task_id)
+    run = run_to_do(snap.repo, view, task_id, requested)
     base = TaskState(id=task_id, state=BoardState.PENDING, run=run,
-                     branch=refs.branch(task_id, run), runs_done=tuple(sorted(runs)),
-                     spec_present=spec,
-                     cancel_requested=view.cancelled(task_id))
+                     branch=refs.branch(task_id, run),
+                     runs_done=tuple(sorted(runs - set(range(requested, run)))),
+                     spec_present=spec, cancel_requested=view.cancelled(task_id),
+                     detail=_no_result(task_id, requested, run))
     result = read_summary(snap, task_id, run)
     if result is not None:
         state = BoardState(result.status) if result.status in TERMINAL else BoardState.UNKNOWN
@@ -238,6 +240,15 @@ def _gated(snap: Snapshot, base: TaskState) -> TaskState:
     if gate.waiting and not gate.failed and not gate.cycle:
         return replace(base, state=BoardState.WAITING, detail=gate.reason())
     return replace(base, detail=f"will be rejected: {gate.reason()}")
+
+
+def _no_result(task_id: str, requested: int, run: int) -> str:
+    """Say so when the run's branch name was taken by a branch without a result (a user's own
+    `mtor/<id>`): workers run the task on the next free run branch."""
+    if run == requested:
+        return ""
+    return (f"branch {refs.branch(task_id, requested)} exists, no result; workers run it on "
+            f"{refs.branch(task_id, run)}")
 
 
 def _claimed(snap: Snapshot, base: TaskState, claim: Claim, oid: str, now: float) -> TaskState:
@@ -368,39 +379,3 @@ def counts(states: Iterable[TaskState]) -> dict[str, int]:
     for s in states:
         tally[s.state] = tally.get(s.state, 0) + 1
     return {k: tally[k] for k in (*STATES, *sorted(set(tally) - set(STATES))) if k in tally}
-
-
-# -- history -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RunHistory:
-    """One run of a task: its result when done, else what the claim chain carries so far."""
-
-    run: int
-    branch: str
-    state: str
-    result: dict[str, Any] | None  # the stored result JSON, as written by the worker
-    attempts: tuple[dict[str, Any], ...]  # Attempt.to_json() of each attempt, oldest first
-    failure: dict[str, Any] | None
-    claim: Claim | None = None  # the live or released claim of an unfinished run
-
-
-def history(snap: Snapshot, task_id: str, *, now: float | None = None) -> tuple[RunHistory, ...]:
-    """Every run of `task_id`, oldest first; the current run last, finished or not."""
-    current = task_state(snap, task_id, now=now)
-    out = []
-    for run in sorted({*current.runs_done, current.run}):
-        data = read_result(snap, task_id, run)
-        if data is not None:
-            attempts = data.get("attempts")
-            failure = data.get("failure")
-            out.append(RunHistory(
-                run, result_branch(snap, task_id, run), str(data.get("status", "unknown")), data,
-                tuple(a for a in attempts if isinstance(a, dict))
-                if isinstance(attempts, list) else (),
-                failure if isinstance(failure, dict) else None))
-        elif run == current.run:
-            claim = current.claim
-            out.append(RunHistory(run, current.branch, current.state, None,
-                                  tuple(a.to_json() for a in claim.carried_attempts)
-                                  if claim else (), None, claim))
-    return tuple(out)

@@ -3,6 +3,7 @@ stands alone, overrides its keys, and falls back only to a configured profile.""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -23,17 +24,21 @@ def parse_agents(r: Reader, value: Any) -> dict[str, AgentProfile]:
         raise r.fail(("agents",), "at least one agent profile is required "
                      f"(ready ones to extend: {', '.join(BUILTIN)})")
     raw_all = r.typed(value, ("agents",), dict, "a mapping of profile name to profile")
-    agents = {}
+    agents: dict[str, AgentProfile] = {}
     for name, raw in raw_all.items():
-        if not NAME.fullmatch(name):
-            raise r.fail(("agents", name), f"{name!r} is not a valid profile name")
-        agents[name] = _agent(r, name, raw)
+        if not NAME.fullmatch(str(name)):
+            r.note(r.fail(("agents", name), f"{name!r} is not a valid profile name"))
+            continue
+        profile = r.attempt(functools.partial(_agent, r, name, raw))  # each profile on its own
+        if profile is not None:
+            agents[name] = profile
     for name, profile in agents.items():
-        if profile.fallback is not None and profile.fallback not in agents:
-            raise r.fail(("agents", name, "fallback"),
-                         f"{profile.fallback!r} is not a configured agent")
         if profile.fallback == name:
-            raise r.fail(("agents", name, "fallback"), "a profile cannot fall back to itself")
+            r.note(r.fail(("agents", name, "fallback"), "a profile cannot fall back to itself"))
+        elif (profile.fallback is not None and profile.fallback not in agents
+              and profile.fallback not in raw_all):
+            r.note(r.fail(("agents", name, "fallback"),
+                          f"{profile.fallback!r} is not a configured agent"))
     return agents
 
 

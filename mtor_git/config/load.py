@@ -4,6 +4,7 @@ are in `config/model.py`, agent profiles are composed in `config/agents.py`."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -13,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git import paths
+from mtor_git.agent.preflight import build_env, find_binary
+from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.sandbox import SANDBOX_MODES
-from mtor_git.agent.spawn import build_env, find_binary
 from mtor_git.config.agents import parse_agents, verify_keys
 from mtor_git.config.model import FORGES, PullRequestConfig
 from mtor_git.config.model import Config as Config
 from mtor_git.config.model import LogConfig as LogConfig
 from mtor_git.config.model import RepoConfig as RepoConfig
 from mtor_git.config.reader import NAME, Reader
-from mtor_git.config.secrets import UnreadableEnvFile, with_worker_secrets
+from mtor_git.config.secrets import UnreadableEnvFile, env_file_values, with_worker_secrets
 from mtor_git.errors import ConfigError
 from mtor_git.logs import parse_size
 from mtor_git.retry.policy import RetryPolicy
@@ -55,76 +57,116 @@ def load_config(path: Path | None = None, *, environ: Mapping[str, str] | None =
 
 def parse_config(text: str, *, source: str = "<config>",
                  environ: Mapping[str, str] | None = None) -> Config:
+    """Read every field on its own: a bad config is reported whole, one `file:line: field:
+    message` line per problem (ConfigError), not only its first problem."""
     env = dict(os.environ if environ is None else environ)
     try:
         located = load(text)
     except YamlProblem as exc:
         raise ConfigError(f"{source}:{exc.line}: config: {exc.message}") from None
     r = Reader(located, source, env)
-    top = r.mapping(located.data, (), TOP_KEYS)
-    agents = parse_agents(r, top.get("agents"))
-    repos = _repos(r, top.get("repos"))
-    env_file = r.path(top["env_file"], ("env_file",)) if "env_file" in top else None
+    top: dict[str, Any] = r.attempt(lambda: r.mapping(located.data, (), TOP_KEYS), {})
+    before = len(r.problems())
+    agents: dict[str, AgentProfile] = r.attempt(lambda: parse_agents(r, top.get("agents")), {})
+    agents_read = len(r.problems()) == before
+    repos: tuple[RepoConfig, ...] = r.attempt(lambda: _repos(r, top.get("repos")), ())
+    env_file: Path | None = r.attempt(lambda: r.path(top["env_file"], ("env_file",))
+                                      if "env_file" in top else None)
+    agents = _with_secrets(r, agents, top.get("repos"), repos, env_file)
+    default_agent: str = r.attempt(lambda: _default_agent(r, top, agents, agents_read), "")
+    worker_id: str = r.attempt(lambda: r.text(top.get("worker_id", socket.gethostname()),
+                                              ("worker_id",)), "")
+    dirs = {key: r.attempt(functools.partial(_path_or, r, top, key, default), Path())
+            for key, default in (("workspace", paths.workspace_dir),
+                                 ("state_dir", paths.state_dir),
+                                 ("runtime_dir", paths.runtime_dir))}
+    scalars = _scalars(r, top)
+    retry = _retry(r, top.get("retry"))
+    log: LogConfig = r.attempt(lambda: _log(r, top.get("log")), LogConfig(file=None))
+    r.check()  # every problem at once, a line each
+    return Config(
+        path=Path(source) if source != "<config>" else None, worker_id=worker_id,
+        workspace=dirs["workspace"], state_dir=dirs["state_dir"],
+        runtime_dir=dirs["runtime_dir"], repos=repos, agents=agents,
+        default_agent=default_agent, **scalars, retry=retry, log=log, env_file=env_file,
+    )
+
+
+def _with_secrets(r: Reader, agents: dict[str, AgentProfile], raw_repos: Any,
+                  repos: tuple[RepoConfig, ...], env_file: Path | None) -> dict[str, AgentProfile]:
+    """The profiles with the worker's own secrets; with problems already found (the config is
+    refused anyway, `repos` may be partial) only whether `env_file` is readable."""
     try:
-        agents = with_worker_secrets(agents, top.get("repos"), repos, env_file)
+        if r.problems():
+            if env_file is not None:
+                env_file_values(env_file)
+            return agents
+        return with_worker_secrets(agents, raw_repos, repos, env_file)
     except UnreadableEnvFile as exc:
-        raise r.fail(("env_file",), str(exc)) from None
+        r.note(r.fail(("env_file",), str(exc)))
+        return agents
+
+
+def _default_agent(r: Reader, top: dict[str, Any], agents: Mapping[str, AgentProfile],
+                   agents_read: bool) -> str:
     default_agent = r.text(top.get("default_agent", next(iter(agents), "")), ("default_agent",))
-    if default_agent not in agents:
+    if default_agent not in agents and agents_read:  # else the agents' own problems say why
         raise r.fail(("default_agent",), f"{default_agent!r} is not among the configured agents "
                      f"({', '.join(agents) or 'none'})")
-    return Config(
-        path=Path(source) if source != "<config>" else None,
-        worker_id=r.text(top.get("worker_id", socket.gethostname()), ("worker_id",)),
-        workspace=_path_or(r, top, "workspace", paths.workspace_dir),
-        state_dir=_path_or(r, top, "state_dir", paths.state_dir),
-        runtime_dir=_path_or(r, top, "runtime_dir", paths.runtime_dir),
-        repos=repos,
-        agents=agents,
-        default_agent=default_agent,
-        **_scalars(r, top),
-        retry=_retry(r, top.get("retry")),
-        log=_log(r, top.get("log")),
-        env_file=env_file,
-    )
+    return default_agent
 
 
 def _path_or(r: Reader, top: dict[str, Any], key: str, default: Callable[[], Path]) -> Path:
     return r.path(top[key], (key,)) if key in top else default()
 
 
+_DURATIONS = ("poll_interval", "claim_lease", "default_timeout", "max_timeout",
+              "shutdown_grace", "transfer_timeout", "schedule")
+_COUNTS = ("max_parallel", "max_spec_bytes", "max_file_bytes", "max_change_bytes")
+_CHOICES: dict[str, tuple[str, ...]] = {"sandbox": tuple(SANDBOX_MODES),
+                                        "unknown_agents": ("reject", "skip")}
+_UNSET: Any = object()
+
+
 def _scalars(r: Reader, top: dict[str, Any]) -> dict[str, Any]:
+    """The top-level values with a default in Config, each read on its own (a problem with one
+    is recorded, the others are still read)."""
     out: dict[str, Any] = {}
-    for key in ("poll_interval", "claim_lease", "default_timeout", "max_timeout",
-                "shutdown_grace", "transfer_timeout", "schedule"):
+    for key in (*_DURATIONS, *_COUNTS, *_CHOICES, "require_signed", "allowed_signers"):
         if key in top:
-            out[key] = r.duration(top[key], (key,))
-    for key in ("max_parallel", "max_spec_bytes", "max_file_bytes", "max_change_bytes"):
-        if key in top:
-            out[key] = r.count(top[key], (key,))
-    if "sandbox" in top:
-        if top["sandbox"] not in SANDBOX_MODES:
-            raise r.fail(("sandbox",), "expected bwrap or none")
-        out["sandbox"] = top["sandbox"]
-    if "unknown_agents" in top:
-        if top["unknown_agents"] not in ("reject", "skip"):
-            raise r.fail(("unknown_agents",), "expected reject or skip")
-        out["unknown_agents"] = top["unknown_agents"]
+            value = r.attempt(functools.partial(_scalar, r, key, top[key]), _UNSET)
+            if value is not _UNSET:
+                out[key] = value
     if "pull_request" in top:
-        out["pull_request"] = _pull_request(r, top["pull_request"])
-    if "require_signed" in top:
-        out["require_signed"] = r.typed(top["require_signed"], ("require_signed",), bool,
-                                        "true or false")
-    if "allowed_signers" in top:
-        out["allowed_signers"] = r.path(top["allowed_signers"], ("allowed_signers",))
-    if out.get("require_signed") and "allowed_signers" not in out:
-        raise r.fail(("require_signed",), "needs allowed_signers: the file of permitted keys")
+        out["pull_request"] = r.attempt(lambda: _pull_request(r, top["pull_request"]))
+    if out.get("require_signed") and "allowed_signers" not in top:
+        r.note(r.fail(("require_signed",), "needs allowed_signers: the file of permitted keys"))
     if "author" in top:
-        author = r.mapping(top["author"], ("author",), ("name", "email"))
-        if "name" in author:
-            out["author_name"] = r.text(author["name"], ("author", "name"))
-        if "email" in author:
-            out["author_email"] = r.text(author["email"], ("author", "email"))
+        out.update(r.attempt(lambda: _author(r, top["author"]), {}))
+    return out
+
+
+def _scalar(r: Reader, key: str, value: Any) -> Any:
+    if key in _DURATIONS:
+        return r.duration(value, (key,))
+    if key in _COUNTS:
+        return r.count(value, (key,))
+    if key in _CHOICES:
+        if value not in _CHOICES[key]:
+            raise r.fail((key,), f"expected {' or '.join(_CHOICES[key])}")
+        return value
+    if key == "require_signed":
+        return r.typed(value, (key,), bool, "true or false")
+    return r.path(value, (key,))
+
+
+def _author(r: Reader, value: Any) -> dict[str, str]:
+    author = r.mapping(value, ("author",), ("name", "email"))
+    out = {}
+    if "name" in author:
+        out["author_name"] = r.text(author["name"], ("author", "name"))
+    if "email" in author:
+        out["author_email"] = r.text(author["email"], ("author", "email"))
     return out
 
 
@@ -162,28 +204,33 @@ def _repos(r: Reader, value: Any) -> tuple[RepoConfig, ...]:
         raise r.fail(("repos",), "at least one repository is required")
     repos: list[RepoConfig] = []
     for index, item in enumerate(items):
-        where: KeyPath = ("repos", index)
-        raw = r.mapping(item, where, REPO_KEYS)
-        if "url" not in raw:
-            raise r.fail(where, "url is required")
-        url = _repo_url(r, raw["url"], (*where, "url"))
-        repo = RepoConfig(
-            url=url,
-            branch=r.text(raw.get("branch", "main"), (*where, "branch")),
-            tasks_dir=r.text(raw.get("tasks_dir", "tasks"), (*where, "tasks_dir")).strip("/"),
-            name=r.text(raw.get("name", _slug(url)), (*where, "name")),
-            ssh_key=r.path(raw["ssh_key"], (*where, "ssh_key")) if "ssh_key" in raw else None,
-            username=r.text(raw["username"], (*where, "username")) if "username" in raw
-            else None,
-            token=_token(r, raw, where),
-            **verify_keys(r, raw, where),
-        )
-        if not NAME.fullmatch(repo.name):
-            raise r.fail((*where, "name"), f"{repo.name!r} cannot name a folder; set name:")
-        if any(other.name == repo.name for other in repos):
-            raise r.fail((*where, "name"), f"two repositories named {repo.name!r}; set name:")
-        repos.append(repo)
+        repo = r.attempt(functools.partial(_repo, r, item, ("repos", index), repos))
+        if repo is not None:
+            repos.append(repo)
     return tuple(repos)
+
+
+def _repo(r: Reader, item: Any, where: KeyPath, before: list[RepoConfig]) -> RepoConfig:
+    raw = r.mapping(item, where, REPO_KEYS)
+    if "url" not in raw:
+        raise r.fail(where, "url is required")
+    url = _repo_url(r, raw["url"], (*where, "url"))
+    repo = RepoConfig(
+        url=url,
+        branch=r.text(raw.get("branch", "main"), (*where, "branch")),
+        tasks_dir=r.text(raw.get("tasks_dir", "tasks"), (*where, "tasks_dir")).strip("/"),
+        name=r.text(raw.get("name", _slug(url)), (*where, "name")),
+        ssh_key=r.path(raw["ssh_key"], (*where, "ssh_key")) if "ssh_key" in raw else None,
+        username=r.text(raw["username"], (*where, "username")) if "username" in raw
+        else None,
+        token=_token(r, raw, where),
+        **verify_keys(r, raw, where),
+    )
+    if not NAME.fullmatch(repo.name):
+        raise r.fail((*where, "name"), f"{repo.name!r} cannot name a folder; set name:")
+    if any(other.name == repo.name for other in before):
+        raise r.fail((*where, "name"), f"two repositories named {repo.name!r}; set name:")
+    return repo
 
 
 def _token(r: Reader, raw: dict[str, Any], where: KeyPath) -> str | None:
@@ -211,17 +258,19 @@ def _slug(url: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", tail).lstrip(".-") or "repo"
 
 def _retry(r: Reader, value: Any) -> RetryPolicy:
-    raw = r.mapping(value, ("retry",), RETRY_KEYS)
+    raw: dict[str, Any] = r.attempt(lambda: r.mapping(value, ("retry",), RETRY_KEYS), {})
     changes: dict[str, Any] = {}
-    for key in ("max_attempts", "breaker_threshold"):
-        if key in raw:
-            changes[key] = r.count(raw[key], ("retry", key))
-    for key in ("initial_backoff", "max_backoff", "min_model_call", "min_spacing",
-                "breaker_cooldown"):
-        if key in raw:
-            changes[key] = r.duration(raw[key], ("retry", key),
-                                      allow_zero=key in ("min_model_call", "min_spacing"))
+    for key, item in raw.items():
+        got = r.attempt(functools.partial(_retry_value, r, key, item), _UNSET)
+        if got is not _UNSET:
+            changes[key] = got
     return replace(RetryPolicy(), **changes)
+
+
+def _retry_value(r: Reader, key: str, value: Any) -> Any:
+    if key in ("max_attempts", "breaker_threshold"):
+        return r.count(value, ("retry", key))
+    return r.duration(value, ("retry", key), allow_zero=key in ("min_model_call", "min_spacing"))
 
 
 def _log(r: Reader, value: Any) -> LogConfig:

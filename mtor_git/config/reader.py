@@ -1,12 +1,13 @@
 """Typed access to the located YAML of a config file: every failure a ConfigError that names
-the file, the line and the dotted field."""
+the file, the line and the dotted field. A loader reads each field through `attempt`, so one bad
+field is recorded and the others are still read: `problems()` holds every one, like `validate`."""
 
 from __future__ import annotations
 
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,27 +20,64 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # a repository folder or 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+class FieldError(ConfigError):
+    """One field's problem, `file:line: field: message`; `line` orders a report of several."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
 class Reader:
     """Typed access to the located YAML, raising ConfigError as `file:line: field: message`."""
 
     def __init__(self, located: Located, source: str, environ: Mapping[str, str]) -> None:
         self.located, self.source, self.environ = located, source, environ
+        self._problems: list[ConfigError] = []
 
-    def fail(self, path: KeyPath, message: str) -> ConfigError:
+    def fail(self, path: KeyPath, message: str) -> FieldError:
         field_name = ".".join(str(p) for p in path) or "config"
-        return ConfigError(f"{self.source}:{self.located.line(path)}: {field_name}: {message}")
+        line = self.located.line(path)
+        return FieldError(f"{self.source}:{line}: {field_name}: {message}", line)
+
+    def note(self, problem: ConfigError) -> None:
+        """Record a problem and go on reading the other fields."""
+        self._problems.append(problem)
+
+    def attempt(self, read: Callable[[], Any], fallback: Any = None) -> Any:
+        """`read()`, or `fallback` with its problem recorded."""
+        try:
+            return read()
+        except ConfigError as exc:
+            self.note(exc)
+            return fallback
+
+    def problems(self) -> list[ConfigError]:
+        return list(self._problems)
+
+    def check(self) -> None:
+        """Raise one ConfigError naming every problem recorded, a line each, in file order."""
+        if not self._problems:
+            return
+        ordered = sorted(self._problems, key=lambda p: p.line if isinstance(p, FieldError) else 0)
+        lines = list(dict.fromkeys(str(p) for p in ordered))
+        raise ConfigError("\n".join(lines))
 
     def mapping(self, value: Any, path: KeyPath, keys: tuple[str, ...]) -> dict[str, Any]:
+        """The known keys of a mapping; each unknown key is recorded as a problem."""
         if value is None:
             return {}
         if not isinstance(value, dict):
             raise self.fail(path, "expected a mapping")
-        for key in value:
-            if key not in keys:
-                hint = difflib.get_close_matches(key, list(keys), n=1)
-                tip = f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(keys)}"
-                raise self.fail((*path, key), f"unknown key{tip}")
-        return value
+        known = {}
+        for key, item in value.items():
+            if key in keys:
+                known[key] = item
+                continue
+            hint = difflib.get_close_matches(str(key), list(keys), n=1)
+            tip = f"; did you mean {hint[0]!r}?" if hint else f"; known: {', '.join(keys)}"
+            self.note(self.fail((*path, key), f"unknown key{tip}"))
+        return known
 
     def typed(self, value: Any, path: KeyPath, kind: type | tuple[type, ...], what: str) -> Any:
         if isinstance(value, bool) and kind is not bool:

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mtor_git import git, proc
+from mtor_git.agent.preflight import build_env, find_binary
 from mtor_git.agent.profiles import AgentProfile
-from mtor_git.agent.spawn import build_env, find_binary
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.doctor.clis import check_cli_settings, check_identity
 from mtor_git.doctor.run import Check

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from loguru import logger
 
-from mtor_git.git import Repository
+from mtor_git.git import Repository, refs
 from mtor_git.queue import claims, protocol
 
 
@@ -52,7 +52,10 @@ def acquire(repo: Repository, view: protocol.RemoteView, task_id: str, run: int,
     if new_oid is None:
         return Missed.RACE
     fresh = protocol.read_view(repo, view.branch)
-    if fresh.done(task_id, run):  # finished by someone between our fetch and our claim
+    branch = fresh.refs.get(refs.branch_ref(task_id, run))
+    if branch is not None and protocol.holds_result(repo, branch, task_id):
+        # Finished by someone between our fetch and our claim (a branch we have not fetched
+        # counts as a result: a worker pushes its branch only with the result on top).
         protocol.delete_claim(repo, task_id)
         return Missed.DONE
     return Won(claim, new_oid)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from mtor_git import git
 from mtor_git.errors import SpecError
 from mtor_git.git import Repository, refs
-from mtor_git.queue.protocol import RemoteView, requested_run
+from mtor_git.queue.protocol import RemoteView, current_run
 from mtor_git.spec.graph import find_cycle
 from mtor_git.spec.parse import Spec, parse_spec
 from mtor_git.states import TERMINAL, TaskStatus
@@ -43,7 +43,7 @@ class Gate:
 def ended(repo: Repository, view: RemoteView, task_id: str) -> TaskStatus | None:
     """How the latest requested run of `task_id` ended, from the result file the worker wrote on
     its branch (or merged into the watched branch); None while it has not ended."""
-    run = requested_run(repo, view, task_id)
+    run = current_run(repo, view, task_id)
     oid = view.refs.get(refs.branch_ref(task_id, run))
     for rev in (oid, view.head):
         if rev is None:
@@ -107,4 +107,4 @@ def start_branch(repo: Repository, view: RemoteView, spec: Spec) -> str | None:
     if spec.base is not None or len(spec.depends_on) != 1:
         return None
     dep = spec.depends_on[0]
-    return view.refs.get(refs.branch_ref(dep, requested_run(repo, view, dep)))
+    return view.refs.get(refs.branch_ref(dep, current_run(repo, view, dep)))

@@ -94,6 +94,43 @@ def requested_run(repo: Repository, view: RemoteView, task_id: str) -> int:
         return 1
 
 
+# Runs looked past when their branches hold no result: far more than anyone pushes by hand.
+_MAX_SKIPPED_RUNS = 100
+
+
+def holds_result(repo: Repository, oid: str, task_id: str) -> bool:
+    """Whether commit `oid` carries a result a worker wrote for `task_id`: `results/<id>.json`,
+    a JSON object naming the task. A user's own branch named `mtor/<id>` holds none. A commit
+    not fetched yet counts as a result: a worker pushes its branch only with the result on top."""
+    if git.resolve(repo, oid) is None:
+        return True
+    raw = git.read_blob(repo, oid, refs.result_json(task_id))
+    try:
+        data = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return False
+    task = data.get("task") if isinstance(data, dict) else None
+    return isinstance(task, dict) and task.get("id") == task_id
+
+
+def run_to_do(repo: Repository, view: RemoteView, task_id: str, requested: int) -> int:
+    """The run a worker runs for `task_id` when run `requested` is asked for: that run, or the
+    first later one whose branch is free, past each branch that exists without a result
+    (DESIGN §3 "Done": a branch without a worker-written result is not a result)."""
+    run = requested
+    while run < requested + _MAX_SKIPPED_RUNS:
+        oid = view.refs.get(refs.branch_ref(task_id, run))
+        if oid is None or holds_result(repo, oid, task_id):
+            return run
+        run += 1
+    return run
+
+
+def current_run(repo: Repository, view: RemoteView, task_id: str) -> int:
+    """`run_to_do` of the run `mtor-git retry` asked for (run 1 when none was)."""
+    return run_to_do(repo, view, task_id, requested_run(repo, view, task_id))
+
+
 def push_claim(repo: Repository, claim: Claim, *, parent: str | None,
                author: tuple[str, str]) -> str | None:
     """Create (parent None) or advance (compare-and-swap on `parent`) the claim ref.

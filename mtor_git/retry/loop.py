@@ -29,11 +29,12 @@ from typing import Any
 from loguru import logger
 
 from mtor_git.agent.evidence import Attempt, Failure, StoppedBy
+from mtor_git.agent.preflight import Prepared, RunRequest, preflight
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
-from mtor_git.agent.spawn import Prepared, RunRequest, preflight, run_attempt
+from mtor_git.agent.spawn import run_attempt
 from mtor_git.errors import PreflightError
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy, backoff_delay, park_until
@@ -188,8 +189,8 @@ class _Loop:
         except PreflightError as exc:
             logger.warning("preflight failed for agent {}: {} ({})", self.request.profile_name,
                            self.redactor.text(str(exc)), exc.kind)
-            return self.finish(TaskStatus.FAILED, Failure(exc.kind, self.redactor.text(str(exc)),
-                                                 rule="preflight"))
+            return self.finish(TaskStatus.FAILED, Failure(
+                exc.kind, self.redactor.text(str(exc)), rule="preflight"))
         primary, waited = current, 0.0
         budget = max(self.request.budget.attempts_left(self.policy, current.request.profile), 1)
         for number in range(1, budget + 1):
@@ -326,9 +327,9 @@ class _Loop:
                 return stopped
             if self.breakers.allow(name, self.clock()):
                 return current, waited
-        return self.finish(TaskStatus.PARKED, Failure("breaker_open", f"agent {name!r} has failed "
-                           "repeatedly with provider faults; its breaker is open",
-                           rule="breaker"), resume_at=self.clock() + cooldown)
+        return self.finish(TaskStatus.PARKED, Failure(
+            "breaker_open", f"agent {name!r} has failed repeatedly with provider faults; its "
+            "breaker is open", rule="breaker"), resume_at=self.clock() + cooldown)
 
     # --- endings ----------------------------------------------------------------------------
 
@@ -346,7 +347,7 @@ class _Loop:
 
     def _cancelled(self) -> Execution:
         return self.finish(TaskStatus.CANCELLED, Failure("cancelled", "cancelled on request",
-                                                rule="cancel"))
+                                                          rule="cancel"))
 
     def _failure(self, attempt: Attempt, what: str) -> Failure:
         verdict = attempt.classification

@@ -19,8 +19,8 @@ from mtor_git.retry.loop import ExecuteRequest, execute
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import read_spec_file
 from mtor_git.states import TaskStatus
+from mtor_git.task.refusals import profile_refusal
 from mtor_git.task.result import LOCAL_BRANCH, Result, TaskInfo, WorkerInfo
-from mtor_git.task.run import profile_refusal
 
 
 def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, str], *,

@@ -4,15 +4,13 @@ worker's clone, commit that and the result."""
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import socket
-import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +21,9 @@ from mtor_git.agent.evidence import Failure
 from mtor_git.agent.identity import identity_env
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
-from mtor_git.agent.secretscan import leak_failure
 from mtor_git.attempts import AttemptRecord
-from mtor_git.config.model import Config, RepoConfig
-from mtor_git.errors import ChangeTooLarge, Problem
+from mtor_git.config.model import Config
+from mtor_git.errors import ChangeTooLarge
 from mtor_git.git import Checkout, Collected, Limits, Repository, refs
 from mtor_git.git.read import Changes
 from mtor_git.queue import deps, protocol
@@ -38,6 +35,13 @@ from mtor_git.spec.parse import Spec
 from mtor_git.spec.signing import verify_commit
 from mtor_git.spec.validate import Checked, check_bytes
 from mtor_git.states import TaskStatus
+from mtor_git.task.handback import disk_full, hand_back_for_space
+from mtor_git.task.job import Job as Job
+from mtor_git.task.job import Outcome as Outcome
+from mtor_git.task.job import Signals as Signals
+from mtor_git.task.leaks import secret_leak
+from mtor_git.task.refusals import problems_text
+from mtor_git.task.refusals import profile_refusal as profile_refusal
 from mtor_git.task.result import (
     Result,
     TaskInfo,
@@ -49,41 +53,6 @@ from mtor_git.task.verify import Plan, Verification, fix_prompt, run_checks
 from mtor_git.task.verify import plan as verify_plan
 
 _SYMLINK = 0o120000
-
-
-@dataclass(frozen=True)
-class Job:
-    """A claimed task: which spec, at which commit of the watched branch, which run."""
-
-    repo: RepoConfig
-    task_id: str
-    spec_path: str
-    run: int
-    head: str
-    carried_attempts: tuple[AttemptRecord, ...] = ()
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a job produced: a result committed on its local branch, or a hand-back."""
-
-    result: Result | None
-    commit: str | None
-    release_reason: str | None = None
-    not_before: float | None = None
-    attempts: tuple[AttemptRecord, ...] = ()
-
-
-@dataclass(frozen=True)
-class Signals:
-    """Events that stop a running agent: a cancel request, the daemon's shutdown, a lost claim
-    (the claim keeper sets `cancel` too, so the agent stops, and `lost`, so nothing publishes)."""
-
-    cancel: threading.Event
-    shutdown: threading.Event
-    lost: threading.Event
-    # Called as the agent is about to start, so the claim can say `running` instead of `claimed`.
-    agent_starting: Callable[[], None] = lambda: None
 
 
 class TaskRunner:
@@ -110,7 +79,7 @@ class TaskRunner:
                 return self._finish(job, info, started, TaskStatus.CANCELLED, spec_commit,
                                     Failure("cancelled", "cancelled before it started"))
             if checked.spec is None:
-                message = _problems_text(checked.problems)
+                message = problems_text(checked.problems)
                 return self._finish(job, info, started, TaskStatus.REJECTED, spec_commit,
                                     Failure("invalid_spec", message))
             refusal = self._refusal(checked.spec, spec_commit)
@@ -118,8 +87,8 @@ class TaskRunner:
                 return self._finish(job, info, started, TaskStatus.REJECTED, spec_commit, refusal)
             return self._run_agent(job, info, checked.spec, spec_commit, started, signals)
         except Exception as exc:  # an internal error must still end as a result, not a spin
-            if _disk_full(exc):
-                return _hand_back_for_space(job, exc, self.config.retry.initial_backoff)
+            if disk_full(exc):
+                return hand_back_for_space(job, exc, self.config.retry.initial_backoff)
             logger.exception("internal error in task {}", job.task_id)
             return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
                                 _internal(exc, self._redactor()))
@@ -188,14 +157,14 @@ class TaskRunner:
             if signals.lost.is_set():
                 return Outcome(None, None, release_reason="claim lost")
             if execution.failure is not None and execution.failure.kind == "disk_full":
-                return _hand_back_for_space(job, execution.failure.message,
+                return hand_back_for_space(job, execution.failure.message,
                                             self.config.retry.initial_backoff, attempts)
             try:
                 return self._record(job, info, spec, spec_commit, started, checkout,
                                     execution, attempts, verification)
             except Exception as exc:  # the agent ran: its attempts stay in the evidence
-                if _disk_full(exc):
-                    return _hand_back_for_space(job, exc, self.config.retry.initial_backoff,
+                if disk_full(exc):
+                    return hand_back_for_space(job, exc, self.config.retry.initial_backoff,
                                                 attempts)
                 logger.exception("internal error recording task {}", job.task_id)
                 return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
@@ -250,24 +219,15 @@ class TaskRunner:
             limits=Limits(self.config.max_file_bytes, self.config.max_change_bytes))
 
     def _secret_leak(self, spec: Spec, base: str, head: str) -> Failure | None:
-        """A secret value of the environment anywhere the push would carry it: a file the agent
-        changed, a file name, or one of its own commits (message, author): refuse to push it."""
-        if head == base:
-            return None
+        """The check of task/leaks.py with every secret the task's profile or its fallback
+        could see."""
         agent = spec.agent or self.config.default_agent
         secrets: dict[str, str] = {}
         for name in (agent, self.config.agents[agent].fallback):
             profile = self.config.agents.get(name or "")
             if profile is not None:
                 secrets.update(secrets_from(profile, self.environ))
-        places: list[tuple[str, bytes]] = []
-        for change in git.diff_changes(self.repo, base, head).files:
-            if change.status != "deleted":
-                places.append((f"the file name {change.path}", change.path.encode()))
-                places.append((change.path, git.read_blob(self.repo, head, change.path) or b""))
-        places += [(f"the agent's commit {oid[:12]} (message or author)", raw)
-                   for oid, raw in git.commits_between(self.repo, base, head)]
-        return leak_failure(places, secrets)  # plain, encoded, reversed or split over lines
+        return secret_leak(self.repo, base, head, secrets)
 
     def _budget(self, spec: Spec, job: Job) -> Budget:
         """What this run may still spend, after what earlier hand-backs of it spent."""
@@ -412,45 +372,6 @@ class TaskRunner:
             message=commit_message(result), author_name=self.config.author_name,
             author_email=self.config.author_email)
         return Outcome(result, commit)
-
-
-def profile_refusal(spec: Spec, config: Config) -> Failure | None:
-    """Why this worker cannot run `spec` as written (unknown profile, unsupported model)."""
-    agent = spec.agent or config.default_agent
-    if agent not in config.agents:
-        return Failure("unknown_agent", f"{spec.path}: agent {agent!r} is not configured on "
-                       f"worker {config.worker_id} (configured: {', '.join(config.agents)})")
-    if spec.model and not config.agents[agent].model_args:
-        return Failure("model_unsupported", f"{spec.path}: model {spec.model!r} was asked for, "
-                       f"but profile {agent!r} has no model_args to pass it")
-    return None
-
-
-def _problems_text(problems: tuple[Problem, ...], limit: int = 20) -> str:
-    """The first `limit` problems: a spec of 3,000 unknown keys must not become a result (and a
-    pull-request body) of 300 KB; `mtor-git validate` lists them all."""
-    shown = "; ".join(str(p) for p in problems[:limit])
-    more = len(problems) - limit
-    return f"{shown}; and {more} more (see `mtor-git validate`)" if more > 0 else shown
-
-
-def _disk_full(exc: BaseException) -> bool:
-    """No space (or quota) in the workspace: a local, temporary condition, not the task's."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    text = str(exc)
-    return "No space left on device" in text or "Disk quota exceeded" in text
-
-
-def _hand_back_for_space(job: Job, exc: BaseException | str, wait: float,
-                         attempts: tuple[AttemptRecord, ...] | None = None) -> Outcome:
-    """Give the claim back (with what ran) to be tried again after `wait`: a full disk is the
-    worker's trouble, not the task's, and must not end it."""
-    logger.error("task {}: the workspace is out of space ({}); handed back, to be tried again "
-                 "in {:.0f}s", job.task_id, exc, wait)
-    return Outcome(None, None, release_reason="disk full",
-                   attempts=job.carried_attempts if attempts is None else attempts,
-                   not_before=time.time() + wait)
 
 
 def _invoked(execution: Execution | None, attempts: tuple[AttemptRecord, ...]) -> bool | None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from mtor_git.agent.evidence import Report, Run
+from mtor_git.agent.evidence import Report, Run, StoppedBy
 
 EVIDENCE_MAX = 300
 STRUCTURED_FORMATS = frozenset({"claude-json", "codex-jsonl"})
@@ -80,7 +80,7 @@ def text(*patterns: str) -> Matcher:
 
 # ---- structured matchers (run and report fields) ----------------------------------------------
 
-def stopped(by: str) -> Matcher:
+def stopped(by: StoppedBy) -> Matcher:
     def match(f: Facts) -> Evidence | None:
         if f.run.stopped_by != by:
             return None

@@ -4,6 +4,7 @@ source: a provider's documentation (providers.py), a CLI's measured behaviour, o
 
 from __future__ import annotations
 
+from mtor_git.agent.evidence import StoppedBy
 from mtor_git.verdict import providers as p
 from mtor_git.verdict.matchers import (
     Rule,
@@ -32,10 +33,12 @@ _MEASURED = f"{p.CLAUDE_CLI}; {p.CODEX_CLI}"
 
 RULES: tuple[Rule, ...] = (
     Rule("stopped_by_timeout", "timeout", False,
-         "our timeout ended it; a hang is no evidence of a transient fault", stopped("timeout")),
-    Rule("stopped_by_cancel", "cancelled", False, "a user asked to cancel", stopped("cancel")),
+         "our timeout ended it; a hang is no evidence of a transient fault",
+         stopped(StoppedBy.TIMEOUT)),
+    Rule("stopped_by_cancel", "cancelled", False, "a user asked to cancel",
+         stopped(StoppedBy.CANCEL)),
     Rule("stopped_by_shutdown", "interrupted", False,
-         "the worker shut down; the task is picked up again", stopped("shutdown")),
+         "the worker shut down; the task is picked up again", stopped(StoppedBy.SHUTDOWN)),
     Rule("spawn_bad_cwd", "bad_cwd", False, "exec failed on the working directory",
          spawn(cwd=True), "execve(2) errno"),
     Rule("spawn_not_found", "binary_missing", False, "exec found no such executable",

@@ -5,7 +5,6 @@ step in queue/acquire.py, the task in task/run.py, the publication in queue/outb
 from __future__ import annotations
 
 import functools
-import json
 import threading
 import time
 from collections.abc import Mapping
@@ -19,17 +18,19 @@ from mtor_git import faults, git
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.errors import GitOpError, SpecError
-from mtor_git.git import Repository, refs
+from mtor_git.git import Repository
 from mtor_git.git.transfer import Credentials, bound_transfers, register_credentials, shown_url
 from mtor_git.queue import claims, deps, outbox, protocol
 from mtor_git.queue.acquire import Missed, Won, acquire
 from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import OutboxEntry, RepoState
 from mtor_git.retry.policy import BreakerBoard
-from mtor_git.spec.parse import is_spec_path, is_valid_id, parse_spec
+from mtor_git.spec.parse import parse_spec
+from mtor_git.task.job import Job, Signals
 from mtor_git.task.result import Result
-from mtor_git.task.run import Job, Signals, TaskRunner
+from mtor_git.task.run import TaskRunner
 from mtor_git.worker import pullrequest, recovery
+from mtor_git.worker.candidates import find_candidates, merged_run
 from mtor_git.worker.syncs import Syncs
 
 
@@ -142,7 +143,9 @@ class Worker:
         if rt.reconciled and view.refs == rt.last_refs and not rt.waiting:
             return 0  # nothing moved since the last cycle: no fetch, no work
         git.fetch(repo)
-        candidates = self._candidates(repo, rt, view)
+        candidates = find_candidates(repo, view, tasks_dir=rt.config.tasks_dir,
+                                     last=rt.state.last_processed(), whole=not rt.reconciled,
+                                     known=set(rt.waiting) | rt.blocked)
         started = 0
         for task_id in sorted(candidates):
             if self.stopping.is_set():
@@ -157,32 +160,15 @@ class Worker:
         rt.last_refs, rt.reconciled = view.refs, True
         return started
 
-    def _candidates(self, repo: Repository, rt: RepoRuntime,
-                    view: protocol.RemoteView) -> set[str]:
-        tasks_dir = rt.config.tasks_dir
-        assert view.head is not None
-        last = rt.state.last_processed()
-        ids: set[str] = set(rt.waiting) | rt.blocked
-        if not rt.reconciled or last is None or not git.is_ancestor(repo, last, view.head):
-            # Start-up, lost state or a force-push: compare the whole tasks/ tree with the refs.
-            paths = git.list_tree(repo, view.head, tasks_dir)
-        else:
-            paths = {c.path: "" for c in git.changed_paths(repo, last, view.head, tasks_dir)
-                     if c.status != "deleted"}
-        ids.update(_task_id(p) for p in paths
-                   if is_spec_path(p, tasks_dir) and _named_like_a_task(p))
-        for prefix in (refs.RETRY_PREFIX, refs.CLAIM_PREFIX, refs.CANCEL_PREFIX):
-            ids.update(view.ids_with(prefix))
-        return ids
-
     def _consider(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
                   task_id: str) -> int:
         spec_path = f"{rt.config.tasks_dir}/{task_id}.md"
-        run = protocol.requested_run(repo, view, task_id)
+        requested = protocol.requested_run(repo, view, task_id)
+        run = protocol.run_to_do(repo, view, task_id, requested)  # past branches with no result
         with self._lock:
             if (rt.config.name, task_id) in self.running:
                 return 0
-        if view.done(task_id, run) or _merged_run(repo, view.head or "", task_id) >= run:
+        if view.done(task_id, run) or merged_run(repo, view.head or "", task_id) >= requested:
             rt.waiting.discard(task_id)
             if view.claim_oid(task_id) is not None:
                 # Left beside a published result (its holder died before deleting it, or its
@@ -422,33 +408,3 @@ def _mark_running_soon(keeper: ClaimKeeper) -> None:
             logger.warning("could not mark {} running: {}", keeper.claim.task_id, exc)
 
     threading.Thread(target=mark, name=f"running-{keeper.claim.task_id}", daemon=True).start()
-
-
-def _merged_run(repo: Repository, head: str, task_id: str) -> int:
-    """The run whose result was merged into the watched branch (0 when none): DESIGN §3 counts
-    a task done then too, even after its mtor/<id> branch was deleted with the merge."""
-    raw = git.read_blob(repo, head, refs.result_json(task_id))
-    if raw is None:
-        return 0
-    try:
-        run = json.loads(raw).get("run", 1)
-        return run if isinstance(run, int) else 1
-    except (ValueError, AttributeError):
-        return 1  # a result file is there, whatever else it says
-
-
-def _task_id(path: str) -> str:
-    return path.rsplit("/", 1)[-1][:-3]
-
-
-def _named_like_a_task(path: str) -> bool:
-    """A file whose name cannot be a task id is no task: its id would name refs (`a..b` is no
-    ref name and stopped the whole cycle; `tаsk` with a Cyrillic а would publish a branch that
-    looks like mtor/task; `x-r2` would land on run 2 of `x`). Skipped with a warning; the
-    pre-commit hook and `mtor-git validate` tell the user why."""
-    task_id = _task_id(path)
-    if is_valid_id(task_id):
-        return True
-    logger.warning("{}: {!r} is not a valid task id; ignored (see `mtor-git validate`)",
-                   path, task_id)
-    return False

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-# A sync still running after this long is reported as waiting on its remote.
+# A sync still running after this long is named in the worker's status.
 SLOW_AFTER = 1.0
 
 
@@ -44,20 +44,16 @@ class Syncs:
         those that ended."""
         if futures:
             wait(futures, timeout=timeout, return_when=ALL_COMPLETED)
-        return sum(f.result() for f in futures if f.done() and f.exception() is None)
+        return sum(f.result() for f in futures
+                   if f.done() and not f.cancelled() and f.exception() is None)
 
     def waiting(self, now: float | None = None) -> dict[str, str]:
-        """Repository name -> "<url>: no answer for N s" for every sync running longer than
-        SLOW_AFTER."""
+        """Repository name -> "<url>: still syncing after N s" for every sync running longer
+        than SLOW_AFTER (a remote that does not answer, or a long fetch)."""
         at = time.time() if now is None else now
-        return {name: f"{s.label}: no answer for {at - s.started_at:.0f} s (still syncing)"
+        return {name: f"{s.label}: still syncing after {at - s.started_at:.0f} s"
                 for name, s in self._current.items()
                 if not s.future.done() and at - s.started_at >= SLOW_AFTER}
-
-    def since(self, name: str) -> float | None:
-        """When the running sync of `name` started; None when none runs."""
-        s = self._current.get(name)
-        return s.started_at if s is not None and not s.future.done() else None
 
     def shutdown(self) -> None:
         # A sync blocked on a silent remote ends by itself within transfer_timeout.

@@ -162,7 +162,7 @@ def test_cancel_and_shutdown_stop_the_group(wt: Path, event_name: str) -> None:
     timer = threading.Timer(0.5, event.set)
     timer.start()
     run = run_attempt(request(fake_profile("hang"), wt, timeout=60.0, kill_grace=0.5),
-                      **{event_name: event})  # type: ignore[arg-type]
+                      **{event_name: event})
     timer.cancel()
     assert run.stopped_by == event_name
     pids = [int(p) for p in fake_state(wt, "pids").read_text().split()]

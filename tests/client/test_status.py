@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from boardfixtures import FakeWorker, add_specs, attempt, mtor, spec_text
@@ -18,7 +19,7 @@ def worker(bare_remote: Path, tmp_path: Path) -> FakeWorker:
     return FakeWorker(str(bare_remote), tmp_path / "worker.git")
 
 
-def states(user_repo: Path, *extra: str) -> dict[str, dict[str, object]]:
+def states(user_repo: Path, *extra: str) -> dict[str, dict[str, Any]]:
     out = mtor(user_repo, "status", "--json", *extra)
     assert out.code == 0, out.stderr
     data = out.json()
@@ -137,8 +138,10 @@ def test_status_leaves_the_users_branches_alone(user_repo: Path, worker: FakeWor
 
 def test_a_merged_result_on_the_watched_branch_counts_as_done(user_repo: Path) -> None:
     add_specs(user_repo, "merged")
+    from mtor_git.states import TaskStatus
     from mtor_git.task.result import Result, TaskInfo, WorkerInfo
-    result = Result("succeeded", TaskInfo("merged", "tasks/merged.md", None, None, "claude"),
+    result = Result(TaskStatus.SUCCEEDED,
+                    TaskInfo("merged", "tasks/merged.md", None, None, "claude"),
                     WorkerInfo("w1", "h", "0.1", 1), "mtor/merged", 0.0, 1.0, True)
     from gitfixtures import write_commit
     write_commit(user_repo, {"results/merged.json": result.dumps().encode()}, "merge result")

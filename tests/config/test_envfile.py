@@ -216,7 +216,7 @@ def test_lint_never_raises_on_arbitrary_bytes(data: bytes) -> None:
 
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True)
-values = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+values = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
                  max_size=40)
 
 

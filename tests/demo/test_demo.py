@@ -52,7 +52,7 @@ def test_demo_with_dir_keeps_a_sandbox_whose_results_are_on_the_remote(tmp_path:
     for task in ("add-greeting", "misconfigured-flag", "rate-limited-once"):
         tip = remote.revparse_single(f"refs/heads/mtor/{task}").peel(pygit2.Commit)
         blob = tip.tree[f"results/{task}.json"]
-        statuses[task] = json.loads(remote[blob.id].data)
+        statuses[task] = json.loads(remote[blob.id].peel(pygit2.Blob).data)
     assert statuses["add-greeting"]["status"] == "succeeded"
     assert statuses["add-greeting"]["model_invoked"] is True
     assert statuses["misconfigured-flag"]["status"] == "failed"

@@ -40,7 +40,8 @@ def accepted_keys() -> dict[str, set[str]]:
     def strings(node: ast.AST) -> set[str] | None:
         if isinstance(node, ast.Tuple) and node.elts and all(
                 isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
-            return {e.value for e in node.elts if isinstance(e, ast.Constant)}
+            return {e.value for e in node.elts
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str)}
         return None
 
     nodes = [n for module in sorted(LOADER.glob("*.py")) for n in ast.walk(ast.parse(

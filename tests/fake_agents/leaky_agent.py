@@ -79,7 +79,8 @@ def main() -> int:
     if "--commit" in args or "--message-only" in args:
         commit(paths, f"agent work\n\nused token {secret}\n")
     failing = "--fail" in args
-    report = {"type": "result", "subtype": "error_during_execution" if failing else "success",
+    report: dict[str, object] = {
+              "type": "result", "subtype": "error_during_execution" if failing else "success",
               "is_error": failing, "duration_ms": 5, "num_turns": 1,
               "result": (f"API Error: Request rejected (429) with token {secret}" if failing
                          else f"done; I used the token {secret}"),

@@ -383,7 +383,7 @@ def test_markers_out_of_order_or_alone_are_not_a_conflict() -> None:
     assert has_conflict_markers(b"<<<<<<<\r\na\r\n=======\r\nb\r\n>>>>>>>\r\n")
 
 
-_LINE = st.text(st.characters(blacklist_characters="<=>\r\n\x00", blacklist_categories=("Cs",)),
+_LINE = st.text(st.characters(blacklist_characters="<=>\r\n\x00", blacklist_categories=["Cs"]),
                max_size=20)
 
 

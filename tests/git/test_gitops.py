@@ -323,7 +323,7 @@ def test_worktree_deleted_underneath_is_recreated(bare_remote: Path, tmp_path: P
     assert gitops.prune_worktrees(repo) == ["t1.r1"]
     again = gitops.create_worktree(repo, "t1.r1", wt, "mtor/t1", base)
     assert (again / "README.md").exists() and not (again / "x").exists()
-    assert kept in repo  # the earlier commit is not lost, only the branch label moved
+    assert kept is not None and kept in repo  # not lost: only the branch label moved
     subprocess.run(["rm", "-rf", str(wt)], check=True)
     gitops.remove_worktree(repo, "t1.r1", wt)  # directory already gone: still fine
     gitops.remove_worktree(repo, "t1.r1", wt)  # and twice

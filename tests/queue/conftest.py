@@ -7,10 +7,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from claimfixtures import Worker
+from claimfixtures import Worker, clone_for
 from gitfixtures import git_daemon, make_bare_remote
-
-from mtor_git import git as gitops
 
 
 @pytest.fixture
@@ -22,8 +20,7 @@ def remote(tmp_path: Path) -> Path:
 def worker(remote: Path, tmp_path: Path) -> Callable[[str], Worker]:
     """`worker("w1")`: a worker with its own clone of `remote`."""
     def make(name: str) -> Worker:
-        return Worker(name, gitops.open_or_clone(str(remote), tmp_path / name / "repo.git",
-                                                 bare=True))
+        return clone_for(remote, tmp_path / name / "repo.git", name)
     return make
 
 
@@ -32,5 +29,4 @@ def served_worker(remote: Path, tmp_path: Path) -> Iterator[Worker]:
     """Worker "w1" talking to `remote` through `git daemon` (git://), so the remote's own hooks
     judge its pushes (a path remote is written directly)."""
     with git_daemon(remote.parent) as daemon:
-        yield Worker("w1", gitops.open_or_clone(daemon.url(remote), tmp_path / "served.git",
-                                                bare=True))
+        yield clone_for(daemon.url(remote), tmp_path / "served.git", "w1")

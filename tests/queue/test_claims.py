@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from claimfixtures import AUTHOR, Worker, remote_claim_parent, remote_ref
-from gitfixtures import git
+from gitfixtures import git, import_commit
 
 from mtor_git.attempts import AttemptRecord
 from mtor_git.queue import claims, protocol
@@ -104,7 +104,9 @@ def test_a_run_done_between_the_fetch_and_the_claim_is_not_claimed(
         remote: Path, worker: Callable[[str], Worker]) -> None:
     w1 = worker("w1")
     view = w1.view()  # before the result lands
-    git("branch", "mtor/t1", "main", cwd=remote)  # run 1's result branch appears
+    # run 1's result branch appears (a worker pushes it only with the result on top)
+    import_commit(remote, "mtor/t1", {"results/t1.json": b'{"task": {"id": "t1"}}'},
+                  "mtor: t1 succeeded", parent=git("rev-parse", "main", cwd=remote))
     assert claim_of(w1, "t1", view=view) == Missed.DONE
     assert remote_ref(remote, "refs/mtor/claims/t1") is None
 

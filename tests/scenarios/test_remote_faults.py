@@ -4,6 +4,7 @@ a while is not a rival worker, and a remote that never answers stalls no other r
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,7 +30,12 @@ def s(tmp_path: Path) -> Iterator[Site]:
 
 
 def sleeping_agent(s: Site, seconds: float) -> dict[str, Any]:
-    return {"command": [str(COUNTING_AGENT), "--sleep", str(seconds)], "report": "claude-json",
+    """The counting agent, sleeping first, under a name of its own: a teardown that kills every
+    `counting_agent` process it finds (another suite's, on a shared machine) must not end it."""
+    sleeper = s.count_file.parent / "sleeper.py"  # a folder the sandbox shows
+    if not sleeper.exists():
+        shutil.copy2(COUNTING_AGENT, sleeper)
+    return {"command": [str(sleeper), "--sleep", str(seconds)], "report": "claude-json",
             "env": {"COUNT_FILE": str(s.count_file)}}
 
 

@@ -46,7 +46,7 @@ def test_base_cannot_name_a_ref_of_the_workers_own(s: Site) -> None:
 
 def _claim(**changes: object) -> claims.Claim:
     base = claims.new_claim("t1", 1, "w1", 60.0, spec_commit=None)
-    return claims.Claim(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return claims.Claim(**{**base.__dict__, **changes})
 
 
 def test_handing_back_twice_keeps_each_attempt_once() -> None:

@@ -364,7 +364,7 @@ def ids() -> st.SearchStrategy[str]:
 # NEL and the Unicode line separators are line breaks to YAML 1.1: inside a quoted scalar
 # libyaml folds them to spaces where PyYAML's own parser keeps them, so values differ by loader.
 YAML_BREAKS = "\x85\u2028\u2029"
-one_line = st.text(st.characters(blacklist_categories=("Cs",),
+one_line = st.text(st.characters(blacklist_categories=["Cs"],
                                  blacklist_characters="\x00" + YAML_BREAKS),
                    min_size=1, max_size=60).filter(
     lambda s: s.strip() != "" and "\n" not in s.strip())
@@ -406,7 +406,7 @@ def frontmatters(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     return task_id, front
 
 
-bodies = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"),
+bodies = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00\r"),
                  max_size=200).filter(lambda s: s.strip() != "")
 dashy_bodies = st.lists(st.one_of(st.sampled_from(["---", "--- ", "-", "- item", "-x", "---x",
                                                    "...", "title: leaked"]), st.text(max_size=10)

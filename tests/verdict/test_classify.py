@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtor_git.agent.evidence import Captured, Classification, Report, Run
+from mtor_git.agent.evidence import Captured, Classification, Report, Run, StoppedBy
 from mtor_git.verdict.classify import (
     KIND_DESCRIPTIONS,
     PROVIDER_TRANSIENT,
@@ -320,7 +320,8 @@ def _claude_stdout(result: str, status: int | None) -> str:
 
 
 def _codex_stdout(*errors: str) -> str:
-    events = [{"type": "thread.started", "thread_id": "t1"}, {"type": "turn.started"}]
+    events: list[dict[str, object]] = [{"type": "thread.started", "thread_id": "t1"},
+                                       {"type": "turn.started"}]
     events += [{"type": "error", "message": e} for e in errors]
     events.append({"type": "turn.failed", "error": {"message": errors[-1]}})
     return "\n".join(json.dumps(e) for e in events)
@@ -506,7 +507,7 @@ def attempts(draw: st.DrawFn) -> tuple[Run, Report]:
     run = Run(argv=("a",), cwd=CWD, env_names=(), started_at=0.0,
               duration=draw(st.floats(0, 1e4)), exit_code=draw(exit_codes),
               signal=draw(st.one_of(st.none(), st.integers(-3, 70))),
-              stopped_by=draw(st.sampled_from([None, "timeout", "cancel", "shutdown"])),
+              stopped_by=draw(st.sampled_from([None, *StoppedBy])),
               stdout=cap(draw(texts)), stderr=cap(draw(texts)),
               spawn_error=draw(st.one_of(st.none(), texts)))
     report = Report(format=draw(st.sampled_from(["claude-json", "codex-jsonl", "aider", "text"])),

@@ -151,7 +151,7 @@ def test_new_kinds_are_described_and_terminal() -> None:
 # Billing faults that say so in words (a bare 402 is billing by its status alone).
 _BILLING = [c.message for c in ALL_CASES if c.kind == "quota" and c.status != 402]
 _STATUSES = st.sampled_from([400, 402, 403, 429, 500, 502, 503, 529, None])
-_NOISE = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
+_NOISE = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=80)
 
 
 @settings(max_examples=300, deadline=None)

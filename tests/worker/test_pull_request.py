@@ -15,6 +15,7 @@ import pytest
 from daemonfixtures import DAEMON_ENV, Site, mtor, site
 from gitfixtures import install_hook
 
+from mtor_git.states import TaskStatus
 from mtor_git.worker.pullrequest import repo_slug
 
 FAKE_GH = """#!/bin/sh
@@ -116,7 +117,8 @@ exit 0
 def test_a_result_reads_back_from_its_json() -> None:
     from mtor_git.task.result import Result, TaskInfo, WorkerInfo
 
-    result = Result(status="failed", task=TaskInfo("t1", "tasks/t1.md", None, None, "claude"),
+    result = Result(status=TaskStatus.FAILED,
+                    task=TaskInfo("t1", "tasks/t1.md", None, None, "claude"),
                     worker=WorkerInfo("w1", "host", "0.1.0", 7), branch="mtor/t1",
                     started_at=1_700_000_000.25, finished_at=1_700_000_003.5,
                     model_invoked=None, notes=("a note",))

@@ -29,6 +29,11 @@ class Worker:
         return protocol.read_view(self.repo, BRANCH)
 
 
+def clone_for(url: str | Path, path: Path, name: str) -> Worker:
+    """Worker `name` with its own bare clone of `url` at `path`."""
+    return Worker(name, gitops.open_or_clone(str(url), path, bare=True))
+
+
 def remote_ref(remote: Path, ref: str) -> str | None:
     """What the remote itself holds at `ref`, read with the git CLI (None: no such ref)."""
     out = git("for-each-ref", "--format=%(objectname)", ref, cwd=remote)
