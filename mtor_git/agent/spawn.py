@@ -21,7 +21,8 @@ from selectors import SelectorKey
 from loguru import logger
 
 from mtor_git.agent.capture import StreamCapture
-from mtor_git.agent.evidence import Run, StoppedBy
+from mtor_git.agent.evidence import LiveRecord, Run, StoppedBy
+from mtor_git.agent.live import LiveLimits, LiveMonitor
 from mtor_git.agent.preflight import MODEL_ARGS_TOKEN as MODEL_ARGS_TOKEN
 from mtor_git.agent.preflight import MODEL_TOKEN as MODEL_TOKEN
 from mtor_git.agent.preflight import PROMPT_FILE_TOKEN as PROMPT_FILE_TOKEN
@@ -42,20 +43,22 @@ _REAP_WAIT = 2.0  # at most this long for SIGKILLed leftovers to vanish
 
 
 def run_attempt(req: RunRequest | Prepared, *, cancel: threading.Event | None = None,
-                shutdown: threading.Event | None = None) -> Run:
-    """Run the agent once. Raises PreflightError only when given a RunRequest that fails it."""
+                shutdown: threading.Event | None = None, live: LiveLimits | None = None) -> Run:
+    """Run the agent once. Raises PreflightError only when given a RunRequest that fails it.
+    `live` replaces the request's live limits for this attempt (a cap spent by earlier ones)."""
     prepared = req if isinstance(req, Prepared) else preflight(req)
     request = prepared.request
+    limits = live or request.live or LiveLimits(stall_timeout=request.profile.stall_timeout)
     if prepared.box is not None:
         with attempt_dirs(prepared.box, request.sandbox.scratch) as box:
             assert box.tmp is not None
             prompt_file = (_write_prompt_file(request, box.tmp)
                            if request.profile.prompt == "file" else None)
             inside = str(box.inside_tmp(Path(prompt_file))) if prompt_file else None
-            return _spawn_and_watch(prepared, inside, cancel, shutdown, box)
+            return _spawn_and_watch(prepared, inside, cancel, shutdown, limits, box)
     prompt_file = _write_prompt_file(request) if request.profile.prompt == "file" else None
     try:
-        return _spawn_and_watch(prepared, prompt_file, cancel, shutdown)
+        return _spawn_and_watch(prepared, prompt_file, cancel, shutdown, limits)
     finally:
         if prompt_file is not None:
             Path(prompt_file).unlink(missing_ok=True)
@@ -80,7 +83,7 @@ def _write_prompt_file(req: RunRequest, base: Path | None = None) -> str:
 
 def _spawn_and_watch(prepared: Prepared, prompt_file: str | None,
                      cancel: threading.Event | None, shutdown: threading.Event | None,
-                     box: SandboxSpec | None = None) -> Run:
+                     limits: LiveLimits, box: SandboxSpec | None = None) -> Run:
     req = prepared.request
     argv = prepared.argv_with(prompt_file)
     red = prepared.redactor
@@ -104,14 +107,15 @@ def _spawn_and_watch(prepared: Prepared, prompt_file: str | None,
         if box is not None:
             os.close(info_write)
     handle = Handle(info_read) if box is not None else None
-    watch = _Watch(proc, req, red, cancel, shutdown, handle)
+    watch = _Watch(proc, req, red, cancel, shutdown, LiveMonitor(req.profile.report, limits,
+                                                                 req.cwd, t0), handle)
     watch.loop(req.prompt.encode("utf-8") if use_stdin else b"")
     rc = proc.returncode
     exit_code, sig = decode_status(rc) if box is not None else (
         rc if rc is not None and rc >= 0 else None, -rc if rc is not None and rc < 0 else None)
     return Run(r_argv, r_cwd, names, started_at=started_at, duration=time.monotonic() - t0,
                exit_code=exit_code, signal=sig, stopped_by=watch.stopped_by,
-               stdout=watch.out.result(), stderr=watch.err.result())
+               stdout=watch.out.result(), stderr=watch.err.result(), live=watch.record)
 
 
 class _Watch:
@@ -119,13 +123,16 @@ class _Watch:
 
     def __init__(self, proc: subprocess.Popen[bytes], req: RunRequest, red: Redactor,
                  cancel: threading.Event | None, shutdown: threading.Event | None,
-                 box: Handle | None = None) -> None:
+                 live: LiveMonitor, box: Handle | None = None) -> None:
         self.proc, self.req = proc, req
         self.pgid = proc.pid  # start_new_session: the agent (or its bwrap) leads its own group
         self.box = box
         self.cancel, self.shutdown = cancel, shutdown
-        self.out = StreamCapture(red, req.output_limit)
-        self.err = StreamCapture(red, req.output_limit)
+        self.live, self.record = live, LiveRecord()
+        self.out = StreamCapture(red, req.output_limit, lambda n, text: live.data(
+            n, text, time.monotonic(), events=True))
+        self.err = StreamCapture(red, req.output_limit, lambda n, text: live.data(
+            n, text, time.monotonic(), events=False))
         self.stopped_by: StoppedBy | None = None
         self.deadline = time.monotonic() + req.timeout
         self.kill_at: float | None = None
@@ -191,6 +198,8 @@ class _Watch:
                 reason = StoppedBy.CANCEL
             elif now >= self.deadline:
                 reason = StoppedBy.TIMEOUT
+            elif not self._exited() and (stop := self.live.check(now)) is not None:
+                reason = stop.stopped_by
             if reason is not None and not self._exited():
                 self.stopped_by = reason
                 logger.info("stopping agent {} (pid {}): {}", self.req.profile.name,
@@ -235,6 +244,7 @@ class _Watch:
                     pass
         self.out.close()
         self.err.close()
+        self.record = self.live.close(time.monotonic())
         if self.box is not None:
             self.box.close()
 

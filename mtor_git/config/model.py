@@ -101,6 +101,7 @@ class Config:
     max_change_bytes: int = 100 << 20
     # A remote silent this long (connect, or between two reads) fails that repository's sync.
     transfer_timeout: float = 30.0
+    max_turns: int | None = None  # the worker's turn cap per task; a spec's smaller one wins
 
     @property
     def heartbeat(self) -> float:
