@@ -33,7 +33,8 @@ from mtor_git.agent.preflight import build_env as build_env
 from mtor_git.agent.preflight import find_binary as find_binary
 from mtor_git.agent.preflight import preflight as preflight
 from mtor_git.agent.redact import Redactor
-from mtor_git.agent.sandbox import Handle, SandboxSpec, attempt_dirs, decode_status
+from mtor_git.agent.sandbox import SandboxSpec, attempt_dirs
+from mtor_git.agent.sandbox_handle import Handle, decode_status
 
 _POLL = 0.05  # seconds between checks of the clock and the cancel/shutdown events
 _DRAIN = 0.5  # after the agent exits, how long descendants may keep its pipes open

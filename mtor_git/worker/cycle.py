@@ -15,6 +15,7 @@ from pathlib import Path
 from loguru import logger
 
 from mtor_git import faults, git
+from mtor_git.agent.sandbox import sweep
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.errors import GitOpError, SpecError
@@ -62,6 +63,8 @@ class Worker:
         resolved = resolve_sandbox(config, self.environ)  # ConfigError: bwrap configured, absent
         self.sandbox = resolved.sandbox
         (logger.info if self.sandbox.mode == "bwrap" else logger.warning)(resolved.reason)
+        if sweep(self.sandbox.scratch):  # before any attempt of ours: an earlier daemon's
+            logger.info("removed the private HOME/TMPDIR dirs a killed daemon's attempts left")
         self.breakers = BreakerBoard(config.retry)
         self.pool = ThreadPoolExecutor(config.max_parallel, thread_name_prefix="task")
         # Claim deletions after a published result: housekeeping off the task slots.
