@@ -27,18 +27,25 @@ class Home:
     tip: str | None  # None: the branch is not (or no longer) on the remote
 
 
-def spec_at(repo: Repository, view: RemoteView, tasks_dir: str, task_id: str) -> Spec | None:
-    """The valid spec of `task_id` at the watched branch's head, or None."""
+def spec_at(repo: Repository, view: RemoteView, tasks_dir: str, task_id: str, *,
+            quick: bool = False) -> Spec | None:
+    """The valid spec of `task_id` at the watched branch's head, or None. `quick`: only a spec
+    that may be a follow-up (most specs never name `continues`: not parsed)."""
     if view.head is None:
         return None
     path = f"{tasks_dir}/{task_id}.md"
     raw = git.read_blob(repo, view.head, path)
-    if raw is None:
+    if raw is None or (quick and b"continues" not in raw):
         return None
     try:
         return parse_spec(raw, path)
     except SpecError:
         return None
+
+
+def is_followup(repo: Repository, view: RemoteView, tasks_dir: str, task_id: str) -> bool:
+    spec = spec_at(repo, view, tasks_dir, task_id, quick=True)
+    return spec is not None and spec.continues is not None
 
 
 def root_of(repo: Repository, view: RemoteView, tasks_dir: str, spec: Spec) -> str | None:
@@ -94,7 +101,7 @@ def landed(repo: Repository, view: RemoteView, tasks_dir: str, task_id: str,
     """The commit holding run `run`'s result of follow-up `task_id` on its home branch (any run
     of the root: a retried root keeps the follow-ups that landed on its earlier branch), or
     None."""
-    spec = spec_at(repo, view, tasks_dir, task_id)
+    spec = spec_at(repo, view, tasks_dir, task_id, quick=True)
     if spec is None or spec.continues is None:
         return None
     root = root_of(repo, view, tasks_dir, spec)
