@@ -62,6 +62,9 @@ class AgentProfile:
     # Variables naming the CLI's own state directory (its config, login and session database),
     # shown writable in the attempt sandbox when set: Codex cannot start with CODEX_HOME read-only.
     state_env: tuple[str, ...] = ()
+    # The profile's daily spend cap (config `budget: {daily_usd: N}`): a task with this profile
+    # that would start once the day's reported cost reached it is deferred (worker/ledger.py).
+    daily_usd: float | None = None
 
 
 # Ready profiles; a config entry `extends: <name>` starts from one of these.

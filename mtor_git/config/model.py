@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.sandbox import SandboxMode
+from mtor_git.config.budget import DailyBudget
 from mtor_git.retry.policy import RetryPolicy
 
 
@@ -101,6 +102,8 @@ class Config:
     max_change_bytes: int = 100 << 20
     # A remote silent this long (connect, or between two reads) fails that repository's sync.
     transfer_timeout: float = 30.0
+    # The worker's daily spend cap and the UTC hour its day (and every profile's) begins.
+    budget: DailyBudget = field(default_factory=DailyBudget)
 
     @property
     def heartbeat(self) -> float:

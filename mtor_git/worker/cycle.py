@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +26,10 @@ from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import OutboxEntry, RepoState
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import parse_spec
-from mtor_git.task.job import Job, Signals
+from mtor_git.task.job import Job, Outcome, Signals
 from mtor_git.task.result import Result
 from mtor_git.task.run import TaskRunner
-from mtor_git.worker import pullrequest, recovery
+from mtor_git.worker import ledger, pullrequest, recovery
 from mtor_git.worker.candidates import find_candidates, merged_run
 from mtor_git.worker.syncs import Syncs
 
@@ -57,8 +57,11 @@ class Running:
 
 
 class Worker:
-    def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
+    def __init__(self, config: Config, environ: Mapping[str, str], *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config, self.environ = config, dict(environ)
+        self.clock = clock  # wall time for claims' not_before and the daily ledger (tests: fake)
+        self.ledger = ledger.Ledger(config.state_dir, config.budget.reset_hour)
         resolved = resolve_sandbox(config, self.environ)  # ConfigError: bwrap configured, absent
         self.sandbox = resolved.sandbox
         (logger.info if self.sandbox.mode == "bwrap" else logger.warning)(resolved.reason)
@@ -199,18 +202,28 @@ class Worker:
             rt.waiting.add(task_id)  # its result waits for the remote: never run it again
             return 0
         claimed = acquire(repo, view, task_id, run, worker=self.config.worker_id,
-                          lease=self.config.claim_lease, author=self._author)
+                          lease=self.config.claim_lease, author=self._author, now=self.clock())
         if not isinstance(claimed, Won):
             if claimed != Missed.DONE:
                 rt.waiting.add(task_id)  # watch it: its lease may lapse
             return 0
         claim, oid = claimed.claim, claimed.oid
         faults.point("after_claim")
+        deferral = self._over_budget(profile)
+        if deferral is not None:
+            ledger.defer(repo, claim, oid, deferral, author=self._author)
+            rt.waiting.add(task_id)  # looked at again every cycle: it starts after the reset
+            return 0
         rt.waiting.discard(task_id)
         job = Job(rt.config, task_id, spec_path, run, view.head or "",
                   carried_attempts=claim.carried_attempts)
         self._start(rt, job, claim, oid, profile, cancelled=view.cancelled(task_id))
         return 1
+
+    def _over_budget(self, profile: str) -> ledger.Deferral | None:
+        limits = self.config.agents.get(profile)
+        return self.ledger.check(self.clock(), profile, worker_cap=self.config.budget.daily_usd,
+                                 profile_cap=limits.daily_usd if limits else None)
 
     @property
     def _probe(self) -> outbox.Probe:
@@ -288,6 +301,7 @@ class Worker:
             signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
                               agent_starting=lambda: _mark_running_soon(keeper))
             outcome = runner.run(job, signals, cancelled_before=cancelled)
+            self._book(job, entry.profile, outcome)
             if keeper.lost.is_set():  # the keeper said so at ERROR, once
                 keeper.stop()
                 logger.info("{}: result discarded, the new owner runs it", job.task_id)
@@ -321,6 +335,12 @@ class Worker:
             with self._lock:
                 self.running.pop((rt.config.name, job.task_id), None)
             self.wake.set()
+
+    def _book(self, job: Job, profile: str, outcome: Outcome) -> None:
+        """Every attempt's reported cost goes into the daily ledger, whatever became of it."""
+        attempts = outcome.result.attempts if outcome.result is not None else outcome.attempts
+        self.ledger.add(ledger.attempt_costs(attempts, job.carried_attempts, profile),
+                        self.clock())
 
     @staticmethod
     def _publishing(rt: RepoRuntime, keeper: ClaimKeeper, entry: OutboxEntry) -> None:
