@@ -31,6 +31,7 @@ from mtor_git.agent.preflight import build_argv as build_argv
 from mtor_git.agent.preflight import build_env as build_env
 from mtor_git.agent.preflight import find_binary as find_binary
 from mtor_git.agent.preflight import preflight as preflight
+from mtor_git.agent.progress import ProgressMeter, ProgressSink
 from mtor_git.agent.redact import Redactor
 from mtor_git.agent.sandbox import Handle, SandboxSpec, attempt_dirs, decode_status
 
@@ -41,8 +42,10 @@ _REAP_WAIT = 2.0  # at most this long for SIGKILLed leftovers to vanish
 
 
 def run_attempt(req: RunRequest | Prepared, *, cancel: threading.Event | None = None,
-                shutdown: threading.Event | None = None) -> Run:
-    """Run the agent once. Raises PreflightError only when given a RunRequest that fails it."""
+                shutdown: threading.Event | None = None,
+                progress: ProgressSink | None = None) -> Run:
+    """Run the agent once. Raises PreflightError only when given a RunRequest that fails it.
+    `progress` receives what the agent has done so far while it runs (agent/progress.py)."""
     prepared = req if isinstance(req, Prepared) else preflight(req)
     request = prepared.request
     if prepared.box is not None:
@@ -51,10 +54,10 @@ def run_attempt(req: RunRequest | Prepared, *, cancel: threading.Event | None = 
             prompt_file = (_write_prompt_file(request, box.tmp)
                            if request.profile.prompt == "file" else None)
             inside = str(box.inside_tmp(Path(prompt_file))) if prompt_file else None
-            return _spawn_and_watch(prepared, inside, cancel, shutdown, box)
+            return _spawn_and_watch(prepared, inside, cancel, shutdown, box, progress)
     prompt_file = _write_prompt_file(request) if request.profile.prompt == "file" else None
     try:
-        return _spawn_and_watch(prepared, prompt_file, cancel, shutdown)
+        return _spawn_and_watch(prepared, prompt_file, cancel, shutdown, None, progress)
     finally:
         if prompt_file is not None:
             Path(prompt_file).unlink(missing_ok=True)
@@ -79,7 +82,8 @@ def _write_prompt_file(req: RunRequest, base: Path | None = None) -> str:
 
 def _spawn_and_watch(prepared: Prepared, prompt_file: str | None,
                      cancel: threading.Event | None, shutdown: threading.Event | None,
-                     box: SandboxSpec | None = None) -> Run:
+                     box: SandboxSpec | None = None,
+                     progress: ProgressSink | None = None) -> Run:
     req = prepared.request
     argv = prepared.argv_with(prompt_file)
     red = prepared.redactor
@@ -104,6 +108,7 @@ def _spawn_and_watch(prepared: Prepared, prompt_file: str | None,
             os.close(info_write)
     handle = Handle(info_read) if box is not None else None
     watch = _Watch(proc, req, red, cancel, shutdown, handle)
+    watch.meter = ProgressMeter(progress, t0)
     watch.loop(req.prompt.encode("utf-8") if use_stdin else b"")
     rc = proc.returncode
     exit_code, sig = decode_status(rc) if box is not None else (
@@ -128,6 +133,7 @@ class _Watch:
         self.stopped_by: StoppedBy | None = None
         self.deadline = time.monotonic() + req.timeout
         self.kill_at: float | None = None
+        self.meter = ProgressMeter(None, time.monotonic())
 
     def loop(self, stdin_data: bytes) -> None:
         sel = selectors.DefaultSelector()
@@ -143,6 +149,7 @@ class _Watch:
             while sel.get_map():
                 now = time.monotonic()
                 self._check_stop(now)
+                self.meter.tick(now, self.out.total_bytes + self.err.total_bytes)
                 if exited_at is None and self._exited():
                     exited_at = now
                 if exited_at is not None and (self.stopped_by or now - exited_at > _DRAIN):

@@ -31,6 +31,7 @@ from loguru import logger
 from mtor_git.agent.evidence import Attempt, Failure, StoppedBy
 from mtor_git.agent.preflight import Prepared, RunRequest, preflight
 from mtor_git.agent.profiles import AgentProfile
+from mtor_git.agent.progress import ProgressSink
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
@@ -130,6 +131,8 @@ class ExecuteRequest:
     # Shown read-only in the sandbox: what the worker knows the checkout needs (the objects its
     # git borrows), never what the checkout's own files claim.
     ro_paths: tuple[Path, ...] = ()
+    # Readings of the running agent (agent/progress.py), each with its attempt number added.
+    progress: ProgressSink | None = None
 
 
 def execute(request: ExecuteRequest, *, sleep: Callable[[float], None] | None = None,
@@ -222,11 +225,18 @@ class _Loop:
             waited += gap
         return self._stopped() or (prepared, waited)
 
+    def _progress(self, number: int, profile: str) -> ProgressSink | None:
+        sink = self.request.progress
+        if sink is None:
+            return None
+        return lambda reading: sink({"attempt": number, "profile": profile, **reading})
+
     def _attempt(self, number: int, prepared: Prepared, waited: float) -> Attempt:
         profile = prepared.request.profile
         self.last_launch = self.clock()
         logger.info("attempt {} with agent {}", number, profile.name)
-        run = run_attempt(prepared, cancel=self.request.cancel, shutdown=self.request.shutdown)
+        run = run_attempt(prepared, cancel=self.request.cancel, shutdown=self.request.shutdown,
+                          progress=self._progress(number, profile.name))
         report = parse_report(profile.report, run)
         previous = self.attempts[-1] if self.attempts else None
         verdict = classify(run, report, min_model_call=self.policy.min_model_call,

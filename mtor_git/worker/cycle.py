@@ -15,6 +15,7 @@ from pathlib import Path
 from loguru import logger
 
 from mtor_git import faults, git
+from mtor_git.agent.evidence import Attempt
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.errors import GitOpError, SpecError
@@ -26,7 +27,7 @@ from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import OutboxEntry, RepoState
 from mtor_git.retry.policy import BreakerBoard
 from mtor_git.spec.parse import parse_spec
-from mtor_git.task.job import Job, Outcome, Signals
+from mtor_git.task.job import Job, Signals
 from mtor_git.task.result import Result
 from mtor_git.task.run import TaskRunner
 from mtor_git.worker import ledger, pullrequest, recovery
@@ -299,9 +300,9 @@ class Worker:
             runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ,
                                 sandbox=self.sandbox)
             signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
-                              agent_starting=lambda: _mark_running_soon(keeper))
+                              agent_starting=lambda: _mark_running_soon(keeper),
+                              progress=keeper.note_progress, attempt_ended=self._book)
             outcome = runner.run(job, signals, cancelled_before=cancelled)
-            self._book(job, entry.profile, outcome)
             if keeper.lost.is_set():  # the keeper said so at ERROR, once
                 keeper.stop()
                 logger.info("{}: result discarded, the new owner runs it", job.task_id)
@@ -336,11 +337,10 @@ class Worker:
                 self.running.pop((rt.config.name, job.task_id), None)
             self.wake.set()
 
-    def _book(self, job: Job, profile: str, outcome: Outcome) -> None:
-        """Every attempt's reported cost goes into the daily ledger, whatever became of it."""
-        attempts = outcome.result.attempts if outcome.result is not None else outcome.attempts
-        self.ledger.add(ledger.attempt_costs(attempts, job.carried_attempts, profile),
-                        self.clock())
+    def _book(self, attempt: Attempt) -> None:
+        """Every attempt's reported cost goes into the daily ledger as it ends, whatever
+        becomes of its task."""
+        self.ledger.add([(attempt.profile, attempt.report.cost_usd or 0.0)], self.clock())
 
     @staticmethod
     def _publishing(rt: RepoRuntime, keeper: ClaimKeeper, entry: OutboxEntry) -> None:

@@ -20,7 +20,6 @@ from typing import Any
 from loguru import logger
 
 from mtor_git.atomic import read_json, write_json_atomic
-from mtor_git.attempts import AttemptRecord
 from mtor_git.git import Repository
 from mtor_git.queue import claims, protocol
 from mtor_git.states import BoardState
@@ -118,15 +117,6 @@ class Ledger:
         if kept:
             logger.debug("ledger {}: {} day(s) read", self.path, len(kept))
         return kept
-
-
-def attempt_costs(attempts: Iterable[AttemptRecord], carried: Iterable[AttemptRecord],
-                  default_profile: str) -> list[tuple[str, float]]:
-    """(profile, cost) of each attempt this worker ran: the carried ones (run and booked by
-    the worker that handed them back) are left out."""
-    before = {a.number for a in carried}
-    return [(a.profile or default_profile, a.cost_usd) for a in attempts
-            if a.number not in before and a.cost_usd]
 
 
 def defer(repo: Repository, claim: claims.Claim, oid: str, deferral: Deferral, *,
