@@ -1,7 +1,8 @@
 """Cost of a task checkout in a repository of 10,000 specs and 2,000 commits: making it, taking
 the agent's work out of it (3 files written, 1 edited, 1 deleted) and dropping it, for
 
-  standalone   git/checkout.py + git/collect.py: own .git, no remote, objects by alternates
+  standalone   git/checkout.py + git/collect.py + git/intake.py: own .git, no remote, objects
+               by alternates; the work collected into an intake repository, then adopted
   worktree     the old way: a `git worktree` of the worker's clone, `commit_all` in it
   hardlinks    for reference, `git clone --local` (objects hardlinked; not usable: an agent
                writing into a shared inode would corrupt the worker's clone)
@@ -55,7 +56,15 @@ def standalone(repo: gitops.Repository, base: str, path: Path) -> tuple[float, f
     checkout: list[gitops.Checkout] = []
     make = timed(lambda: checkout.append(gitops.create_checkout(repo, path, "mtor/t1", base)))
     agent_edits(path)
-    take = timed(lambda: gitops.collect(repo, checkout[0], results_dir="results", message="m"))
+    intake_path = path.parent.parent / "intake" / "t1.r1.git"
+
+    def collect() -> None:  # as the worker does: into an intake, adopted by the clone
+        intake = gitops.open_intake(repo, intake_path)
+        head = gitops.collect(intake, checkout[0], results_dir="results", message="m").head
+        gitops.adopt_intake(repo, intake, head)
+        gitops.drop_intake(intake_path)
+
+    take = timed(collect)
     drop = timed(lambda: gitops.drop_checkout(repo, path))
     return make, take, drop
 
@@ -91,8 +100,10 @@ def main() -> None:
         base = gitops.resolve(repo, "main")
         assert base is not None
         print(f"{SPECS:,} specs, {COMMITS:,} commits; median of {args.runs} runs")
-        new = [standalone(repo, base, work / "wt" / "t1.r1") for _ in range(args.runs)]
-        old = [worktree(repo, base, work / "wt" / "t1.r1") for _ in range(args.runs)]
+        new, old = [], []
+        for _ in range(args.runs):  # interleaved: a shared machine's load hits both alike
+            new.append(standalone(repo, base, work / "wt" / "t1.r1"))
+            old.append(worktree(repo, base, work / "wt" / "t1.r1"))
         report("standalone", new)
         report("worktree", old)
         gitops.create_checkout(repo, work / "wt" / "t1.r1", "mtor/t1", base)

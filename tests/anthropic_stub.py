@@ -15,7 +15,7 @@ import itertools
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -29,6 +29,7 @@ class TextTurn:
     """The model answers with plain text and ends its turn."""
 
     text: str
+    usage: Mapping[str, int] | None = None  # message_start's usage (default: 25 in, 1 out)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class ToolUseTurn:
     name: str
     input: Mapping[str, Any]
     text: str = ""  # optional text block before the call
+    usage: Mapping[str, int] | None = None  # message_start's usage (default: 25 in, 1 out)
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,15 @@ class RawErrorTurn:
     retry_after: str | None = None
 
 
-Turn = TextTurn | ToolUseTurn | ErrorTurn | RawErrorTurn
+@dataclass(frozen=True)
+class StallTurn:
+    """The API accepts the request, sends `message_start`, then nothing more: the connection stays
+    open for `hold` seconds (or until the stub stops), as a stuck upstream does."""
+
+    hold: float = 60.0
+
+
+Turn = TextTurn | ToolUseTurn | ErrorTurn | RawErrorTurn | StallTurn
 
 
 def rate_limited(retry_after: str | None = "1",
@@ -158,7 +168,7 @@ def stream_events(turn: TextTurn | ToolUseTurn, model: str, number: int) -> Iter
     yield _sse("message_start", {"type": "message_start", "message": {
         "id": f"msg_stub_{number}", "type": "message", "role": "assistant", "model": model,
         "content": [], "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": 25, "output_tokens": 1}}})
+        "usage": dict(turn.usage or {"input_tokens": 25, "output_tokens": 1})}})
     index = 0
     if isinstance(turn, TextTurn):
         yield from _text_block(index, turn.text)
@@ -193,6 +203,7 @@ class AnthropicStub:
         self._numbers = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
+        self._stopping = threading.Event()  # ends every StallTurn still holding its connection
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="anthropic-stub")
 
@@ -222,6 +233,7 @@ class AnthropicStub:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -299,7 +311,7 @@ def _make_handler(stub: AnthropicStub) -> type[BaseHTTPRequestHandler]:
                 self._json(turn.status, _error_body(turn.error_type, message), body, headers)
                 return
             if isinstance(turn, TextTurn):
-                turn = TextTurn(turn.text.replace(KEY_PLACEHOLDER, key))
+                turn = replace(turn, text=turn.text.replace(KEY_PLACEHOLDER, key))
             self._finish_record(body, 200)
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
@@ -308,6 +320,13 @@ def _make_handler(stub: AnthropicStub) -> type[BaseHTTPRequestHandler]:
             self.send_header("connection", "close")  # no length: the stream ends with the socket
             self.end_headers()
             self.close_connection = True
+            if isinstance(turn, StallTurn):
+                start = next(stream_events(TextTurn(""), str(body.get("model") or STUB_MODEL),
+                                           number))
+                self.wfile.write(start)  # message_start only
+                self.wfile.flush()
+                stub._stopping.wait(turn.hold)
+                return
             for event in stream_events(turn, str(body.get("model") or STUB_MODEL), number):
                 self.wfile.write(event)
                 self.wfile.flush()

@@ -155,15 +155,6 @@ class Site:
                                               cwd=self.remote))
         return data
 
-    def agent_pids(self) -> list[int]:
-        """Host pids of the agents, as far as they still run. In the sandbox an agent records
-        its pid inside its PID namespace; it is found again by that pid, its command and its
-        worktree (a pid no process can have stands for one that is gone)."""
-        if not self.count_file.exists():
-            return []
-        lines = [line.split() for line in self.count_file.read_text().splitlines() if line]
-        return [host_pid(int(pid), wt) for _, pid, wt in lines]
-
     def host_pids(self, worktree: str | None = None) -> list[int]:
         """Host pids of this site's counting agents running now (in a sandbox an agent records the
         pid of its own PID namespace, meaningless here), optionally only those working in
@@ -261,27 +252,6 @@ class Site:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         self.server.stop()
-
-
-GONE = 4_194_305  # above the kernel's highest pid_max: no process has it
-
-
-def host_pid(inner: int, worktree: str) -> int:
-    """The host pid of the fake agent whose own (namespace) pid is `inner` in `worktree`."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if "_agent.py" not in (entry / "cmdline").read_text(errors="replace"):
-                continue
-            if Path(os.readlink(entry / "cwd")).name != worktree:
-                continue
-            ns = (entry / "status").read_text().split("NSpid:", 1)[1].split("\n", 1)[0].split()
-        except (OSError, IndexError):
-            continue
-        if int(ns[-1]) == inner:
-            return int(entry.name)
-    return GONE
 
 
 def mtor(*args: str) -> list[str]:

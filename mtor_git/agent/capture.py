@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 from collections import deque
+from collections.abc import Callable
 
 from mtor_git.agent.evidence import Captured
 from mtor_git.agent.redact import Redactor
@@ -19,8 +20,11 @@ class StreamCapture:
     bytes each), so memory stays O(limit) whatever the agent prints.
     """
 
-    def __init__(self, redactor: Redactor, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(self, redactor: Redactor, limit: int = DEFAULT_LIMIT,
+                 on_data: Callable[[int, str], None] | None = None) -> None:
         self.limit = max(limit, 0)
+        # Sees every piece as it is read: its byte count and its redacted text (live events).
+        self._on_data = on_data
         self.total_bytes = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._redact = redactor.stream()
@@ -33,13 +37,18 @@ class StreamCapture:
 
     def feed(self, data: bytes) -> None:
         self.total_bytes += len(data)
-        self._append(self._redact.feed(self._decoder.decode(data)))
+        self._emit(len(data), self._redact.feed(self._decoder.decode(data)))
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._append(self._redact.feed(self._decoder.decode(b"", final=True)))
-            self._append(self._redact.close())
+            self._emit(0, self._redact.feed(self._decoder.decode(b"", final=True)))
+            self._emit(0, self._redact.close())
+
+    def _emit(self, nbytes: int, text: str) -> None:
+        if self._on_data is not None:
+            self._on_data(nbytes, text)
+        self._append(text)
 
     def result(self) -> Captured:
         self.close()

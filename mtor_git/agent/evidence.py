@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from mtor_git.agent.events import CliRetries, EventLog
 from mtor_git.attempts import AttemptRecord
 
 
@@ -17,6 +18,12 @@ class StoppedBy(StrEnum):
     TIMEOUT = "timeout"
     CANCEL = "cancel"
     SHUTDOWN = "shutdown"
+    # The live monitor (agent/live.py), from the agent's events as they arrive:
+    TERMINAL_EVENT = "terminal_event"  # the CLI is retrying an error no retry can fix
+    STALLED = "stalled"  # no output, no event, no change in the checkout for stall_timeout
+    MAX_COST = "max_cost_usd"  # the running cost crossed the cap
+    MAX_TURNS = "max_turns"  # the running turn count crossed the cap
+    CLI_RETRY_WAIT = "cli_retry_wait"  # the CLI's own retries waited past max_cli_retry_wait
 
 
 # Verdicts whose evidence shows the agent stopped before any request to a model.
@@ -45,6 +52,21 @@ class Captured:
 
 
 @dataclass(frozen=True)
+class LiveRecord:
+    """What the live monitor saw: the event log (stream formats only), why it stopped the agent
+    (the quoted event or measurement), and the CLI's final `result` object when one came."""
+
+    log: EventLog | None = None
+    stop_evidence: str | None = None
+    result: Mapping[str, Any] | None = None
+    stop_status: int | None = None  # the API status of the retry event it was stopped on
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stop_evidence": self.stop_evidence, "stop_status": self.stop_status,
+                **(self.log.to_json() if self.log is not None else {})}
+
+
+@dataclass(frozen=True)
 class Run:
     """One spawned process: argv and output already redacted; `signal` is the one that ended it."""
 
@@ -59,6 +81,7 @@ class Run:
     stdout: Captured = field(default_factory=Captured)
     stderr: Captured = field(default_factory=Captured)
     spawn_error: str | None = None  # exec itself failed (e.g. ENOENT after preflight)
+    live: LiveRecord | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +90,7 @@ class Run:
             "exit_code": self.exit_code, "signal": self.signal, "stopped_by": self.stopped_by,
             "stdout": self.stdout.to_json(), "stderr": self.stderr.to_json(),
             "spawn_error": self.spawn_error,
+            "events": self.live.to_json() if self.live is not None else None,
         }
 
 
@@ -150,6 +174,13 @@ class Attempt:
     report: Report
     classification: Classification
     waited_before: float = 0.0  # backoff slept before this attempt, seconds
+    resumed_from: str | None = None  # the CLI session this attempt resumed
+    resume_refused: str | None = None  # the session the CLI refused to resume (run afresh)
+
+    @property
+    def cli_retries(self) -> CliRetries:
+        log = self.run.live.log if self.run.live is not None else None
+        return log.totals.cli_retries if log is not None else CliRetries()
 
     @property
     def model_invoked(self) -> bool | None:
@@ -161,8 +192,11 @@ class Attempt:
         return reported
 
     def to_json(self) -> dict[str, Any]:
-        data = {"number": self.number, "profile": self.profile,
-                "waited_before": round(self.waited_before, 3)}
+        data: dict[str, Any] = {"number": self.number, "profile": self.profile,
+                                "waited_before": round(self.waited_before, 3),
+                                "resumed_from": self.resumed_from,
+                                "resume_refused": self.resume_refused,
+                                "cli_retries": self.cli_retries.to_json()}
         data.update(self.run.to_json())
         data["model_invoked"] = self.model_invoked
         data["report"] = self.report.to_json()

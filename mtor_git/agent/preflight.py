@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mtor_git.agent.capture import DEFAULT_LIMIT
 from mtor_git.agent.identity import IDENTITY_ENV
+from mtor_git.agent.live import LiveLimits
 from mtor_git.agent.profiles import BASE_PASS_ENV, AgentProfile
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox, SandboxPath, SandboxSpec, plan_checked
@@ -22,6 +23,7 @@ from mtor_git.errors import PreflightError
 PROMPT_FILE_TOKEN = "{prompt_file}"
 MODEL_ARGS_TOKEN = "{model_args}"
 MODEL_TOKEN = "{model}"
+_PLACE_TOKENS = frozenset({"{cap_args}", "{resume_args}"})  # filled per attempt (agent/resume.py)
 # `~` at the start of a word or after `=`/`:` (`--dir=~/x`, `PATH=a:~/bin`), or a braced `${VAR}`.
 _UNEXPANDED = re.compile(r"(?:^|[=:])~(?:/|$|[A-Za-z_])|\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
@@ -43,6 +45,7 @@ class RunRequest:
     environ: Mapping[str, str] = field(default_factory=_default_environ)
     output_limit: int = DEFAULT_LIMIT
     kill_grace: float = 5.0
+    live: LiveLimits | None = None  # None: the profile's stall_timeout, no caps
     sandbox: Sandbox = NO_SANDBOX
     # Shown read-only inside the sandbox besides what the profile declares (for example the
     # objects directory a checkout borrows through `objects/info/alternates`).
@@ -62,9 +65,10 @@ class Prepared:
     box: SandboxSpec | None = None  # planned; its HOME/TMPDIR are made per attempt
 
     def argv_with(self, prompt_file: str | None) -> tuple[str, ...]:
+        argv = tuple(a for a in self.argv if a not in _PLACE_TOKENS)  # nothing placed there
         if prompt_file is None:
-            return self.argv
-        return tuple(a.replace(PROMPT_FILE_TOKEN, prompt_file) for a in self.argv)
+            return argv
+        return tuple(a.replace(PROMPT_FILE_TOKEN, prompt_file) for a in argv)
 
 
 def build_env(profile: AgentProfile, environ: Mapping[str, str]) -> dict[str, str]:

@@ -12,9 +12,13 @@ from mtor_git.agent.sandbox import Network, SandboxPath
 # "none": no prompt at all, stdin closed (the worker's own commands, e.g. `verify:`; not a
 # configurable agent mode).
 PromptMode = Literal["stdin", "file", "none"]
-ReportFormat = Literal["claude-json", "codex-jsonl", "aider", "text"]
+ReportFormat = Literal["claude-json", "claude-stream-json", "codex-jsonl", "aider", "text"]
 PROMPT_MODES: tuple[str, ...] = ("stdin", "file")
-REPORT_FORMATS: tuple[str, ...] = ("claude-json", "codex-jsonl", "aider", "text")
+REPORT_FORMATS: tuple[str, ...] = ("claude-json", "claude-stream-json", "codex-jsonl", "aider",
+                                   "text")
+DEFAULT_STALL_TIMEOUT = 600.0
+RESUME_ARGS_TOKEN = "{resume_args}"
+CAP_ARGS_TOKEN = "{cap_args}"
 
 # Passed from the daemon's own environment to every agent; anything else must be named.
 BASE_PASS_ENV: tuple[str, ...] = (
@@ -62,6 +66,18 @@ class AgentProfile:
     # Variables naming the CLI's own state directory (its config, login and session database),
     # shown writable in the attempt sandbox when set: Codex cannot start with CODEX_HOME read-only.
     state_env: tuple[str, ...] = ()
+    # Live limits (agent/live.py): no output, event or checkout change for this long stops the
+    # attempt as `stalled` (None: never); the CLI's own retries may wait this long in all.
+    stall_timeout: float | None = DEFAULT_STALL_TIMEOUT
+    max_cli_retry_wait: float | None = None
+    max_turns: int | None = None  # the profile's turn cap; a spec's smaller one wins
+    # The CLI's own caps, a second line of defence, placed at "{cap_args}" (else appended) when
+    # a cap is set: "{max_turns}" and "{max_cost_usd}" inside are replaced by the caps.
+    max_turns_args: tuple[str, ...] = ()
+    max_cost_args: tuple[str, ...] = ()
+    # How to continue a CLI session after a transient fault, placed at "{resume_args}" (else
+    # appended); "{session_id}" is replaced by the session the failed attempt reported.
+    resume_args: tuple[str, ...] = ()
     # The profile's daily spend cap (config `budget: {daily_usd: N}`): a task with this profile
     # that would start once the day's reported cost reached it is deferred (worker/ledger.py).
     daily_usd: float | None = None
@@ -71,14 +87,19 @@ class AgentProfile:
 BUILTIN: dict[str, AgentProfile] = {
     "claude": AgentProfile(
         name="claude",
-        command=("claude", "-p", "--output-format", "json", "--permission-mode", "acceptEdits"),
+        command=("claude", "-p", "--output-format", "stream-json", "--verbose",
+                 "--permission-mode", "acceptEdits"),
         prompt="stdin",
-        report="claude-json",
-        # Claude Code retries a 429 (and a 401) ten times over minutes on its own, and obeys a
-        # Retry-After of up to ~40 s inside one attempt without reporting it: switch its retries
-        # off so that our classifier sees each fault and our budget alone governs retries.
-        env={"CLAUDE_CODE_MAX_RETRIES": "0", "DISABLE_AUTOUPDATER": "1",
-             "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1"},
+        report="claude-stream-json",
+        # Claude Code retries on its own; with stream-json each retry is an `api_retry` event
+        # seen live: a terminal one stops the attempt at once, transient ones stay inside the
+        # session, bounded by max_cli_retry_wait (measured: README, "The CLI's own retries").
+        env={"DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1",
+             "DISABLE_ERROR_REPORTING": "1"},
+        max_cli_retry_wait=300.0,
+        max_turns_args=("--max-turns", "{max_turns}"),
+        max_cost_args=("--max-budget-usd", "{max_cost_usd}"),
+        resume_args=("--resume", "{session_id}"),
         pass_env=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL",
                   "CLAUDE_CONFIG_DIR", "API_TIMEOUT_MS"),
         model_args=("--model", "{model}"),

@@ -31,14 +31,15 @@ class ProgressMeter:
         self._next = t0
         self._last: dict[str, Any] | None = None
 
-    def tick(self, now: float, output_bytes: int, totals: Mapping[str, Any] | None = None, *,
-             final: bool = False) -> None:
+    def tick(self, now: float, output_bytes: int,
+             totals: Callable[[], Mapping[str, Any] | None] | None = None) -> None:
+        """`totals` is asked only when a reading is due (it builds a value: not every tick)."""
         if output_bytes != self._bytes:
             self._bytes, self._active = output_bytes, now
-        if self.sink is None or (now < self._next and not final):
+        if self.sink is None or now < self._next:
             return
         self._next = now + self.every
-        reading = self.reading(now, totals)
+        reading = self.reading(now, totals() if totals is not None else None)
         if reading != self._last:
             self._last = reading
             self.sink(reading)

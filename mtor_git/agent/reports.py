@@ -54,7 +54,10 @@ def parse_report(fmt: str, run: Run) -> Report:
 # --- Claude Code --------------------------------------------------------------------------------
 
 def _parse_claude(fmt: str, run: Run) -> Report:
-    obj = _claude_result(run.stdout.text())
+    live = run.live.result if run.live is not None else None
+    obj = dict(live) if live is not None else _claude_result(run.stdout.text())
+    if obj is None and fmt == "claude-stream-json":
+        return _from_events(fmt, run)
     if obj is None:
         return Report(format=fmt, parsed=False, messages=_messages(_error_lines(run)))
     is_error = _bool(obj.get("is_error"))
@@ -87,6 +90,21 @@ def _claude_result(text: str) -> dict[str, Any] | None:
         if obj is not None and (obj.get("type") == "result" or "is_error" in obj):
             return obj
     return None
+
+
+def _from_events(fmt: str, run: Run) -> Report:
+    """A stream that ended without its `result` (we stopped it, or it died): what its events
+    said, with the reason it was stopped as the one message."""
+    log = run.live.log if run.live is not None else None
+    if log is None or not log.totals.events:
+        return Report(format=fmt, parsed=False, messages=_messages(_error_lines(run)))
+    totals = log.totals
+    stop = run.live.stop_evidence if run.live is not None else None
+    usage = {"input_tokens": totals.input_tokens, "output_tokens": totals.output_tokens}
+    return Report(format=fmt, parsed=True, is_error=True, num_turns=totals.turns,
+                  cost_usd=totals.cost_usd, usage=usage, session_id=totals.session_id,
+                  terminal_reason=run.stopped_by or "no_result",
+                  messages=_messages([stop] if stop else _error_lines(run)))
 
 
 # --- Codex --------------------------------------------------------------------------------------
@@ -186,7 +204,8 @@ def _parse_text(fmt: str, run: Run) -> Report:
 
 
 _PARSERS: Mapping[str, Callable[[str, Run], Report]] = {
-    "claude-json": _parse_claude, "codex-jsonl": _parse_codex, "aider": _parse_aider,
+    "claude-json": _parse_claude, "claude-stream-json": _parse_claude,
+    "codex-jsonl": _parse_codex, "aider": _parse_aider,
     "text": _parse_text,
 }
 

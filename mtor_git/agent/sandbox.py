@@ -1,5 +1,5 @@
-"""The attempt sandbox: what one agent attempt may see and touch, as a bubblewrap command line, and
-the host-side handle that ends every process of it.
+"""The attempt sandbox: what one agent attempt may see and touch, as a bubblewrap command line
+(the host-side handle that ends every process of it: agent/sandbox_handle.py).
 
 An attempt runs as `bwrap ... -- <agent argv>` in its own PID and IPC namespaces (and network, for
 `network: none`), with every capability dropped (as root, bwrap would otherwise keep them and the
@@ -12,11 +12,8 @@ namespace) dies, the kernel kills every process of the namespace, `setsid` doubl
 
 from __future__ import annotations
 
-import json
 import os
-import select
 import shutil
-import signal
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,6 +32,9 @@ NETWORKS: tuple[str, ...] = ("host", "none")
 # per-user runtime dirs (ssh-agent and keyring sockets). /tmp gets the private TMPDIR instead.
 ALWAYS_HIDDEN: tuple[Path, ...] = (Path("/home"), Path("/root"), Path("/var/tmp"),
                                    Path("/run/user"))
+# Secrets of the system itself, covered by an empty file: a daemon running as root keeps uid 0
+# inside (without capabilities, but the owner of these files).
+SYSTEM_SECRETS: tuple[str, ...] = ("/etc/shadow", "/etc/gshadow", "/etc/ssh/ssh_host_*_key")
 INSIDE_TMP = Path("/tmp")
 # Never covered as a whole (a worker path directly in one of them hides only itself).
 _SYSTEM = frozenset(Path(p) for p in ("/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32",
@@ -168,7 +168,7 @@ def plan(sandbox: Sandbox, *, cwd: Path, paths: Sequence[SandboxPath] = (),
     env = os.environ if environ is None else environ
     cwd = _real(cwd)
     home_at = _home_inside(env.get("HOME"))
-    first = tuple(Mount("hide", p) for p in ALWAYS_HIDDEN if p.exists())
+    first = tuple(Mount("hide", p) for p in (*ALWAYS_HIDDEN, *_system_secrets()) if p.exists())
     layers = [*first, Mount("hide", INSIDE_TMP), Mount("hide", home_at)]
     then = [Mount("rw" if p.writable else "ro", _real(p.path)) for p in paths]
     layers += then
@@ -311,6 +311,17 @@ def attempt_dirs(spec: SandboxSpec, scratch: Path | None) -> Iterator[SandboxSpe
         shutil.rmtree(root, onerror=_force_remove)
 
 
+def sweep(scratch: Path | None) -> int:
+    """Remove the private dirs that attempts of an earlier daemon, killed before it could clean
+    up, left under `scratch` (call it while no attempt runs); how many there were."""
+    if scratch is None or not scratch.is_dir():
+        return 0
+    left = [p for p in scratch.iterdir() if p.name.startswith("attempt-") and p.is_dir()]
+    for path in left:
+        shutil.rmtree(path, onerror=_force_remove)
+    return len(left)
+
+
 def _force_remove(func: object, path: str, exc: object) -> None:
     """An agent may leave read-only dirs behind: make them writable and try once more."""
     try:
@@ -322,118 +333,6 @@ def _force_remove(func: object, path: str, exc: object) -> None:
             os.unlink(path)
     except OSError:
         pass
-
-
-def decode_status(returncode: int | None) -> tuple[int | None, int | None]:
-    """(exit code, signal) of the agent from bwrap's status. bwrap reports a child killed by
-    signal N as exit 128+N (measured, bwrap 0.8), so that range is read as the signal."""
-    if returncode is None:
-        return None, None
-    if returncode < 0:
-        return None, -returncode
-    if returncode > 128 and _is_signal(returncode - 128):
-        return None, returncode - 128
-    return returncode, None
-
-
-def _is_signal(number: int) -> bool:
-    try:
-        signal.Signals(number)
-    except ValueError:
-        return False
-    return True
-
-
-class Handle:
-    """The host side of one running sandbox: bwrap writes its init's pid and PID namespace to
-    `--info-fd` once the sandbox is set up; every signal is checked against that namespace, so
-    a reused pid is never hit."""
-
-    def __init__(self, info_fd: int) -> None:
-        self.fd: int | None = info_fd
-        self.buffer = b""
-        self.pid: int | None = None
-        self.pidns: int | None = None
-
-    def init_pid(self) -> int | None:
-        """The namespace's PID 1 (host pid), once bwrap has reported it; never blocks."""
-        if self.pid is None and self.fd is not None:
-            os.set_blocking(self.fd, False)
-            try:
-                while chunk := os.read(self.fd, 4096):
-                    self.buffer += chunk
-                self.close()  # EOF: bwrap wrote all it will write
-            except BlockingIOError:
-                pass
-            except OSError:
-                self.close()
-            self._parse()
-        return self.pid
-
-    def _parse(self) -> None:
-        try:
-            info = json.loads(self.buffer.decode("utf-8"))
-            self.pid, self.pidns = int(info["child-pid"]), int(info["pid-namespace"])
-        except (ValueError, KeyError, TypeError):
-            return
-
-    def terminate(self) -> bool:
-        """SIGTERM to the agent's session inside (bwrap's init ignores it): the agent gets its
-        grace. False when the sandbox is not set up (yet) or already gone."""
-        pid = self.init_pid()
-        if pid is None or not self.alive():
-            return False
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except OSError:
-            return False
-        return True
-
-    def kill(self) -> bool:
-        """SIGKILL to the namespace's init: the kernel then kills every process inside."""
-        pid = self.init_pid()
-        if pid is None or not self.alive():
-            return False
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            return False
-        return True
-
-    def alive(self) -> bool:
-        """Whether the namespace's init still runs. Once it is a zombie, the kernel has already
-        killed and reaped every other process of the namespace."""
-        if self.pid is None:
-            return False
-        try:
-            if os.stat(f"/proc/{self.pid}/ns/pid").st_ino != self.pidns:
-                return False
-            stat = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return False
-        return stat[0] not in ("Z", "X")
-
-    def wait_gone(self, timeout: float) -> bool:
-        """Block until the namespace's init has exited (at most `timeout` seconds), woken by
-        its pidfd rather than by polling; True when it is gone. bwrap itself may exit a moment
-        before its init has killed the rest of the namespace."""
-        if self.pid is None or not self.alive():
-            return True
-        try:
-            pidfd = os.pidfd_open(self.pid)
-        except OSError:
-            return not self.alive()
-        try:
-            if self.alive():  # still the same process, now held by the pidfd
-                select.select([pidfd], [], [], timeout)
-        finally:
-            os.close(pidfd)
-        return not self.alive()
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 def find_bwrap(environ: Mapping[str, str] | None = None) -> str | None:
@@ -453,6 +352,14 @@ def _home_inside(home: str | None) -> Path:
                 _under(path, s) for s in _SYSTEM_TREES):
             return path
     return Path("/home/agent")
+
+
+def _system_secrets() -> list[Path]:
+    found: list[Path] = []
+    for pattern in SYSTEM_SECRETS:
+        path = Path(pattern)
+        found += sorted(path.parent.glob(path.name)) if "*" in pattern else [path]
+    return found
 
 
 def _real(path: Path) -> Path:

@@ -17,11 +17,13 @@ import threading
 import time
 from pathlib import Path
 from selectors import SelectorKey
+from typing import Any
 
 from loguru import logger
 
 from mtor_git.agent.capture import StreamCapture
-from mtor_git.agent.evidence import Run, StoppedBy
+from mtor_git.agent.evidence import LiveRecord, Run, StoppedBy
+from mtor_git.agent.live import LiveLimits, LiveMonitor
 from mtor_git.agent.preflight import MODEL_ARGS_TOKEN as MODEL_ARGS_TOKEN
 from mtor_git.agent.preflight import MODEL_TOKEN as MODEL_TOKEN
 from mtor_git.agent.preflight import PROMPT_FILE_TOKEN as PROMPT_FILE_TOKEN
@@ -33,7 +35,8 @@ from mtor_git.agent.preflight import find_binary as find_binary
 from mtor_git.agent.preflight import preflight as preflight
 from mtor_git.agent.progress import ProgressMeter, ProgressSink
 from mtor_git.agent.redact import Redactor
-from mtor_git.agent.sandbox import Handle, SandboxSpec, attempt_dirs, decode_status
+from mtor_git.agent.sandbox import SandboxSpec, attempt_dirs
+from mtor_git.agent.sandbox_handle import Handle, decode_status
 
 _POLL = 0.05  # seconds between checks of the clock and the cancel/shutdown events
 _DRAIN = 0.5  # after the agent exits, how long descendants may keep its pipes open
@@ -42,22 +45,24 @@ _REAP_WAIT = 2.0  # at most this long for SIGKILLed leftovers to vanish
 
 
 def run_attempt(req: RunRequest | Prepared, *, cancel: threading.Event | None = None,
-                shutdown: threading.Event | None = None,
+                shutdown: threading.Event | None = None, live: LiveLimits | None = None,
                 progress: ProgressSink | None = None) -> Run:
     """Run the agent once. Raises PreflightError only when given a RunRequest that fails it.
+    `live` replaces the request's live limits for this attempt (a cap spent by earlier ones);
     `progress` receives what the agent has done so far while it runs (agent/progress.py)."""
     prepared = req if isinstance(req, Prepared) else preflight(req)
     request = prepared.request
+    limits = live or request.live or LiveLimits(stall_timeout=request.profile.stall_timeout)
     if prepared.box is not None:
         with attempt_dirs(prepared.box, request.sandbox.scratch) as box:
             assert box.tmp is not None
             prompt_file = (_write_prompt_file(request, box.tmp)
                            if request.profile.prompt == "file" else None)
             inside = str(box.inside_tmp(Path(prompt_file))) if prompt_file else None
-            return _spawn_and_watch(prepared, inside, cancel, shutdown, box, progress)
+            return _spawn_and_watch(prepared, inside, cancel, shutdown, limits, box, progress)
     prompt_file = _write_prompt_file(request) if request.profile.prompt == "file" else None
     try:
-        return _spawn_and_watch(prepared, prompt_file, cancel, shutdown, None, progress)
+        return _spawn_and_watch(prepared, prompt_file, cancel, shutdown, limits, None, progress)
     finally:
         if prompt_file is not None:
             Path(prompt_file).unlink(missing_ok=True)
@@ -82,7 +87,7 @@ def _write_prompt_file(req: RunRequest, base: Path | None = None) -> str:
 
 def _spawn_and_watch(prepared: Prepared, prompt_file: str | None,
                      cancel: threading.Event | None, shutdown: threading.Event | None,
-                     box: SandboxSpec | None = None,
+                     limits: LiveLimits, box: SandboxSpec | None = None,
                      progress: ProgressSink | None = None) -> Run:
     req = prepared.request
     argv = prepared.argv_with(prompt_file)
@@ -107,7 +112,8 @@ def _spawn_and_watch(prepared: Prepared, prompt_file: str | None,
         if box is not None:
             os.close(info_write)
     handle = Handle(info_read) if box is not None else None
-    watch = _Watch(proc, req, red, cancel, shutdown, handle)
+    watch = _Watch(proc, req, red, cancel, shutdown, LiveMonitor(req.profile.report, limits,
+                                                                 req.cwd, t0), handle)
     watch.meter = ProgressMeter(progress, t0)
     watch.loop(req.prompt.encode("utf-8") if use_stdin else b"")
     rc = proc.returncode
@@ -115,7 +121,7 @@ def _spawn_and_watch(prepared: Prepared, prompt_file: str | None,
         rc if rc is not None and rc >= 0 else None, -rc if rc is not None and rc < 0 else None)
     return Run(r_argv, r_cwd, names, started_at=started_at, duration=time.monotonic() - t0,
                exit_code=exit_code, signal=sig, stopped_by=watch.stopped_by,
-               stdout=watch.out.result(), stderr=watch.err.result())
+               stdout=watch.out.result(), stderr=watch.err.result(), live=watch.record)
 
 
 class _Watch:
@@ -123,13 +129,16 @@ class _Watch:
 
     def __init__(self, proc: subprocess.Popen[bytes], req: RunRequest, red: Redactor,
                  cancel: threading.Event | None, shutdown: threading.Event | None,
-                 box: Handle | None = None) -> None:
+                 live: LiveMonitor, box: Handle | None = None) -> None:
         self.proc, self.req = proc, req
         self.pgid = proc.pid  # start_new_session: the agent (or its bwrap) leads its own group
         self.box = box
         self.cancel, self.shutdown = cancel, shutdown
-        self.out = StreamCapture(red, req.output_limit)
-        self.err = StreamCapture(red, req.output_limit)
+        self.live, self.record = live, LiveRecord()
+        self.out = StreamCapture(red, req.output_limit, lambda n, text: live.data(
+            n, text, time.monotonic(), events=True))
+        self.err = StreamCapture(red, req.output_limit, lambda n, text: live.data(
+            n, text, time.monotonic(), events=False))
         self.stopped_by: StoppedBy | None = None
         self.deadline = time.monotonic() + req.timeout
         self.kill_at: float | None = None
@@ -149,7 +158,7 @@ class _Watch:
             while sel.get_map():
                 now = time.monotonic()
                 self._check_stop(now)
-                self.meter.tick(now, self.out.total_bytes + self.err.total_bytes)
+                self.meter.tick(now, self.out.total_bytes + self.err.total_bytes, self._totals)
                 if exited_at is None and self._exited():
                     exited_at = now
                 if exited_at is not None and (self.stopped_by or now - exited_at > _DRAIN):
@@ -162,6 +171,10 @@ class _Watch:
         finally:
             sel.close()
             self._finish()
+
+    def _totals(self) -> dict[str, Any] | None:
+        parser = self.live.parser
+        return parser.totals.to_json() if parser is not None else None
 
     def _write(self, sel: selectors.BaseSelector, key: SelectorKey,
                pending: memoryview) -> memoryview:
@@ -197,6 +210,8 @@ class _Watch:
                 reason = StoppedBy.CANCEL
             elif now >= self.deadline:
                 reason = StoppedBy.TIMEOUT
+            elif not self._exited() and (stop := self.live.check(now)) is not None:
+                reason = stop.stopped_by
             if reason is not None and not self._exited():
                 self.stopped_by = reason
                 logger.info("stopping agent {} (pid {}): {}", self.req.profile.name,
@@ -241,6 +256,7 @@ class _Watch:
                     pass
         self.out.close()
         self.err.close()
+        self.record = self.live.close(time.monotonic())
         if self.box is not None:
             self.box.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -94,7 +95,10 @@ def run_local_cmd(args: argparse.Namespace) -> int:
     resolved = resolve_sandbox(config, environ)
     if resolved.sandbox.mode == "none":
         echo(f"mtor-git: {resolved.reason}", file=sys.stderr)
-    result = run_local(args.spec, config, Path.cwd(), environ, sandbox=resolved.sandbox)
+    # Its private dirs in the system's temp dir: a daemon sweeping the workspace's at start
+    # must never take those of a run going on beside it.
+    sandbox = dataclasses.replace(resolved.sandbox, scratch=None)
+    result = run_local(args.spec, config, Path.cwd(), environ, sandbox=sandbox)
     if args.json:
         print_json(result.to_json())
     else:

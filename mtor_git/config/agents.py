@@ -16,7 +16,9 @@ from mtor_git.spec.yamlload import KeyPath
 
 AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "pass_env",
               "timeout", "fallback", "max_parallel", "max_attempts", "model_args",
-              "sandbox_paths", "network", "secret_env", "verify", "fix_rounds", "budget")
+              "sandbox_paths", "network", "secret_env", "verify", "fix_rounds",
+              "stall_timeout", "max_cli_retry_wait", "max_turns", "max_turns_args",
+              "max_cost_args", "resume_args", "budget")
 MAX_FIX_ROUNDS = 10
 
 
@@ -68,11 +70,16 @@ def _agent(r: Reader, name: str, value: Any) -> AgentProfile:
     if "secret_env" in raw or referenced:
         named = r.names(raw["secret_env"], (*where, "secret_env")) if "secret_env" in raw else ()
         changes["secret_env"] = tuple(dict.fromkeys((*base.secret_env, *named, *referenced)))
-    if "model_args" in raw:
-        changes["model_args"] = _command(r, raw["model_args"], (*where, "model_args"), empty=True)
+    for key in ("model_args", "max_turns_args", "max_cost_args", "resume_args"):
+        if key in raw:
+            changes[key] = _command(r, raw[key], (*where, key), empty=True)
+    for key in ("stall_timeout", "max_cli_retry_wait"):  # `off` (or null) switches it off
+        if key in raw:
+            changes[key] = None if raw[key] in (None, "off", False) else r.duration(
+                raw[key], (*where, key))
     if "timeout" in raw:
         changes["timeout"] = r.duration(raw["timeout"], (*where, "timeout"))
-    for key in ("max_parallel", "max_attempts"):
+    for key in ("max_parallel", "max_attempts", "max_turns"):
         if key in raw:
             changes[key] = r.count(raw[key], (*where, key))
     if "fallback" in raw:

@@ -35,7 +35,7 @@ TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
             "require_signed", "allowed_signers", "author", "max_spec_bytes", "sandbox",
             "max_file_bytes", "max_change_bytes", "env_file", "transfer_timeout", "schedule",
-            "budget")
+            "max_turns", "budget")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env",
              "verify", "fix_rounds")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
@@ -127,7 +127,7 @@ def _path_or(r: Reader, top: dict[str, Any], key: str, default: Callable[[], Pat
 
 _DURATIONS = ("poll_interval", "claim_lease", "default_timeout", "max_timeout",
               "shutdown_grace", "transfer_timeout", "schedule")
-_COUNTS = ("max_parallel", "max_spec_bytes", "max_file_bytes", "max_change_bytes")
+_COUNTS = ("max_parallel", "max_spec_bytes", "max_file_bytes", "max_change_bytes", "max_turns")
 _CHOICES: dict[str, tuple[str, ...]] = {"sandbox": tuple(SANDBOX_MODES),
                                         "unknown_agents": ("reject", "skip")}
 _UNSET: Any = object()

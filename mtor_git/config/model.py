@@ -102,6 +102,7 @@ class Config:
     max_change_bytes: int = 100 << 20
     # A remote silent this long (connect, or between two reads) fails that repository's sync.
     transfer_timeout: float = 30.0
+    max_turns: int | None = None  # the worker's turn cap per task; a spec's smaller one wins
     # The worker's daily spend cap and the UTC hour its day (and every profile's) begins.
     budget: DailyBudget = field(default_factory=DailyBudget)
 

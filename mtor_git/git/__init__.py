@@ -4,7 +4,7 @@ Callers hold a `Repository` (the worker's bare clone, a user's clone) and pass c
 strings; failures surface as `GitOpError`, refusals by the remote as `PushRejected`. Modules:
 `refs` (every ref and path name), `read`, `write`, `transfer` (clone, fetch, push, credentials),
 `localpush` (race-safe pushes to a path remote), `checkout` (a task's standalone checkout) and
-`collect` (the agent's work taken out of it).
+`collect` (the agent's work taken out of it), `intake` (where it waits before joining the clone).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pygit2.enums import ObjectType
 
 from mtor_git.git.checkout import Checkout, create_checkout, drop_checkout
 from mtor_git.git.collect import Collected, Limits, collect
+from mtor_git.git.intake import adopt_intake, drop_intake, open_intake, quarantine_intake
 from mtor_git.git.mirror import mirror_fetch, refs_under, remote_url
 from mtor_git.git.read import (
     SYMLINK_MODE,
@@ -82,6 +83,10 @@ __all__ = [
     "Limits",
     "collect",
     "create_checkout",
+    "adopt_intake",
+    "drop_intake",
+    "open_intake",
+    "quarantine_intake",
     "drop_checkout",
     "Repository",
     "commit_signature",

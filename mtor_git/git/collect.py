@@ -119,7 +119,7 @@ def _agent_commits(repo: pygit2.Repository, checkout: Checkout, tally: Tally,
     if head == checkout.base:
         return head
     try:
-        copy_objects(_own_objects(checkout.git_dir / "objects"), repo, head, tally)
+        copy_objects(own_objects(checkout.git_dir / "objects"), repo, head, tally)
     except (KeyError, ValueError, pygit2.GitError) as exc:
         notes.append(f"the agent's commit {head[:12]} could not be read ({exc}); its commits "
                      "were dropped, its files taken against the base")
@@ -157,7 +157,7 @@ def _packed(git_dir: Path, name: str) -> bytes | None:
     return None
 
 
-def _own_objects(objects: Path) -> pygit2.Odb:
+def own_objects(objects: Path) -> pygit2.Odb:
     """The checkout's own object store, without its alternates (the agent may have rewritten
     them): whatever the worker's clone lacks must be here."""
     odb = pygit2.Odb()

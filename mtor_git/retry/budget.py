@@ -21,22 +21,28 @@ class Budget:
 
     max_attempts: int | None = None
     max_cost_usd: float | None = None
+    max_turns: int | None = None  # the task's turn cap (spec or worker), over all attempts
     spent_attempts: int = 0
     spent_cost_usd: float = 0.0
 
     @classmethod
     def after(cls, carried: Iterable[AttemptRecord], *, max_attempts: int | None,
-              max_cost_usd: float | None) -> Budget:
+              max_cost_usd: float | None, max_turns: int | None = None) -> Budget:
         """The budget left once the `carried` attempts of earlier hand-backs are paid for."""
         counted = [a for a in carried if a.kind not in UNCOUNTED_KINDS]
         cost = sum(a.cost_usd or 0 for a in counted)
-        return cls(max_attempts=max_attempts, max_cost_usd=max_cost_usd,
+        return cls(max_attempts=max_attempts, max_cost_usd=max_cost_usd, max_turns=max_turns,
                    spent_attempts=len(counted), spent_cost_usd=cost)
 
     def attempts_left(self, policy: RetryPolicy, profile: AgentProfile) -> int:
         """May be zero or less: earlier runs spent it all."""
         caps = [policy.max_attempts, self.max_attempts, profile.max_attempts]
         return min(c for c in caps if c is not None) - self.spent_attempts
+
+    def turns_cap(self, profile: AgentProfile) -> int | None:
+        """The smallest of the task's and the profile's turn caps; None when neither has one."""
+        caps = [c for c in (self.max_turns, profile.max_turns) if c is not None]
+        return min(caps) if caps else None
 
     def cost_left(self) -> float | None:
         """Dollars left under the task's cap; None when it has none."""

@@ -11,8 +11,10 @@ Choices kept simple on purpose:
   model is not handed to a fallback (it names a model of the spec's own agent).
 - An open breaker: use the fallback if its breaker allows; otherwise wait in short steps (each an
   interruptible sleep) for up to `policy.breaker_cooldown`, then park. Waiting spends no attempt.
-- A success stands even when it pushed the reported cost past `max_cost_usd`: the cap only stops
-  further attempts.
+- A success stands even when it pushed the reported cost past `max_cost_usd`.
+- Each attempt runs under the live monitor (agent/live.py) with the turns and dollars earlier
+  attempts left; after a transient fault it resumes the CLI's session when the model ran and the
+  profile can (agent/resume.py), and a refused resume is run afresh at once, once per task.
 """
 
 from __future__ import annotations
@@ -22,18 +24,20 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
 from mtor_git.agent.evidence import Attempt, Failure, StoppedBy
+from mtor_git.agent.live import LiveLimits
 from mtor_git.agent.preflight import Prepared, RunRequest, preflight
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.progress import ProgressSink
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
+from mtor_git.agent.resume import attempt_command, resumable_session, resume_refused
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.agent.spawn import run_attempt
 from mtor_git.errors import PreflightError
@@ -41,6 +45,7 @@ from mtor_git.retry.budget import Budget
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy, backoff_delay, park_until
 from mtor_git.states import TaskStatus
 from mtor_git.verdict.classify import PROVIDER_TRANSIENT, classify, describe, fingerprint
+from mtor_git.verdict.live import judge_event
 
 DEFAULT_TIMEOUT = 1800.0
 _BREAKER_STEP = 5.0  # seconds between checks of an open breaker
@@ -173,6 +178,8 @@ class _Loop:
     attempts: list[Attempt] = field(default_factory=list)
     prepared: dict[str, Prepared | None] = field(default_factory=dict)
     last_launch: float | None = None
+    resume: str | None = None  # the CLI session the next attempt continues
+    resume_refused: bool = False  # a refused resume falls back to fresh runs for good
     redactor: Redactor = field(init=False)
     policy: RetryPolicy = field(init=False)
     profiles: Mapping[str, AgentProfile] = field(init=False)
@@ -234,9 +241,32 @@ class _Loop:
     def _attempt(self, number: int, prepared: Prepared, waited: float) -> Attempt:
         profile = prepared.request.profile
         self.last_launch = self.clock()
-        logger.info("attempt {} with agent {}", number, profile.name)
-        run = run_attempt(prepared, cancel=self.request.cancel, shutdown=self.request.shutdown,
-                          progress=self._progress(number, profile.name))
+        session, self.resume = self.resume, None
+        logger.info("attempt {} with agent {}{}", number, profile.name,
+                    f", resuming session {session}" if session else "")
+        attempt = self._launch(number, prepared, waited, session)
+        if resume_refused(attempt) and not self.resume_refused:
+            logger.warning("agent {} refused to resume session {}: running afresh",
+                           profile.name, session)
+            self.resume_refused = True
+            attempt = replace(self._launch(number, prepared, waited, None),
+                              resume_refused=session)
+        self._record(attempt)
+        return attempt
+
+    def _launch(self, number: int, prepared: Prepared, waited: float,
+                session: str | None) -> Attempt:
+        """One run of the agent: its caps (what earlier attempts left), the session it resumes,
+        the live monitor's limits, then the report and the verdict."""
+        profile = prepared.request.profile
+        turns, dollars = self._left(profile)
+        limits = LiveLimits(stall_timeout=profile.stall_timeout, max_cost_usd=dollars,
+                            max_turns=turns, max_cli_retry_wait=profile.max_cli_retry_wait,
+                            judge=judge_event)
+        command = attempt_command(prepared, max_turns=turns, max_cost_usd=dollars,
+                                  session_id=session)
+        run = run_attempt(command, cancel=self.request.cancel, shutdown=self.request.shutdown,
+                          live=limits, progress=self._progress(number, profile.name))
         report = parse_report(profile.report, run)
         previous = self.attempts[-1] if self.attempts else None
         verdict = classify(run, report, min_model_call=self.policy.min_model_call,
@@ -244,14 +274,34 @@ class _Loop:
                            previous_fingerprint=(fingerprint(previous.run, previous.report)
                                                  if previous else None),
                            now=self.clock())
-        attempt = Attempt(number, profile.name, run, report, verdict, waited_before=waited)
+        return Attempt(number, profile.name, run, report, verdict, waited_before=waited,
+                       resumed_from=session)
+
+    def _left(self, profile: AgentProfile) -> tuple[int | None, float | None]:
+        """The turns and dollars the next attempt may still spend (None: no cap)."""
+        usage = Usage.of(tuple(self.attempts))
+        cap = self.request.budget.turns_cap(profile)
+        turns = None if cap is None else max(cap - (usage.turns or 0), 1)
+        dollars = self.request.budget.cost_left()
+        if dollars is not None:
+            dollars = max(dollars - (usage.cost_usd or 0.0), 0.0)
+        return turns, dollars
+
+    def _turns_spent(self, profile_name: str) -> int | None:
+        """The turn cap when the attempts so far have used it all, else None."""
+        profile = self.profiles.get(profile_name)
+        cap = self.request.budget.turns_cap(profile) if profile is not None else None
+        used = Usage.of(tuple(self.attempts)).turns or 0
+        return cap if cap is not None and used >= cap else None
+
+    def _record(self, attempt: Attempt) -> None:
+        verdict = attempt.classification
         self.attempts.append(attempt)
-        self.breakers.record(profile.name, verdict, self.clock())
-        logger.info("attempt {} with agent {}: {} ({}, {})", number, profile.name, verdict.kind,
-                    "transient" if verdict.transient else "terminal", verdict.rule)
+        self.breakers.record(attempt.profile, verdict, self.clock())
+        logger.info("attempt {} with agent {}: {} ({}, {})", attempt.number, attempt.profile,
+                    verdict.kind, "transient" if verdict.transient else "terminal", verdict.rule)
         if self.on_attempt is not None:
             self.on_attempt(attempt)
-        return attempt
 
     def _decide(self, attempt: Attempt, primary: Prepared, *, last: bool) -> Execution | _Next:
         run, verdict = attempt.run, attempt.classification
@@ -267,6 +317,11 @@ class _Loop:
             return self.finish(TaskStatus.FAILED, Failure(
                 "budget_exceeded", f"reported cost ${spent:.4f} exceeds the task's cap "
                 f"${cap:.4f}", rule="max_cost_usd", evidence=verdict.evidence))
+        turns = self._turns_spent(attempt.profile)
+        if verdict.transient and turns is not None:
+            return self.finish(TaskStatus.FAILED, Failure(
+                "max_turns", f"the task's {turns} turns are spent by its attempts",
+                rule="max_turns", evidence=verdict.evidence))
         if last and verdict.transient:
             return self.finish(TaskStatus.EXHAUSTED, self._failure(
                 attempt, f"{attempt.number} attempts, each a transient fault"))
@@ -281,7 +336,12 @@ class _Loop:
             return self.finish(TaskStatus.FAILED, self._failure(attempt, "terminal fault"))
         delay = backoff_delay(self.policy, attempt.number, self.rng,
                               retry_after=verdict.retry_after)
-        return _Next(self._next_profile(attempt, primary), delay)
+        following = self._next_profile(attempt, primary)
+        profile = self.profiles.get(attempt.profile)
+        if (profile is not None and not self.resume_refused
+                and following.request.profile.name == profile.name):
+            self.resume = resumable_session(attempt, profile)
+        return _Next(following, delay)
 
     # --- profiles, breakers, fallbacks ------------------------------------------------------
 

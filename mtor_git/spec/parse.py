@@ -27,6 +27,7 @@ PROFILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 REF_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@+-]{0,199}")
 DEFAULT_MAX_BYTES = 256 * 1024
 MAX_ATTEMPTS_CAP = 100
+MAX_TURNS_CAP = 10_000
 
 # Every key a spec may carry, with a one-line meaning (the JSON Schema mirrors this table).
 KEYS: dict[str, str] = {
@@ -42,6 +43,7 @@ KEYS: dict[str, str] = {
     "fix_rounds": "agent rounds allowed to fix a failing verify command (default 2)",
     "continues": "id of a task whose branch this one continues (a follow-up on the same PR)",
     "depends_on": "ids of tasks that must succeed before this one starts",
+    "max_turns": "stop the agent when its turns (model calls) pass this many, over all attempts",
 }
 MAX_FIX_ROUNDS = 10
 MAX_VERIFY_COMMANDS = 20
@@ -67,6 +69,7 @@ class Spec:
     fix_rounds: int | None = None
     continues: str | None = None
     depends_on: tuple[str, ...] = ()
+    max_turns: int | None = None
     # Where each key stands in the file, for problems found across specs (dependency cycles).
     key_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
 
@@ -260,11 +263,12 @@ def _convert(key: str, value: Any, stem_id: str) -> Any:
         return value
     if key == "timeout":
         return parse_duration(value)
-    if key == "max_attempts":
+    if key in ("max_attempts", "max_turns"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected a whole number, got {_shown(value)}")
-        if not 1 <= value <= MAX_ATTEMPTS_CAP:
-            raise ValueError(f"must be between 1 and {MAX_ATTEMPTS_CAP}")
+        top = MAX_ATTEMPTS_CAP if key == "max_attempts" else MAX_TURNS_CAP
+        if not 1 <= value <= top:
+            raise ValueError(f"must be between 1 and {top}")
         return value
     if key == "max_cost_usd":
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 \
@@ -330,6 +334,8 @@ def skeleton(task_id: str, *, agent: str | None = None) -> str:
         "# verify: pytest -q    # optional: must pass after the agent (fix_rounds: 2 retries)",
         "# depends_on: [other-task]   # optional: start after these succeeded",
         "# continues: earlier-task    # optional: a follow-up on that task's branch and PR",
+        "# max_cost_usd: 2.5   # optional: stop the agent the moment its cost passes this",
+        "# max_turns: 40       # optional: stop the agent when its turns pass this",
         "---",
         "Describe the change you want, as you would to a colleague.",
         "",

@@ -44,7 +44,9 @@ def run_local(spec_file: Path, config: Config, cwd: Path, environ: Mapping[str, 
         prompt=spec.prompt, profile_name=agent, profiles=config.agents, cwd=cwd,
         policy=config.retry, environ=environ, breakers=BreakerBoard(config.retry),
         model=spec.model, timeout=timeout,
-        budget=Budget(max_attempts=spec.max_attempts, max_cost_usd=spec.max_cost_usd),
+        budget=Budget(max_attempts=spec.max_attempts, max_cost_usd=spec.max_cost_usd,
+                      max_turns=min((c for c in (spec.max_turns, config.max_turns)
+                                     if c is not None), default=None)),
         cancel=cancel, sandbox=sandbox))
     return Result(
         status=(execution.status if execution.status != TaskStatus.PARKED

@@ -178,26 +178,33 @@ class TaskRunner:
                 started: float, checkout: Checkout, execution: Execution,
                 attempts: tuple[AttemptRecord, ...],
                 verification: Verification | None = None) -> Outcome:
-        """Take the agent's work out of its checkout (its processes are gone) and commit it and
-        the result, unless it is too large or leaked a secret."""
-        base = checkout.base
+        """Take the agent's work out of its checkout (its processes are gone) into an intake
+        repository; it joins the clone (whose objects every later agent may read) only when it
+        is not too large and holds no secret. Then commit the result."""
+        base, intake_path = checkout.base, self._workdir(job, "intake")
+        intake = git.open_intake(self.repo, intake_path)
         try:
-            work = self._collect(job, checkout)
-        except ChangeTooLarge as exc:
-            return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
-                                Failure("change_too_large", str(exc)), base=base, head=base,
-                                execution=execution, attempts=attempts)
-        head = work.head
-        leak = self._secret_leak(spec, base, head)
-        if leak is not None:
-            quarantine = refs.quarantine_ref(job.task_id, job.run)
-            git.point_ref(self.repo, quarantine, head)
-            return self._finish(job, info, started, TaskStatus.FAILED, spec_commit, leak,
-                                base=base, head=base, execution=execution,
-                                attempts=attempts,
-                                notes=(f"the agent's commit {head[:12]} holds a secret and "
-                                       f"was not pushed; it is kept on the worker as "
-                                       f"{quarantine}",))
+            try:
+                work = self._collect(intake, job, checkout)
+            except ChangeTooLarge as exc:
+                return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
+                                    Failure("change_too_large", str(exc)), base=base,
+                                    head=base, execution=execution, attempts=attempts)
+            leak = self._secret_leak(spec, base, work.head, intake)
+            if leak is not None:
+                where = git.quarantine_intake(intake, self._workdir(job, "quarantine"),
+                                              refs.quarantine_ref(job.task_id, job.run),
+                                              work.head)
+                return self._finish(job, info, started, TaskStatus.FAILED, spec_commit, leak,
+                                    base=base, head=base, execution=execution,
+                                    attempts=attempts, notes=(
+                                        f"the agent's commit {work.head[:12]} holds a secret "
+                                        "and was not pushed; it is kept on the worker as "
+                                        f"{refs.quarantine_ref(job.task_id, job.run)} in "
+                                        f"{where}",))
+            git.adopt_intake(self.repo, intake, work.head)
+        finally:
+            git.drop_intake(intake_path)
         status, failure = execution.status, execution.failure
         if work.unfinished is not None and status == TaskStatus.SUCCEEDED:
             status = TaskStatus.FAILED
@@ -207,32 +214,34 @@ class TaskRunner:
                 and not verification.verified:
             status, failure = TaskStatus.FAILED, verification.failure()
         return self._finish(job, info, started, status, spec_commit, failure, base=base,
-                            head=head, execution=execution, attempts=attempts,
+                            head=work.head, execution=execution, attempts=attempts,
                             notes=work.notes, verification=verification)
 
-    def _collect(self, job: Job, checkout: Checkout) -> Collected:
+    def _collect(self, intake: Repository, job: Job, checkout: Checkout) -> Collected:
         return git.collect(
-            self.repo, checkout,
+            intake, checkout,
             results_dir=refs.RESULTS_DIR,
             message=f"mtor: {job.task_id} agent changes (run {job.run})",
             author_name=self.config.author_name, author_email=self.config.author_email,
             limits=Limits(self.config.max_file_bytes, self.config.max_change_bytes))
 
-    def _secret_leak(self, spec: Spec, base: str, head: str) -> Failure | None:
-        """The check of task/leaks.py with every secret the task's profile or its fallback
-        could see."""
+    def _secret_leak(self, spec: Spec, base: str, head: str,
+                     repo: Repository) -> Failure | None:
+        """The check of task/leaks.py, in `repo` (the run's intake), with every secret the
+        task's profile or its fallback could see."""
         agent = spec.agent or self.config.default_agent
         secrets: dict[str, str] = {}
         for name in (agent, self.config.agents[agent].fallback):
             profile = self.config.agents.get(name or "")
             if profile is not None:
                 secrets.update(secrets_from(profile, self.environ))
-        return secret_leak(self.repo, base, head, secrets)
+        return secret_leak(repo, base, head, secrets)
 
     def _budget(self, spec: Spec, job: Job) -> Budget:
         """What this run may still spend, after what earlier hand-backs of it spent."""
+        caps = [c for c in (spec.max_turns, self.config.max_turns) if c is not None]
         return Budget.after(job.carried_attempts, max_attempts=spec.max_attempts,
-                            max_cost_usd=spec.max_cost_usd)
+                            max_cost_usd=spec.max_cost_usd, max_turns=min(caps, default=None))
 
     def _spent_before(self, spec: Spec, job: Job) -> tuple[TaskStatus, Failure] | None:
         budget = self._budget(spec, job)
@@ -323,6 +332,10 @@ class TaskRunner:
 
     def _checkout_path(self, job: Job) -> Path:
         return self.config.workspace / job.repo.name / "worktrees" / f"{job.task_id}.r{job.run}"
+
+    def _workdir(self, job: Job, kind: str) -> Path:
+        """The run's intake or quarantine repository (in the workspace: no agent sees it)."""
+        return self.config.workspace / job.repo.name / kind / f"{job.task_id}.r{job.run}.git"
 
     def _checkout(self, job: Job, base: str, spec: Spec) -> Checkout:
         path = self._checkout_path(job)

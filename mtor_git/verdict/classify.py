@@ -2,8 +2,9 @@
 agent said (Report) into a Classification. A fault is transient only on positive evidence.
 
 Evidence is always `"<source>: <snippet>"`, the snippet a bounded piece of that source, where the
-source is `stdout`, `stderr`, `report.messages`, `report.result_text`, `report.<field>` or
-`run.<field>`. Terminal rows come before transient ones, so mixed evidence never buys a retry.
+source is `stdout`, `stderr`, `report.messages`, `report.result_text`, `report.<field>`,
+`run.<field>`, or `event` (a retry notice of the CLI the live monitor stopped it on). Terminal
+rows come before transient ones, so mixed evidence never buys a retry.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from dataclasses import replace
 
-from mtor_git.agent.evidence import Classification, Report, Run
+from mtor_git.agent.evidence import Classification, Report, Run, StoppedBy
 from mtor_git.verdict.matchers import (
+    EVIDENCE_MAX,
     Evidence,
     Facts,
     Rule,
@@ -23,6 +26,9 @@ from mtor_git.verdict.timehints import reset_time, retry_after_hint
 
 # The only kinds for which a fallback profile is tried; identical messages are expected for them.
 PROVIDER_TRANSIENT = frozenset({"rate_limited", "overloaded"})
+# Transient kinds that may repeat identically without being a spin: a stuck stream stalls alike.
+_MAY_REPEAT = PROVIDER_TRANSIENT | {"stalled"}
+_EVENT_STOPS = (StoppedBy.TERMINAL_EVENT, StoppedBy.CLI_RETRY_WAIT)
 
 KIND_DESCRIPTIONS: dict[str, str] = {
     "succeeded": "the agent exited 0 and its own report shows no error, denial or error message",
@@ -31,6 +37,7 @@ KIND_DESCRIPTIONS: dict[str, str] = {
     "provider_error": "the provider answered with a 5xx server error (transient)",
     "network": "a connection failed, was reset or timed out talking to the provider (transient)",
     "timeout": "our wall-clock timeout stopped the agent; a hang is no sign of a transient fault",
+    "stalled": "no output, no event and no change in the checkout for stall_timeout (transient)",
     "cancelled": "stopped because `mtor-git cancel` asked for it",
     "interrupted": "stopped because the worker was shutting down",
     "usage_error": "the agent's command line was rejected (unknown option, unexpected argument)",
@@ -95,6 +102,11 @@ def _lines(source: str, text: str | None) -> list[tuple[str, str]]:
 
 def _facts(run: Run, report: Report, min_model_call: float) -> Facts:
     lines = [pair for m in report.messages for pair in _lines("report.messages", m)]
+    stop = _event_stop(run)
+    if stop is not None:  # the CLI's own retry notice we stopped it on decides
+        lines.insert(0, ("event", stop))
+        if report.api_error_status is None and run.live is not None:
+            report = replace(report, api_error_status=run.live.stop_status)
     if run.exit_code == 0 and not report.is_error:
         # A successful exit is judged only by the agent's own error texts, never by its chatter.
         if report.format == "aider":
@@ -111,6 +123,13 @@ def _facts(run: Run, report: Report, min_model_call: float) -> Facts:
             lines += _lines("stdout", run.stdout.text())
     kept = tuple(p for p in lines if not _NOT_FINAL.search(p[1]))
     return Facts(run, report, kept, tuple(line.lower() for _, line in kept), min_model_call)
+
+
+def _event_stop(run: Run) -> str | None:
+    """The retry event the live monitor stopped the agent on, if it did."""
+    if run.live is None or run.stopped_by not in _EVENT_STOPS:
+        return None
+    return run.live.stop_evidence
 
 
 def final_aider_errors(lines: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -146,7 +165,10 @@ def classify(run: Run, report: Report, *, min_model_call: float,
     where identical messages are expected and the attempt budget and breaker bound the retries."""
     facts = _facts(run, report, min_model_call)
     rule, evidence = _first_match(facts)
-    if (rule.transient and rule.kind not in PROVIDER_TRANSIENT
+    stop = _event_stop(run)
+    if stop is not None:  # whichever row matched, the event itself is the evidence
+        evidence = Evidence("event", stop[:EVIDENCE_MAX])
+    if (rule.transient and rule.kind not in _MAY_REPEAT
             and previous_fingerprint is not None
             and previous_fingerprint == _fingerprint_of(facts, rule, evidence)):
         before = f" (previous attempt: {previous.rule})" if previous is not None else ""

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from mtor_git.agent.evidence import Report, Run, StoppedBy
 
 EVIDENCE_MAX = 300
-STRUCTURED_FORMATS = frozenset({"claude-json", "codex-jsonl"})
+STRUCTURED_FORMATS = frozenset({"claude-json", "claude-stream-json", "codex-jsonl"})
 
 
 class Evidence(NamedTuple):
@@ -85,6 +85,16 @@ def stopped(by: StoppedBy) -> Matcher:
         if f.run.stopped_by != by:
             return None
         return Evidence("run.stopped_by", f"{by} after {f.run.duration:.1f}s")
+    return match
+
+
+def live_stop(by: str) -> Matcher:
+    """The live monitor stopped the agent (`run.stopped_by`), quoting why."""
+    def match(f: Facts) -> Evidence | None:
+        if f.run.stopped_by != by:
+            return None
+        why = f.run.live.stop_evidence if f.run.live is not None else None
+        return Evidence("run.live", (why or f"{by} after {f.run.duration:.1f}s")[:EVIDENCE_MAX])
     return match
 
 

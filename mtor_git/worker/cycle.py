@@ -16,6 +16,7 @@ from loguru import logger
 
 from mtor_git import faults, git
 from mtor_git.agent.evidence import Attempt
+from mtor_git.agent.sandbox import sweep
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.errors import GitOpError, SpecError
@@ -66,6 +67,8 @@ class Worker:
         resolved = resolve_sandbox(config, self.environ)  # ConfigError: bwrap configured, absent
         self.sandbox = resolved.sandbox
         (logger.info if self.sandbox.mode == "bwrap" else logger.warning)(resolved.reason)
+        if sweep(self.sandbox.scratch):  # before any attempt of ours: an earlier daemon's
+            logger.info("removed the private HOME/TMPDIR dirs a killed daemon's attempts left")
         self.breakers = BreakerBoard(config.retry)
         self.pool = ThreadPoolExecutor(config.max_parallel, thread_name_prefix="task")
         # Claim deletions after a published result: housekeeping off the task slots.
@@ -340,7 +343,11 @@ class Worker:
     def _book(self, attempt: Attempt) -> None:
         """Every attempt's reported cost goes into the daily ledger as it ends, whatever
         becomes of its task."""
-        self.ledger.add([(attempt.profile, attempt.report.cost_usd or 0.0)], self.clock())
+        cost = attempt.report.cost_usd
+        log = attempt.run.live.log
+        if cost is None and log is not None:  # stopped mid-session: what its events said
+            cost = log.totals.cost_usd
+        self.ledger.add([(attempt.profile, cost or 0.0)], self.clock())
 
     @staticmethod
     def _publishing(rt: RepoRuntime, keeper: ClaimKeeper, entry: OutboxEntry) -> None:

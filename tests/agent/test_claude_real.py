@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,10 @@ CLAUDE = find_claude()
 @pytest.fixture(autouse=True)
 def _claude_installed() -> None:
     require_cli("claude")  # skipped with the install command; a failure in CI
+# These tests judge one CLI run at a time: the CLI's own retries are switched off here (the ready
+# profile leaves them on and watches them live: tests/agent/test_claude_live.py).
+ONE_SHOT = replace(BUILTIN["claude"], env={**BUILTIN["claude"].env,
+                                           "CLAUDE_CODE_MAX_RETRIES": "0"})
 
 
 def claude_environ(home: Path, stub: AnthropicStub) -> dict[str, str]:
@@ -76,7 +81,7 @@ def run_claude(tmp_path: Path, turns: list[Turn], prompt: str = PROMPT,
     """One attempt of the builtin claude profile in a fresh git worktree against a fresh stub."""
     worktree = git_worktree(tmp_path / "wt")
     with AnthropicStub(turns) as stub:
-        req = RunRequest(BUILTIN["claude"], prompt, worktree, timeout=120.0,
+        req = RunRequest(ONE_SHOT, prompt, worktree, timeout=120.0,
                          environ=claude_environ(tmp_path / "home", stub))
         run = run_attempt(req)
     report = parse_report("claude-json", run)
@@ -92,7 +97,8 @@ def execute_claude(tmp_path: Path, turns: list[Turn], max_attempts: int = 3,
     worktree = git_worktree(tmp_path / "wt")
     with AnthropicStub(turns) as stub:
         result = execute(ExecuteRequest(
-            prompt=PROMPT, profile_name="claude", profiles=BUILTIN, cwd=worktree, policy=policy,
+            prompt=PROMPT, profile_name="claude", profiles={"claude": ONE_SHOT}, cwd=worktree,
+            policy=policy,
             environ=claude_environ(tmp_path / "home", stub), breakers=BreakerBoard(policy),
             timeout=120.0))
     return stub, result
@@ -135,7 +141,7 @@ def test_rate_limit_is_transient_and_the_cli_retries_are_capped(tmp_path: Path) 
     assert report.is_error is True and report.api_error_status == 429
     assert verdict.kind == "rate_limited" and verdict.transient, verdict
     # The profile's CLAUDE_CODE_MAX_RETRIES caps the CLI's own retries (ten by default).
-    assert len(stub.main_requests) == 1 + int(BUILTIN["claude"].env["CLAUDE_CODE_MAX_RETRIES"])
+    assert len(stub.main_requests) == 1 + int(ONE_SHOT.env["CLAUDE_CODE_MAX_RETRIES"])
 
 
 def test_auth_failure_is_terminal(tmp_path: Path) -> None:
@@ -177,7 +183,7 @@ def test_execute_retries_a_rate_limit_until_the_budget_is_spent(tmp_path: Path) 
     stub, result = execute_claude(tmp_path, [rate_limited()], max_attempts=2)
     assert result.status == "exhausted", result.failure
     assert [a.classification.kind for a in result.attempts] == ["rate_limited"] * 2
-    retries = int(BUILTIN["claude"].env["CLAUDE_CODE_MAX_RETRIES"])
+    retries = int(ONE_SHOT.env["CLAUDE_CODE_MAX_RETRIES"])
     assert len(stub.main_requests) == 2 * (1 + retries)
 
 

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 
 from mtor_git.agent.sandbox import (
-    Handle,
     Sandbox,
     SandboxPath,
     SandboxSpec,
     attempt_dirs,
-    decode_status,
     find_bwrap,
     plan,
+    sweep,
     worker_hides,
 )
+from mtor_git.agent.sandbox_handle import Handle, decode_status
 
 BWRAP = find_bwrap()
 pytestmark = pytest.mark.skipif(BWRAP is None, reason="bubblewrap is not installed")
@@ -291,3 +291,23 @@ def test_visible_says_which_host_paths_the_agent_sees(layout: Layout) -> None:
     assert not spec.visible(layout.other / "SECRET.txt")
     assert not spec.visible(layout.key)
     assert spec.visible(layout.home / ".claude" / "settings.json")
+
+
+def test_sweep_removes_what_killed_attempts_left(layout: Layout) -> None:
+    scratch = layout.scratch
+    (scratch / "attempt-old" / "home" / ".cache").mkdir(parents=True)
+    (scratch / "attempt-old" / "tmp").mkdir()
+    (scratch / "keep-me").mkdir()
+    assert sweep(scratch) == 1
+    assert [p.name for p in scratch.iterdir()] == ["keep-me"]
+    assert sweep(None) == 0
+
+
+def test_the_systems_own_secrets_are_covered(layout: Layout) -> None:
+    present = [p for p in (Path("/etc/shadow"), *Path("/etc/ssh").glob("ssh_host_*_key"))
+               if p.exists()]
+    if not present:
+        pytest.skip("no /etc/shadow or ssh host key on this machine")
+    seen = probe(layout.spec(), *present)
+    assert all(seen[str(p)] in ("read:", "error:PermissionError") for p in present), seen
+    assert all(not layout.spec().visible(p) for p in present)

@@ -100,7 +100,8 @@ def test_a_missing_file_says_where_it_looked(tmp_path: Path) -> None:
 def test_extends_starts_from_a_ready_profile() -> None:
     text = "repos: [{url: /x}]\nagents:\n  glm: {extends: claude, max_attempts: 2}\n"
     glm = parse_config(text, environ=ENV).agents["glm"]
-    assert glm.command[0] == "claude" and glm.report == "claude-json" and glm.max_attempts == 2
+    assert glm.command[0] == "claude" and glm.report == "claude-stream-json"
+    assert glm.max_attempts == 2
 
 
 @settings(max_examples=300, deadline=None)

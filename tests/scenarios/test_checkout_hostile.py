@@ -16,6 +16,8 @@ from daemonfixtures import DAEMON_ENV, Site, mtor, site, spec
 from gitfixtures import git, make_bare_remote
 from hostilefixtures import counting_profile, worker_config
 
+from mtor_git.agent.sandbox import find_bwrap
+
 pytestmark = pytest.mark.slow
 
 HOSTILE = Path(__file__).resolve().parents[1] / "fake_agents" / "hostile_git_agent.py"
@@ -157,6 +159,7 @@ def test_a_merge_left_open_is_failed_unfinished_merge_with_its_work_shown(s: Sit
 
 
 # -- the checkout's git files do not open the sandbox -------------------------------------------
+@pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap is not installed")
 def test_alternates_the_agent_plants_never_show_it_the_workers_files(s: Site) -> None:
     s.push_specs({"t1": spec(agent="evil")})
     worker = s.root / "workers" / "w1"  # the config, state and logs of the worker

@@ -157,7 +157,7 @@ def test_stale_lock_files_a_killed_process_left_are_cleared_on_restart(s: Site) 
     wait_for(lambda: s.invocations(), 30, "the agent to start")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    for pid in wait_for(lambda: s.host_pids(), 10, "the agent"):  # as if it died mid-commit
+    for pid in s.host_pids():  # as if it died mid-commit (a sandboxed one died with its daemon)
         os.kill(pid, signal.SIGKILL)
     clone = clone_path(s, "w1")
     for lock in STALE_LOCKS:

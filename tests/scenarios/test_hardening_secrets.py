@@ -66,8 +66,14 @@ def _leak_everything(s: Site) -> Site:
     return s
 
 
-def worker_git(s: Site, *args: str) -> str:
-    return git(*args, cwd=s.root / "workers" / "w1" / "ws" / "remote" / "repo.git")
+def worker_git(s: Site, *args: str, check: bool = True) -> str:
+    return git(*args, cwd=s.root / "workers" / "w1" / "ws" / "remote" / "repo.git", check=check)
+
+
+def quarantine_git(s: Site, task_id: str, *args: str) -> str:
+    """In the run's quarantine repository: never in the clone, whose objects agents may read."""
+    return git(*args, cwd=s.root / "workers" / "w1" / "ws" / "remote" / "quarantine" /
+               f"{task_id}.r1.git")
 
 
 def test_every_leak_ends_failed_secret_in_diff_and_nothing_of_the_agent_is_pushed(
@@ -91,12 +97,15 @@ def test_the_leaking_commit_stays_quarantined_on_the_worker(leaked: Site) -> Non
     for tid in LEAKS:
         ref = f"refs/mtor-local/quarantine/{tid}.r1"
         assert any(ref in note for note in s.result(tid)["notes"]), tid
-        assert worker_git(s, "rev-parse", "--verify", ref)
+        held = quarantine_git(s, tid, "rev-parse", "--verify", ref)
         assert ref not in s.refs()
-    assert worker_git(s, "show", "refs/mtor-local/quarantine/t-file.r1:LEAKED.md") == (
-        f"the token is {CANARY}")
-    assert CANARY in worker_git(s, "log", "-1", "--format=%B",
-                                "refs/mtor-local/quarantine/t-message.r1")
+        assert quarantine_git(s, tid, "cat-file", "-t", held) == "commit"
+        # Not in the clone: its objects are lent to every later agent's checkout.
+        assert worker_git(s, "cat-file", "-t", held, check=False) == ""
+    assert quarantine_git(s, "t-file", "show", "refs/mtor-local/quarantine/t-file.r1:LEAKED.md") \
+        == f"the token is {CANARY}"
+    assert CANARY in quarantine_git(s, "t-message", "log", "-1", "--format=%B",
+                                    "refs/mtor-local/quarantine/t-message.r1")
 
 
 def test_the_canary_reaches_no_result_no_pr_body_no_log_and_no_remote_object(

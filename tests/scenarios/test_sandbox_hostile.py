@@ -52,22 +52,26 @@ def all_objects(remote: Path) -> bytes:
                           capture_output=True, env=GIT_ENV, timeout=60, check=True).stdout
 
 
-def alive(cmd_part: str) -> list[int]:
-    """Host pids of live processes whose command line holds `cmd_part`."""
+def alive(s: Site) -> list[int]:
+    """Host pids of live hostile agents of this site (by command line and working directory:
+    another test's agents, or a recycled pid, are never taken for ours)."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and cmd_part in (entry / "cmdline").read_text(
+            if not entry.name.isdigit() or str(HOSTILE) not in (entry / "cmdline").read_text(
                     errors="replace"):
-                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX":
-                    found.append(int(entry.name))
+                continue
+            if not os.readlink(entry / "cwd").startswith(str(s.root.resolve())):
+                continue
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX":
+                found.append(int(entry.name))
         except OSError:
             continue
     return found
 
 
-def kill_leftovers(cmd_part: str) -> None:
-    for pid in alive(cmd_part):
+def kill_leftovers(s: Site) -> None:
+    for pid in alive(s):
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
@@ -123,15 +127,17 @@ def test_f7_a_sigkilled_daemon_leaves_no_agent_and_the_rerun_runs_alone(s: Site)
     try:
         os.kill(daemon.pid, signal.SIGKILL)  # the daemon alone, not its process group
         daemon.wait(10)
-        wait_for(lambda: not alive(str(HOSTILE)), 3, "the orphaned agent to be gone")
+        wait_for(lambda: not alive(s), 3, "the orphaned agent to be gone")
 
         run_daemon_once(s, cfg)  # the same worker again: it reruns its own claim
 
         lines = counts.read_text().split()
         assert lines.count("start") == 2 and lines.count("done") == 1
         assert s.result("t1")["status"] == "succeeded"
+        # the killed run's private HOME/TMPDIR were swept at the restart, the rerun's removed
+        assert list((s.root / "workers" / "w1" / "ws" / ".attempts").iterdir()) == []
     finally:
-        kill_leftovers(str(HOSTILE))
+        kill_leftovers(s)
 
 
 # -- F8 ------------------------------------------------------------------------------------------
@@ -141,9 +147,9 @@ def test_f8_a_setsid_child_is_killed_and_its_later_writes_never_committed(s: Sit
     try:
         run_daemon_once(s, cfg)
         time.sleep(0.5)
-        assert alive(str(HOSTILE)) == []
+        assert alive(s) == []
     finally:
-        kill_leftovers(str(HOSTILE))
+        kill_leftovers(s)
 
     assert s.result("t1")["status"] == "succeeded"
     exited = float(git("show", "mtor/t1:AGENT_EDIT.md", cwd=s.remote))
@@ -158,9 +164,9 @@ def test_f8_with_a_timeout_the_result_is_timeout_not_internal_error(s: Site) -> 
     s.push_specs({"t1": spec(timeout="3s")})
     try:
         run_daemon_once(s, cfg)
-        assert alive(str(HOSTILE)) == []
+        assert alive(s) == []
     finally:
-        kill_leftovers(str(HOSTILE))
+        kill_leftovers(s)
 
     result = s.result("t1")
     assert result["failure"]["kind"] == "timeout", result["failure"]

@@ -112,6 +112,9 @@ RULE_EXAMPLES: dict[str, tuple[Run, Report]] = {
     "stopped_by_timeout": (run_(None, signal=15, stopped_by="timeout"), text_report()),
     "stopped_by_cancel": (run_(None, signal=15, stopped_by="cancel"), text_report()),
     "stopped_by_shutdown": (run_(None, signal=15, stopped_by="shutdown"), text_report()),
+    "stopped_by_stall": (run_(None, signal=15, stopped_by="stalled"), text_report()),
+    "stopped_at_cost_cap": (run_(None, signal=15, stopped_by="max_cost_usd"), text_report()),
+    "stopped_at_turn_cap": (run_(None, signal=15, stopped_by="max_turns"), text_report()),
     "spawn_bad_cwd": (run_(None, spawn_error=f"FileNotFoundError: [Errno 2] No such file or "
                                             f"directory: '{CWD}'"), text_report()),
     "spawn_not_found": (run_(None, spawn_error="FileNotFoundError: [Errno 2] No such file or "
@@ -187,7 +190,7 @@ def test_kind_names_used_by_the_rest_of_the_system_are_described() -> None:
              "interrupted usage_error binary_missing bad_cwd permission_denied auth quota "
              "usage_limit max_turns budget_exceeded prompt_too_long killed empty_failure "
              "pipeline_fault repeated_failure edit_blocked agent_error disk_full "
-             "unknown not_found bad_request content_blocked").split()
+             "unknown not_found bad_request content_blocked stalled").split()
     assert set(kinds) == set(KIND_DESCRIPTIONS)
     assert PROVIDER_TRANSIENT == {"rate_limited", "overloaded"}
 
