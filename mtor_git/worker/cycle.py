@@ -344,7 +344,7 @@ class Worker:
         """Every attempt's reported cost goes into the daily ledger as it ends, whatever
         becomes of its task."""
         cost = attempt.report.cost_usd
-        log = attempt.run.live.log
+        log = attempt.run.live.log if attempt.run.live is not None else None
         if cost is None and log is not None:  # stopped mid-session: what its events said
             cost = log.totals.cost_usd
         self.ledger.add([(attempt.profile, cost or 0.0)], self.clock())
