@@ -87,6 +87,10 @@ def test_watch_shows_turns_and_cost_of_a_running_task_turn_by_turn(s: Site) -> N
     assert any("turn 2" in line for line in running), text
     assert any("$0.0" in line for line in running), text
     assert "tool call" in status_seen and "$" in status_seen, status_seen
+    history = subprocess.run(mtor("history", "t1"), cwd=s.user, env=DAEMON_ENV, text=True,
+                             capture_output=True, timeout=60, check=True).stdout
+    assert f"{TURNS} turns, {TURNS} tool calls, $0.0500" in history, history
+    assert "Edit step1.txt" in history and f"Edit step{TURNS}.txt" in history, history
 
 
 def test_a_claim_without_progress_reads_as_none(s: Site) -> None:
