@@ -54,7 +54,7 @@ def run_attempt(req: RunRequest | Prepared, *, cancel: threading.Event | None = 
     request = prepared.request
     limits = live or request.live or LiveLimits(stall_timeout=request.profile.stall_timeout)
     if prepared.box is not None:
-        with attempt_dirs(prepared.box, request.sandbox.scratch) as box:
+        with attempt_dirs(prepared.box, request.sandbox.scratch, request.sandbox.home) as box:
             assert box.tmp is not None
             prompt_file = (_write_prompt_file(request, box.tmp)
                            if request.profile.prompt == "file" else None)

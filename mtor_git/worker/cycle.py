@@ -27,7 +27,7 @@ from mtor_git.queue.acquire import Missed, Won, acquire
 from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import OutboxEntry, RepoState
 from mtor_git.retry.policy import BreakerBoard
-from mtor_git.spec.parse import parse_spec
+from mtor_git.spec.parse import Spec, parse_spec
 from mtor_git.task.job import Job, Signals
 from mtor_git.task.result import Result
 from mtor_git.task.run import TaskRunner
@@ -147,8 +147,10 @@ class Worker:
         if view.head is None:
             raise GitOpError(f"branch {rt.config.branch!r} does not exist on "
                              f"{shown_url(rt.config.url)}")
-        if rt.reconciled and view.refs == rt.last_refs and not rt.waiting:
-            return 0  # nothing moved since the last cycle: no fetch, no work
+        if rt.reconciled and view.refs == rt.last_refs and (not rt.waiting or self._full()):
+            # Nothing moved since the last cycle (and what waits cannot start while every slot
+            # is taken; a finished task wakes the next cycle): no fetch, no work.
+            return 0
         git.fetch(repo)
         candidates = find_candidates(repo, view, tasks_dir=rt.config.tasks_dir,
                                      last=rt.state.last_processed(), whole=not rt.reconciled,
@@ -175,6 +177,9 @@ class Worker:
         with self._lock:
             if (rt.config.name, task_id) in self.running:
                 return 0
+        if self._full():
+            rt.waiting.add(task_id)  # no slot: read nothing now; a finished task wakes a cycle
+            return 0
         if view.done(task_id, run) or merged_run(repo, view.head or "", task_id) >= requested:
             rt.waiting.discard(task_id)
             if view.claim_oid(task_id) is not None:
@@ -252,6 +257,11 @@ class Worker:
             self._reserved[profile] = self._reserved.get(profile, 0) + 1
             return True
 
+    def _full(self) -> bool:
+        """Every slot of the worker is taken (running or held while a claim is pushed)."""
+        with self._lock:
+            return len(self.running) + sum(self._reserved.values()) >= self.config.max_parallel
+
     def _unreserve(self, profile: str) -> None:
         with self._lock:
             self._reserved[profile] -= 1
@@ -260,9 +270,8 @@ class Worker:
                  spec_path: str) -> bool:
         """Whether the spec waits for dependencies that have not ended. One that failed, or a
         cycle, does not wait: the task is claimed and rejected with the reason."""
-        try:
-            spec = parse_spec(raw, spec_path)
-        except SpecError:
+        spec = _parsed(raw, spec_path)
+        if spec is None:
             return False
         gate = deps.gate(repo, view, spec, rt.config.tasks_dir)
         if gate.waiting and not gate.failed and not gate.cycle:
@@ -273,10 +282,8 @@ class Worker:
 
     def _profile_of(self, raw: bytes, spec_path: str) -> str:
         """The profile a spec names (the default when it names none or is invalid)."""
-        try:
-            return parse_spec(raw, spec_path).agent or self.config.default_agent
-        except SpecError:
-            return self.config.default_agent
+        spec = _parsed(raw, spec_path)
+        return (spec.agent if spec is not None else None) or self.config.default_agent
 
     # -- running -----------------------------------------------------------------------------
     def _start(self, rt: RepoRuntime, job: Job, claim: claims.Claim, oid: str, profile: str,
@@ -399,9 +406,12 @@ class Worker:
         retries = error_retries
         while not self.stopping.is_set():
             started = self.cycle()
-            while self.busy():
-                self.wake.wait(0.2)
-                self.wake.clear()
+            if self.busy():
+                # A freed slot is filled at once: the next cycle runs as soon as any task ends,
+                # not after every running one did.
+                while self.busy() and not self.wake.wait(0.2):
+                    pass
+                continue
             if started == 0 and self.last_error is not None and retries > 0:
                 retries -= 1
                 self.stopping.wait(1.0)
@@ -435,3 +445,13 @@ def _mark_running_soon(keeper: ClaimKeeper) -> None:
             logger.warning("could not mark {} running: {}", keeper.claim.task_id, exc)
 
     threading.Thread(target=mark, name=f"running-{keeper.claim.task_id}", daemon=True).start()
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(raw: bytes, spec_path: str) -> Spec | None:
+    """A spec parsed once per content: a backlog is read again every cycle it waits, and the
+    same bytes always parse the same (None: invalid; the task runner says why)."""
+    try:
+        return parse_spec(raw, spec_path)
+    except SpecError:
+        return None
