@@ -15,7 +15,6 @@ from pathlib import Path
 from loguru import logger
 
 from mtor_git import faults, git
-from mtor_git.agent.evidence import Attempt
 from mtor_git.agent.sandbox import sweep
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.config.sandbox import resolve_sandbox
@@ -218,7 +217,7 @@ class Worker:
             return 0
         claim, oid = claimed.claim, claimed.oid
         faults.point("after_claim")
-        deferral = self._over_budget(profile)
+        deferral = self.ledger.deferral(self.config, profile, self.clock())
         if deferral is not None:
             ledger.defer(repo, claim, oid, deferral, author=self._author)
             rt.waiting.add(task_id)  # looked at again every cycle: it starts after the reset
@@ -228,11 +227,6 @@ class Worker:
                   carried_attempts=claim.carried_attempts)
         self._start(rt, job, claim, oid, profile, cancelled=view.cancelled(task_id))
         return 1
-
-    def _over_budget(self, profile: str) -> ledger.Deferral | None:
-        limits = self.config.agents.get(profile)
-        return self.ledger.check(self.clock(), profile, worker_cap=self.config.budget.daily_usd,
-                                 profile_cap=limits.daily_usd if limits else None)
 
     @property
     def _probe(self) -> outbox.Probe:
@@ -311,7 +305,8 @@ class Worker:
                                 sandbox=self.sandbox)
             signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
                               agent_starting=lambda: _mark_running_soon(keeper),
-                              progress=keeper.note_progress, attempt_ended=self._book)
+                              progress=keeper.note_progress,
+                              attempt_ended=lambda a: self.ledger.book(a, self.clock()))
             outcome = runner.run(job, signals, cancelled_before=cancelled)
             if keeper.lost.is_set():  # the keeper said so at ERROR, once
                 keeper.stop()
@@ -346,15 +341,6 @@ class Worker:
             with self._lock:
                 self.running.pop((rt.config.name, job.task_id), None)
             self.wake.set()
-
-    def _book(self, attempt: Attempt) -> None:
-        """Every attempt's reported cost goes into the daily ledger as it ends, whatever
-        becomes of its task."""
-        cost = attempt.report.cost_usd
-        log = attempt.run.live.log if attempt.run.live is not None else None
-        if cost is None and log is not None:  # stopped mid-session: what its events said
-            cost = log.totals.cost_usd
-        self.ledger.add([(attempt.profile, cost or 0.0)], self.clock())
 
     @staticmethod
     def _publishing(rt: RepoRuntime, keeper: ClaimKeeper, entry: OutboxEntry) -> None:

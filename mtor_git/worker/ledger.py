@@ -19,7 +19,9 @@ from typing import Any
 
 from loguru import logger
 
+from mtor_git.agent.evidence import Attempt
 from mtor_git.atomic import read_json, write_json_atomic
+from mtor_git.config.model import Config
 from mtor_git.git import Repository
 from mtor_git.queue import claims, protocol
 from mtor_git.states import BoardState
@@ -101,6 +103,21 @@ class Ledger:
             if cap is not None and spent >= cap:
                 return Deferral(scope, cap, spent, self.resets_at(now))
         return None
+
+    def deferral(self, config: Config, profile: str, now: float) -> Deferral | None:
+        """Whether a task of `profile` must wait for the reset (the config's caps)."""
+        limits = config.agents.get(profile)
+        return self.check(now, profile, worker_cap=config.budget.daily_usd,
+                          profile_cap=limits.daily_usd if limits else None)
+
+    def book(self, attempt: Attempt, now: float) -> None:
+        """An attempt's reported cost, as it ends, whatever becomes of its task: the CLI's
+        own figure, else (stopped mid-session) what its events said."""
+        cost = attempt.report.cost_usd
+        log = attempt.run.live.log if attempt.run.live is not None else None
+        if cost is None and log is not None:
+            cost = log.totals.cost_usd
+        self.add([(attempt.profile, cost or 0.0)], now)
 
     def _load(self) -> dict[str, dict[str, Any]]:
         data = read_json(self.path)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemonfixtures import DAEMON_ENV, Site, mtor, site, spec
+from daemonfixtures import DAEMON_ENV, FAKE_AGENT, Site, mtor, site, spec
 
 from mtor_git.config.load import load_config, parse_config
 from mtor_git.errors import ConfigError
@@ -98,6 +98,23 @@ def test_a_profile_budget_defers_its_tasks_alone(s: Site) -> None:
     assert s.results() == {"t1": "succeeded"}
     assert s.claim_json("t2")["reason"].startswith(
         "deferred (daily budget $0.01 of profile fake spent")
+    w.stop(5)
+
+
+def test_a_failed_attempt_counts_against_the_budget(s: Site) -> None:
+    clock = Clock(time.time())
+    s.push_specs({"t1": spec(agent="failing"), "t2": spec()})
+    config = s.config("w1", max_parallel=1, default_agent="fake",
+                      extra={"budget": {"daily_usd": 0.02}})
+    data = json.loads(config.read_text())
+    data["agents"]["failing"] = {**data["agents"]["fake"],
+                                 "command": [str(FAKE_AGENT), "401", "--cost", "0.03"]}
+    config.write_text(json.dumps(data))
+    w = Worker(load_config(config), DAEMON_ENV, clock=clock)
+    w.run_once()
+    assert s.results() == {"t1": "failed"}
+    assert w.ledger.spent(clock.now, "failing") == pytest.approx(0.03)
+    assert s.claim_json("t2")["reason"].startswith("deferred (daily budget $0.02 of the worker")
     w.stop(5)
 
 
