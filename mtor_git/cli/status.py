@@ -276,6 +276,23 @@ def _workers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _budget_lines(b: object) -> list[str]:
+    """Today's spending against the daily caps (worker/ledger.py)."""
+    if not isinstance(b, dict):
+        return []
+
+    def spent(v: dict[str, Any]) -> str:
+        cap = v.get("daily_usd")
+        return f"${float(v.get('spent') or 0):.4f}" + (f" of ${cap:.2f}" if cap else " (no cap)")
+
+    out = [f"budget    {spent(b)} spent on {b.get('day')}, resets at {iso(b.get('resets_at'))}"]
+    profiles = b.get("profiles")
+    for name, v in (profiles.items() if isinstance(profiles, dict) else []):
+        if isinstance(v, dict):
+            out.append(f"  {name}: {spent(v)}")
+    return out
+
+
 def worker_lines(d: dict[str, Any], now: float) -> list[str]:
     def at(key: str) -> str:
         v = d.get(key)
@@ -288,6 +305,7 @@ def worker_lines(d: dict[str, Any], now: float) -> list[str]:
            f"started   {at('started_at')}"]
     if d.get("last_error"):
         out.append(f"error     {d['last_error']}")
+    out += _budget_lines(d.get("budget"))
     running = d.get("running") or []
     out.append(f"running   {len(running)} task(s)")
     out += [f"  {r.get('task')} run {r.get('run')} ({r.get('profile')}, {r.get('repo')})"

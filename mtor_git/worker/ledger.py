@@ -104,6 +104,18 @@ class Ledger:
                 return Deferral(scope, cap, spent, self.resets_at(now))
         return None
 
+    def snapshot(self, config: Config, now: float) -> dict[str, Any]:
+        """Today's page for the status file: spending, caps and the reset."""
+        with self._lock:
+            today = self._days.get(self.day(now), {})
+            profiles = dict(today.get("profiles", {}))
+        caps = {name: p.daily_usd for name, p in config.agents.items() if p.daily_usd}
+        return {"day": self.day(now), "spent": round(float(today.get("total", 0.0)), 6),
+                "daily_usd": config.budget.daily_usd, "resets_at": self.resets_at(now),
+                "profiles": {name: {"spent": round(profiles.get(name, 0.0), 6),
+                                    "daily_usd": caps.get(name)}
+                             for name in sorted({*profiles, *caps})}}
+
     def deferral(self, config: Config, profile: str, now: float) -> Deferral | None:
         """Whether a task of `profile` must wait for the reset (the config's caps)."""
         limits = config.agents.get(profile)

@@ -79,6 +79,16 @@ def test_three_tasks_against_a_budget_for_two_run_two_and_defer_one_until_the_re
     assert resets in _status(s, "t3")
     w.stop(5)
 
+    # The real daemon reads the same ledger: it leaves t3 alone and reports the day's spending.
+    config = s.root / "workers" / "w1" / "config.yaml"
+    s.run_once(config)
+    assert "t3" not in s.results()
+    shown = subprocess.run(mtor("status", "--workers", "--config", str(config)), cwd=s.root,
+                           env=DAEMON_ENV, capture_output=True, text=True, timeout=60,
+                           check=True).stdout
+    assert "budget    $0.0246 of $0.02 spent on " in shown, shown
+    assert "  fake: $0.0246 (no cap)" in shown, shown
+
     again = _worker(s, clock, {"daily_usd": 1.5 * COST})  # a restart: the ledger is read back
     assert again.ledger.spent(clock.now) == pytest.approx(2 * COST)
     again.run_once()
