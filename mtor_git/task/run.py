@@ -327,7 +327,8 @@ class TaskRunner:
                                                     self.config.author_email)},
             breakers=self.breakers, model=spec.model, timeout=timeout,
             budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
-            sandbox=self._task_sandbox, ro_paths=(checkout.objects,)))
+            sandbox=self._task_sandbox, ro_paths=(checkout.objects,), progress=signals.progress),
+            on_attempt=signals.attempt_ended)
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
