@@ -34,6 +34,7 @@ from mtor_git.agent.evidence import Attempt, Failure, StoppedBy
 from mtor_git.agent.live import LiveLimits
 from mtor_git.agent.preflight import Prepared, RunRequest, preflight
 from mtor_git.agent.profiles import AgentProfile
+from mtor_git.agent.progress import ProgressSink
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
 from mtor_git.agent.resume import (
@@ -144,6 +145,8 @@ class ExecuteRequest:
     # A session the first attempt continues (a verify fix round: the round before's; a
     # follow-up: its target's), when the profile has resume_args; its prompt says why.
     resume: str | None = None
+    # Readings of the running agent (agent/progress.py), each with its attempt number added.
+    progress: ProgressSink | None = None
 
 
 def execute(request: ExecuteRequest, *, sleep: Callable[[float], None] | None = None,
@@ -241,6 +244,12 @@ class _Loop:
             waited += gap
         return self._stopped() or (prepared, waited)
 
+    def _progress(self, number: int, profile: str) -> ProgressSink | None:
+        sink = self.request.progress
+        if sink is None:
+            return None
+        return lambda reading: sink({"attempt": number, "profile": profile, **reading})
+
     def _attempt(self, number: int, prepared: Prepared, waited: float) -> Attempt:
         profile = prepared.request.profile
         self.last_launch = self.clock()
@@ -270,7 +279,7 @@ class _Loop:
                                   session_id=session, preface=self.preface)
         self.preface = RESUME_PROMPT  # only the first attempt continues another round's session
         run = run_attempt(command, cancel=self.request.cancel, shutdown=self.request.shutdown,
-                          live=limits)
+                          live=limits, progress=self._progress(number, profile.name))
         report = parse_report(profile.report, run)
         previous = self.attempts[-1] if self.attempts else None
         verdict = classify(run, report, min_model_call=self.policy.min_model_call,
