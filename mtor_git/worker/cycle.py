@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +30,7 @@ from mtor_git.spec.parse import Spec, parse_spec
 from mtor_git.task.job import Job, Signals
 from mtor_git.task.result import Result
 from mtor_git.task.run import TaskRunner
-from mtor_git.worker import pullrequest, recovery
+from mtor_git.worker import ledger, pullrequest, recovery
 from mtor_git.worker.candidates import find_candidates, merged_run
 from mtor_git.worker.syncs import Syncs
 
@@ -58,8 +58,11 @@ class Running:
 
 
 class Worker:
-    def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
+    def __init__(self, config: Config, environ: Mapping[str, str], *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config, self.environ = config, dict(environ)
+        self.clock = clock  # wall time for claims' not_before and the daily ledger (tests: fake)
+        self.ledger = ledger.Ledger(config.state_dir, config.budget.reset_hour)
         resolved = resolve_sandbox(config, self.environ)  # ConfigError: bwrap configured, absent
         self.sandbox = resolved.sandbox
         (logger.info if self.sandbox.mode == "bwrap" else logger.warning)(resolved.reason)
@@ -207,13 +210,18 @@ class Worker:
             rt.waiting.add(task_id)  # its result waits for the remote: never run it again
             return 0
         claimed = acquire(repo, view, task_id, run, worker=self.config.worker_id,
-                          lease=self.config.claim_lease, author=self._author)
+                          lease=self.config.claim_lease, author=self._author, now=self.clock())
         if not isinstance(claimed, Won):
             if claimed != Missed.DONE:
                 rt.waiting.add(task_id)  # watch it: its lease may lapse
             return 0
         claim, oid = claimed.claim, claimed.oid
         faults.point("after_claim")
+        deferral = self.ledger.deferral(self.config, profile, self.clock())
+        if deferral is not None:
+            ledger.defer(repo, claim, oid, deferral, author=self._author)
+            rt.waiting.add(task_id)  # looked at again every cycle: it starts after the reset
+            return 0
         rt.waiting.discard(task_id)
         job = Job(rt.config, task_id, spec_path, run, view.head or "",
                   carried_attempts=claim.carried_attempts)
@@ -296,7 +304,9 @@ class Worker:
             runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ,
                                 sandbox=self.sandbox)
             signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
-                              agent_starting=lambda: _mark_running_soon(keeper))
+                              agent_starting=lambda: _mark_running_soon(keeper),
+                              progress=keeper.note_progress,
+                              attempt_ended=lambda a: self.ledger.book(a, self.clock()))
             outcome = runner.run(job, signals, cancelled_before=cancelled)
             if keeper.lost.is_set():  # the keeper said so at ERROR, once
                 keeper.stop()
