@@ -150,7 +150,7 @@ class Worker:
             # Nothing moved since the last cycle (and what waits cannot start while every slot
             # is taken; a finished task wakes the next cycle): no fetch, no work.
             return 0
-        git.fetch(repo)
+        git.fetch_moved(repo, view.refs, rt.last_refs if rt.reconciled else None)
         candidates = find_candidates(repo, view, tasks_dir=rt.config.tasks_dir,
                                      last=rt.state.last_processed(), whole=not rt.reconciled,
                                      known=set(rt.waiting) | rt.blocked)

@@ -158,6 +158,10 @@ def earlier_pull_request(repo: git.Repository, task_id: str, run: int) -> str | 
     """The pull request an earlier run of this task opened (from its result's notes)."""
     for earlier in range(run - 1, 0, -1):
         ref = git.TRACKING_PREFIX + refs.branch(task_id, earlier)
+        try:  # a worker keeps no tracking ref of a result branch (git.fetch_moved): fetch it
+            git.fetch(repo, refspecs=[f"+{refs.branch_ref(task_id, earlier)}:{ref}"])
+        except GitOpError as exc:
+            logger.warning("could not fetch {}: {}", refs.branch(task_id, earlier), exc)
         head = git.resolve(repo, ref)
         raw = git.read_blob(repo, head, refs.result_json(task_id)) if head else None
         try:
