@@ -152,14 +152,19 @@ def _push_to_branch(s: Site, branch: str, name: str) -> str:
     return head
 
 
+def _followup_running(s: Site) -> None:
+    """`root` done, then its slow follow-up `extra` running on a daemon polling every second."""
+    s.push_specs({"root": spec("First.\n")}, "the task")
+    s.run_once(s.config("w1"))
+    s.push_specs({"extra": spec("More.\n", continues="root", agent="slow")}, "follow-up")
+    s.start(s.config("w1", poll_interval="1s"))
+    wait_for(lambda: len(s.invocations()) == 2, 30, "the follow-up to start")
+
+
 def test_a_branch_moved_while_the_followup_ran_gets_it_again_from_the_new_head(
         tmp_path: Path) -> None:
     with site(tmp_path) as s:
-        s.push_specs({"root": spec("First.\n")}, "the task")
-        s.run_once(s.config("w1"))
-        s.push_specs({"extra": spec("More.\n", continues="root", agent="slow")}, "follow-up")
-        s.start(s.config("w1", poll_interval="1s"))
-        wait_for(lambda: len(s.invocations()) == 2, 30, "the follow-up to start")
+        _followup_running(s)
         moved = _push_to_branch(s, "mtor/root", "USER.md")
         wait_for(lambda: _landed(s, "extra"), 60, "the follow-up's result")
         result = on_branch(s, "extra", "mtor/root")
@@ -171,11 +176,7 @@ def test_a_branch_moved_while_the_followup_ran_gets_it_again_from_the_new_head(
 def test_a_branch_merged_and_deleted_while_the_followup_ran_is_not_created_again(
         tmp_path: Path) -> None:
     with site(tmp_path) as s:
-        s.push_specs({"root": spec("First.\n")}, "the task")
-        s.run_once(s.config("w1"))
-        s.push_specs({"extra": spec("More.\n", continues="root", agent="slow")}, "follow-up")
-        s.start(s.config("w1", poll_interval="1s"))
-        wait_for(lambda: len(s.invocations()) == 2, 30, "the follow-up to start")
+        _followup_running(s)
         git("pull", "--quiet", "--no-rebase", "--no-edit", "origin", "main", cwd=s.user)
         git("fetch", "--quiet", "origin", "mtor/root", cwd=s.user)
         git("merge", "--quiet", "--no-edit", "FETCH_HEAD", cwd=s.user)
