@@ -202,3 +202,16 @@ def test_a_task_depending_on_a_followup_waits_for_it_and_starts_from_its_branch(
             cwd=s.remote)
         assert "results/extra.json" in git("ls-tree", "-r", "--name-only", "mtor/after",
                                            cwd=s.remote)
+
+
+def test_status_shows_the_second_followup_waiting_for_the_first(tmp_path: Path) -> None:
+    with site(tmp_path) as s:
+        s.push_specs({"root": spec("First.\n")}, "the task")
+        s.run_once(s.config("w1"))
+        s.push_specs({"one": spec("Hangs.\n", continues="root", agent="hang")}, "follow-up 1")
+        s.push_specs({"two": spec("Next.\n", continues="root")}, "follow-up 2")
+        s.start(s.config("w1", poll_interval="1s"))
+        wait_for(lambda: len(s.invocations()) == 2, 30, "the first follow-up to start")
+        (task,) = json.loads(cli(s, "status", "two", "--json").stdout)["tasks"]
+        assert (task["state"], task["detail"]) == ("waiting", "waiting for one")
+        assert len(s.invocations()) == 2
