@@ -167,3 +167,10 @@ def test_a_corrupt_ledger_is_set_aside_and_counting_starts_again(tmp_path: Path)
     assert list(tmp_path.glob("ledger.json.corrupt-*"))
     ledger.add([("claude", 0.5)], time.time())
     assert Ledger(tmp_path).spent(time.time()) == 0.5
+
+
+def test_a_ledger_that_cannot_be_written_still_counts_in_memory(tmp_path: Path) -> None:
+    (tmp_path / "ledger.json").mkdir()  # neither readable nor replaceable as a file
+    ledger = Ledger(tmp_path)
+    ledger.add([("claude", 0.25)], time.time())
+    assert ledger.spent(time.time(), "claude") == 0.25
