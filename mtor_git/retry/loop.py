@@ -37,7 +37,13 @@ from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.progress import ProgressSink
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
-from mtor_git.agent.resume import attempt_command, resumable_session, resume_refused
+from mtor_git.agent.resume import (
+    RESUME_PROMPT,
+    attempt_command,
+    resumable_session,
+    resume_refused,
+    safe_session,
+)
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.agent.spawn import run_attempt
 from mtor_git.errors import PreflightError
@@ -136,6 +142,9 @@ class ExecuteRequest:
     # Shown read-only in the sandbox: what the worker knows the checkout needs (the objects its
     # git borrows), never what the checkout's own files claim.
     ro_paths: tuple[Path, ...] = ()
+    # A session the first attempt continues (a verify fix round: the round before's; a
+    # follow-up: its target's), when the profile has resume_args; its prompt says why.
+    resume: str | None = None
     # Readings of the running agent (agent/progress.py), each with its attempt number added.
     progress: ProgressSink | None = None
 
@@ -180,6 +189,7 @@ class _Loop:
     last_launch: float | None = None
     resume: str | None = None  # the CLI session the next attempt continues
     resume_refused: bool = False  # a refused resume falls back to fresh runs for good
+    preface: str = RESUME_PROMPT  # what a resumed attempt's prompt starts with
     redactor: Redactor = field(init=False)
     policy: RetryPolicy = field(init=False)
     profiles: Mapping[str, AgentProfile] = field(init=False)
@@ -190,6 +200,8 @@ class _Loop:
         self.policy, self.profiles, self.breakers = req.policy, req.profiles, req.breakers
         known = self.profiles.get(req.profile_name) or AgentProfile(name="?", command=())
         self.redactor = Redactor(secrets_from(known, req.environ))
+        if known.resume_args and safe_session(req.resume):
+            self.resume, self.preface = req.resume, ""
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -264,7 +276,8 @@ class _Loop:
                             max_turns=turns, max_cli_retry_wait=profile.max_cli_retry_wait,
                             judge=judge_event)
         command = attempt_command(prepared, max_turns=turns, max_cost_usd=dollars,
-                                  session_id=session)
+                                  session_id=session, preface=self.preface)
+        self.preface = RESUME_PROMPT  # only the first attempt continues another round's session
         run = run_attempt(command, cancel=self.request.cancel, shutdown=self.request.shutdown,
                           live=limits, progress=self._progress(number, profile.name))
         report = parse_report(profile.report, run)

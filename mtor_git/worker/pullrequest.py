@@ -114,7 +114,8 @@ def propose(pr: PullRequestConfig, repo: git.Repository, url: str, base: str, re
     found = shutil.which(binary, path=environ.get("PATH", os.defpath))
     if found is None:
         return PullRequest(False, f"pull request not opened: `{binary}` is not on PATH")
-    earlier = earlier_pull_request(repo, result.task.id, result.run)
+    earlier = (continued_pull_request(repo, result) if result.task.continues
+               else earlier_pull_request(repo, result.task.id, result.run))
     body = pr_body(result)
     with tempfile.TemporaryDirectory(prefix="mtor-pr-") as tmp:
         body_file = Path(tmp) / "body.md"
@@ -174,6 +175,15 @@ def earlier_pull_request(repo: git.Repository, task_id: str, run: int) -> str | 
     return None
 
 
+def continued_pull_request(repo: git.Repository, result: Result) -> str | None:
+    """The pull request of the branch a follow-up continued: the one its root task's run
+    opened (from that result's notes on the branch), updated with a comment."""
+    root = result.branch.removeprefix(refs.BRANCH_PREFIX)
+    run = re.fullmatch(r"(?P<id>.+)-r(?P<run>[0-9]+)", root)
+    task_id, number = (run["id"], int(run["run"])) if run else (root, 1)
+    return earlier_pull_request(repo, task_id, number + 1)
+
+
 def published_result(repo: git.Repository, entry: OutboxEntry) -> Result | None:
     """The Result committed for an outbox entry (None when it cannot be read back)."""
     raw = git.read_blob(repo, entry.commit, refs.result_json(entry.task_id))
@@ -188,7 +198,7 @@ def add_note(repo: git.Repository, result: Result, note: str, *,
     """Record `note` in a published result with a follow-up commit on its branch (a fast-forward
     push); False when it could not be pushed (the note is then only in the log)."""
     updated = dataclasses.replace(result, notes=(*result.notes, note))
-    ref = refs.branch_ref(result.task.id, result.run)
+    ref = refs.HEADS + result.branch  # a follow-up's: the branch it continued
     try:
         parent = git.resolve(repo, ref)
         git.commit_files(
