@@ -12,7 +12,7 @@ from typing import Any
 from mtor_git.cli.common import open_repo, print_json, worktree_root
 from mtor_git.cli.output import echo
 from mtor_git.client import hooks
-from mtor_git.errors import UsageError
+from mtor_git.errors import MtorError, UsageError
 from mtor_git.spec.validate import Checked, check_index, check_push
 
 
@@ -77,7 +77,17 @@ def run_install_server(args: argparse.Namespace) -> int:
     if args.config is not None and not args.config.is_file():
         raise UsageError(f"--config {args.config}: no such file")
     repo = git.open_repository(args.repo)
-    _report([hooks.install_server(repo, post_receive(config=args.config), force=args.force)],
+    sock = None
+    if args.config is not None:  # the socket's path, for the hook's fast path
+        from mtor_git.config.load import load_config
+        from mtor_git.worker.poke import socket_path
+
+        try:
+            sock = socket_path(load_config(args.config).runtime_dir)
+        except MtorError as exc:  # the hook runs the CLI alone, which says why at each push
+            echo(f"mtor-git: the hook will poke through the CLI only: {exc}", file=sys.stderr)
+    hook = post_receive(config=args.config, sock=sock)
+    _report([hooks.install_server(repo, hook, force=args.force)],
             as_json=args.json)
     return 0
 

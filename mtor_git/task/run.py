@@ -302,7 +302,7 @@ class TaskRunner:
             checks = run_checks(chosen.commands, round_, cwd=checkout.path, timeout=timeout,
                                 environ=self.environ, sandbox=self._task_sandbox,
                                 redact=self._redactor().text, cancel=signals.cancel,
-                                shutdown=signals.shutdown)
+                                shutdown=signals.shutdown, ro_paths=(checkout.objects,))
             verification = replace(verification, checks=verification.checks + checks)
             failed = verification.first_failure
             if failed is None or failed.cannot_start or round_ > chosen.fix_rounds \
