@@ -19,17 +19,20 @@ FIXING = TESTS / "fake_agents" / "fixing_agent.py"
 def config(s: Site) -> Path:
     path = s.config("w1")
     data = json.loads(path.read_text())
-    log = str(s.root / "prompts.log")
+    logs = s.root / "agent-log"  # its own folder: the sandbox never shows one holding the
+    logs.mkdir(exist_ok=True)     # worker's places (s.root holds the workers' dirs)
     for name, resume in (("resumer", ["--resume", "{session_id}"]), ("fresh", [])):
         data["agents"][name] = {"command": [str(FIXING), "--fixes"], "report": "claude-json",
-                                "env": {"PROMPT_LOG": log}, "resume_args": resume,
-                                "sandbox_paths": [{"path": str(s.root), "mode": "rw"}]}
+                                "env": {"PROMPT_LOG": str(logs / "prompts.log")},
+                                "resume_args": resume,
+                                "sandbox_paths": [{"path": str(logs), "mode": "rw"}]}
     path.write_text(json.dumps(data))
     return path
 
 
 def prompts(s: Site) -> list[str]:
-    return [json.loads(line) for line in (s.root / "prompts.log").read_text().splitlines()]
+    log = s.root / "agent-log" / "prompts.log"
+    return [json.loads(line) for line in log.read_text().splitlines()]
 
 
 def argv_tails(result: dict[str, Any]) -> list[list[str]]:

@@ -19,20 +19,22 @@ FIXING = TESTS / "fake_agents" / "fixing_agent.py"
 def config(s: Site, repo_extra: dict[str, Any] | None = None) -> Path:
     path = s.config("w1")
     data = json.loads(path.read_text())
-    log = str(s.root / "prompts.log")
+    logs = s.root / "agent-log"  # never a folder holding the worker's places: not shown
+    logs.mkdir(exist_ok=True)
+    log = str(logs / "prompts.log")
     data["agents"]["fixer"] = {"command": [str(FIXING), "--fixes"], "report": "claude-json",
                                "env": {"PROMPT_LOG": log}}
     data["agents"]["stubborn"] = {"command": [str(FIXING)], "report": "claude-json",
                                   "env": {"PROMPT_LOG": log}}
-    data["agents"]["fixer"]["sandbox_paths"] = [{"path": str(s.root), "mode": "rw"}]
-    data["agents"]["stubborn"]["sandbox_paths"] = [{"path": str(s.root), "mode": "rw"}]
+    data["agents"]["fixer"]["sandbox_paths"] = [{"path": str(logs), "mode": "rw"}]
+    data["agents"]["stubborn"]["sandbox_paths"] = [{"path": str(logs), "mode": "rw"}]
     data["repos"][0].update(repo_extra or {})
     path.write_text(json.dumps(data))
     return path
 
 
 def prompts(s: Site) -> list[str]:
-    log = s.root / "prompts.log"
+    log = s.root / "agent-log" / "prompts.log"
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
