@@ -289,7 +289,7 @@ class Worker:
             runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ,
                                 sandbox=self.sandbox)
             signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
-                              agent_starting=lambda: _mark_running_soon(keeper))
+                              agent_starting=keeper.mark_running_soon)
             outcome = runner.run(job, signals, cancelled_before=cancelled)
             if keeper.lost.is_set():  # the keeper said so at ERROR, once
                 keeper.stop()
@@ -398,16 +398,3 @@ class Worker:
         self.pool.shutdown(wait=True)
         self.housekeeping.shutdown(wait=True)
         self.syncs.shutdown()
-
-
-def _mark_running_soon(keeper: ClaimKeeper) -> None:
-    """Renew the claim with attempt 1, so readers see `running`, beside the agent's start rather
-    than before it (a push costs ~100 ms over git://); a failure here is harmless."""
-
-    def mark() -> None:
-        try:
-            keeper.beat(attempt=1)
-        except GitOpError as exc:
-            logger.warning("could not mark {} running: {}", keeper.claim.task_id, exc)
-
-    threading.Thread(target=mark, name=f"running-{keeper.claim.task_id}", daemon=True).start()
