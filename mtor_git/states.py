@@ -11,7 +11,8 @@ plain string the result, claim and status files have always held, so a file read
     └── parked          a usage limit or an open breaker: released until `resume_at`
 
     BoardState          what `mtor-git status` shows: pending, waiting (for dependencies),
-                        claimed, running, interrupted, parked, the TERMINAL ones, ignored (not a
+                        claimed, running, interrupted, parked, deferred (the
+                        daily budget is spent until its reset), the TERMINAL ones, ignored (not a
                         task id), unknown
 """
 
@@ -47,6 +48,7 @@ class BoardState(StrEnum):
     RUNNING = "running"
     INTERRUPTED = "interrupted"
     PARKED = "parked"
+    DEFERRED = "deferred"  # the daily budget is spent: released until it resets
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     EXHAUSTED = "exhausted"

@@ -155,6 +155,10 @@ class Site:
                                               cwd=self.remote))
         return data
 
+    def agent_pids(self) -> list[int]:
+        """This site's counting agents running now (host pids): see host_pids."""
+        return self.host_pids()
+
     def host_pids(self, worktree: str | None = None) -> list[int]:
         """Host pids of this site's counting agents running now (in a sandbox an agent records the
         pid of its own PID namespace, meaningless here), optionally only those working in

@@ -78,6 +78,9 @@ class AgentProfile:
     # How to continue a CLI session after a transient fault, placed at "{resume_args}" (else
     # appended); "{session_id}" is replaced by the session the failed attempt reported.
     resume_args: tuple[str, ...] = ()
+    # The profile's daily spend cap (config `budget: {daily_usd: N}`): a task with this profile
+    # that would start once the day's reported cost reached it is deferred (worker/ledger.py).
+    daily_usd: float | None = None
 
 
 # Ready profiles; a config entry `extends: <name>` starts from one of these.

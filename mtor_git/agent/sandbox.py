@@ -64,6 +64,9 @@ class Sandbox:
     bwrap: str | None = None
     hide: tuple[Path, ...] = ()
     scratch: Path | None = None
+    # A private HOME kept across the attempts of one task (where a CLI keeps the session the next
+    # attempt resumes); made and removed by the task's owner. None: a fresh HOME per attempt.
+    home: Path | None = None
 
 
 NO_SANDBOX = Sandbox()
@@ -297,18 +300,29 @@ def _alternates(objects: Path, depth: int = 0) -> list[Path]:
 
 
 @contextmanager
-def attempt_dirs(spec: SandboxSpec, scratch: Path | None) -> Iterator[SandboxSpec]:
+def attempt_dirs(spec: SandboxSpec, scratch: Path | None,
+                 home: Path | None = None) -> Iterator[SandboxSpec]:
     """The private HOME and TMPDIR of one attempt, made under `scratch` (the system temp dir
-    without one) and removed, whatever the agent left in them, once the attempt is over."""
+    without one) and removed, whatever the agent left in them, once the attempt is over. With
+    `home` (the task's own, kept across its attempts) only the TMPDIR is the attempt's."""
     base = scratch or Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="attempt-", dir=base))
     try:
-        (root / "home").mkdir(mode=0o700)
+        if home is None:
+            home = root / "home"
+            home.mkdir(mode=0o700)
+        else:
+            home.mkdir(mode=0o700, parents=True, exist_ok=True)
         (root / "tmp").mkdir(mode=0o700)
-        yield replace(spec, home=root / "home", tmp=root / "tmp")
+        yield replace(spec, home=home, tmp=root / "tmp")
     finally:
         shutil.rmtree(root, onerror=_force_remove)
+
+
+def remove_dir(path: Path) -> None:
+    """Remove a private dir an agent wrote in (it may have left read-only folders)."""
+    shutil.rmtree(path, onerror=_force_remove)
 
 
 def sweep(scratch: Path | None) -> int:
@@ -316,7 +330,8 @@ def sweep(scratch: Path | None) -> int:
     up, left under `scratch` (call it while no attempt runs); how many there were."""
     if scratch is None or not scratch.is_dir():
         return 0
-    left = [p for p in scratch.iterdir() if p.name.startswith("attempt-") and p.is_dir()]
+    left = [p for p in scratch.iterdir()
+            if p.name.startswith(("attempt-", "home-")) and p.is_dir()]
     for path in left:
         shutil.rmtree(path, onerror=_force_remove)
     return len(left)

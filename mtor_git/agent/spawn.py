@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 from selectors import SelectorKey
+from typing import Any
 
 from loguru import logger
 
@@ -32,6 +33,7 @@ from mtor_git.agent.preflight import build_argv as build_argv
 from mtor_git.agent.preflight import build_env as build_env
 from mtor_git.agent.preflight import find_binary as find_binary
 from mtor_git.agent.preflight import preflight as preflight
+from mtor_git.agent.progress import ProgressMeter, ProgressSink
 from mtor_git.agent.redact import Redactor
 from mtor_git.agent.sandbox import SandboxSpec, attempt_dirs
 from mtor_git.agent.sandbox_handle import Handle, decode_status
@@ -43,22 +45,24 @@ _REAP_WAIT = 2.0  # at most this long for SIGKILLed leftovers to vanish
 
 
 def run_attempt(req: RunRequest | Prepared, *, cancel: threading.Event | None = None,
-                shutdown: threading.Event | None = None, live: LiveLimits | None = None) -> Run:
+                shutdown: threading.Event | None = None, live: LiveLimits | None = None,
+                progress: ProgressSink | None = None) -> Run:
     """Run the agent once. Raises PreflightError only when given a RunRequest that fails it.
-    `live` replaces the request's live limits for this attempt (a cap spent by earlier ones)."""
+    `live` replaces the request's live limits for this attempt (a cap spent by earlier ones);
+    `progress` receives what the agent has done so far while it runs (agent/progress.py)."""
     prepared = req if isinstance(req, Prepared) else preflight(req)
     request = prepared.request
     limits = live or request.live or LiveLimits(stall_timeout=request.profile.stall_timeout)
     if prepared.box is not None:
-        with attempt_dirs(prepared.box, request.sandbox.scratch) as box:
+        with attempt_dirs(prepared.box, request.sandbox.scratch, request.sandbox.home) as box:
             assert box.tmp is not None
             prompt_file = (_write_prompt_file(request, box.tmp)
                            if request.profile.prompt == "file" else None)
             inside = str(box.inside_tmp(Path(prompt_file))) if prompt_file else None
-            return _spawn_and_watch(prepared, inside, cancel, shutdown, limits, box)
+            return _spawn_and_watch(prepared, inside, cancel, shutdown, limits, box, progress)
     prompt_file = _write_prompt_file(request) if request.profile.prompt == "file" else None
     try:
-        return _spawn_and_watch(prepared, prompt_file, cancel, shutdown, limits)
+        return _spawn_and_watch(prepared, prompt_file, cancel, shutdown, limits, None, progress)
     finally:
         if prompt_file is not None:
             Path(prompt_file).unlink(missing_ok=True)
@@ -83,7 +87,8 @@ def _write_prompt_file(req: RunRequest, base: Path | None = None) -> str:
 
 def _spawn_and_watch(prepared: Prepared, prompt_file: str | None,
                      cancel: threading.Event | None, shutdown: threading.Event | None,
-                     limits: LiveLimits, box: SandboxSpec | None = None) -> Run:
+                     limits: LiveLimits, box: SandboxSpec | None = None,
+                     progress: ProgressSink | None = None) -> Run:
     req = prepared.request
     argv = prepared.argv_with(prompt_file)
     red = prepared.redactor
@@ -109,6 +114,7 @@ def _spawn_and_watch(prepared: Prepared, prompt_file: str | None,
     handle = Handle(info_read) if box is not None else None
     watch = _Watch(proc, req, red, cancel, shutdown, LiveMonitor(req.profile.report, limits,
                                                                  req.cwd, t0), handle)
+    watch.meter = ProgressMeter(progress, t0)
     watch.loop(req.prompt.encode("utf-8") if use_stdin else b"")
     rc = proc.returncode
     exit_code, sig = decode_status(rc) if box is not None else (
@@ -136,6 +142,7 @@ class _Watch:
         self.stopped_by: StoppedBy | None = None
         self.deadline = time.monotonic() + req.timeout
         self.kill_at: float | None = None
+        self.meter = ProgressMeter(None, time.monotonic())
 
     def loop(self, stdin_data: bytes) -> None:
         sel = selectors.DefaultSelector()
@@ -151,6 +158,7 @@ class _Watch:
             while sel.get_map():
                 now = time.monotonic()
                 self._check_stop(now)
+                self.meter.tick(now, self.out.total_bytes + self.err.total_bytes, self._totals)
                 if exited_at is None and self._exited():
                     exited_at = now
                 if exited_at is not None and (self.stopped_by or now - exited_at > _DRAIN):
@@ -163,6 +171,10 @@ class _Watch:
         finally:
             sel.close()
             self._finish()
+
+    def _totals(self) -> dict[str, Any] | None:
+        parser = self.live.parser
+        return parser.totals.to_json() if parser is not None else None
 
     def _write(self, sel: selectors.BaseSelector, key: SelectorKey,
                pending: memoryview) -> memoryview:

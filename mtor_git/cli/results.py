@@ -239,9 +239,32 @@ def attempt_lines(a: dict[str, Any]) -> list[str]:
         out.append(f"    env       {', '.join(a['env_names'])}")
     if a.get("spawn_error"):
         out.append(f"    spawn     {a['spawn_error']}")
+    out += event_lines(a.get("events"))
     for stream in ("stdout", "stderr"):
         out += _stream_lines(stream, a.get(stream))
     return out
+
+
+def event_lines(log: object) -> list[str]:
+    """The attempt's bounded event log (the first and last events its stream gave)."""
+    if not isinstance(log, dict) or not isinstance(log.get("totals"), dict):
+        return []
+    t = log["totals"]
+    cost = t.get("cost_usd")
+    summary = (f"{t.get('events', 0)} events, {t.get('turns', 0)} turns, "
+               f"{t.get('tool_calls', 0)} tool calls"
+               + (f", ${cost:.4f}" if isinstance(cost, int | float) else ""))
+    shown_events = [e for part in ("head", "tail") for e in log.get(part) or []
+                    if isinstance(e, dict)]
+    dropped = log.get("dropped") or 0
+    lines = [f"    events    {summary}"]
+    for i, e in enumerate(shown_events):
+        if dropped and i == len(log.get("head") or []):
+            lines.append(f"      … {dropped} events not kept")
+        at = e.get("at")
+        when = f"{at:7.1f}s" if isinstance(at, int | float) else "       ?"
+        lines.append(_cut(f"      {when} {e.get('kind', '?'):<10} {e.get('summary', '')}"))
+    return lines
 
 
 def _stream_lines(name: str, cap: object) -> list[str]:

@@ -24,6 +24,7 @@ import argparse
 import json
 import textwrap
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,7 @@ def task_json(s: board.TaskState, now: float) -> dict[str, Any]:
             "attempt": c.attempt, "since": iso(s.claimed_since), "heartbeat": iso(c.heartbeat),
             "lease_expires": iso(c.lease_expires), "lease_left": round(c.lease_expires - now, 1),
             "reason": c.reason, "not_before": iso(c.not_before),
-            "carried_attempts": len(c.carried_attempts)},
+            "carried_attempts": len(c.carried_attempts), "progress": c.progress},
         "result": None if r is None else {
             "status": r.status, "model_invoked": r.model_invoked, "finished_at": r.finished_at,
             "duration": r.duration, "attempts": r.attempts, "failure_kind": r.failure_kind,
@@ -161,9 +162,12 @@ def describe(s: board.TaskState, now: float) -> str:
         left = c.lease_expires - now
         lease = (f"lease {format_duration(left)}" if left >= 0
                  else f"lease expired {format_duration(-left)} ago")
-        attempt = f", attempt {c.attempt}" if c.attempt else ""
+        number = (c.progress or {}).get("attempt") or c.attempt  # the progress knows retries
+        attempt = f", attempt {number}" if number else ""
         text = f"{c.worker} for {format_duration(max(now - (s.claimed_since or now), 0))}" \
                f"{attempt}, {lease}"
+        if c.progress:
+            text = f"{text}; {progress_text(c.progress, now)}"
     elif c is not None and s.state == BoardState.PARKED:
         text = f"until {iso(c.not_before)} (in {format_duration((c.not_before or now) - now)})"
     elif c is not None and s.state == BoardState.INTERRUPTED:
@@ -171,6 +175,32 @@ def describe(s: board.TaskState, now: float) -> str:
     if s.cancel_requested:
         text = f"{text}, cancel requested" if text else "cancel requested"
     return text
+
+
+def progress_text(p: Mapping[str, Any], now: float) -> str:
+    """The running agent's progress in one phrase: turn 3, 5 tool calls (last Edit x.py),
+    12,345 tokens, $0.0123, 2 CLI retries, active 4s ago."""
+    parts: list[str] = []
+    if isinstance(p.get("turns"), int):
+        parts.append(f"turn {p['turns']}")
+    if isinstance(p.get("tool_calls"), int):
+        last = " ".join(str(p[k]) for k in ("last_tool", "last_file") if p.get(k))
+        parts.append(plural(p["tool_calls"], "tool call") + (f" (last {last})" if last else ""))
+    tokens = [p.get(k) for k in ("input_tokens", "output_tokens")]
+    if all(isinstance(t, int) for t in tokens) and any(tokens):
+        parts.append(f"{sum(t for t in tokens if isinstance(t, int)):,} tokens")
+    if isinstance(p.get("cost_usd"), int | float):
+        parts.append(f"${p['cost_usd']:.4f}" + (" (estimated)" if p.get("cost_estimated")
+                                                  else ""))
+    retries = p.get("cli_retries")
+    count = retries.get("count") if isinstance(retries, dict) else retries
+    if isinstance(count, int) and count:
+        parts.append(plural(count, "CLI retry").replace("retrys", "retries"))
+    if not parts and isinstance(p.get("output_bytes"), int):
+        parts.append(f"{p['output_bytes']:,} bytes of output")
+    if isinstance(p.get("last_activity"), int | float):
+        parts.append(f"active {ago(p['last_activity'], now)}")
+    return ", ".join(parts)
 
 
 def table_lines(snap: board.Snapshot, states: list[board.TaskState], now: float) -> list[str]:
@@ -246,6 +276,23 @@ def _workers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _budget_lines(b: object) -> list[str]:
+    """Today's spending against the daily caps (worker/ledger.py)."""
+    if not isinstance(b, dict):
+        return []
+
+    def spent(v: dict[str, Any]) -> str:
+        cap = v.get("daily_usd")
+        return f"${float(v.get('spent') or 0):.4f}" + (f" of ${cap:.2f}" if cap else " (no cap)")
+
+    out = [f"budget    {spent(b)} spent on {b.get('day')}, resets at {iso(b.get('resets_at'))}"]
+    profiles = b.get("profiles")
+    for name, v in (profiles.items() if isinstance(profiles, dict) else []):
+        if isinstance(v, dict):
+            out.append(f"  {name}: {spent(v)}")
+    return out
+
+
 def worker_lines(d: dict[str, Any], now: float) -> list[str]:
     def at(key: str) -> str:
         v = d.get(key)
@@ -258,6 +305,7 @@ def worker_lines(d: dict[str, Any], now: float) -> list[str]:
            f"started   {at('started_at')}"]
     if d.get("last_error"):
         out.append(f"error     {d['last_error']}")
+    out += _budget_lines(d.get("budget"))
     running = d.get("running") or []
     out.append(f"running   {len(running)} task(s)")
     out += [f"  {r.get('task')} run {r.get('run')} ({r.get('profile')}, {r.get('repo')})"

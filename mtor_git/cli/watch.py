@@ -90,8 +90,12 @@ def _unknown(s: board.TaskState) -> bool:
 
 def _key(s: board.TaskState) -> tuple[object, ...]:
     c = s.claim
+    progress = c.progress if c else None
+    # A change of the agent's progress is a change too (turn by turn), but not its clock.
+    moved = {k: v for k, v in progress.items() if k != "last_activity"} if progress else None
     return (s.state, s.run, s.cancel_requested, c.worker if c else None,
-            c.attempt if c else None, c.phase if c else None)
+            c.attempt if c else None, c.phase if c else None,
+            json.dumps(moved, sort_keys=True))
 
 
 def _show(s: board.TaskState, elapsed: float, as_json: bool) -> None:

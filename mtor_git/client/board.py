@@ -255,6 +255,10 @@ def _claimed(snap: Snapshot, base: TaskState, claim: Claim, oid: str, now: float
     with_claim = replace(base, claim=claim)
     if claim.phase == ClaimPhase.RELEASED:
         if claim.not_before is not None and claim.not_before > now:
+            if claim.reason.startswith(f"{BoardState.DEFERRED} ("):  # worker/ledger.py
+                return replace(with_claim, state=BoardState.DEFERRED,
+                               detail=claim.reason.removeprefix(f"{BoardState.DEFERRED} (")
+                               .removesuffix(")"))
             return replace(with_claim, state=BoardState.PARKED)
         if claim.reason == TaskStatus.INTERRUPTED:
             return replace(with_claim, state=BoardState.INTERRUPTED)

@@ -9,6 +9,7 @@ from typing import Any
 
 from mtor_git.agent.profiles import BUILTIN, PROMPT_MODES, REPORT_FORMATS, AgentProfile
 from mtor_git.agent.sandbox import NETWORKS, SandboxPath
+from mtor_git.config.budget import parse_budget
 from mtor_git.config.expand import referenced_vars
 from mtor_git.config.reader import ENV_NAME, NAME, Reader
 from mtor_git.spec.yamlload import KeyPath
@@ -17,7 +18,7 @@ AGENT_KEYS = ("extends", "command", "prompt", "report", "env", "requires_env", "
               "timeout", "fallback", "max_parallel", "max_attempts", "model_args",
               "sandbox_paths", "network", "secret_env", "verify", "fix_rounds",
               "stall_timeout", "max_cli_retry_wait", "max_turns", "max_turns_args",
-              "max_cost_args", "resume_args")
+              "max_cost_args", "resume_args", "budget")
 MAX_FIX_ROUNDS = 10
 
 
@@ -91,6 +92,9 @@ def _agent(r: Reader, name: str, value: Any) -> AgentProfile:
             raise r.fail((*where, "network"), "expected host or none")
         changes["network"] = raw["network"]
     changes.update(verify_keys(r, raw, where))
+    if "budget" in raw:
+        changes["daily_usd"] = parse_budget(r, raw["budget"], (*where, "budget"),
+                                            profile=True).daily_usd
     profile = replace(base, **changes)
     profile = _agent_env(r, profile, raw.get("env"), (*where, "env"))
     if not profile.command:

@@ -18,6 +18,7 @@ from mtor_git.agent.preflight import build_env, find_binary
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.sandbox import SANDBOX_MODES
 from mtor_git.config.agents import parse_agents, verify_keys
+from mtor_git.config.budget import DailyBudget, parse_budget
 from mtor_git.config.model import FORGES, PullRequestConfig
 from mtor_git.config.model import Config as Config
 from mtor_git.config.model import LogConfig as LogConfig
@@ -34,7 +35,7 @@ TOP_KEYS = ("worker_id", "workspace", "state_dir", "runtime_dir", "poll_interval
             "repos", "default_agent", "agents", "retry", "log", "pull_request", "unknown_agents",
             "require_signed", "allowed_signers", "author", "max_spec_bytes", "sandbox",
             "max_file_bytes", "max_change_bytes", "env_file", "transfer_timeout", "schedule",
-            "max_turns")
+            "max_turns", "budget")
 REPO_KEYS = ("url", "branch", "tasks_dir", "name", "ssh_key", "username", "token_env",
              "verify", "fix_rounds")
 RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "min_model_call", "min_spacing",
@@ -84,12 +85,15 @@ def parse_config(text: str, *, source: str = "<config>",
     scalars = _scalars(r, top)
     retry = _retry(r, top.get("retry"))
     log: LogConfig = r.attempt(lambda: _log(r, top.get("log")), LogConfig(file=None))
+    budget: DailyBudget = r.attempt(lambda: parse_budget(r, top.get("budget") or {}, ("budget",)),
+                                    DailyBudget())
     r.check()  # every problem at once, a line each
     return Config(
         path=Path(source) if source != "<config>" else None, worker_id=worker_id,
         workspace=dirs["workspace"], state_dir=dirs["state_dir"],
         runtime_dir=dirs["runtime_dir"], repos=repos, agents=agents,
         default_agent=default_agent, **scalars, retry=retry, log=log, env_file=env_file,
+        budget=budget,
     )
 
 

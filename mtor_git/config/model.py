@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.sandbox import SandboxMode
+from mtor_git.config.budget import DailyBudget
 from mtor_git.retry.policy import RetryPolicy
 
 
@@ -102,6 +103,8 @@ class Config:
     # A remote silent this long (connect, or between two reads) fails that repository's sync.
     transfer_timeout: float = 30.0
     max_turns: int | None = None  # the worker's turn cap per task; a spec's smaller one wins
+    # The worker's daily spend cap and the UTC hour its day (and every profile's) begins.
+    budget: DailyBudget = field(default_factory=DailyBudget)
 
     @property
     def heartbeat(self) -> float:

@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
+from typing import Any
 
 from mtor_git.attempts import AttemptRecord, records
 
@@ -52,6 +53,9 @@ class Claim:
     carried_attempts: tuple[AttemptRecord, ...] = field(default_factory=tuple)
     # Which process wrote it: a pid alone repeats across restarts (PID 1 in a container).
     process: str = ""
+    # What the running agent has done so far (agent/progress.py reading, with its attempt):
+    # turns, tool calls, tokens, cost, last activity; None before the agent starts.
+    progress: dict[str, Any] | None = None
 
     def to_bytes(self) -> bytes:
         data = asdict(self)
@@ -68,6 +72,8 @@ class Claim:
             # claim look unreadable (an unreadable claim may be taken over at once).
             kept = {k: v for k, v in data.items() if k in known}
             kept["carried_attempts"] = records(data.get("carried_attempts") or [])
+            if not isinstance(kept.get("progress"), dict):
+                kept["progress"] = None
             # A phase a newer version added counts as held, under its lease (as it always did).
             if "phase" in kept:
                 phase = kept["phase"]
@@ -88,11 +94,12 @@ def new_claim(task_id: str, run: int, worker: str, lease: float, *,
 
 
 def renewed(claim: Claim, lease: float, *, now: float | None = None, attempt: int | None = None,
-            phase: ClaimPhase | None = None) -> Claim:
+            phase: ClaimPhase | None = None, progress: dict[str, Any] | None = None) -> Claim:
     at = time.time() if now is None else now
     return replace(claim, heartbeat=at, lease_expires=at + lease,
                    attempt=claim.attempt if attempt is None else attempt,
-                   phase=claim.phase if phase is None else phase)
+                   phase=claim.phase if phase is None else phase,
+                   progress=claim.progress if progress is None else progress)
 
 
 def released(claim: Claim, reason: str, *,

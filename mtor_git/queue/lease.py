@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from loguru import logger
 
@@ -22,12 +23,15 @@ from mtor_git.git import Repository, refs
 from mtor_git.queue import claims, protocol
 from mtor_git.queue.claims import Claim, ClaimPhase
 
+PROGRESS_EVERY = 3.0  # seconds: the most often a changed progress reading is pushed
+
 
 class ClaimKeeper:
     """Owns one claim ref from claim to release; thread-safe."""
 
     def __init__(self, repo_factory: Callable[[], Repository], branch: str, claim: Claim,
-                 oid: str, *, lease: float, interval: float, author: tuple[str, str]) -> None:
+                 oid: str, *, lease: float, interval: float, author: tuple[str, str],
+                 progress_every: float = PROGRESS_EVERY) -> None:
         self._repo_factory = repo_factory
         self._branch = branch
         self.claim, self.oid = claim, oid
@@ -38,6 +42,11 @@ class ClaimKeeper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._refused = False  # the last renewal was refused by the remote (not by a rival)
+        # The agent's latest progress reading, pushed with the next renewal; a changed one
+        # brings that renewal forward, to at most one push every `progress_every` seconds.
+        self._progress_every = max(min(progress_every, interval), 0.1)
+        self._progress: dict[str, Any] | None = None
+        self._progress_pushed: dict[str, Any] | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name=f"keeper-{self.claim.task_id}",
@@ -51,8 +60,17 @@ class ClaimKeeper:
         with self._lock:
             pass  # a beat from another thread (mark running) that was pushing has finished
 
+    def note_progress(self, reading: Mapping[str, Any]) -> None:
+        """Keep the agent's latest progress for the claim (called from the agent's thread)."""
+        self._progress = dict(reading)
+
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        last = time.monotonic()
+        while not self._stop.wait(self._progress_every):
+            now = time.monotonic()
+            if now - last < self._interval and self._progress == self._progress_pushed:
+                continue
+            last = now
             try:
                 if not self.beat():
                     return  # lost: nothing left to renew, and one log line said so
@@ -82,8 +100,11 @@ class ClaimKeeper:
                 return self._mark_lost("the claim ref was deleted")
             if seen != self.oid:
                 return self._mark_lost("the claim ref moved")
-            nxt = claims.renewed(self.claim, self._lease, attempt=attempt, phase=phase)
+            progress = self._progress
+            nxt = claims.renewed(self.claim, self._lease, attempt=attempt, phase=phase,
+                                 progress=progress)
             oid = protocol.push_claim(repo, nxt, parent=self.oid, author=self._author)
+            self._progress_pushed = progress
             if oid is None:
                 self._note_refused()
                 return True  # the ref still shows our claim: nobody else holds the task

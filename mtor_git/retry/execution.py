@@ -12,6 +12,7 @@ from typing import Any
 
 from mtor_git.agent.evidence import Attempt, Failure
 from mtor_git.agent.profiles import AgentProfile
+from mtor_git.agent.progress import ProgressSink
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.policy import BreakerBoard, RetryPolicy
@@ -86,3 +87,5 @@ class ExecuteRequest:
     # Shown read-only in the sandbox: what the worker knows the checkout needs (the objects its
     # git borrows), never what the checkout's own files claim.
     ro_paths: tuple[Path, ...] = ()
+    # Readings of the running agent (agent/progress.py), each with its attempt number added.
+    progress: ProgressSink | None = None

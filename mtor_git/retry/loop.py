@@ -33,6 +33,7 @@ from mtor_git.agent.evidence import Attempt, Failure, StoppedBy
 from mtor_git.agent.live import LiveLimits
 from mtor_git.agent.preflight import Prepared, RunRequest, preflight
 from mtor_git.agent.profiles import AgentProfile
+from mtor_git.agent.progress import ProgressSink
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
 from mtor_git.agent.resume import attempt_command, resumable_session, resume_refused
@@ -159,6 +160,12 @@ class _Loop:
             waited += gap
         return self._stopped() or (prepared, waited)
 
+    def _progress(self, number: int, profile: str) -> ProgressSink | None:
+        sink = self.request.progress
+        if sink is None:
+            return None
+        return lambda reading: sink({"attempt": number, "profile": profile, **reading})
+
     def _attempt(self, number: int, prepared: Prepared, waited: float) -> Attempt:
         profile = prepared.request.profile
         self.last_launch = self.clock()
@@ -187,7 +194,7 @@ class _Loop:
         command = attempt_command(prepared, max_turns=turns, max_cost_usd=dollars,
                                   session_id=session)
         run = run_attempt(command, cancel=self.request.cancel, shutdown=self.request.shutdown,
-                          live=limits)
+                          live=limits, progress=self._progress(number, profile.name))
         report = parse_report(profile.report, run)
         previous = self.attempts[-1] if self.attempts else None
         verdict = classify(run, report, min_model_call=self.policy.min_model_call,

@@ -8,6 +8,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mtor_git.agent.evidence import Attempt
+from mtor_git.agent.progress import ProgressSink
 from mtor_git.attempts import AttemptRecord
 from mtor_git.config.model import RepoConfig
 from mtor_git.task.result import Result
@@ -46,3 +48,7 @@ class Signals:
     lost: threading.Event
     # Called as the agent is about to start, so the claim can say `running` instead of `claimed`.
     agent_starting: Callable[[], None] = lambda: None
+    # What the running agent has done so far (agent/progress.py), for the claim to show.
+    progress: ProgressSink | None = None
+    # Each attempt as it ends (agent verify rounds too): its reported cost goes into the ledger.
+    attempt_ended: Callable[[Attempt], None] | None = None

@@ -20,7 +20,7 @@ from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.identity import identity_env
 from mtor_git.agent.redact import Redactor, secrets_from
-from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox
+from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox, remove_dir
 from mtor_git.attempts import AttemptRecord
 from mtor_git.config.model import Config
 from mtor_git.errors import ChangeTooLarge
@@ -60,6 +60,7 @@ class TaskRunner:
                  environ: Mapping[str, str], sandbox: Sandbox = NO_SANDBOX) -> None:
         self.config, self.repo, self.breakers, self.environ = config, repo, breakers, environ
         self.sandbox = sandbox
+        self._task_sandbox = sandbox  # with the task's own HOME while a job runs
         self.worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(),
                                  version=__version__, pid=os.getpid())
         # One runner runs one job (the cycle makes one per task): the remote as this job sees it.
@@ -147,6 +148,7 @@ class TaskRunner:
             status, failure = spent
             return self._finish(job, info, started, status, spec_commit, failure)
         checkout = self._checkout(job, base, spec)
+        home = self._task_home(job)
         try:
             signals.agent_starting()
             execution, verification = self._rounds(spec, checkout, signals, job)
@@ -173,6 +175,21 @@ class TaskRunner:
                                     attempts=attempts)
         finally:
             self._drop_checkout(job)
+            if home is not None:
+                remove_dir(home)
+            self._task_sandbox = self.sandbox
+
+    def _task_home(self, job: Job) -> Path | None:
+        """A private HOME for the task's attempts, kept from one attempt to the next (a CLI
+        keeps its session there, and a later attempt resumes it), removed with the checkout."""
+        if self.sandbox.mode != "bwrap":
+            return None
+        base = self.sandbox.scratch or self.config.workspace / ".attempts"
+        home = base / f"home-{job.repo.name}-{job.task_id}.r{job.run}"
+        if home.exists():
+            remove_dir(home)  # what a killed daemon left
+        self._task_sandbox = replace(self.sandbox, home=home)
+        return home
 
     def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                 started: float, checkout: Checkout, execution: Execution,
@@ -270,7 +287,7 @@ class TaskRunner:
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
         for round_ in range(1, chosen.fix_rounds + 2):
             checks = run_checks(chosen.commands, round_, cwd=checkout.path, timeout=timeout,
-                                environ=self.environ, sandbox=self.sandbox,
+                                environ=self.environ, sandbox=self._task_sandbox,
                                 redact=self._redactor().text, cancel=signals.cancel,
                                 shutdown=signals.shutdown)
             verification = replace(verification, checks=verification.checks + checks)
@@ -310,7 +327,8 @@ class TaskRunner:
                                                     self.config.author_email)},
             breakers=self.breakers, model=spec.model, timeout=timeout,
             budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
-            sandbox=self.sandbox, ro_paths=(checkout.objects,)))
+            sandbox=self._task_sandbox, ro_paths=(checkout.objects,), progress=signals.progress),
+            on_attempt=signals.attempt_ended)
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the

@@ -94,7 +94,9 @@ def live_stop(by: str) -> Matcher:
         if f.run.stopped_by != by:
             return None
         why = f.run.live.stop_evidence if f.run.live is not None else None
-        return Evidence("run.live", (why or f"{by} after {f.run.duration:.1f}s")[:EVIDENCE_MAX])
+        if not why:
+            return Evidence("run.stopped_by", f"{by} after {f.run.duration:.1f}s")
+        return Evidence("run.live", why[:EVIDENCE_MAX])
     return match
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +26,11 @@ from mtor_git.queue.acquire import Missed, Won, acquire
 from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import OutboxEntry, RepoState
 from mtor_git.retry.policy import BreakerBoard
-from mtor_git.spec.parse import parse_spec
+from mtor_git.spec.parse import Spec, parse_spec
 from mtor_git.task.job import Job, Signals
 from mtor_git.task.result import Result
 from mtor_git.task.run import TaskRunner
-from mtor_git.worker import pullrequest, recovery
+from mtor_git.worker import ledger, pullrequest, recovery
 from mtor_git.worker.candidates import find_candidates, merged_run
 from mtor_git.worker.syncs import Syncs
 
@@ -58,8 +58,11 @@ class Running:
 
 
 class Worker:
-    def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
+    def __init__(self, config: Config, environ: Mapping[str, str], *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config, self.environ = config, dict(environ)
+        self.clock = clock  # wall time for claims' not_before and the daily ledger (tests: fake)
+        self.ledger = ledger.Ledger(config.state_dir, config.budget.reset_hour)
         resolved = resolve_sandbox(config, self.environ)  # ConfigError: bwrap configured, absent
         self.sandbox = resolved.sandbox
         (logger.info if self.sandbox.mode == "bwrap" else logger.warning)(resolved.reason)
@@ -143,8 +146,10 @@ class Worker:
         if view.head is None:
             raise GitOpError(f"branch {rt.config.branch!r} does not exist on "
                              f"{shown_url(rt.config.url)}")
-        if rt.reconciled and view.refs == rt.last_refs and not rt.waiting:
-            return 0  # nothing moved since the last cycle: no fetch, no work
+        if rt.reconciled and view.refs == rt.last_refs and (not rt.waiting or self._full()):
+            # Nothing moved since the last cycle (and what waits cannot start while every slot
+            # is taken; a finished task wakes the next cycle): no fetch, no work.
+            return 0
         git.fetch(repo)
         candidates = find_candidates(repo, view, tasks_dir=rt.config.tasks_dir,
                                      last=rt.state.last_processed(), whole=not rt.reconciled,
@@ -171,6 +176,9 @@ class Worker:
         with self._lock:
             if (rt.config.name, task_id) in self.running:
                 return 0
+        if self._full():
+            rt.waiting.add(task_id)  # no slot: read nothing now; a finished task wakes a cycle
+            return 0
         if view.done(task_id, run) or merged_run(repo, view.head or "", task_id) >= requested:
             rt.waiting.discard(task_id)
             if view.claim_oid(task_id) is not None:
@@ -202,13 +210,18 @@ class Worker:
             rt.waiting.add(task_id)  # its result waits for the remote: never run it again
             return 0
         claimed = acquire(repo, view, task_id, run, worker=self.config.worker_id,
-                          lease=self.config.claim_lease, author=self._author)
+                          lease=self.config.claim_lease, author=self._author, now=self.clock())
         if not isinstance(claimed, Won):
             if claimed != Missed.DONE:
                 rt.waiting.add(task_id)  # watch it: its lease may lapse
             return 0
         claim, oid = claimed.claim, claimed.oid
         faults.point("after_claim")
+        deferral = self.ledger.deferral(self.config, profile, self.clock())
+        if deferral is not None:
+            ledger.defer(repo, claim, oid, deferral, author=self._author)
+            rt.waiting.add(task_id)  # looked at again every cycle: it starts after the reset
+            return 0
         rt.waiting.discard(task_id)
         job = Job(rt.config, task_id, spec_path, run, view.head or "",
                   carried_attempts=claim.carried_attempts)
@@ -238,6 +251,11 @@ class Worker:
             self._reserved[profile] = self._reserved.get(profile, 0) + 1
             return True
 
+    def _full(self) -> bool:
+        """Every slot of the worker is taken (running or held while a claim is pushed)."""
+        with self._lock:
+            return len(self.running) + sum(self._reserved.values()) >= self.config.max_parallel
+
     def _unreserve(self, profile: str) -> None:
         with self._lock:
             self._reserved[profile] -= 1
@@ -246,9 +264,8 @@ class Worker:
                  spec_path: str) -> bool:
         """Whether the spec waits for dependencies that have not ended. One that failed, or a
         cycle, does not wait: the task is claimed and rejected with the reason."""
-        try:
-            spec = parse_spec(raw, spec_path)
-        except SpecError:
+        spec = _parsed(raw, spec_path)
+        if spec is None:
             return False
         gate = deps.gate(repo, view, spec, rt.config.tasks_dir)
         if gate.waiting and not gate.failed and not gate.cycle:
@@ -259,10 +276,8 @@ class Worker:
 
     def _profile_of(self, raw: bytes, spec_path: str) -> str:
         """The profile a spec names (the default when it names none or is invalid)."""
-        try:
-            return parse_spec(raw, spec_path).agent or self.config.default_agent
-        except SpecError:
-            return self.config.default_agent
+        spec = _parsed(raw, spec_path)
+        return (spec.agent if spec is not None else None) or self.config.default_agent
 
     # -- running -----------------------------------------------------------------------------
     def _start(self, rt: RepoRuntime, job: Job, claim: claims.Claim, oid: str, profile: str,
@@ -289,7 +304,9 @@ class Worker:
             runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ,
                                 sandbox=self.sandbox)
             signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
-                              agent_starting=keeper.mark_running_soon)
+                              agent_starting=keeper.mark_running_soon,
+                              progress=keeper.note_progress,
+                              attempt_ended=lambda a: self.ledger.book(a, self.clock()))
             outcome = runner.run(job, signals, cancelled_before=cancelled)
             if keeper.lost.is_set():  # the keeper said so at ERROR, once
                 keeper.stop()
@@ -375,9 +392,12 @@ class Worker:
         retries = error_retries
         while not self.stopping.is_set():
             started = self.cycle()
-            while self.busy():
-                self.wake.wait(0.2)
-                self.wake.clear()
+            if self.busy():
+                # A freed slot is filled at once: the next cycle runs as soon as any task ends,
+                # not after every running one did.
+                while self.busy() and not self.wake.wait(0.2):
+                    pass
+                continue
             if started == 0 and self.last_error is not None and retries > 0:
                 retries -= 1
                 self.stopping.wait(1.0)
@@ -398,3 +418,13 @@ class Worker:
         self.pool.shutdown(wait=True)
         self.housekeeping.shutdown(wait=True)
         self.syncs.shutdown()
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(raw: bytes, spec_path: str) -> Spec | None:
+    """A spec parsed once per content: a backlog is read again every cycle it waits, and the
+    same bytes always parse the same (None: invalid; the task runner says why)."""
+    try:
+        return parse_spec(raw, spec_path)
+    except SpecError:
+        return None

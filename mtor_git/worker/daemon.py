@@ -194,6 +194,7 @@ class Daemon:
             "heartbeat": time.time(), "stopped": stopped, "last_poll": w.last_poll,
             "last_error": w.last_error, "running": running, "recent": finished,
             "breakers": w.breakers.snapshot(time.time()),
+            "budget": w.ledger.snapshot(self.config, w.clock()),
             "mode": "once" if once else "daemon",
         }
         try:

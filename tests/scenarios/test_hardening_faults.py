@@ -157,7 +157,9 @@ def test_stale_lock_files_a_killed_process_left_are_cleared_on_restart(s: Site) 
     wait_for(lambda: s.invocations(), 30, "the agent to start")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    for pid in s.host_pids():  # as if it died mid-commit (a sandboxed one died with its daemon)
+    # The attempt sandbox takes the agent down with the daemon; whatever is left dies here, as
+    # if it died mid-commit (waiting to see it alive would race its sandbox's teardown).
+    for pid in s.host_pids():
         os.kill(pid, signal.SIGKILL)
     clone = clone_path(s, "w1")
     for lock in STALE_LOCKS:

@@ -529,7 +529,10 @@ def _source_text(source: str, run: Run, report: Report) -> str:
     return {"stdout": run.stdout.text(), "stderr": run.stderr.text(),
             "report.messages": "\n".join(report.messages),
             "report.result_text": report.result_text or "",
-            "report.api_error_status": str(report.api_error_status)}[source]
+            "report.api_error_status": str(report.api_error_status),
+            # a live stop (stalled): what the monitor measured, or who stopped it and when
+            "run.live": (run.live.stop_evidence or "") if run.live is not None else "",
+            "run.stopped_by": f"{run.stopped_by} after {run.duration:.1f}s"}[source]
 
 
 @settings(deadline=None)

@@ -1,0 +1,152 @@
+"""Figures for finished work (issue 14): with N finished tasks on the remote (a spec in tasks/ and
+a branch `mtor/<id>` holding a worker-written result each), the idle poll, the detection of one
+new spec, the per-task overhead and `mtor-git status` (warm, CLI), each next to its figure with
+no finished task measured in the same run; against a real `git daemon` on loopback.
+
+The remote is built with one `git fast-import` stream (one commit per result, all on one shared
+spec commit) and packed refs, not by running N tasks.
+
+    PYTHONPATH=. python bench/finished_bench.py [--sizes 0,1000,5000] [--runs 5]
+
+Prints each figure and its goal as a ratio; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+
+from daemonfixtures import DAEMON_ENV, Site, mtor, site, spec  # noqa: E402
+from gitfixtures import USER_EMAIL, USER_NAME, fast_import, git  # noqa: E402
+from loguru import logger  # noqa: E402
+
+from mtor_git.config.load import load_config  # noqa: E402
+from mtor_git.worker.cycle import Worker  # noqa: E402
+
+
+def finish(s: Site, count: int) -> None:
+    """`count` finished tasks: their specs on main, a result branch each; the user pulls."""
+    if not count:
+        return
+    head = git("rev-parse", "main", cwd=s.remote)
+    who = f"{USER_NAME} <{USER_EMAIL}> 1700000000 +0000"
+    out = [f"commit refs/heads/main\ncommitter {who}\ndata 8\nfinished\nfrom {head}\n".encode()]
+    out += [_inline(f"tasks/f{i:05d}.md", spec()) for i in range(count)]
+    out.append(b"\n")
+    for i in range(count):
+        tid = f"f{i:05d}"
+        result = json.dumps({"task": {"id": tid}, "run": 1, "status": "success"}).encode()
+        out.append(f"commit refs/heads/mtor/{tid}\ncommitter {who}\ndata 6\nresult\n"
+                   f"from refs/heads/main\n".encode() + _inline(f"results/{tid}.json", result)
+                   + b"\n")
+    fast_import(s.remote, b"".join(out))
+    git("pack-refs", "--all", cwd=s.remote)
+    git("pull", "--quiet", "--no-rebase", "origin", "main", cwd=s.user)
+
+
+def _inline(path: str, data: bytes) -> bytes:
+    return f"M 100644 inline {path}\ndata {len(data)}\n".encode() + data + b"\n"
+
+
+def median_ms(fn: object, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def measure(size: int, runs: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp, site(Path(tmp)) as s:
+        t0 = time.perf_counter()
+        finish(s, size)
+        built = time.perf_counter() - t0
+        worker = Worker(load_config(s.config("w1", max_parallel=1, poll_interval="1h")),
+                        os.environ)
+        try:
+            t0 = time.perf_counter()
+            worker.cycle()
+            cold = time.perf_counter() - t0
+            figures = {"build": built * 1000, "cold": cold * 1000,
+                       "idle": median_ms(worker.cycle, runs * 4)}
+            figures["detect"] = detection(s, worker, runs)
+            figures["overhead"] = overhead(s, worker, runs)
+        finally:
+            worker.stop(5)
+        figures["status"] = status_warm(s, runs)
+        figures["refs"] = float(len(s.refs()))
+        return figures
+
+
+def detection(s: Site, worker: Worker, runs: int) -> float:
+    """A cycle that finds one new spec (and claims nothing: the worker is stopping)."""
+    worker.stopping.set()
+    times = []
+    for i in range(runs):
+        s.push_specs({f"d{i:03d}": spec()}, f"new spec {i}")
+        t0 = time.perf_counter()
+        worker.cycle()
+        times.append(time.perf_counter() - t0)
+    worker.stopping.clear()
+    worker.cycle()  # the detected specs run now, outside the figures
+    while worker.busy():
+        worker.wake.wait(0.01)
+    return statistics.median(times) * 1000
+
+
+def overhead(s: Site, worker: Worker, runs: int) -> float:
+    """A task's cycle, claim, run and publication minus its agent's own time."""
+    values = []
+    for i in range(runs):
+        s.push_specs({f"o{i:03d}": spec()}, f"task {i}")
+        t0 = time.perf_counter()
+        worker.cycle()
+        while worker.busy():
+            worker.wake.wait(0.005)
+        total = time.perf_counter() - t0
+        agent = sum(a["duration"] for a in s.result(f"o{i:03d}")["attempts"])
+        values.append(total - agent)
+    return statistics.median(values) * 1000
+
+
+def status_warm(s: Site, runs: int) -> float:
+    """`mtor-git status` in the user's clone, as a fresh process, after a first (cold) one."""
+    def once() -> None:
+        subprocess.run(mtor("status"), cwd=s.user, env=DAEMON_ENV, check=True,
+                       capture_output=True)
+    once()
+    return median_ms(once, runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="0,1000,5000")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    logger.remove()
+    sizes = [int(n) for n in args.sizes.split(",")]
+    base: dict[str, float] | None = None
+    for size in sizes:
+        f = measure(size, args.runs)
+        base = base or f
+        print(f"finished {size:>5} (remote refs {f['refs']:.0f}, built in {f['build']:.0f} ms, "
+              f"worker cold start {f['cold']:.0f} ms)")
+        for key, what in (("idle", "idle poll"), ("detect", "detect one new spec"),
+                          ("overhead", "per-task overhead"), ("status", "status (warm, CLI)")):
+            print(f"  {what:22} {f[key]:8.1f} ms  {f[key] / base[key]:5.2f}x the 0-finished "
+                  f"figure (goal <= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()
