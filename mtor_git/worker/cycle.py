@@ -18,20 +18,24 @@ from mtor_git import faults, git
 from mtor_git.agent.sandbox import sweep
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.config.sandbox import resolve_sandbox
-from mtor_git.errors import GitOpError, SpecError
+from mtor_git.errors import GitOpError
 from mtor_git.git import Repository
 from mtor_git.git.transfer import Credentials, bound_transfers, register_credentials, shown_url
-from mtor_git.queue import claims, deps, outbox, protocol
+from mtor_git.queue import claims, outbox, protocol
 from mtor_git.queue.acquire import Missed, Won, acquire
 from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import OutboxEntry, RepoState
 from mtor_git.retry.policy import BreakerBoard
-from mtor_git.spec.parse import Spec, parse_spec
 from mtor_git.task.job import Job, Signals
 from mtor_git.task.result import Result
 from mtor_git.task.run import TaskRunner
 from mtor_git.worker import ledger, pullrequest, recovery
-from mtor_git.worker.candidates import find_candidates, merged_run
+from mtor_git.worker.candidates import (
+    find_candidates,
+    merged_run,
+    spec_profile,
+    waits_for_dependencies,
+)
 from mtor_git.worker.syncs import Syncs
 
 
@@ -262,22 +266,21 @@ class Worker:
 
     def _blocked(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView, raw: bytes,
                  spec_path: str) -> bool:
-        """Whether the spec waits for dependencies that have not ended. One that failed, or a
-        cycle, does not wait: the task is claimed and rejected with the reason."""
-        spec = _parsed(raw, spec_path)
-        if spec is None:
+        """Whether the spec waits for dependencies that have not ended (see
+        candidates.waits_for_dependencies); its id is kept in `rt.blocked` while it does."""
+        found = waits_for_dependencies(repo, view, raw, spec_path, rt.config.tasks_dir)
+        if found is None:
             return False
-        gate = deps.gate(repo, view, spec, rt.config.tasks_dir)
-        if gate.waiting and not gate.failed and not gate.cycle:
-            rt.blocked.add(spec.id)
+        spec_id, waits = found
+        if waits:
+            rt.blocked.add(spec_id)
             return True
-        rt.blocked.discard(spec.id)
+        rt.blocked.discard(spec_id)
         return False
 
     def _profile_of(self, raw: bytes, spec_path: str) -> str:
         """The profile a spec names (the default when it names none or is invalid)."""
-        spec = _parsed(raw, spec_path)
-        return (spec.agent if spec is not None else None) or self.config.default_agent
+        return spec_profile(raw, spec_path) or self.config.default_agent
 
     # -- running -----------------------------------------------------------------------------
     def _start(self, rt: RepoRuntime, job: Job, claim: claims.Claim, oid: str, profile: str,
@@ -418,13 +421,3 @@ class Worker:
         self.pool.shutdown(wait=True)
         self.housekeeping.shutdown(wait=True)
         self.syncs.shutdown()
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed(raw: bytes, spec_path: str) -> Spec | None:
-    """A spec parsed once per content: a backlog is read again every cycle it waits, and the
-    same bytes always parse the same (None: invalid; the task runner says why)."""
-    try:
-        return parse_spec(raw, spec_path)
-    except SpecError:
-        return None
