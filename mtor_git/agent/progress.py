@@ -21,7 +21,7 @@ TOTAL_FIELDS = ("turns", "tool_calls", "last_tool", "last_file", "input_tokens",
 
 class ProgressMeter:
     """Fed on every tick of the spawn loop; hands a reading to `sink` when it changed, at most
-    every `every` seconds (and once more at the end)."""
+    every `every` seconds (the result, not the meter, tells how the attempt ended)."""
 
     def __init__(self, sink: ProgressSink | None, t0: float, *, every: float = EVERY) -> None:
         self.sink, self.t0, self.every = sink, t0, every

@@ -5,6 +5,7 @@ starting over."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 
 from mtor_git.agent.evidence import Attempt
@@ -22,9 +23,10 @@ RESUME_PROMPT = ("Your previous run of this task was interrupted by a transient 
 
 
 def attempt_command(prepared: Prepared, *, max_turns: int | None, max_cost_usd: float | None,
-                    session_id: str | None = None) -> Prepared:
+                    session_id: str | None = None, preface: str = RESUME_PROMPT) -> Prepared:
     """`prepared` with the cap arguments and (when `session_id`) the resume arguments spliced
-    in at their tokens, or appended; the tokens themselves never reach the agent."""
+    in at their tokens, or appended; the tokens themselves never reach the agent. A resumed
+    prompt starts with `preface` (a fix round's or a follow-up's prompt says itself why)."""
     profile = prepared.request.profile
     caps: list[str] = []
     if max_turns is not None:
@@ -37,7 +39,7 @@ def attempt_command(prepared: Prepared, *, max_turns: int | None, max_cost_usd: 
     argv = _splice(_splice(prepared.argv, CAP_ARGS_TOKEN, caps), RESUME_ARGS_TOKEN, resume)
     request = prepared.request
     if session_id:
-        request = replace(request, prompt=RESUME_PROMPT + request.prompt)
+        request = replace(request, prompt=preface + request.prompt)
     return replace(prepared, argv=argv, request=request)
 
 
@@ -57,6 +59,24 @@ def resumable_session(attempt: Attempt, profile: AgentProfile) -> str | None:
     live = attempt.run.live
     logged = live.log.totals.session_id if live is not None and live.log is not None else None
     session = attempt.report.session_id or logged
+    return session if session and _SAFE_SESSION.fullmatch(session) else None
+
+
+def session_to_continue(attempts: Sequence[Attempt], profile: AgentProfile) -> str | None:
+    """The session a later round of the same task may continue (a verify fix round): the last
+    attempt's, when it ran `profile` (a fallback's session is another CLI's), reached the model,
+    and the profile knows how to resume."""
+    last = attempts[-1] if attempts else None
+    if last is None or not profile.resume_args or last.profile != profile.name \
+            or last.model_invoked is not True:
+        return None
+    live = last.run.live
+    logged = live.log.totals.session_id if live is not None and live.log is not None else None
+    return safe_session(last.report.session_id or logged)
+
+
+def safe_session(session: str | None) -> str | None:
+    """`session` when it can go on a command line as one plain argument, else None."""
     return session if session and _SAFE_SESSION.fullmatch(session) else None
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from mtor_git import git
 from mtor_git.errors import SpecError, UsageError
 from mtor_git.git import Repository, refs
-from mtor_git.queue import deps
+from mtor_git.queue import deps, followups
 from mtor_git.queue.claims import CLAIM_FILE, Claim, ClaimPhase
 from mtor_git.queue.protocol import RemoteView, read_claim, requested_run, run_to_do
 from mtor_git.spec.parse import is_valid_id, parse_spec
@@ -237,7 +237,7 @@ def _gated(snap: Snapshot, base: TaskState) -> TaskState:
     gate = deps.gate(snap.repo, snap.view, spec, snap.tasks_dir)
     if gate.open:
         return base
-    if gate.waiting and not gate.failed and not gate.cycle:
+    if gate.only_waiting:
         return replace(base, state=BoardState.WAITING, detail=gate.reason())
     return replace(base, detail=f"will be rejected: {gate.reason()}")
 
@@ -299,13 +299,25 @@ def _held_by(repo: Repository, oid: str, claim: Claim) -> float | None:
 
 # -- results -----------------------------------------------------------------------------------
 def result_source(snap: Snapshot, task_id: str, run: int) -> str | None:
-    """The commit holding run `run`'s result file: its branch, or (run 1) the watched branch
-    after a merge. None when the run is not done."""
+    """The commit holding run `run`'s result file: its branch, a follow-up's on the branch it
+    continued, or (run 1) the watched branch after a merge. None when the run is not done."""
+    located = _located(snap, task_id, run)
+    return located[0] if located is not None else None
+
+
+def _located(snap: Snapshot, task_id: str, run: int) -> tuple[str, str] | None:
+    """(commit, branch name) where run `run`'s result file is."""
     oid = snap.view.refs.get(refs.branch_ref(task_id, run))
     if oid is not None:
-        return oid
-    if run == 1 and task_id in snap.merged_ids:
-        return snap.view.head
+        return oid, refs.branch(task_id, run)
+    if task_id in snap.spec_ids:
+        tip = followups.landed(snap.repo, snap.view, snap.tasks_dir, task_id, run)
+        branch = next((ref.removeprefix(refs.HEADS) for ref, oid in snap.view.refs.items()
+                       if oid == tip and ref.startswith(refs.HEADS + refs.BRANCH_PREFIX)), None)
+        if tip is not None and branch is not None:
+            return tip, branch
+    if run == 1 and task_id in snap.merged_ids and snap.view.head is not None:
+        return snap.view.head, snap.view.branch
     return None
 
 
@@ -345,10 +357,10 @@ def read_summary(snap: Snapshot, task_id: str, run: int) -> ResultSummary | None
 
 
 def result_branch(snap: Snapshot, task_id: str, run: int) -> str:
-    """Where run `run`'s result is read from: its own branch, else the watched branch."""
-    if refs.branch_ref(task_id, run) in snap.view.refs:
-        return refs.branch(task_id, run)
-    return snap.view.branch
+    """Where run `run`'s result is read from: its own branch (a follow-up's: the branch it
+    continued), else the watched branch."""
+    located = _located(snap, task_id, run)
+    return located[1] if located is not None else snap.view.branch
 
 
 def summarize(data: Mapping[str, Any], where: str) -> ResultSummary:

@@ -21,6 +21,7 @@ from mtor_git.client import board
 from mtor_git.errors import PushRejected, UnknownTask, UsageError
 from mtor_git.git import Repository, refs
 from mtor_git.git.cli import push_cli, run_git
+from mtor_git.queue import followups
 from mtor_git.spec.parse import read_spec_file
 from mtor_git.states import BoardState
 
@@ -83,6 +84,11 @@ def request_retry(snap: board.Snapshot, task_id: str) -> int:
     if not state.spec_present:
         raise UsageError(f"retry: tasks/{task_id}.md is not on {snap.view.branch} any more; "
                          "a worker cannot run it again")
+    continued = _continues(snap, task_id)
+    if continued is not None:
+        raise UsageError(f"retry: {task_id} is a follow-up of {continued}: it ran once on that "
+                         "task's branch; add a new follow-up spec (continues: "
+                         f"{continued}) to ask for more")
     run = max({state.run, *state.runs_done}) + 1
     oid = _request_commit(snap, RETRY_FILE, {"run": run},
                           parent=snap.view.retry_oid(task_id),
@@ -92,6 +98,12 @@ def request_retry(snap: board.Snapshot, task_id: str) -> int:
         specs.append(f":{refs.cancel_ref(task_id)}")
     push_cli(_root(snap.repo), snap.remote, specs, atomic=True)
     return run
+
+
+def _continues(snap: board.Snapshot, task_id: str) -> str | None:
+    """The task `task_id`'s spec continues, when it is a follow-up."""
+    spec = followups.spec_at(snap.repo, snap.view, snap.tasks_dir, task_id)
+    return spec.continues if spec is not None else None
 
 
 def request_cancel(snap: board.Snapshot, task_id: str, reason: str = "") -> bool:

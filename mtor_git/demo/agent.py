@@ -1,7 +1,8 @@
 """The demo's agent: a real subprocess that behaves like `claude -p --output-format json`.
 
 It reads the prompt on stdin, appends it to DEMO.md in the working directory (a deterministic
-edit), and prints one Claude-Code-style JSON result (turns, usage, zero cost). Two switches make
+edit; told of a failing `verify:` check, it adds the `Checked:` line the demo's check wants), and
+prints one Claude-Code-style JSON result (turns, usage, zero cost). Two switches make
 it misbehave like the incident's layers: an unknown option fails as Claude Code does (empty
 stdout, exit 1), and DEMO_RATE_LIMIT_ONCE makes the first call answer a 429.
 """
@@ -33,6 +34,8 @@ def main(argv: list[str]) -> int:
     marker.unlink(missing_ok=True)
     with open("DEMO.md", "a", encoding="utf-8") as handle:
         handle.write(f"## Done by the demo agent\n\n{prompt.strip()}\n\n")
+        if "## Verification failed" in prompt:  # a fix round: do what the check asks for
+            handle.write("Checked: the demo agent fixed what the check reported.\n\n")
     _report(is_error=False, turns=2, text="Appended the request to DEMO.md.")
     return 0
 

@@ -26,7 +26,15 @@ SPECS: dict[str, str] = {
     "rate-limited-once": "---\ntitle: Survive one rate limit\nagent: demo-flaky\n"
                          "max_attempts: 3\n---\nAppend a note to DEMO.md; the provider answers "
                          "429 once first.\n",
+    "checked-greeting": "---\ntitle: A greeting that must pass its check\nagent: demo\n"
+                        "verify: grep -q '^Checked:' DEMO.md\nfix_rounds: 1\n---\nAdd a "
+                        "second greeting to DEMO.md. The check fails after the first round; "
+                        "the demo agent fixes it in the fix round it is given.\n",
+    "greeting-follow-up": "---\ntitle: Sign the greeting\nagent: demo\n"
+                          "continues: add-greeting\n---\nSign the greeting in DEMO.md: a "
+                          "follow-up on the same branch and pull request.\n",
 }
+FOLLOW_UPS = {"greeting-follow-up": "add-greeting"}  # runs on mtor/add-greeting
 
 _CONFIG = """\
 worker_id: demo-worker
@@ -44,6 +52,7 @@ agents:
   demo:
     command: [{python}, -m, mtor_git.demo.agent, -p, --output-format, json]
     report: claude-json
+    env: {{PYTHONPATH: {package_root}}}
     sandbox_paths: {python_paths}
   demo-misconfigured:
     command: [{python}, -m, mtor_git.demo.agent, -p, --output-format, json, --permision-mode]
@@ -52,7 +61,7 @@ agents:
   demo-flaky:
     command: [{python}, -m, mtor_git.demo.agent, -p, --output-format, json]
     report: claude-json
-    env: {{DEMO_RATE_LIMIT_ONCE: "1"}}
+    env: {{DEMO_RATE_LIMIT_ONCE: "1", PYTHONPATH: {package_root}}}
     sandbox_paths: {python_paths}
 retry: {{max_attempts: 3, initial_backoff: 0.5s, max_backoff: 2s, min_model_call: 0.1s,
          min_spacing: 0.2s}}
@@ -68,6 +77,13 @@ def python_paths() -> list[str]:
     places = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
               Path(mtor_git.__file__).resolve().parent.parent]
     return list(dict.fromkeys(str(p.resolve()) for p in places))
+
+
+def package_root() -> str:
+    """The folder this mtor_git package is imported from: the demo agent runs the same code as
+    the demo (a checkout run with PYTHONPATH, not only an installed copy)."""
+    import mtor_git
+    return str(Path(mtor_git.__file__).resolve().parent.parent)
 
 
 @dataclass(frozen=True)
@@ -96,16 +112,17 @@ def build(root: Path) -> Sandbox:
     config_path = root / "worker" / "config.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(_CONFIG.format(root=root, python=sys.executable,
-                                          python_paths=json.dumps(python_paths())))
+                                          python_paths=json.dumps(python_paths()),
+                                          package_root=json.dumps(package_root())))
     return Sandbox(root, remote, clone, config_path)
 
 
 def dispatch_all(box: Sandbox) -> list[str]:
-    """Commit and push the three demo specs as the user would."""
+    """Commit and push the demo specs as the user would."""
     user = git.open_repository(box.clone)
     for task_id, text in SPECS.items():
         (box.clone / "tasks" / f"{task_id}.md").write_text(text)
-    _commit(user, [f"tasks/{t}.md" for t in SPECS], "dispatch three demo tasks")
+    _commit(user, [f"tasks/{t}.md" for t in SPECS], "dispatch the demo tasks")
     _push(user)
     return list(SPECS)
 
@@ -129,7 +146,15 @@ def run_worker(box: Sandbox, *, deadline: float = 60.0) -> Config:
 
 def _all_done(box: Sandbox) -> bool:
     remote = git.open_repository(box.remote)
-    return all(refs.branch_ref(t) in remote.references for t in SPECS)
+    own = all(refs.branch_ref(t) in remote.references for t in SPECS if t not in FOLLOW_UPS)
+    return own and all(_has_result(remote, refs.branch_ref(target), task)
+                       for task, target in FOLLOW_UPS.items())
+
+
+def _has_result(repo: git.Repository, ref: str, task_id: str) -> bool:
+    """Whether `ref` exists and holds `task_id`'s result (a follow-up's is on its target's)."""
+    tip = git.resolve(repo, ref)
+    return tip is not None and git.read_blob(repo, tip, refs.result_json(task_id)) is not None
 
 
 def _commit(repo: git.Repository, paths: list[str], message: str) -> None:

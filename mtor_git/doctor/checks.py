@@ -39,7 +39,7 @@ def check_agents(config: Config, environ: Mapping[str, str], timeout: float) -> 
     for profile in config.agents.values():
         yield check_agent_binary(profile, environ, timeout)
         yield from check_cli_settings(profile, environ)
-    yield check_identity(config.author_name, config.author_email)
+    yield check_identity(config.author_name, config.author_email, environ, timeout)
 
 
 def check_agent_binary(profile: AgentProfile, environ: Mapping[str, str],

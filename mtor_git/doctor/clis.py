@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtor_git import proc
+from mtor_git.agent.identity import identity_env
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.spawn import build_env
 from mtor_git.doctor.run import Check
+from mtor_git.errors import CommandError
 
 BUILTIN_PROVIDERS = ("openai", "oss", "ollama", "lmstudio")
 _PROVIDER_HINT = ("in $CODEX_HOME/config.toml set `model_provider = \"NAME\"` and a "
@@ -136,7 +139,22 @@ def _aider_check(profile: AgentProfile, environ: Mapping[str, str]) -> Check:
     return Check(name, "pass", "--no-gitignore, --yes-always and a model are set")
 
 
-def check_identity(author_name: str, author_email: str) -> Check:
+def check_identity(author_name: str, author_email: str, environ: Mapping[str, str],
+                   timeout: float = 10.0) -> Check:
+    """What `git config --get user.name` answers an agent given the worker's identity: a git
+    older than 2.31 ignores GIT_CONFIG_COUNT, and then aider invents one."""
+    env = {k: v for k, v in environ.items() if k in ("PATH", "HOME", "LANG")}
+    env.update(identity_env(author_name, author_email))
+    try:
+        answer = proc.run(["git", "config", "--get", "user.name"], env=env, timeout=timeout,
+                          check=False).stdout.strip()
+    except CommandError as exc:
+        return Check("agent identity", "fail", f"git could not be asked: {exc}",
+                     "install git on the daemon's PATH")
+    if answer != author_name:
+        return Check("agent identity", "fail", f"`git config --get user.name` answers "
+                     f"{answer or 'nothing'!r} to an agent, not {author_name!r}: this git ignores "
+                     "GIT_CONFIG_COUNT", "install git 2.31 or newer")
     return Check("agent identity", "pass", f"agents commit as {author_name} <{author_email}> "
                  "(GIT_AUTHOR_*/GIT_COMMITTER_* and user.name/user.email through GIT_CONFIG_* "
                  "in their environment; no config file is written)")

@@ -13,12 +13,13 @@ Every fetch prunes, so a ref deleted on the remote (a released claim) vanishes l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -308,6 +309,62 @@ def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
     except pygit2.GitError as exc:
         raise transport_error(exc, "fetch from", remote.url, callbacks.untrusted_host) from exc
     return FetchOutcome(tuple(callbacks.updates), stats.received_objects, stats.received_bytes)
+
+
+def fetch_moved(repo: pygit2.Repository, advertised: Mapping[str, str],
+                previous: Mapping[str, str] | None) -> FetchOutcome | None:
+    """A worker cycle's fetch, given the remote's refs (`advertised`, from the ls-remote the
+    cycle made) and those of the last fetched cycle (`previous`; None: a first cycle).
+
+    Every branch but the result branches `mtor/<id>`, and refs/mtor/*, are fetched as always.
+    A result branch's objects are fetched once, when it appears or moves (every one on a first
+    cycle), and its tracking ref is dropped at once: the worker reads a result by the oid the
+    remote advertises, and libgit2 offers every local ref in each fetch's negotiation (with
+    5,000 finished tasks, a fetch cost ~0.2 s more for them). Tracking refs of branches the
+    remote no longer has are pruned here too (libgit2 prunes only under a pattern refspec).
+    None when nothing needed fetching."""
+    specs = [f"+{ref}:{TRACKING_PREFIX}{ref[len(_HEADS):]}" for ref, oid in advertised.items()
+             if ref.startswith(_HEADS) and (not ref.startswith(_RESULT_HEADS)
+                                            or (previous is not None
+                                                and previous.get(ref) != oid))]
+    if previous is None:
+        specs.append(f"+{_RESULT_HEADS}*:{TRACKING_PREFIX}{_RESULT_HEADS[len(_HEADS):]}*")
+    others = {r: o for r, o in advertised.items() if not r.startswith(_HEADS)}
+    moved = previous is None or others != {r: o for r, o in previous.items()
+                                           if not r.startswith(_HEADS)}
+    outcome = None
+    if moved or not all(_unchanged(repo, spec, advertised) for spec in specs):
+        outcome = fetch(repo, refspecs=[*specs, FETCH_REFSPECS[1]])
+    _drop_tracking(repo, advertised)
+    return outcome
+
+
+_HEADS = "refs/heads/"
+_RESULT_HEADS = "refs/heads/mtor/"
+_RESULT_TRACKING = TRACKING_PREFIX + "mtor/"
+
+
+def _unchanged(repo: pygit2.Repository, refspec: str, advertised: Mapping[str, str]) -> bool:
+    """Whether the tracking ref of `refspec` already points where the remote's ref does."""
+    src, dst = refspec.lstrip("+").split(":", 1)
+    if dst.startswith(_RESULT_TRACKING):
+        return _known(repo, advertised.get(src))
+    ref = repo.references.get(dst)
+    return ref is not None and str(ref.target) == advertised.get(src)
+
+
+def _known(repo: pygit2.Repository, oid: str | None) -> bool:
+    return oid is not None and oid in repo
+
+
+def _drop_tracking(repo: pygit2.Repository, advertised: Mapping[str, str]) -> None:
+    """Delete the tracking refs of result branches (kept by oid, see fetch_moved) and of
+    branches the remote no longer advertises."""
+    for name in [n for n in repo.references if n.startswith(TRACKING_PREFIX)]:
+        if name != TRACKING_PREFIX + "HEAD" and (name.startswith(_RESULT_TRACKING)
+                or _HEADS + name[len(TRACKING_PREFIX):] not in advertised):
+            with contextlib.suppress(KeyError, pygit2.GitError):
+                repo.references.delete(name)
 
 
 def remote_refs(repo_or_url: pygit2.Repository | str, *,

@@ -5,6 +5,7 @@ the claim seen: compare-and-swap), then make sure the run did not become done me
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -32,8 +33,11 @@ class Missed(StrEnum):
 
 def acquire(repo: Repository, view: protocol.RemoteView, task_id: str, run: int, *,
             worker: str, lease: float, author: tuple[str, str],
-            now: float | None = None) -> Won | Missed:
-    """Claim run `run` of `task_id` for `worker`, as the refs in `view` (fetched) show it."""
+            now: float | None = None,
+            landed: Callable[[protocol.RemoteView], bool] | None = None) -> Won | Missed:
+    """Claim run `run` of `task_id` for `worker`, as the refs in `view` (fetched) show it.
+    `landed` tells whether a result not on the task's own branch (a follow-up's, on the branch
+    it continues) is there in a fresh view."""
     at = time.time() if now is None else now
     spec_commit = view.head  # the watched branch's commit the spec was read at
     oid = view.claim_oid(task_id)
@@ -53,9 +57,11 @@ def acquire(repo: Repository, view: protocol.RemoteView, task_id: str, run: int,
         return Missed.RACE
     fresh = protocol.read_view(repo, view.branch)
     branch = fresh.refs.get(refs.branch_ref(task_id, run))
-    if branch is not None and protocol.holds_result(repo, branch, task_id):
+    if (branch is not None and protocol.holds_result(repo, branch, task_id)) \
+            or (landed is not None and landed(fresh)):
         # Finished by someone between our fetch and our claim (a branch we have not fetched
-        # counts as a result: a worker pushes its branch only with the result on top).
+        # counts as a result: a worker pushes its branch only with the result on top; a
+        # follow-up's result is on the branch it continues).
         protocol.delete_claim(repo, task_id)
         return Missed.DONE
     return Won(claim, new_oid)

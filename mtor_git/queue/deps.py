@@ -6,11 +6,12 @@ every dependency's latest run ended `succeeded`; one that ended otherwise reject
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mtor_git import git
 from mtor_git.errors import SpecError
 from mtor_git.git import Repository, refs
+from mtor_git.queue import followups
 from mtor_git.queue.protocol import RemoteView, current_run
 from mtor_git.spec.graph import find_cycle
 from mtor_git.spec.parse import Spec, parse_spec
@@ -24,14 +25,22 @@ class Gate:
     waiting: tuple[str, ...] = ()  # dependencies that have not ended yet
     failed: tuple[tuple[str, str], ...] = ()  # (dependency, how its latest run ended)
     cycle: tuple[str, ...] = ()  # a dependency cycle through this task, first member repeated
+    gone: str | None = None  # a follow-up whose target's branch was merged or deleted: why
 
     @property
     def open(self) -> bool:
-        return not (self.waiting or self.failed or self.cycle)
+        return not (self.waiting or self.failed or self.cycle or self.gone)
+
+    @property
+    def only_waiting(self) -> bool:
+        """Waiting, and nothing that would reject the task: it must not be claimed yet."""
+        return bool(self.waiting) and not (self.failed or self.cycle or self.gone)
 
     def reason(self) -> str:
         if self.cycle:
             return f"dependency cycle: {' -> '.join(self.cycle)}; none of these can ever start"
+        if self.gone:
+            return f"the task it continues is closed: {self.gone}"
         if self.failed:
             ended = ", ".join(f"{dep} ended {status}" for dep, status in self.failed)
             return f"a dependency did not succeed: {ended}"
@@ -40,12 +49,14 @@ class Gate:
         return "ready"
 
 
-def ended(repo: Repository, view: RemoteView, task_id: str) -> TaskStatus | None:
+def ended(repo: Repository, view: RemoteView, task_id: str,
+          tasks_dir: str = "tasks") -> TaskStatus | None:
     """How the latest requested run of `task_id` ended, from the result file the worker wrote on
-    its branch (or merged into the watched branch); None while it has not ended."""
+    its branch (a follow-up's: on the branch it continues; or merged into the watched branch);
+    None while it has not ended."""
     run = current_run(repo, view, task_id)
     oid = view.refs.get(refs.branch_ref(task_id, run))
-    for rev in (oid, view.head):
+    for rev in (oid, followups.landed(repo, view, tasks_dir, task_id, run), view.head):
         if rev is None:
             continue
         status = _result_status(git.read_blob(repo, rev, refs.result_json(task_id)), run)
@@ -79,12 +90,27 @@ def gate(repo: Repository, view: RemoteView, spec: Spec, tasks_dir: str) -> Gate
     waiting: list[str] = []
     failed: list[tuple[str, str]] = []
     for dep in spec.depends_on:
-        status = ended(repo, view, dep)
+        status = ended(repo, view, dep, tasks_dir)
         if status is None:
             waiting.append(dep)
         elif status != TaskStatus.SUCCEEDED:
             failed.append((dep, str(status)))
-    return Gate(tuple(waiting), tuple(failed))
+    return _lane(repo, view, tasks_dir, spec, Gate(tuple(waiting), tuple(failed)))
+
+
+def _lane(repo: Repository, view: RemoteView, tasks_dir: str, spec: Spec, gate: Gate) -> Gate:
+    """A follow-up also waits for the task it continues to end (however it ended: a failed
+    task's work is there to continue) and for the follow-ups of the same branch pushed before
+    it; a branch merged or deleted meanwhile closes it."""
+    if spec.continues is None:
+        return gate
+    where = followups.home(repo, view, tasks_dir, spec)
+    if where is None:
+        return gate
+    before = [t for t in (spec.continues, *followups.earlier(repo, view, tasks_dir, spec))
+              if t not in gate.waiting and ended(repo, view, t, tasks_dir) is None]
+    return replace(gate, waiting=gate.waiting + tuple(before),
+                   gone=followups.gone(repo, view, tasks_dir, where))
 
 
 def _prerequisites(repo: Repository, view: RemoteView, tasks_dir: str, task_id: str,
@@ -101,10 +127,14 @@ def _prerequisites(repo: Repository, view: RemoteView, tasks_dir: str, task_id: 
         return []
 
 
-def start_branch(repo: Repository, view: RemoteView, spec: Spec) -> str | None:
+def start_branch(repo: Repository, view: RemoteView, spec: Spec,
+                 tasks_dir: str = "tasks") -> str | None:
     """With one dependency and no `base:`, a task starts from its dependency's result: the tip
-    of that dependency's latest run branch (None when it has none)."""
+    of that dependency's latest run branch (a follow-up's: of the branch it continued, where its
+    result is), None when it has none."""
     if spec.base is not None or len(spec.depends_on) != 1:
         return None
     dep = spec.depends_on[0]
-    return view.refs.get(refs.branch_ref(dep, current_run(repo, view, dep)))
+    run = current_run(repo, view, dep)
+    return view.refs.get(refs.branch_ref(dep, run)) or followups.landed(repo, view, tasks_dir,
+                                                                         dep, run)

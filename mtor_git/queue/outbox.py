@@ -36,7 +36,7 @@ def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
     result is harmless and swept by a later cycle). When the result is refused, `probe` (a
     renewal of our claim as `publishing`) tells a remote refusing every push (the entry is
     `blocked`: probed every cycle) from one refusing only this branch (a doubling wait)."""
-    ref = refs.branch_ref(entry.task_id, entry.run)
+    ref = refs.HEADS + entry.branch  # a follow-up's: the branch it continues (fast-forward)
     if git.resolve(repo, entry.commit) is None:
         # The workspace clone was deleted or re-cloned: retrying this push can never work.
         logger.error("result of {} run {} (commit {}) is gone from the workspace clone; dropped "
@@ -44,6 +44,15 @@ def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
                      entry.commit[:12])
         state.drop_outbox(entry.task_id, entry.run)
         return False
+    if is_followup(entry):
+        try:
+            there = git.remote_refs(repo).get(ref)
+        except GitOpError as exc:
+            _keep(state, entry, str(exc))
+            return False
+        if there is None:  # pushing would create the branch again after a merge or deletion
+            _give_up(repo, state, entry, f"the branch {entry.branch} it continues is gone")
+            return False
     faults.point("before_push")
     try:
         git.push(repo, [f"{ref}:{ref}"])
@@ -63,8 +72,7 @@ def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
         protocol.delete_claim(repo, entry.task_id)
     else:
         release(entry.task_id)
-    logger.info("published {} ({}) to {}", entry.task_id, entry.status, refs.branch(
-        entry.task_id, entry.run))
+    logger.info("published {} ({}) to {}", entry.task_id, entry.status, entry.branch)
     return True
 
 
@@ -158,7 +166,7 @@ def adopt(repo: Repository, state: RepoState, view: protocol.RemoteView, me: str
 
 def _settle_refusal(repo: Repository, state: RepoState, entry: OutboxEntry,
                     why: str) -> bool:
-    ref = refs.branch_ref(entry.task_id, entry.run)
+    ref = refs.HEADS + entry.branch
     try:
         remote = git.remote_refs(repo).get(ref)
     except GitOpError as exc:
@@ -168,14 +176,32 @@ def _settle_refusal(repo: Repository, state: RepoState, entry: OutboxEntry,
         state.drop_outbox(entry.task_id, entry.run)  # an earlier push landed after all
         protocol.delete_claim(repo, entry.task_id)
         return True
+    if remote is not None and is_followup(entry):
+        _give_up(repo, state, entry, f"{entry.branch} moved to {remote[:12]} while it ran")
+        return False
     if remote is not None:
-        logger.error("result of {} run {} was refused: the remote already has a result on {} "
-                     "({}); ours stays at local ref {}", entry.task_id, entry.run,
-                     refs.branch(entry.task_id, entry.run), remote[:12], ref)
+        logger.error("result of {} run {} was refused: the remote already has {} at {}; ours "
+                     "stays at local ref {}", entry.task_id, entry.run, entry.branch,
+                     remote[:12], ref)
         state.drop_outbox(entry.task_id, entry.run)
         return True
     _keep(state, entry, why, refused=True)
     return False
+
+
+def is_followup(entry: OutboxEntry) -> bool:
+    """A follow-up's result goes to the branch it continues, not to a branch of its own."""
+    return entry.branch != refs.branch(entry.task_id, entry.run)
+
+
+def _give_up(repo: Repository, state: RepoState, entry: OutboxEntry, why: str) -> None:
+    """Drop a follow-up's result that cannot land as a fast-forward of its branch, and its claim:
+    the follow-up is not done, so the next cycle takes it again (from the branch's new head, or
+    rejected as `followup_target_gone`)."""
+    logger.error("result of follow-up {} not pushed: {}; it is taken again at the next cycle",
+                 entry.task_id, why)
+    state.drop_outbox(entry.task_id, entry.run)
+    protocol.delete_claim(repo, entry.task_id)
 
 
 def _keep(state: RepoState, entry: OutboxEntry, why: str, *, refused: bool = False) -> None:
@@ -192,6 +218,7 @@ def _keep(state: RepoState, entry: OutboxEntry, why: str, *, refused: bool = Fal
                                          next_try_at=time.time() + wait if refused else 0.0))
 
 
-def new_entry(task_id: str, run: int, commit: str, status: str) -> OutboxEntry:
-    return OutboxEntry(task_id=task_id, run=run, branch=refs.branch(task_id, run),
+def new_entry(task_id: str, run: int, commit: str, status: str,
+              branch: str | None = None) -> OutboxEntry:
+    return OutboxEntry(task_id=task_id, run=run, branch=branch or refs.branch(task_id, run),
                        commit=commit, status=status, created_at=time.time())

@@ -87,5 +87,8 @@ class ExecuteRequest:
     # Shown read-only in the sandbox: what the worker knows the checkout needs (the objects its
     # git borrows), never what the checkout's own files claim.
     ro_paths: tuple[Path, ...] = ()
+    # A session the first attempt continues (a verify fix round: the round before's; a
+    # follow-up: its target's), when the profile has resume_args; its prompt says why.
+    resume: str | None = None
     # Readings of the running agent (agent/progress.py), each with its attempt number added.
     progress: ProgressSink | None = None

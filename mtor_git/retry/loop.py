@@ -36,7 +36,13 @@ from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.progress import ProgressSink
 from mtor_git.agent.redact import Redactor, secrets_from
 from mtor_git.agent.reports import parse_report
-from mtor_git.agent.resume import attempt_command, resumable_session, resume_refused
+from mtor_git.agent.resume import (
+    RESUME_PROMPT,
+    attempt_command,
+    resumable_session,
+    resume_refused,
+    safe_session,
+)
 from mtor_git.agent.spawn import run_attempt
 from mtor_git.errors import PreflightError
 from mtor_git.retry.execution import ExecuteRequest as ExecuteRequest
@@ -108,6 +114,7 @@ class _Loop:
     last_launch: float | None = None
     resume: str | None = None  # the CLI session the next attempt continues
     resume_refused: bool = False  # a refused resume falls back to fresh runs for good
+    preface: str = RESUME_PROMPT  # what a resumed attempt's prompt starts with
     redactor: Redactor = field(init=False)
     policy: RetryPolicy = field(init=False)
     profiles: Mapping[str, AgentProfile] = field(init=False)
@@ -118,6 +125,8 @@ class _Loop:
         self.policy, self.profiles, self.breakers = req.policy, req.profiles, req.breakers
         known = self.profiles.get(req.profile_name) or AgentProfile(name="?", command=())
         self.redactor = Redactor(secrets_from(known, req.environ))
+        if known.resume_args and safe_session(req.resume):
+            self.resume, self.preface = req.resume, ""
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -192,7 +201,8 @@ class _Loop:
                             max_turns=turns, max_cli_retry_wait=profile.max_cli_retry_wait,
                             judge=judge_event)
         command = attempt_command(prepared, max_turns=turns, max_cost_usd=dollars,
-                                  session_id=session)
+                                  session_id=session, preface=self.preface)
+        self.preface = RESUME_PROMPT  # only the first attempt continues another round's session
         run = run_attempt(command, cancel=self.request.cancel, shutdown=self.request.shutdown,
                           live=limits, progress=self._progress(number, profile.name))
         report = parse_report(profile.report, run)

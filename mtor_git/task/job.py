@@ -36,6 +36,7 @@ class Outcome:
     release_reason: str | None = None
     not_before: float | None = None
     attempts: tuple[AttemptRecord, ...] = ()
+    branch: str | None = None  # where `commit` goes: mtor/<id>, or the branch a follow-up continues
 
 
 @dataclass(frozen=True)

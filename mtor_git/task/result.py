@@ -31,6 +31,7 @@ class TaskInfo:
     agent: str | None
     model: str | None = None
     title: str | None = None
+    continues: str | None = None  # a follow-up: the task whose branch it continued
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Result:
             "task": {"id": self.task.id, "spec_path": self.task.spec_path,
                      "spec_commit": self.task.spec_commit, "spec_sha256": self.task.spec_sha256,
                      "agent": self.task.agent, "model": self.task.model,
-                     "title": self.task.title},
+                     "title": self.task.title, "continues": self.task.continues},
             "worker": {"id": self.worker.id, "host": self.worker.host,
                        "version": self.worker.version, "pid": self.worker.pid},
             "run": self.run,
@@ -125,7 +126,7 @@ class Result:
             status=TaskStatus(data["status"]), branch=data["branch"], run=int(data["run"]),
             task=TaskInfo(task["id"], task["spec_path"], task["spec_commit"],
                           task["spec_sha256"], task["agent"], task.get("model"),
-                          task.get("title")),
+                          task.get("title"), task.get("continues")),
             worker=WorkerInfo(worker["id"], worker["host"], worker["version"],
                               int(worker["pid"])),
             started_at=_epoch(data["started_at"]), finished_at=_epoch(data["finished_at"]),

@@ -20,13 +20,14 @@ from mtor_git import __version__, git
 from mtor_git.agent.evidence import Failure
 from mtor_git.agent.identity import identity_env
 from mtor_git.agent.redact import Redactor, secrets_from
+from mtor_git.agent.resume import session_to_continue
 from mtor_git.agent.sandbox import NO_SANDBOX, Sandbox, remove_dir
 from mtor_git.attempts import AttemptRecord
 from mtor_git.config.model import Config
 from mtor_git.errors import ChangeTooLarge
 from mtor_git.git import Checkout, Collected, Limits, Repository, refs
 from mtor_git.git.read import Changes
-from mtor_git.queue import deps, protocol
+from mtor_git.queue import deps, followups, protocol
 from mtor_git.queue.protocol import RemoteView, read_view
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.loop import ExecuteRequest, Execution, Usage, execute
@@ -66,11 +67,13 @@ class TaskRunner:
         # One runner runs one job (the cycle makes one per task): the remote as this job sees it.
         self._branch, self._tasks_dir = "", "tasks"
         self._remote_view: RemoteView | None = None
+        self._home: followups.Home | None = None  # a follow-up's branch, once it may run there
+        self._resume: str | None = None  # a follow-up: the session of the task it continues
 
     def run(self, job: Job, signals: Signals, *, cancelled_before: bool = False) -> Outcome:
         started = time.time()
         self._branch, self._tasks_dir = job.repo.branch, job.repo.tasks_dir
-        self._remote_view = None
+        self._remote_view, self._home, self._resume = None, None, None
         checked, spec_commit = Checked(job.spec_path, None), None
         info = _task_info(job, checked, spec_commit, self.config.default_agent)
         try:
@@ -127,6 +130,8 @@ class TaskRunner:
         gate = deps.gate(self.repo, self._view(), spec, self._tasks_dir)
         if gate.cycle:
             return Failure("dependency_cycle", f"{spec.path}: {gate.reason()}")
+        if gate.gone:
+            return Failure("followup_target_gone", f"{spec.path}: {gate.reason()}")
         if gate.failed:
             return Failure("dependency_failed", f"{spec.path}: {gate.reason()}")
         return None
@@ -138,6 +143,14 @@ class TaskRunner:
 
     def _run_agent(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                    started: float, signals: Signals) -> Outcome:
+        if spec.continues is not None:
+            self._home = self._follow(spec)
+            self._resume = followups.last_session(
+                self.repo, self._home, spec.continues, spec.agent or self.config.default_agent)
+            if self._home is None:
+                return self._finish(job, info, started, TaskStatus.REJECTED, spec_commit,
+                                    Failure("followup_target_gone", f"{spec.path}: the branch "
+                                            f"of {spec.continues} is not on the remote"))
         base = self._base(spec, spec_commit, job)
         if base is None:
             return self._finish(job, info, started, TaskStatus.REJECTED, spec_commit,
@@ -278,7 +291,7 @@ class TaskRunner:
                 job: Job) -> tuple[Execution, Verification | None]:
         """The agent, then its `verify:` checks; while one fails and fix rounds are left, the
         agent again in the same checkout, told what failed (task/verify.py)."""
-        execution = self._execute(spec, checkout, signals, job)
+        execution = self._execute(spec, checkout, signals, job, resume=self._resume)
         chosen = self._verify_plan(spec, job)
         if chosen is None or execution.status != TaskStatus.SUCCEEDED:
             return execution, None
@@ -297,8 +310,10 @@ class TaskRunner:
                 break
             logger.info("task {}: `{}` failed; fix round {} of {}", job.task_id, failed.command,
                         round_, chosen.fix_rounds)
+            profile = self.config.agents[spec.agent or self.config.default_agent]
             execution = self._execute(spec, checkout, signals, job,
-                                      prompt=fix_prompt(spec.prompt, failed))
+                                      prompt=fix_prompt(spec.prompt, failed),
+                                      resume=session_to_continue(execution.attempts, profile))
             attempts += [replace(a, number=len(attempts) + i)
                          for i, a in enumerate(execution.attempts, 1)]
             if execution.status != TaskStatus.SUCCEEDED:
@@ -315,9 +330,10 @@ class TaskRunner:
                             (job.repo.verify, job.repo.fix_rounds)))
 
     def _execute(self, spec: Spec, checkout: Checkout, signals: Signals,
-                 job: Job, prompt: str | None = None) -> Execution:
+                 job: Job, prompt: str | None = None, resume: str | None = None) -> Execution:
         """The agent in `checkout.path`; its sandbox shows it `checkout.objects` read-only (the
-        clone's objects its git borrows) and nothing else of the clone."""
+        clone's objects its git borrows) and nothing else of the clone. `resume`: a session its
+        first attempt continues, where the profile can."""
         timeout = min(spec.timeout or self.config.default_timeout, self.config.max_timeout)
         return execute(ExecuteRequest(
             prompt=prompt or spec.prompt, profile_name=spec.agent or self.config.default_agent,
@@ -327,15 +343,18 @@ class TaskRunner:
                                                     self.config.author_email)},
             breakers=self.breakers, model=spec.model, timeout=timeout,
             budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
-            sandbox=self._task_sandbox, ro_paths=(checkout.objects,), progress=signals.progress),
-            on_attempt=signals.attempt_ended)
+            sandbox=self._task_sandbox, ro_paths=(checkout.objects,), progress=signals.progress,
+            resume=resume), on_attempt=signals.attempt_ended)
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
         remote, or a commit of the watched branch's history. Never a ref of the worker's own
         (a quarantined commit, another task's unpublished work)."""
+        if self._home is not None:
+            return self._home.tip  # a follow-up continues its branch's head, whatever `base:`
         if spec.base is None:
-            after = deps.start_branch(self.repo, self._view(), spec) if spec.depends_on else None
+            after = deps.start_branch(self.repo, self._view(), spec, self._tasks_dir) \
+                if spec.depends_on else None
             return after or spec_commit or job.head
         for ref in (f"refs/remotes/origin/{spec.base}", f"refs/tags/{spec.base}"):
             found = git.resolve(self.repo, ref)
@@ -357,8 +376,23 @@ class TaskRunner:
     def _checkout(self, job: Job, base: str, spec: Spec) -> Checkout:
         path = self._checkout_path(job)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return git.create_checkout(self.repo, path, refs.branch(job.task_id, job.run), base,
+        return git.create_checkout(self.repo, path, self._branch_of(job), base,
                                    excludes=self._excludes(spec))
+
+    def _branch_of(self, job: Job) -> str:
+        """The branch this run's work and result go to: its own, or (a follow-up that got as
+        far as its checkout) the branch it continues, so the same pull request grows."""
+        return self._home.branch if self._home is not None else refs.branch(job.task_id, job.run)
+
+    def _follow(self, spec: Spec) -> followups.Home | None:
+        """The branch a follow-up continues, its head fetched (it may have moved since the
+        cycle's fetch: an earlier follow-up just landed); None when it is not there."""
+        where = followups.home(self.repo, self._view(), self._tasks_dir, spec)
+        if where is None or where.tip is None:
+            return None
+        if git.resolve(self.repo, where.tip) is None:
+            git.fetch(self.repo)
+        return where if git.resolve(self.repo, where.tip) is not None else None
 
     def _excludes(self, spec: Spec) -> tuple[str, ...]:
         """Files the agent's tool leaves that are never the agent's work (`.aider*` …): written
@@ -383,6 +417,9 @@ class TaskRunner:
                 notes: tuple[str, ...] = (),
                 verification: Verification | None = None) -> Outcome:
         parent = head or spec_commit or job.head
+        if base is None:
+            self._home = None  # it never ran on the branch it continues: its own branch
+        branch = self._branch_of(job)
         if status == TaskStatus.CANCELLED and failure is not None:
             reason = protocol.cancel_reason(self.repo, job.task_id)
             failure = replace(failure, message=f"{failure.message}: {reason}" if reason
@@ -390,7 +427,7 @@ class TaskRunner:
         changes = git.diff_changes(self.repo, base, head) if base and head else Changes()
         result = Result(
             status=status, task=info, worker=self.worker,
-            branch=refs.branch(job.task_id, job.run), started_at=started,
+            branch=branch, started_at=started,
             finished_at=time.time(),
             model_invoked=_invoked(execution, attempts or job.carried_attempts),
             run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
@@ -399,10 +436,10 @@ class TaskRunner:
         files = {refs.result_json(job.task_id): result.dumps().encode(),
                  refs.result_md(job.task_id): pr_body(result).encode()}
         commit = git.commit_files(
-            self.repo, ref=refs.branch_ref(job.task_id, job.run), parent=parent, files=files,
+            self.repo, ref=refs.HEADS + branch, parent=parent, files=files,
             message=commit_message(result), author_name=self.config.author_name,
             author_email=self.config.author_email)
-        return Outcome(result, commit)
+        return Outcome(result, commit, branch=branch)
 
 
 def _invoked(execution: Execution | None, attempts: tuple[AttemptRecord, ...]) -> bool | None:
@@ -424,7 +461,8 @@ def _task_info(job: Job, checked: Checked, spec_commit: str | None, default: str
     return TaskInfo(id=job.task_id, spec_path=job.spec_path, spec_commit=spec_commit,
                     spec_sha256=spec.sha256 if spec else None,
                     agent=(spec.agent or default) if spec else None,
-                    model=spec.model if spec else None, title=spec.title if spec else None)
+                    model=spec.model if spec else None, title=spec.title if spec else None,
+                    continues=spec.continues if spec else None)
 
 
 def _usage(execution: Execution | None) -> dict[str, Any]:

@@ -59,7 +59,7 @@ def waits_for_dependencies(repo: Repository, view: RemoteView, raw: bytes, spec_
     if spec is None:
         return None
     gate = deps.gate(repo, view, spec, tasks_dir)
-    return spec.id, bool(gate.waiting and not gate.failed and not gate.cycle)
+    return spec.id, gate.only_waiting
 
 
 def spec_profile(raw: bytes, spec_path: str) -> str | None:

@@ -21,7 +21,7 @@ from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.errors import GitOpError
 from mtor_git.git import Repository
 from mtor_git.git.transfer import Credentials, bound_transfers, register_credentials, shown_url
-from mtor_git.queue import claims, outbox, protocol
+from mtor_git.queue import claims, followups, outbox, protocol
 from mtor_git.queue.acquire import Missed, Won, acquire
 from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import OutboxEntry, RepoState
@@ -154,7 +154,7 @@ class Worker:
             # Nothing moved since the last cycle (and what waits cannot start while every slot
             # is taken; a finished task wakes the next cycle): no fetch, no work.
             return 0
-        git.fetch(repo)
+        git.fetch_moved(repo, view.refs, rt.last_refs if rt.reconciled else None)
         candidates = find_candidates(repo, view, tasks_dir=rt.config.tasks_dir,
                                      last=rt.state.last_processed(), whole=not rt.reconciled,
                                      known=set(rt.waiting) | rt.blocked)
@@ -183,7 +183,8 @@ class Worker:
         if self._full():
             rt.waiting.add(task_id)  # no slot: read nothing now; a finished task wakes a cycle
             return 0
-        if view.done(task_id, run) or merged_run(repo, view.head or "", task_id) >= requested:
+        if view.done(task_id, run) or merged_run(repo, view.head or "", task_id) >= requested \
+                or followups.landed(repo, view, rt.config.tasks_dir, task_id, run) is not None:
             rt.waiting.discard(task_id)
             if view.claim_oid(task_id) is not None:
                 # Left beside a published result (its holder died before deleting it, or its
@@ -213,8 +214,16 @@ class Worker:
         if any((e.task_id, e.run) == (task_id, run) for e in rt.state.outbox()):
             rt.waiting.add(task_id)  # its result waits for the remote: never run it again
             return 0
+
+        def landed(fresh: protocol.RemoteView) -> bool:
+            # The fresh view may name a branch head this clone has not fetched yet.
+            git.fetch(repo)
+            return followups.landed(repo, fresh, rt.config.tasks_dir, task_id, run) is not None
+
         claimed = acquire(repo, view, task_id, run, worker=self.config.worker_id,
-                          lease=self.config.claim_lease, author=self._author, now=self.clock())
+                          lease=self.config.claim_lease, author=self._author, now=self.clock(),
+                          landed=landed if followups.is_followup(
+                              repo, view, rt.config.tasks_dir, task_id) else None)
         if not isinstance(claimed, Won):
             if claimed != Missed.DONE:
                 rt.waiting.add(task_id)  # watch it: its lease may lapse
@@ -320,7 +329,7 @@ class Worker:
             else:
                 faults.point("after_commit")
                 entry_ = outbox.new_entry(job.task_id, job.run, outcome.commit,
-                                           outcome.result.status)
+                                           outcome.result.status, outcome.branch)
                 rt.state.put_outbox(entry_)
                 keeper.stop()  # no renewal may race the claim's deletion by publish
                 if outbox.publish(repo, rt.state, entry_,
@@ -348,7 +357,12 @@ class Worker:
     @staticmethod
     def _publishing(rt: RepoRuntime, keeper: ClaimKeeper, entry: OutboxEntry) -> None:
         """Mark the claim publishing: no take-over while the result waits in the outbox. A
-        remote that refuses even that declines every push: the entry is probed every cycle."""
+        remote that refuses even that declines every push: the entry is probed every cycle. An
+        entry no longer waiting (a follow-up whose branch is gone or moved) needs no claim: the
+        task is taken again."""
+        if not any((e.task_id, e.run) == (entry.task_id, entry.run) for e in rt.state.outbox()):
+            rt.waiting.add(entry.task_id)  # not done: looked at again at the next cycle
+            return
         if keeper.publishing() is False and not keeper.lost.is_set():
             outbox.mark_blocked(rt.state, entry)
 

@@ -114,7 +114,8 @@ def propose(pr: PullRequestConfig, repo: git.Repository, url: str, base: str, re
     found = shutil.which(binary, path=environ.get("PATH", os.defpath))
     if found is None:
         return PullRequest(False, f"pull request not opened: `{binary}` is not on PATH")
-    earlier = earlier_pull_request(repo, result.task.id, result.run)
+    earlier = (continued_pull_request(repo, result) if result.task.continues
+               else earlier_pull_request(repo, result.task.id, result.run))
     body = pr_body(result)
     with tempfile.TemporaryDirectory(prefix="mtor-pr-") as tmp:
         body_file = Path(tmp) / "body.md"
@@ -157,6 +158,10 @@ def earlier_pull_request(repo: git.Repository, task_id: str, run: int) -> str | 
     """The pull request an earlier run of this task opened (from its result's notes)."""
     for earlier in range(run - 1, 0, -1):
         ref = git.TRACKING_PREFIX + refs.branch(task_id, earlier)
+        try:  # a worker keeps no tracking ref of a result branch (git.fetch_moved): fetch it
+            git.fetch(repo, refspecs=[f"+{refs.branch_ref(task_id, earlier)}:{ref}"])
+        except GitOpError as exc:
+            logger.warning("could not fetch {}: {}", refs.branch(task_id, earlier), exc)
         head = git.resolve(repo, ref)
         raw = git.read_blob(repo, head, refs.result_json(task_id)) if head else None
         try:
@@ -168,6 +173,15 @@ def earlier_pull_request(repo: git.Repository, task_id: str, run: int) -> str | 
                 if isinstance(note, str) and note.startswith(prefix):
                     return note[len(prefix):].strip() or None
     return None
+
+
+def continued_pull_request(repo: git.Repository, result: Result) -> str | None:
+    """The pull request of the branch a follow-up continued: the one its root task's run
+    opened (from that result's notes on the branch), updated with a comment."""
+    root = result.branch.removeprefix(refs.BRANCH_PREFIX)
+    run = re.fullmatch(r"(?P<id>.+)-r(?P<run>[0-9]+)", root)
+    task_id, number = (run["id"], int(run["run"])) if run else (root, 1)
+    return earlier_pull_request(repo, task_id, number + 1)
 
 
 def published_result(repo: git.Repository, entry: OutboxEntry) -> Result | None:
@@ -184,7 +198,7 @@ def add_note(repo: git.Repository, result: Result, note: str, *,
     """Record `note` in a published result with a follow-up commit on its branch (a fast-forward
     push); False when it could not be pushed (the note is then only in the log)."""
     updated = dataclasses.replace(result, notes=(*result.notes, note))
-    ref = refs.branch_ref(result.task.id, result.run)
+    ref = refs.HEADS + result.branch  # a follow-up's: the branch it continued
     try:
         parent = git.resolve(repo, ref)
         git.commit_files(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -89,9 +90,21 @@ def test_ready_aider_profile_with_a_model_passes_and_a_bare_one_is_named() -> No
     assert "model gpt-4o" in settings_text(aider, environ)
 
 
-def test_identity_check_names_the_author() -> None:
-    check = check_identity("Worker Bot", "bot@example.invalid")
+def test_identity_check_asks_git_and_names_the_author(tmp_path: Path) -> None:
+    environ = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    check = check_identity("Worker Bot", "bot@example.invalid", environ)
     assert check.status == "pass" and "Worker Bot <bot@example.invalid>" in check.detail
+
+
+def test_identity_check_fails_when_git_ignores_the_environment(tmp_path: Path) -> None:
+    # A `git` that answers as an old one would: with whatever its config says, here nothing.
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "git").write_text("#!/bin/sh\nexit 1\n")
+    (fake / "git").chmod(0o755)
+    check = check_identity("Worker Bot", "bot@example.invalid",
+                           {"PATH": str(fake), "HOME": str(tmp_path)})
+    assert check.status == "fail" and "GIT_CONFIG_COUNT" in check.detail
 
 
 def test_claude_has_no_cli_settings_check() -> None:

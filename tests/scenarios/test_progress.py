@@ -7,6 +7,7 @@ the CLI as a subprocess."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -32,7 +33,7 @@ def s(tmp_path: Path) -> Iterator[Site]:
 
 def _worker(s: Site) -> Worker:
     agent = {"command": [sys.executable, str(STREAM_AGENT), "--turns", str(TURNS),
-                         "--delay", "1.5", "--cost", "0.05"],
+                         "--delay", "2", "--cost", "0.05"],
              "report": "claude-stream-json"}
     config = s.config("w1", default_agent="stream", claim_lease="3s",
                       extra={"agents": {"stream": agent}})
@@ -84,7 +85,8 @@ def test_watch_shows_turns_and_cost_of_a_running_task_turn_by_turn(s: Site) -> N
     assert last["last_tool"] == "Edit" and last["last_file"].startswith("step")
     assert last["attempt"] == 1 and last["tool_calls"] >= 1
     running = [line for line in text.splitlines() if " running " in line]
-    assert any("turn 2" in line for line in running), text
+    shown_turns = {int(m) for line in running for m in re.findall(r"; turn (\d+),", line)}
+    assert len(shown_turns - {0}) >= 2, text  # turn by turn (a busy machine may skip one)
     assert any("$0.0" in line for line in running), text
     assert "tool call" in status_seen and "$" in status_seen, status_seen
     history = subprocess.run(mtor("history", "t1"), cwd=s.user, env=DAEMON_ENV, text=True,
