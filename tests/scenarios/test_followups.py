@@ -152,14 +152,19 @@ def _push_to_branch(s: Site, branch: str, name: str) -> str:
     return head
 
 
+def _followup_running(s: Site) -> None:
+    """`root` done, then its slow follow-up `extra` running on a daemon polling every second."""
+    s.push_specs({"root": spec("First.\n")}, "the task")
+    s.run_once(s.config("w1"))
+    s.push_specs({"extra": spec("More.\n", continues="root", agent="slow")}, "follow-up")
+    s.start(s.config("w1", poll_interval="1s"))
+    wait_for(lambda: len(s.invocations()) == 2, 30, "the follow-up to start")
+
+
 def test_a_branch_moved_while_the_followup_ran_gets_it_again_from_the_new_head(
         tmp_path: Path) -> None:
     with site(tmp_path) as s:
-        s.push_specs({"root": spec("First.\n")}, "the task")
-        s.run_once(s.config("w1"))
-        s.push_specs({"extra": spec("More.\n", continues="root", agent="slow")}, "follow-up")
-        s.start(s.config("w1", poll_interval="1s"))
-        wait_for(lambda: len(s.invocations()) == 2, 30, "the follow-up to start")
+        _followup_running(s)
         moved = _push_to_branch(s, "mtor/root", "USER.md")
         wait_for(lambda: _landed(s, "extra"), 60, "the follow-up's result")
         result = on_branch(s, "extra", "mtor/root")
@@ -171,11 +176,7 @@ def test_a_branch_moved_while_the_followup_ran_gets_it_again_from_the_new_head(
 def test_a_branch_merged_and_deleted_while_the_followup_ran_is_not_created_again(
         tmp_path: Path) -> None:
     with site(tmp_path) as s:
-        s.push_specs({"root": spec("First.\n")}, "the task")
-        s.run_once(s.config("w1"))
-        s.push_specs({"extra": spec("More.\n", continues="root", agent="slow")}, "follow-up")
-        s.start(s.config("w1", poll_interval="1s"))
-        wait_for(lambda: len(s.invocations()) == 2, 30, "the follow-up to start")
+        _followup_running(s)
         git("pull", "--quiet", "--no-rebase", "--no-edit", "origin", "main", cwd=s.user)
         git("fetch", "--quiet", "origin", "mtor/root", cwd=s.user)
         git("merge", "--quiet", "--no-edit", "FETCH_HEAD", cwd=s.user)
@@ -201,3 +202,16 @@ def test_a_task_depending_on_a_followup_waits_for_it_and_starts_from_its_branch(
             cwd=s.remote)
         assert "results/extra.json" in git("ls-tree", "-r", "--name-only", "mtor/after",
                                            cwd=s.remote)
+
+
+def test_status_shows_the_second_followup_waiting_for_the_first(tmp_path: Path) -> None:
+    with site(tmp_path) as s:
+        s.push_specs({"root": spec("First.\n")}, "the task")
+        s.run_once(s.config("w1"))
+        s.push_specs({"one": spec("Hangs.\n", continues="root", agent="hang")}, "follow-up 1")
+        s.push_specs({"two": spec("Next.\n", continues="root")}, "follow-up 2")
+        s.start(s.config("w1", poll_interval="1s"))
+        wait_for(lambda: len(s.invocations()) == 2, 30, "the first follow-up to start")
+        (task,) = json.loads(cli(s, "status", "two", "--json").stdout)["tasks"]
+        assert (task["state"], task["detail"]) == ("waiting", "waiting for one")
+        assert len(s.invocations()) == 2
