@@ -7,7 +7,7 @@ of one run's claim, each arrow naming the function that makes the move (docs/DES
     (no claim ref) ── acquire.acquire: claims.new_claim, protocol.push_claim(parent=None) ──┐
       a non-force push creating the ref: exactly one worker wins (the others: Missed.RACE)  │
                                                                                            ▼
-    claimed  phase=running, attempt=0 ─ ClaimKeeper.beat(attempt=1) as the agent starts ─▶ running
+    claimed  phase=running, attempt=0 ─ ClaimKeeper.mark_running_soon (attempt=1) ─▶ running
     running ⟲ ClaimKeeper.beat(): claims.renewed, protocol.push_claim(parent=oid)
               every claim_lease/3 (sooner, at most every 3 s, when the agent's progress
               changed: ClaimKeeper.note_progress), a compare-and-swap; a claim that moved

@@ -15,8 +15,7 @@ import pygit2
 
 def _result(remote: pygit2.Repository, branch: str, task: str) -> dict[str, Any]:
     tip = remote.revparse_single(f"refs/heads/{branch}").peel(pygit2.Commit)
-    blob = remote[tip.tree[f"results/{task}.json"].id]
-    assert isinstance(blob, pygit2.Blob)
+    blob = remote[tip.tree[f"results/{task}.json"].id].peel(pygit2.Blob)
     data: dict[str, Any] = json.loads(blob.data)
     return data
 
