@@ -1,5 +1,5 @@
 """The house style is enforced by the suite itself: ruff on everything, mypy --strict on the
-library (configured in pyproject.toml)."""
+library and its tests (configured in pyproject.toml)."""
 
 from __future__ import annotations
 

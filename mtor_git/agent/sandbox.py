@@ -67,6 +67,11 @@ class Sandbox:
     # A private HOME kept across the attempts of one task (where a CLI keeps the session the next
     # attempt resumes); made and removed by the task's owner. None: a fresh HOME per attempt.
     home: Path | None = None
+    # Whether the git dirs the checkout's own files name (a linked worktree's `gitdir:`, its
+    # alternates) are shown: only for `mtor-git run` in a user's own worktree. A worker's task
+    # checkout is the agent's to rewrite between two attempts, so the worker never reads it for
+    # what to show; it passes the objects it lends itself (`extra_ro`).
+    checkout_git: bool = False
 
 
 NO_SANDBOX = Sandbox()
@@ -173,19 +178,28 @@ def plan(sandbox: Sandbox, *, cwd: Path, paths: Sequence[SandboxPath] = (),
     home_at = _home_inside(env.get("HOME"))
     first = tuple(Mount("hide", p) for p in (*ALWAYS_HIDDEN, *_system_secrets()) if p.exists())
     layers = [*first, Mount("hide", INSIDE_TMP), Mount("hide", home_at)]
-    then = [Mount("rw" if p.writable else "ro", _real(p.path)) for p in paths]
+    covered = [_real(p) for p in (*ALWAYS_HIDDEN, *_system_secrets(), *sandbox.hide)]
+    covered += [INSIDE_TMP, home_at]
+
+    def shows_no_cover(path: Path) -> bool:
+        """A bind over `/`, `/etc` or any other folder holding a covered place would show that
+        place again (binds come after the covers): such a bind is never made."""
+        return not any(_under(place, path) for place in covered)
+
+    then = [Mount("rw" if p.writable else "ro", _real(p.path)) for p in paths
+            if shows_no_cover(_real(p.path))]
     layers += then
     for path in sorted({_real(p) for p in sandbox.hide}, key=lambda p: len(p.parts)):
         if path.exists() and _visible(path, layers):  # else already covered: nothing to do
             then.append(Mount("hide", path))
             layers.append(then[-1])
-    then += [Mount("ro", _real(p)) for p in extra_ro]
-    # What the checkout's own files name (alternates, a linked worktree's gitdir) is the
-    # agent's to write: it never shows a place of the worker's; the worker passes those in
-    # `extra_ro` (a task checkout's borrowed objects).
-    worker = [_real(p) for p in sandbox.hide]
-    then += [Mount("rw" if b.writable else "ro", b.path) for b in git_dirs(cwd)
-             if not any(_under(b.path, place) for place in worker)]
+    then += [Mount("ro", _real(p)) for p in extra_ro if shows_no_cover(_real(p))]
+    if sandbox.checkout_git:
+        # What the checkout's own files name is the agent's to write: it never shows a place
+        # of the worker's, nor a folder holding a covered place.
+        worker = [_real(p) for p in sandbox.hide]
+        then += [Mount("rw" if b.writable else "ro", b.path) for b in git_dirs(cwd)
+                 if shows_no_cover(b.path) and not any(_under(b.path, w) for w in worker)]
     return SandboxSpec(bwrap=sandbox.bwrap, cwd=cwd, home_at=home_at, first=first,
                        then=tuple(dict.fromkeys(then)), network=network)
 

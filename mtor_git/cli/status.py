@@ -170,6 +170,8 @@ def describe(s: board.TaskState, now: float) -> str:
             text = f"{text}; {progress_text(c.progress, now)}"
     elif c is not None and s.state == BoardState.PARKED:
         text = f"until {iso(c.not_before)} (in {format_duration((c.not_before or now) - now)})"
+    elif c is not None and s.state == BoardState.DEFERRED:
+        text = f"{s.detail} (in {format_duration((c.not_before or now) - now)})"
     elif c is not None and s.state == BoardState.INTERRUPTED:
         text = f"on {c.worker}, {plural(len(c.carried_attempts), 'attempt')} so far"
     if s.cancel_requested:

@@ -97,7 +97,8 @@ def run_local_cmd(args: argparse.Namespace) -> int:
         echo(f"mtor-git: {resolved.reason}", file=sys.stderr)
     # Its private dirs in the system's temp dir: a daemon sweeping the workspace's at start
     # must never take those of a run going on beside it.
-    sandbox = dataclasses.replace(resolved.sandbox, scratch=None)
+    # The user's own worktree: its git dirs (a linked worktree's) are shown to the agent.
+    sandbox = dataclasses.replace(resolved.sandbox, scratch=None, checkout_git=True)
     result = run_local(args.spec, config, Path.cwd(), environ, sandbox=sandbox)
     if args.json:
         print_json(result.to_json())

@@ -47,7 +47,7 @@ def resolve_sandbox(config: Config, environ: Mapping[str, str]) -> Resolved:
     assert bwrap is not None
     hide = worker_hides(config.workspace, config.state_dir, config.runtime_dir, config.path,
                         config.log.file, config.log.json_file, config.allowed_signers,
-                        *(repo.ssh_key for repo in config.repos))
+                        config.env_file, *(repo.ssh_key for repo in config.repos))
     sandbox = Sandbox("bwrap", bwrap, hide=hide, scratch=config.workspace / ".attempts")
     _check_programs(config, sandbox, environ)
     return Resolved(sandbox, f"sandbox: bwrap ({bwrap}): each attempt sees its checkout, a "

@@ -48,11 +48,20 @@ def with_worker_secrets(agents: Mapping[str, AgentProfile], raw_repos: Any,
 
 
 def _password(url: str) -> str | None:
+    """The password of a URL; for http(s), a user name given without one is a token too
+    (https://ghp_TOKEN@github.com/..., GitHub's form), and so is an access token in the query."""
     try:
-        password = urlsplit(url).password if "://" in url else None
-    except ValueError:  # not a URL after all; git reads it as a path or an scp-like address
+        parts = urlsplit(url) if "://" in url else None
+    except ValueError:
         return None
-    return unquote(password) if password else None
+    if parts is None:
+        return None
+    secret = parts.password
+    if secret is None and parts.scheme in ("http", "https") and parts.username:
+        secret = parts.username
+    if secret is None and parts.query:
+        secret = parts.query.split("=", 1)[-1] or None
+    return unquote(secret) if secret else None
 
 
 def env_file_values(path: Path) -> dict[str, str]:

@@ -16,6 +16,7 @@ from pygit2.enums import ObjectType
 from mtor_git.git.checkout import Checkout, create_checkout, drop_checkout
 from mtor_git.git.collect import Collected, Limits, collect
 from mtor_git.git.intake import adopt_intake, drop_intake, open_intake, quarantine_intake
+from mtor_git.git.introduced import Introduced, introduced
 from mtor_git.git.mirror import mirror_fetch, refs_under, remote_url
 from mtor_git.git.read import (
     SYMLINK_MODE,
@@ -115,6 +116,8 @@ __all__ = [
     "commit_files",
     "commit_of_path_addition",
     "commits_between",
+    "Introduced",
+    "introduced",
     "compare_and_swap",
     "create_worktree",
     "diff_changes",

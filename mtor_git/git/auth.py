@@ -78,8 +78,12 @@ def transport_error(exc: pygit2.GitError, what: str, url: str | None,
 
 def shown_url(url: str | None) -> str:
     """`url` fit for a log line or a status file: a password or token in it is hidden
-    (https://user:TOKEN@host/... -> https://user:***@host/...)."""
-    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url or "")
+    (https://user:TOKEN@host/... -> https://user:***@host/...), so is a token given as the
+    user name of an http(s) URL (https://ghp_TOKEN@host/, GitHub's form) and a query string
+    (?access_token=...). An ssh user (git@host) is no secret and stays."""
+    text = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url or "")
+    text = re.sub(r"^(https?://)([^/@:]+)@", r"\1***@", text)
+    return re.sub(r"\?.*$", "?***", text) if "://" in text else text
 
 
 def normalize_url(url: str) -> str:

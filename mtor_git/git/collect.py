@@ -193,6 +193,8 @@ def copy_objects(source: pygit2.Odb, repo: pygit2.Repository, head: str, tally: 
             raise ChangeTooLarge(f"the agent's {kind.name.lower()} {str(oid)[:12]} is {size:,} "
                                  f"bytes, over max_file_bytes ({tally.limits.max_file_bytes:,});"
                                  " nothing of its changes was committed")
+        # ... and counts toward max_change_bytes: five commits of 900 kB messages are 4.5 MB.
+        tally.add(f"{kind.name.lower()} {str(oid)[:12]}", size)
         data = source.read(oid)[1]
         todo.append((oid, kind, data))
         if kind == ObjectType.COMMIT:

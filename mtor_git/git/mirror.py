@@ -37,7 +37,7 @@ def remote_url(repo: pygit2.Repository, remote: str) -> str:
     """The URL of the user's remote `remote`; UsageError when there is no such remote."""
     try:
         return repo.remotes[remote].url or ""
-    except KeyError:
+    except (KeyError, ValueError):  # pygit2.InvalidSpecError (a ValueError): not a remote name
         raise UsageError(f"no remote named {remote!r} in {repo.path}") from None
 
 

@@ -7,11 +7,12 @@ of one run's claim, each arrow naming the function that makes the move (docs/DES
     (no claim ref) ── acquire.acquire: claims.new_claim, protocol.push_claim(parent=None) ──┐
       a non-force push creating the ref: exactly one worker wins (the others: Missed.RACE)  │
                                                                                            ▼
-    claimed  phase=running, attempt=0 ─ ClaimKeeper.beat(attempt=1) as the agent starts ─▶ running
+    claimed  phase=running, attempt=0 ─ ClaimKeeper.mark_running_soon (attempt=1) ─▶ running
     running ⟲ ClaimKeeper.beat(): claims.renewed, protocol.push_claim(parent=oid)
-              every claim_lease/3, a compare-and-swap; a claim that moved or vanished:
-              ClaimKeeper._mark_lost → the agent stops, its result is discarded (a refused
-              renewal while the ref still shows ours is no loss: the agent runs on)
+              every claim_lease/3 (sooner, at most every 3 s, when the agent's progress
+              changed: ClaimKeeper.note_progress), a compare-and-swap; a claim that moved
+              or vanished: ClaimKeeper._mark_lost → the agent stops, its result is discarded
+              (a refused renewal while the ref still shows ours is no loss: the agent runs on)
     running ── result committed: outbox.new_entry, RepoState.put_outbox, then outbox.publish
     │         pushes mtor/<id>[-rN] FIRST, then protocol.delete_claim ──────────────▶ done
     │                                                                     (no claim ref, a branch)
@@ -22,6 +23,8 @@ of one run's claim, each arrow naming the function that makes the move (docs/DES
     │         lands) ──────────────────────────────────────────────────────────────▶ done
     └── shutdown, park, full disk: ClaimKeeper.release(reason, attempts) ──▶ released
               phase=released, carried_attempts, not_before
+    claimed, its daily budget spent: worker/ledger.defer ──▶ released at once
+              reason "deferred (daily budget …)", not_before = the budget's reset
     released | lease lapsed | holder's process gone (claims.is_orphan_of) | unreadable
           ── claims.takeable, then acquire.acquire: claims.taken_over,
              protocol.push_claim(parent=seen) (CAS) ──▶ claimed (same run: attempts carried)

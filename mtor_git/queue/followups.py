@@ -25,6 +25,7 @@ class Home:
     root: str
     branch: str  # mtor/<root> or mtor/<root>-r<N>
     tip: str | None  # None: the branch is not (or no longer) on the remote
+    run: int = 1  # the root's run whose branch this is
 
 
 def spec_at(repo: Repository, view: RemoteView, tasks_dir: str, task_id: str, *,
@@ -73,8 +74,9 @@ def home(repo: Repository, view: RemoteView, tasks_dir: str, spec: Spec) -> Home
     root = root_of(repo, view, tasks_dir, spec)
     if root is None:
         return None
-    branch = refs.branch(root, current_run(repo, view, root))
-    return Home(root, branch, view.refs.get(refs.HEADS + branch))
+    run = current_run(repo, view, root)
+    branch = refs.branch(root, run)
+    return Home(root, branch, view.refs.get(refs.HEADS + branch), run)
 
 
 def gone(repo: Repository, view: RemoteView, tasks_dir: str, where: Home) -> str | None:

@@ -123,6 +123,18 @@ class ClaimKeeper:
                            self.claim.task_id)
         self._refused = True
 
+    def mark_running_soon(self) -> None:
+        """Renew the claim with attempt 1, so readers see `running`, beside the agent's start
+        rather than before it (a push costs ~100 ms over git://); a failure here is harmless."""
+
+        def mark() -> None:
+            try:
+                self.beat(attempt=1)
+            except GitOpError as exc:
+                logger.warning("could not mark {} running: {}", self.claim.task_id, exc)
+
+        threading.Thread(target=mark, name=f"running-{self.claim.task_id}", daemon=True).start()
+
     def publishing(self) -> bool | None:
         """Stop renewing, leaving the claim marked `publishing`: the result is committed and in
         the outbox, so no other worker reruns the task while its push waits for the remote

@@ -187,7 +187,7 @@ class TaskRunner:
                                     base=base, head=base, execution=execution,
                                     attempts=attempts)
         finally:
-            self._drop_checkout(job)
+            self._drop_checkout(checkout.path)
             if home is not None:
                 remove_dir(home)
             self._task_sandbox = self.sandbox
@@ -302,7 +302,7 @@ class TaskRunner:
             checks = run_checks(chosen.commands, round_, cwd=checkout.path, timeout=timeout,
                                 environ=self.environ, sandbox=self._task_sandbox,
                                 redact=self._redactor().text, cancel=signals.cancel,
-                                shutdown=signals.shutdown)
+                                shutdown=signals.shutdown, ro_paths=(checkout.objects,))
             verification = replace(verification, checks=verification.checks + checks)
             failed = verification.first_failure
             if failed is None or failed.cannot_start or round_ > chosen.fix_rounds \
@@ -367,7 +367,11 @@ class TaskRunner:
         return None
 
     def _checkout_path(self, job: Job) -> Path:
-        return self.config.workspace / job.repo.name / "worktrees" / f"{job.task_id}.r{job.run}"
+        # A follow-up works where the run it continues worked: a CLI that keeps its sessions per
+        # directory (Claude Code) finds that run's session there to resume.
+        name = f"{self._home.root}.r{self._home.run}" if self._home is not None \
+            else f"{job.task_id}.r{job.run}"
+        return self.config.workspace / job.repo.name / "worktrees" / name
 
     def _workdir(self, job: Job, kind: str) -> Path:
         """The run's intake or quarantine repository (in the workspace: no agent sees it)."""
@@ -405,8 +409,7 @@ class TaskRunner:
         return tuple(dict.fromkeys(
             (*profile.excludes, *(fallback.excludes if fallback is not None else ()))))
 
-    def _drop_checkout(self, job: Job) -> None:
-        path = self._checkout_path(job)
+    def _drop_checkout(self, path: Path) -> None:
         try:
             git.drop_checkout(self.repo, path)
         except Exception as exc:

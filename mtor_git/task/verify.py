@@ -115,7 +115,8 @@ def _ended(check: Check) -> str:
 def run_checks(commands: tuple[str, ...], round_: int, *, cwd: Path, timeout: float,
                environ: Mapping[str, str], sandbox: Sandbox = NO_SANDBOX,
                redact: Callable[[str], str] = str, cancel: threading.Event | None = None,
-               shutdown: threading.Event | None = None) -> tuple[Check, ...]:
+               shutdown: threading.Event | None = None,
+               ro_paths: tuple[Path, ...] = ()) -> tuple[Check, ...]:
     """Run `commands` in order in `cwd` (`sh -c`, no prompt, the base environment only: a check
     needs no provider key), stopping at the first that fails; each bounded by `timeout`."""
     checks: list[Check] = []
@@ -126,7 +127,8 @@ def run_checks(commands: tuple[str, ...], round_: int, *, cwd: Path, timeout: fl
         started = time.monotonic()
         try:
             run = run_attempt(RunRequest(profile, "", cwd, timeout=timeout, environ=environ,
-                                         sandbox=sandbox), cancel=cancel, shutdown=shutdown)
+                                         sandbox=sandbox, ro_paths=ro_paths),
+                              cancel=cancel, shutdown=shutdown)
         except PreflightError as exc:
             checks.append(Check(round_, command, None, time.monotonic() - started,
                                 redact(str(exc)), cannot_start=True))

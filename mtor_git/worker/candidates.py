@@ -1,17 +1,21 @@
 """Which tasks a cycle looks at: the specs changed since the last processed commit (the whole
 tasks/ tree at start-up, after lost state or a force-push), every id under refs/mtor/{retry,
-claims,cancel}/, and the ids left waiting; and whether a run is done by a merged result."""
+claims,cancel}/, and the ids left waiting; whether a run is done by a merged result; what a
+candidate's spec asks (its profile, dependencies that have not ended)."""
 
 from __future__ import annotations
 
+import functools
 import json
 
 from loguru import logger
 
 from mtor_git import git
+from mtor_git.errors import SpecError
 from mtor_git.git import Repository, refs
+from mtor_git.queue import deps
 from mtor_git.queue.protocol import RemoteView
-from mtor_git.spec.parse import is_spec_path, is_valid_id
+from mtor_git.spec.parse import Spec, is_spec_path, is_valid_id, parse_spec
 
 
 def find_candidates(repo: Repository, view: RemoteView, *, tasks_dir: str, last: str | None,
@@ -44,6 +48,34 @@ def merged_run(repo: Repository, head: str, task_id: str) -> int:
         return run if isinstance(run, int) else 1
     except (ValueError, AttributeError):
         return 1  # a result file is there, whatever else it says
+
+
+def waits_for_dependencies(repo: Repository, view: RemoteView, raw: bytes, spec_path: str,
+                           tasks_dir: str) -> tuple[str, bool] | None:
+    """(the spec's id, whether it waits for dependencies that have not ended); None for an
+    invalid spec. One that failed, or a cycle, does not wait: the task is claimed and rejected
+    with the reason."""
+    spec = _parsed(raw, spec_path)
+    if spec is None:
+        return None
+    gate = deps.gate(repo, view, spec, tasks_dir)
+    return spec.id, gate.only_waiting
+
+
+def spec_profile(raw: bytes, spec_path: str) -> str | None:
+    """The profile a spec names (None when it names none or is invalid)."""
+    spec = _parsed(raw, spec_path)
+    return spec.agent if spec is not None else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(raw: bytes, spec_path: str) -> Spec | None:
+    """A spec parsed once per content: a backlog is read again every cycle it waits, and the
+    same bytes always parse the same (None: invalid; the task runner says why)."""
+    try:
+        return parse_spec(raw, spec_path)
+    except SpecError:
+        return None
 
 
 def _task_id(path: str) -> str:

@@ -18,20 +18,24 @@ from mtor_git import faults, git
 from mtor_git.agent.sandbox import sweep
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.config.sandbox import resolve_sandbox
-from mtor_git.errors import GitOpError, SpecError
+from mtor_git.errors import GitOpError
 from mtor_git.git import Repository
 from mtor_git.git.transfer import Credentials, bound_transfers, register_credentials, shown_url
-from mtor_git.queue import claims, deps, followups, outbox, protocol
+from mtor_git.queue import claims, followups, outbox, protocol
 from mtor_git.queue.acquire import Missed, Won, acquire
 from mtor_git.queue.lease import ClaimKeeper
 from mtor_git.queue.state import OutboxEntry, RepoState
 from mtor_git.retry.policy import BreakerBoard
-from mtor_git.spec.parse import Spec, parse_spec
 from mtor_git.task.job import Job, Signals
 from mtor_git.task.result import Result
 from mtor_git.task.run import TaskRunner
 from mtor_git.worker import ledger, pullrequest, recovery
-from mtor_git.worker.candidates import find_candidates, merged_run
+from mtor_git.worker.candidates import (
+    find_candidates,
+    merged_run,
+    spec_profile,
+    waits_for_dependencies,
+)
 from mtor_git.worker.syncs import Syncs
 
 
@@ -271,22 +275,21 @@ class Worker:
 
     def _blocked(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView, raw: bytes,
                  spec_path: str) -> bool:
-        """Whether the spec waits for dependencies that have not ended. One that failed, or a
-        cycle, does not wait: the task is claimed and rejected with the reason."""
-        spec = _parsed(raw, spec_path)
-        if spec is None:
+        """Whether the spec waits for dependencies that have not ended (see
+        candidates.waits_for_dependencies); its id is kept in `rt.blocked` while it does."""
+        found = waits_for_dependencies(repo, view, raw, spec_path, rt.config.tasks_dir)
+        if found is None:
             return False
-        gate = deps.gate(repo, view, spec, rt.config.tasks_dir)
-        if gate.only_waiting:
-            rt.blocked.add(spec.id)
+        spec_id, waits = found
+        if waits:
+            rt.blocked.add(spec_id)
             return True
-        rt.blocked.discard(spec.id)
+        rt.blocked.discard(spec_id)
         return False
 
     def _profile_of(self, raw: bytes, spec_path: str) -> str:
         """The profile a spec names (the default when it names none or is invalid)."""
-        spec = _parsed(raw, spec_path)
-        return (spec.agent if spec is not None else None) or self.config.default_agent
+        return spec_profile(raw, spec_path) or self.config.default_agent
 
     # -- running -----------------------------------------------------------------------------
     def _start(self, rt: RepoRuntime, job: Job, claim: claims.Claim, oid: str, profile: str,
@@ -313,7 +316,7 @@ class Worker:
             runner = TaskRunner(self.config, repo, breakers=self.breakers, environ=self.environ,
                                 sandbox=self.sandbox)
             signals = Signals(cancel=keeper.cancel, shutdown=self.shutdown, lost=keeper.lost,
-                              agent_starting=lambda: _mark_running_soon(keeper),
+                              agent_starting=keeper.mark_running_soon,
                               progress=keeper.note_progress,
                               attempt_ended=lambda a: self.ledger.book(a, self.clock()))
             outcome = runner.run(job, signals, cancelled_before=cancelled)
@@ -432,26 +435,3 @@ class Worker:
         self.pool.shutdown(wait=True)
         self.housekeeping.shutdown(wait=True)
         self.syncs.shutdown()
-
-
-def _mark_running_soon(keeper: ClaimKeeper) -> None:
-    """Renew the claim with attempt 1, so readers see `running`, beside the agent's start rather
-    than before it (a push costs ~100 ms over git://); a failure here is harmless."""
-
-    def mark() -> None:
-        try:
-            keeper.beat(attempt=1)
-        except GitOpError as exc:
-            logger.warning("could not mark {} running: {}", keeper.claim.task_id, exc)
-
-    threading.Thread(target=mark, name=f"running-{keeper.claim.task_id}", daemon=True).start()
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed(raw: bytes, spec_path: str) -> Spec | None:
-    """A spec parsed once per content: a backlog is read again every cycle it waits, and the
-    same bytes always parse the same (None: invalid; the task runner says why)."""
-    try:
-        return parse_spec(raw, spec_path)
-    except SpecError:
-        return None

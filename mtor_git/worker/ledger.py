@@ -91,8 +91,11 @@ class Ledger:
                 profiles[profile] = profiles.get(profile, 0.0) + cost
             for old in sorted(self._days)[:-_KEEP_DAYS]:
                 del self._days[old]
-            write_json_atomic(self.path, {"version": 1, "reset_hour": self.reset_hour,
-                                          "days": self._days})
+            try:
+                write_json_atomic(self.path, {"version": 1, "reset_hour": self.reset_hour,
+                                              "days": self._days})
+            except OSError as exc:  # a full disk must not fail the task; memory still counts
+                logger.warning("could not write the spend ledger {}: {}", self.path, exc)
 
     def check(self, now: float, profile: str, *, worker_cap: float | None,
               profile_cap: float | None) -> Deferral | None:
@@ -132,7 +135,12 @@ class Ledger:
         self.add([(attempt.profile, cost or 0.0)], now)
 
     def _load(self) -> dict[str, dict[str, Any]]:
-        data = read_json(self.path)
+        try:
+            data = read_json(self.path)
+        except OSError as exc:
+            logger.warning("could not read the spend ledger {}: {}; counting from 0",
+                           self.path, exc)
+            return {}
         days = data.get("days") if isinstance(data, dict) else None
         if not isinstance(days, dict):
             return {}

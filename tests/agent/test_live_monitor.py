@@ -144,7 +144,7 @@ CODEX_RESUMING = replace(BUILTIN["codex"], name="codex-resuming",
 def prepared(profile_name: str) -> Prepared:
     profile = CODEX_RESUMING if profile_name == "codex" else BUILTIN[profile_name]
     request = RunRequest(profile, "the task", Path("/tmp"))
-    return Prepared(request, (profile.command[0], *profile.command[1:]), {}, Redactor(()),
+    return Prepared(request, (profile.command[0], *profile.command[1:]), {}, Redactor({}),
                     "/usr/bin/" + profile.command[0])
 
 

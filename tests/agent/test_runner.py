@@ -162,7 +162,8 @@ def test_cancel_and_shutdown_stop_the_group(wt: Path, event_name: str) -> None:
     timer = threading.Timer(0.5, event.set)
     timer.start()
     run = run_attempt(request(fake_profile("hang"), wt, timeout=60.0, kill_grace=0.5),
-                      **{event_name: event})
+                      cancel=event if event_name == "cancel" else None,
+                      shutdown=event if event_name == "shutdown" else None)
     timer.cancel()
     assert run.stopped_by == event_name
     pids = [int(p) for p in fake_state(wt, "pids").read_text().split()]

@@ -141,7 +141,7 @@ def test_cancel_reaches_a_running_agent_at_once_after_a_poke_with_its_reason(
         config = s.config("w1", claim_lease="120s", poll_interval="60s")
         daemon = s.start(config)
         try:
-            wait_for(lambda: s.agent_pids(), 30, "the agent to start")
+            wait_for(lambda: s.host_pids(), 30, "the agent to start")
             assert cli(s, "cancel", "long", "--reason", "wrong approach").returncode == 0
             assert cli(s, "poke", "--config", str(config)).returncode == 0
             wait_for(lambda: s.results().get("long") == "cancelled", 15,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from daemonfixtures import DAEMON_ENV, Site, mtor, site, spec
@@ -28,7 +29,7 @@ def s(tmp_path: Path) -> Iterator[Site]:
 Ran = tuple[subprocess.CompletedProcess[str], dict[str, object]]
 
 
-def run_here(s: Site, **extra: object) -> Ran:
+def run_here(s: Site, **extra: Any) -> Ran:
     agents = {"dump": {"command": [sys.executable, str(FAKE), "env-dump"],
                        "report": "text"}}
     config = worker_config(s, "local", agents, default_agent="dump", **extra)

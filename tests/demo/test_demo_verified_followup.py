@@ -15,7 +15,8 @@ import pygit2
 
 def _result(remote: pygit2.Repository, branch: str, task: str) -> dict[str, Any]:
     tip = remote.revparse_single(f"refs/heads/{branch}").peel(pygit2.Commit)
-    data: dict[str, Any] = json.loads(remote[tip.tree[f"results/{task}.json"].id].data)
+    blob = remote[tip.tree[f"results/{task}.json"].id].peel(pygit2.Blob)
+    data: dict[str, Any] = json.loads(blob.data)
     return data
 
 

@@ -30,7 +30,8 @@ def user_cli(s: Site, *args: str) -> str:
 
 def status_json(s: Site, task_id: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(user_cli(s, "status", task_id, "--json"))
-    [task] = [t for t in data["tasks"] if t["id"] == task_id]
+    tasks: list[dict[str, Any]] = [t for t in data["tasks"] if t["id"] == task_id]
+    [task] = tasks
     return task
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from daemonfixtures import DAEMON_ENV, FAKE_AGENT, Site, mtor, site, spec
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mtor_git.config.load import load_config, parse_config
 from mtor_git.errors import ConfigError
@@ -146,3 +148,29 @@ def test_a_budget_that_is_not_a_positive_number_is_refused_with_its_line() -> No
     lines = str(info.value).splitlines()
     assert any(":1: agents.claude.budget.daily_usd:" in line for line in lines)
     assert any(":2: budget.reset_hour:" in line for line in lines)
+
+
+@given(now=st.floats(min_value=0, max_value=4e9), hour=st.integers(min_value=0, max_value=23))
+def test_the_reset_is_the_next_day_boundary_within_a_day(now: float, hour: int) -> None:
+    ledger = Ledger(Path("/nonexistent-ledger-dir"), reset_hour=hour)
+    reset = ledger.resets_at(now)
+    assert now < reset <= now + 86400
+    assert datetime.fromtimestamp(reset, UTC).hour == hour
+    assert ledger.day(reset) != ledger.day(now)
+    assert ledger.day(reset - 0.001) == ledger.day(now)
+
+
+def test_a_corrupt_ledger_is_set_aside_and_counting_starts_again(tmp_path: Path) -> None:
+    (tmp_path / "ledger.json").write_text("{not json")
+    ledger = Ledger(tmp_path)
+    assert ledger.spent(time.time()) == 0.0
+    assert list(tmp_path.glob("ledger.json.corrupt-*"))
+    ledger.add([("claude", 0.5)], time.time())
+    assert Ledger(tmp_path).spent(time.time()) == 0.5
+
+
+def test_a_ledger_that_cannot_be_written_still_counts_in_memory(tmp_path: Path) -> None:
+    (tmp_path / "ledger.json").mkdir()  # neither readable nor replaceable as a file
+    ledger = Ledger(tmp_path)
+    ledger.add([("claude", 0.25)], time.time())
+    assert ledger.spent(time.time(), "claude") == 0.25
