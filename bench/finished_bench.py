@@ -30,6 +30,7 @@ from daemonfixtures import DAEMON_ENV, Site, mtor, site, spec  # noqa: E402
 from gitfixtures import USER_EMAIL, USER_NAME, fast_import, git  # noqa: E402
 from loguru import logger  # noqa: E402
 
+from mtor_git import git as gitops  # noqa: E402
 from mtor_git.config.load import load_config  # noqa: E402
 from mtor_git.worker.cycle import Worker  # noqa: E402
 
@@ -86,6 +87,7 @@ def measure(size: int, runs: int) -> dict[str, float]:
             worker.stop(5)
         figures["status"] = status_warm(s, runs)
         figures["refs"] = float(len(s.refs()))
+        figures["floor"] = floor(s, Path(tmp) / "floor.git", runs)
         return figures
 
 
@@ -120,6 +122,29 @@ def overhead(s: Site, worker: Worker, runs: int) -> float:
     return statistics.median(values) * 1000
 
 
+def floor(s: Site, path: Path, runs: int) -> float:
+    """The pygit2 floor of a task's git work, as the worker's clone does it (no tracking ref of a
+    result branch): a fetch of the moved branch, a claim push, a result branch push."""
+    repo = gitops.open_or_clone(s.url, path, bare=True)
+    gitops.fetch_moved(repo, gitops.remote_refs(repo), None)
+    head = git("rev-parse", "main", cwd=s.remote)
+    values = []
+    for i in range(runs):
+        s.push_specs({f"floor{i:03d}": spec()}, f"floor {i}")
+        t0 = time.perf_counter()
+        gitops.fetch(repo, refspecs=["+refs/heads/main:refs/remotes/origin/main"])
+        claim = gitops.commit_files(repo, ref=f"refs/mtor-local/floor{i}", parent=None,
+                                    files={"claim.json": b"{}"}, message="claim")
+        gitops.push(repo, [f"{claim}:refs/mtor/claims/floor{i}"])
+        head = gitops.resolve(repo, "refs/remotes/origin/main") or head
+        result = gitops.commit_files(repo, ref=f"refs/heads/mtor/floor{i}", parent=head,
+                                     files={f"results/floor{i}.json": b"{}"}, message="r")
+        gitops.push(repo, [f"refs/heads/mtor/floor{i}:refs/heads/mtor/floor{i}"])
+        values.append(time.perf_counter() - t0)
+        del result, claim
+    return statistics.median(values) * 1000
+
+
 def status_warm(s: Site, runs: int) -> float:
     """`mtor-git status` in the user's clone, as a fresh process, after a first (cold) one."""
     def once() -> None:
@@ -146,6 +171,8 @@ def main() -> None:
                           ("overhead", "per-task overhead"), ("status", "status (warm, CLI)")):
             print(f"  {what:22} {f[key]:8.1f} ms  {f[key] / base[key]:5.2f}x the 0-finished "
                   f"figure (goal <= 1.5x)")
+        print(f"  pygit2 floor (fetch, claim push, result push) {f['floor']:.1f} ms: overhead "
+              f"{f['overhead'] / f['floor']:.2f}x the floor (goal <= 1.1x)")
 
 
 if __name__ == "__main__":

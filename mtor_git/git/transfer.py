@@ -4,7 +4,8 @@
 Local layout of a worker's clone (usually bare), set on the `origin` remote so `git fetch` agrees:
 
     remote ref                 local ref
-    refs/heads/<b>             refs/remotes/origin/<b>       (+force, pruned; includes mtor/<id>)
+    refs/heads/<b>             refs/remotes/origin/<b>       (+force, pruned; a worker's cycle
+                                                              keeps none of mtor/<id>: fetch_moved)
     refs/mtor/<kind>/<id>      refs/remotes/origin-mtor/<kind>/<id>   (claims, retry, cancel)
 
 Local branches (`refs/heads/mtor/<id>`) are the worker's own work and are never touched by a fetch.

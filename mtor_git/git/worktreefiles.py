@@ -142,7 +142,8 @@ class WorkingFiles:
             work = dict(self._walk(tracked, folders, ignored))
         self.notes = self.reserved.working_notes(self.checkout) + self.notes
         for path in tracked:
-            if path not in work and not self.reserved.covers(path) and not any(
+            if path not in work and path not in self.checkout.skipped \
+                    and not self.reserved.covers(path) and not any(
                     path.startswith(f"{folder}/".lstrip("/")) for folder in self.unreadable):
                 index.remove(path)
         for path, (mode, oid) in work.items():

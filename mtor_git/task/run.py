@@ -381,7 +381,8 @@ class TaskRunner:
         path = self._checkout_path(job)
         path.parent.mkdir(parents=True, exist_ok=True)
         return git.create_checkout(self.repo, path, self._branch_of(job), base,
-                                   excludes=self._excludes(spec))
+                                   excludes=self._excludes(spec),
+                                   only=(self._tasks_dir, job.spec_path))
 
     def _branch_of(self, job: Job) -> str:
         """The branch this run's work and result go to: its own, or (a follow-up that got as
@@ -394,8 +395,9 @@ class TaskRunner:
         where = followups.home(self.repo, self._view(), self._tasks_dir, spec)
         if where is None or where.tip is None:
             return None
-        if git.resolve(self.repo, where.tip) is None:
-            git.fetch(self.repo)
+        if git.resolve(self.repo, where.tip) is None:  # that branch alone (git.fetch_moved)
+            git.fetch(self.repo, refspecs=[
+                f"+{refs.HEADS}{where.branch}:{git.TRACKING_PREFIX}{where.branch}"])
         return where if git.resolve(self.repo, where.tip) is not None else None
 
     def _excludes(self, spec: Spec) -> tuple[str, ...]:

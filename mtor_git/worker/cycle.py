@@ -216,8 +216,9 @@ class Worker:
             return 0
 
         def landed(fresh: protocol.RemoteView) -> bool:
-            # The fresh view may name a branch head this clone has not fetched yet.
-            git.fetch(repo)
+            # The fresh view may name a branch head this clone has not fetched yet (what moved
+            # since this cycle's view, as a cycle fetches: no tracking ref of a result branch).
+            git.fetch_moved(repo, fresh.refs, view.refs)
             return followups.landed(repo, fresh, rt.config.tasks_dir, task_id, run) is not None
 
         claimed = acquire(repo, view, task_id, run, worker=self.config.worker_id,

@@ -1,0 +1,51 @@
+"""The task checkout holds the task's own spec, not every spec in tasks/ (issue 14): the other
+specs stay in its index as git's sparse checkout leaves them, so an agent's `git add -A` and
+commit delete none of them, and the worker's collector keeps them as they were."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from daemonfixtures import DAEMON_ENV, Site, site, spec
+from gitfixtures import git
+
+from mtor_git.config.load import load_config
+from mtor_git.worker.cycle import Worker
+
+AGENT = Path(__file__).resolve().parents[1] / "fake_agents" / "sparse_agent.py"
+
+
+@pytest.fixture
+def s(tmp_path: Path) -> Iterator[Site]:
+    with site(tmp_path) as running:
+        yield running
+
+
+def test_the_agent_sees_its_own_spec_and_its_commit_deletes_no_other(s: Site) -> None:
+    (s.user / "src").mkdir()
+    (s.user / "src" / "app.py").write_text("print('hi')\n")
+    git("add", "src/app.py", cwd=s.user)
+    git("commit", "-q", "--no-verify", "-m", "code", cwd=s.user)
+    s.push_specs({"t1": spec(), "t2": spec(), "t3": spec()})
+    config = s.config("w1", default_agent="sparse", max_parallel=1, extra={
+        "agents": {"sparse": {"command": [str(AGENT)], "report": "claude-json"}}})
+    w = Worker(load_config(config), DAEMON_ENV)
+    w.run_once()
+    assert s.results() == {"t1": "succeeded", "t2": "succeeded", "t3": "succeeded"}
+    for tid in ("t1", "t2", "t3"):
+        branch = f"mtor/{tid}"
+        assert git("show", f"{branch}:SEEN.md", cwd=s.remote) == f"{tid}.md"
+        files = set(git("ls-tree", "-r", "--name-only", branch, cwd=s.remote).splitlines())
+        assert {"tasks/t1.md", "tasks/t2.md", "tasks/t3.md", "src/app.py"} <= files
+        deleted = git("diff", "--name-only", "--diff-filter=D", "main", branch, cwd=s.remote)
+        assert deleted == ""
+
+
+def test_a_lone_spec_is_checked_out_as_before(s: Site) -> None:
+    s.push_specs({"only": spec()})
+    config = s.config("w1", default_agent="sparse", extra={
+        "agents": {"sparse": {"command": [str(AGENT)], "report": "claude-json"}}})
+    Worker(load_config(config), DAEMON_ENV).run_once()
+    assert git("show", "mtor/only:SEEN.md", cwd=s.remote) == "only.md"
