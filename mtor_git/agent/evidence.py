@@ -114,6 +114,9 @@ class Report:
     # Writes the agent's own tooling refused (denials, rejected patches, a read-only sandbox),
     # quoted from its output: such an attempt did not make its edits (agent/refusals.py).
     refusals: tuple[str, ...] = ()
+    # Items the model produced (Codex: a completed command, patch or message). Codex reports usage
+    # only with `turn.completed`, so a turn that failed after the model acted has none.
+    model_items: int = 0
 
     @property
     def model_invoked(self) -> bool | None:
@@ -125,7 +128,7 @@ class Report:
         """
         if (self.cost_usd or 0) > 0 or any(v > 0 for v in self.usage.values()):
             return True
-        if (self.num_turns or 0) > 0 and not self.is_error:
+        if self.model_items > 0 or ((self.num_turns or 0) > 0 and not self.is_error):
             return True
         if self.parsed and (self.usage or self.num_turns == 0):
             return False  # the agent reported its usage, and it was zero
@@ -140,6 +143,7 @@ class Report:
             "permission_denials": self.permission_denials,
             "terminal_reason": self.terminal_reason, "messages": list(self.messages),
             "result_text": self.result_text, "refusals": list(self.refusals),
+            "model_items": self.model_items,
         }
 
 

@@ -117,7 +117,7 @@ def _parse_codex(fmt: str, run: Run) -> Report:
         return Report(format=fmt, parsed=False, messages=_messages(_error_lines(run)),
                       refusals=refusals)
     usage: dict[str, int] = {}
-    turns, failed, completed = 0, False, False
+    turns, items, failed, completed = 0, 0, False, False
     messages: list[str] = []
     session: str | None = None
     result: str | None = None
@@ -140,13 +140,21 @@ def _parse_codex(fmt: str, run: Run) -> Report:
                 messages.append(text)
         elif kind.startswith("item.") and isinstance(event.get("item"), dict):
             item = event["item"]
+            if kind == "item.completed" and item.get("type") in _CODEX_MODEL_ITEMS:
+                items += 1
             if item.get("type") == "agent_message":
                 result = _str(item.get("text")) or result
     return Report(format=fmt, parsed=True, is_error=True if failed else (False if completed
                   else None), num_turns=turns, usage=usage, session_id=session,
                   terminal_reason=reason or ("turn.completed" if completed else None),
                   messages=_messages(dict.fromkeys(messages)),
-                  result_text=_bounded(result, MAX_RESULT_CHARS), refusals=refusals)
+                  result_text=_bounded(result, MAX_RESULT_CHARS), refusals=refusals,
+                  model_items=items)
+
+
+# What only a model answer produces (not `error`, which Codex uses for its own warnings).
+_CODEX_MODEL_ITEMS = frozenset({"agent_message", "reasoning", "command_execution", "file_change",
+                                "mcp_tool_call", "web_search", "todo_list"})
 
 
 def _codex_message(value: object) -> str | None:
