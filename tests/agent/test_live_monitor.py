@@ -135,7 +135,7 @@ def test_checkout_signature_ignores_git_and_is_bounded(tmp_path: Path) -> None:
 
 # ---- one attempt's command line ---------------------------------------------------------------
 
-# A codex profile that keeps its sessions (the ready one runs --ephemeral, which keeps none).
+# A codex profile that resumes with its subcommand (the ready one does too, with more flags).
 CODEX_RESUMING = replace(BUILTIN["codex"], name="codex-resuming",
                          command=("codex", "exec", "--json", "{model_args}", "{resume_args}", "-"),
                          resume_args=("resume", "{session_id}"))
