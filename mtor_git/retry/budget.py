@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mtor_git.agent.evidence import Failure
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.attempts import AttemptRecord
 from mtor_git.retry.policy import RetryPolicy
+from mtor_git.states import TaskStatus
 
 # Attempts that stopped for the worker's sake (or the user's), not the task's: they spend nothing.
 UNCOUNTED_KINDS = ("interrupted", "cancelled")
@@ -43,6 +45,20 @@ class Budget:
         """The smallest of the task's and the profile's turn caps; None when neither has one."""
         caps = [c for c in (self.max_turns, profile.max_turns) if c is not None]
         return min(caps) if caps else None
+
+    def spent_before(self, policy: RetryPolicy,
+                     profile: AgentProfile) -> tuple[TaskStatus, Failure] | None:
+        """How the run ends before it starts when earlier hand-backs of it spent it all."""
+        if self.attempts_left(policy, profile) <= 0:
+            return TaskStatus.EXHAUSTED, Failure(
+                "attempt_budget", "the attempt budget was spent by earlier runs of this task "
+                "that were handed back")
+        dollars = self.cost_left()
+        if dollars is not None and dollars <= 0:
+            return TaskStatus.FAILED, Failure(
+                "budget_exceeded", "the cost cap was spent by earlier runs of this task that "
+                "were handed back", rule="max_cost_usd")
+        return None
 
     def cost_left(self) -> float | None:
         """Dollars left under the task's cap; None when it has none."""

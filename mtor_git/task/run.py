@@ -8,11 +8,9 @@ import os
 import re
 import socket
 import time
-import traceback
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from loguru import logger
 
@@ -41,6 +39,7 @@ from mtor_git.task.job import Job as Job
 from mtor_git.task.job import Outcome as Outcome
 from mtor_git.task.job import Signals as Signals
 from mtor_git.task.leaks import secret_leak
+from mtor_git.task.recording import internal_failure, reached_model, task_info, usage_of
 from mtor_git.task.refusals import problems_text
 from mtor_git.task.refusals import profile_refusal as profile_refusal
 from mtor_git.task.result import (
@@ -75,10 +74,10 @@ class TaskRunner:
         self._branch, self._tasks_dir = job.repo.branch, job.repo.tasks_dir
         self._remote_view, self._home, self._resume = None, None, None
         checked, spec_commit = Checked(job.spec_path, None), None
-        info = _task_info(job, checked, spec_commit, self.config.default_agent)
+        info = task_info(job, checked, spec_commit, self.config.default_agent)
         try:
             checked, spec_commit = self._read_spec(job)
-            info = _task_info(job, checked, spec_commit, self.config.default_agent)
+            info = task_info(job, checked, spec_commit, self.config.default_agent)
             if cancelled_before:
                 return self._finish(job, info, started, TaskStatus.CANCELLED, spec_commit,
                                     Failure("cancelled", "cancelled before it started"))
@@ -95,7 +94,7 @@ class TaskRunner:
                 return hand_back_for_space(job, exc, self.config.retry.initial_backoff)
             logger.exception("internal error in task {}", job.task_id)
             return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
-                                _internal(exc, self._redactor()))
+                                internal_failure(exc, self._redactor()))
 
     def _redactor(self) -> Redactor:
         """Every secret any configured profile could see: for texts that reach a result."""
@@ -183,7 +182,7 @@ class TaskRunner:
                                                 attempts)
                 logger.exception("internal error recording task {}", job.task_id)
                 return self._finish(job, info, started, TaskStatus.FAILED, spec_commit,
-                                    _internal(exc, self._redactor()),
+                                    internal_failure(exc, self._redactor()),
                                     base=base, head=base, execution=execution,
                                     attempts=attempts)
         finally:
@@ -274,18 +273,8 @@ class TaskRunner:
                             max_cost_usd=spec.max_cost_usd, max_turns=min(caps, default=None))
 
     def _spent_before(self, spec: Spec, job: Job) -> tuple[TaskStatus, Failure] | None:
-        budget = self._budget(spec, job)
         profile = self.config.agents[spec.agent or self.config.default_agent]
-        if budget.attempts_left(self.config.retry, profile) <= 0:
-            return TaskStatus.EXHAUSTED, Failure(
-                "attempt_budget", "the attempt budget was spent by earlier runs of this task "
-                "that were handed back")
-        dollars = budget.cost_left()
-        if dollars is not None and dollars <= 0:
-            return TaskStatus.FAILED, Failure(
-                "budget_exceeded", "the cost cap was spent by earlier runs of this task that "
-                "were handed back", rule="max_cost_usd")
-        return None
+        return self._budget(spec, job).spent_before(self.config.retry, profile)
 
     def _rounds(self, spec: Spec, checkout: Checkout, signals: Signals,
                 job: Job) -> tuple[Execution, Verification | None]:
@@ -434,9 +423,9 @@ class TaskRunner:
             status=status, task=info, worker=self.worker,
             branch=branch, started_at=started,
             finished_at=time.time(),
-            model_invoked=_invoked(execution, attempts or job.carried_attempts),
+            model_invoked=reached_model(execution, attempts or job.carried_attempts),
             run=job.run, base_commit=base or parent, head_commit=parent, changes=changes,
-            usage=_usage(execution), attempts=attempts or job.carried_attempts,
+            usage=usage_of(execution), attempts=attempts or job.carried_attempts,
             failure=failure, notes=notes, sandbox=self.sandbox.mode, verification=verification)
         files = {refs.result_json(job.task_id): result.dumps().encode(),
                  refs.result_md(job.task_id): pr_body(result).encode()}
@@ -445,32 +434,3 @@ class TaskRunner:
             message=commit_message(result), author_name=self.config.author_name,
             author_email=self.config.author_email)
         return Outcome(result, commit, branch=branch)
-
-
-def _invoked(execution: Execution | None, attempts: tuple[AttemptRecord, ...]) -> bool | None:
-    """Did any attempt of this run, handed-back ones included, reach a model?"""
-    if any(a.model_invoked is True for a in attempts):
-        return True
-    if execution is not None:
-        return execution.model_invoked
-    return None if attempts else False  # no attempt at all: the agent never started
-
-
-def _internal(exc: BaseException, redactor: Redactor) -> Failure:
-    return Failure("internal_error", redactor.text(f"{type(exc).__name__}: {exc}"),
-                   traceback=redactor.text(traceback.format_exc()))
-
-
-def _task_info(job: Job, checked: Checked, spec_commit: str | None, default: str) -> TaskInfo:
-    spec = checked.spec
-    return TaskInfo(id=job.task_id, spec_path=job.spec_path, spec_commit=spec_commit,
-                    spec_sha256=spec.sha256 if spec else None,
-                    agent=(spec.agent or default) if spec else None,
-                    model=spec.model if spec else None, title=spec.title if spec else None,
-                    continues=spec.continues if spec else None)
-
-
-def _usage(execution: Execution | None) -> dict[str, Any]:
-    return execution.usage.to_json() if execution is not None else {}
-
-
