@@ -13,7 +13,16 @@ import pytest
 from clifixtures import daemon_once, home_outside_tmp, install_dir, require_cli
 from daemonfixtures import site, spec
 from gitfixtures import git
-from openai_stub import ErrorTurn, OpenAIStub, Turn, shell_write
+from openai_stub import ErrorTurn, OpenAIStub, TextTurn, Turn, shell_write
+from runner_fixtures import base_environ, git_worktree
+
+from mtor_git.agent.evidence import Attempt
+from mtor_git.agent.preflight import RunRequest, preflight
+from mtor_git.agent.profiles import BUILTIN
+from mtor_git.agent.reports import parse_report
+from mtor_git.agent.resume import attempt_command, resume_refused
+from mtor_git.agent.spawn import run_attempt
+from mtor_git.verdict.classify import classify
 
 FAKE_KEY = "sk-stub-codex-0123456789abcdef"
 PROMPT = "Write first.txt, then second.txt.\n"
@@ -61,3 +70,28 @@ def test_a_transient_fault_resumes_the_same_thread_with_the_first_file_kept(
     assert len(requests) == 4  # tool call, the fault, then the resumed tool call and answer
     assert {"first.txt", "second.txt"} <= set(tree)
     assert "first.txt" in {f["path"] for f in result["changes"]["files"]}
+
+
+def test_a_thread_codex_no_longer_has_is_a_refused_resume(tmp_path: Path) -> None:
+    """The ready profile's resume of a thread whose rollout is gone (a new CODEX_HOME): the real
+    CLI refuses before any model request, and the worker recognises the refusal (then it runs
+    the task afresh once)."""
+    codex = require_cli("codex")
+    worktree = git_worktree(tmp_path / "wt")
+    with home_outside_tmp("codex-") as home, OpenAIStub([TextTurn("unused")]) as stub:
+        codex_config(home, stub.base_url)
+        environ = base_environ(CODEX_HOME=str(home), OPENAI_API_KEY=FAKE_KEY,
+                               PATH=f"{codex.parent}:/usr/bin:/bin")
+        request = RunRequest(BUILTIN["codex"], "continue", worktree, timeout=60.0,
+                             environ=environ)
+        gone = "01a2366d-78c7-79c1-8fa6-16b3034619e3"
+        prepared = attempt_command(preflight(request), max_turns=None, max_cost_usd=None,
+                                   session_id=gone)
+        run = run_attempt(prepared)
+        model_requests = len(stub.model_requests)
+    assert prepared.argv_with(None)[-3:] == ("resume", gone, "-")
+    assert run.exit_code != 0 and model_requests == 0
+    report = parse_report("codex-jsonl", run)
+    verdict = classify(run, report, min_model_call=0.0)
+    assert resume_refused(Attempt(1, "codex", run, report, verdict, resumed_from=gone))
+    assert not resume_refused(Attempt(1, "codex", run, report, verdict))
