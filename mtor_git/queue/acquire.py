@@ -45,7 +45,7 @@ def acquire(repo: Repository, view: protocol.RemoteView, task_id: str, run: int,
         claim = claims.new_claim(task_id, run, worker, lease, spec_commit=spec_commit)
     else:
         old = protocol.read_claim(repo, oid)
-        if not claims.takeable(old, me=worker, now=at):
+        if not claims.takeable(old, me=worker, now=at, cancelled=view.cancelled(task_id)):
             return Missed.HELD
         claim = (claims.taken_over(old, worker, lease, spec_commit=spec_commit, run=run)
                  if old else claims.new_claim(task_id, run, worker, lease,

@@ -122,10 +122,11 @@ def taken_over(old: Claim, worker: str, lease: float, *, spec_commit: str | None
     return replace(fresh, carried_attempts=carried)
 
 
-def takeable(claim: Claim | None, *, me: str, now: float) -> bool:
+def takeable(claim: Claim | None, *, me: str, now: float, cancelled: bool = False) -> bool:
     """May worker `me` take this claim over now?
 
-    A released claim can be taken once its `not_before` has passed; a held one once its lease
+    A released claim can be taken once its `not_before` has passed (at once when the task was
+    asked to cancel: it then only ends, `cancelled`, without running); a held one once its lease
     expired (a publishing one only after PUBLISH_GRACE more); our own claim left by a crashed
     process of ours on this host at once, since that process is gone (a publishing one too: the
     worker checks first that its outbox no longer holds that result, so it was lost).
@@ -133,7 +134,7 @@ def takeable(claim: Claim | None, *, me: str, now: float) -> bool:
     if claim is None:
         return True  # unreadable: whoever wrote it cannot be trusted to finish it
     if claim.phase == ClaimPhase.RELEASED:
-        return claim.not_before is None or now >= claim.not_before
+        return cancelled or claim.not_before is None or now >= claim.not_before
     if is_orphan_of(claim, me):
         return True
     grace = PUBLISH_GRACE if claim.phase == ClaimPhase.PUBLISHING else 0.0

@@ -42,11 +42,31 @@ class Gate:
         if self.gone:
             return f"the task it continues is closed: {self.gone}"
         if self.failed:
-            ended = ", ".join(f"{dep} ended {status}" for dep, status in self.failed)
+            ended = ", ".join(f"{dep} {_how(status)}" for dep, status in self.failed)
             return f"a dependency did not succeed: {ended}"
         if self.waiting:
             return f"waiting for {', '.join(self.waiting)}"
         return "ready"
+
+
+MISSING = "missing"  # a dependency with no spec, no run and no result: it never will end
+
+
+def _how(status: str) -> str:
+    return ("is no task: no spec on the watched branch, no run, no result" if status == MISSING
+            else f"ended {status}")
+
+
+def exists(repo: Repository, view: RemoteView, task_id: str, tasks_dir: str) -> bool:
+    """Whether `task_id` is a task at all: a spec on the watched branch, a claim, a run branch,
+    or a result merged into the watched branch."""
+    if view.head is not None and (
+            git.read_blob(repo, view.head, f"{tasks_dir}/{task_id}.md") is not None
+            or git.read_blob(repo, view.head, refs.result_json(task_id)) is not None):
+        return True
+    own = (refs.branch_ref(task_id), f"{refs.branch_ref(task_id)}-r")
+    return view.claim_oid(task_id) is not None or any(
+        ref == own[0] or ref.startswith(own[1]) for ref in view.refs)
 
 
 def ended(repo: Repository, view: RemoteView, task_id: str,
@@ -91,7 +111,9 @@ def gate(repo: Repository, view: RemoteView, spec: Spec, tasks_dir: str) -> Gate
     failed: list[tuple[str, str]] = []
     for dep in spec.depends_on:
         status = ended(repo, view, dep, tasks_dir)
-        if status is None:
+        if status is None and not exists(repo, view, dep, tasks_dir):
+            failed.append((dep, MISSING))  # a typo, or a spec deleted before it ran
+        elif status is None:
             waiting.append(dep)
         elif status != TaskStatus.SUCCEEDED:
             failed.append((dep, str(status)))
@@ -136,5 +158,9 @@ def start_branch(repo: Repository, view: RemoteView, spec: Spec,
         return None
     dep = spec.depends_on[0]
     run = current_run(repo, view, dep)
-    return view.refs.get(refs.branch_ref(dep, run)) or followups.landed(repo, view, tasks_dir,
-                                                                         dep, run)
+    found = view.refs.get(refs.branch_ref(dep, run)) or followups.landed(repo, view, tasks_dir,
+                                                                          dep, run)
+    if found is None and view.head is not None and _result_status(
+            git.read_blob(repo, view.head, refs.result_json(dep)), run) is not None:
+        return view.head  # merged into the watched branch (its branch deleted): start there
+    return found

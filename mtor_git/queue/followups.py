@@ -169,7 +169,11 @@ def earlier(repo: Repository, view: RemoteView, tasks_dir: str, spec: Spec) -> t
                 mates.append((mate.id, added))
     mine = git.commit_of_path_addition(repo, head, f"{tasks_dir}/{spec.id}.md") or head
     me = (spec.id, mine)
-    return tuple(task for task, added in mates if _push_order(repo, (task, added), me) < 0)
+    # A mate that holds a claim runs (or was interrupted and runs again) on the same branch:
+    # whatever the order says (an edited spec moves back in it), never two at once.
+    return tuple(task for task, added in mates
+                 if _push_order(repo, (task, added), me) < 0
+                 or view.claim_oid(task) is not None)
 
 
 def _push_order(repo: Repository, a: tuple[str, str], b: tuple[str, str]) -> int:

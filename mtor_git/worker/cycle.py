@@ -184,7 +184,11 @@ class Worker:
             rt.waiting.add(task_id)  # no slot: read nothing now; a finished task wakes a cycle
             return 0
         if view.done(task_id, run) or merged_run(repo, view.head or "", task_id) >= requested \
-                or followups.landed(repo, view, rt.config.tasks_dir, task_id, run) is not None:
+                or followups.landed(repo, view, rt.config.tasks_dir, task_id, run) is not None \
+                or (run != requested and followups.landed(repo, view, rt.config.tasks_dir,
+                                                          task_id, requested) is not None):
+            # (the last: a follow-up's result is on the branch it continues; a user's branch
+            # named like it moves its run on, yet the requested one has landed)
             rt.waiting.discard(task_id)
             if view.claim_oid(task_id) is not None:
                 # Left beside a published result (its holder died before deleting it, or its
@@ -195,7 +199,8 @@ class Worker:
         if raw is None:
             rt.waiting.discard(task_id)
             return 0
-        if self._blocked(repo, rt, view, raw, spec_path):
+        # A task asked to cancel ends `cancelled` without running: no gate holds it back.
+        if not view.cancelled(task_id) and self._blocked(repo, rt, view, raw, spec_path):
             return 0
         profile = self._profile_of(raw, spec_path)
         if self.config.unknown_agents == "skip" and profile not in self.config.agents:
@@ -231,7 +236,8 @@ class Worker:
             return 0
         claim, oid = claimed.claim, claimed.oid
         faults.point("after_claim")
-        deferral = self.ledger.deferral(self.config, profile, self.clock())
+        deferral = (None if view.cancelled(task_id)
+                    else self.ledger.deferral(self.config, profile, self.clock()))
         if deferral is not None:
             ledger.defer(repo, claim, oid, deferral, author=self._author)
             rt.waiting.add(task_id)  # looked at again every cycle: it starts after the reset
