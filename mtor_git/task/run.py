@@ -5,12 +5,10 @@ worker's clone, commit that and the result."""
 from __future__ import annotations
 
 import os
-import re
 import socket
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 
 from loguru import logger
 
@@ -26,7 +24,7 @@ from mtor_git.errors import ChangeTooLarge
 from mtor_git.git import Checkout, Collected, Limits, Repository, refs
 from mtor_git.git.read import Changes
 from mtor_git.queue import deps, followups, protocol
-from mtor_git.queue.protocol import RemoteView, read_view
+from mtor_git.queue.protocol import RemoteView
 from mtor_git.retry.budget import Budget
 from mtor_git.retry.loop import ExecuteRequest, Execution, Usage, execute
 from mtor_git.retry.policy import BreakerBoard
@@ -39,6 +37,7 @@ from mtor_git.task.job import Job as Job
 from mtor_git.task.job import Outcome as Outcome
 from mtor_git.task.job import Signals as Signals
 from mtor_git.task.leaks import secret_leak
+from mtor_git.task.placement import Placement
 from mtor_git.task.recording import internal_failure, reached_model, task_info, usage_of
 from mtor_git.task.refusals import problems_text
 from mtor_git.task.refusals import profile_refusal as profile_refusal
@@ -55,7 +54,7 @@ from mtor_git.task.verify import plan as verify_plan
 _SYMLINK = 0o120000
 
 
-class TaskRunner:
+class TaskRunner(Placement):
     def __init__(self, config: Config, repo: Repository, *, breakers: BreakerBoard,
                  environ: Mapping[str, str], sandbox: Sandbox = NO_SANDBOX) -> None:
         self.config, self.repo, self.breakers, self.environ = config, repo, breakers, environ
@@ -135,11 +134,6 @@ class TaskRunner:
             return Failure("dependency_failed", f"{spec.path}: {gate.reason()}")
         return None
 
-    def _view(self) -> RemoteView:
-        if self._remote_view is None:
-            self._remote_view = read_view(self.repo, self._branch)
-        return self._remote_view
-
     def _run_agent(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                    started: float, signals: Signals) -> Outcome:
         if spec.continues is not None:
@@ -190,18 +184,6 @@ class TaskRunner:
             if home is not None:
                 remove_dir(home)
             self._task_sandbox = self.sandbox
-
-    def _task_home(self, job: Job) -> Path | None:
-        """A private HOME for the task's attempts, kept from one attempt to the next (a CLI
-        keeps its session there, and a later attempt resumes it), removed with the checkout."""
-        if self.sandbox.mode != "bwrap":
-            return None
-        base = self.sandbox.scratch or self.config.workspace / ".attempts"
-        home = base / f"home-{job.repo.name}-{job.task_id}.r{job.run}"
-        if home.exists():
-            remove_dir(home)  # what a killed daemon left
-        self._task_sandbox = replace(self.sandbox, home=home)
-        return home
 
     def _record(self, job: Job, info: TaskInfo, spec: Spec, spec_commit: str | None,
                 started: float, checkout: Checkout, execution: Execution,
@@ -334,75 +316,6 @@ class TaskRunner:
             budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
             sandbox=self._task_sandbox, ro_paths=(checkout.objects,), progress=signals.progress,
             resume=resume), on_attempt=signals.attempt_ended)
-
-    def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
-        """The commit to start from: the spec's commit, or `base:` as a branch or tag of the
-        remote, or a commit of the watched branch's history. Never a ref of the worker's own
-        (a quarantined commit, another task's unpublished work)."""
-        if self._home is not None:
-            return self._home.tip  # a follow-up continues its branch's head, whatever `base:`
-        if spec.base is None:
-            after = deps.start_branch(self.repo, self._view(), spec, self._tasks_dir) \
-                if spec.depends_on else None
-            return after or spec_commit or job.head
-        for ref in (f"refs/remotes/origin/{spec.base}", f"refs/tags/{spec.base}"):
-            found = git.resolve(self.repo, ref)
-            if found is not None:
-                return found
-        if re.fullmatch(r"[0-9a-f]{7,64}", spec.base):
-            found = git.resolve(self.repo, spec.base)
-            if found is not None and git.is_ancestor(self.repo, found, job.head):
-                return found
-        return None
-
-    def _checkout_path(self, job: Job) -> Path:
-        # A follow-up works where the run it continues worked: a CLI that keeps its sessions per
-        # directory (Claude Code) finds that run's session there to resume.
-        name = f"{self._home.root}.r{self._home.run}" if self._home is not None \
-            else f"{job.task_id}.r{job.run}"
-        return self.config.workspace / job.repo.name / "worktrees" / name
-
-    def _workdir(self, job: Job, kind: str) -> Path:
-        """The run's intake or quarantine repository (in the workspace: no agent sees it)."""
-        return self.config.workspace / job.repo.name / kind / f"{job.task_id}.r{job.run}.git"
-
-    def _checkout(self, job: Job, base: str, spec: Spec) -> Checkout:
-        path = self._checkout_path(job)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return git.create_checkout(self.repo, path, self._branch_of(job), base,
-                                   excludes=self._excludes(spec),
-                                   only=(self._tasks_dir, job.spec_path))
-
-    def _branch_of(self, job: Job) -> str:
-        """The branch this run's work and result go to: its own, or (a follow-up that got as
-        far as its checkout) the branch it continues, so the same pull request grows."""
-        return self._home.branch if self._home is not None else refs.branch(job.task_id, job.run)
-
-    def _follow(self, spec: Spec) -> followups.Home | None:
-        """The branch a follow-up continues, its head fetched (it may have moved since the
-        cycle's fetch: an earlier follow-up just landed); None when it is not there."""
-        where = followups.home(self.repo, self._view(), self._tasks_dir, spec)
-        if where is None or where.tip is None:
-            return None
-        if git.resolve(self.repo, where.tip) is None:  # that branch alone (git.fetch_moved)
-            git.fetch(self.repo, refspecs=[
-                f"+{refs.HEADS}{where.branch}:{git.TRACKING_PREFIX}{where.branch}"])
-        return where if git.resolve(self.repo, where.tip) is not None else None
-
-    def _excludes(self, spec: Spec) -> tuple[str, ...]:
-        """Files the agent's tool leaves that are never the agent's work (`.aider*` …): written
-        to the checkout's `.git/info/exclude`, so the worker does not commit them. Those of the
-        spec's profile and of its fallback, which may run in the same checkout."""
-        profile = self.config.agents[spec.agent or self.config.default_agent]
-        fallback = self.config.agents.get(profile.fallback or "")
-        return tuple(dict.fromkeys(
-            (*profile.excludes, *(fallback.excludes if fallback is not None else ()))))
-
-    def _drop_checkout(self, path: Path) -> None:
-        try:
-            git.drop_checkout(self.repo, path)
-        except Exception as exc:
-            logger.warning("could not remove the task checkout {}: {}", path, exc)
 
     def _finish(self, job: Job, info: TaskInfo, started: float, status: TaskStatus,
                 spec_commit: str | None, failure: Failure | None, *, base: str | None = None,

@@ -36,6 +36,7 @@ from mtor_git.worker.candidates import (
     spec_profile,
     waits_for_dependencies,
 )
+from mtor_git.worker.slots import Slots
 from mtor_git.worker.syncs import Syncs
 
 
@@ -81,7 +82,7 @@ class Worker:
         self.wake = threading.Event()  # a task finished or a poke came: poll again soon
         self._lock = threading.RLock()
         self.running: dict[tuple[str, str], Running] = {}
-        self._reserved: dict[str, int] = {}  # slots held per profile while a claim is pushed
+        self.slots = Slots(config, self._lock, self.running)
         self.repos = {rc.name: self._runtime(rc) for rc in config.repos}
         self.syncs = Syncs(len(self.repos))
         bound_transfers(config.transfer_timeout)
@@ -150,7 +151,7 @@ class Worker:
         if view.head is None:
             raise GitOpError(f"branch {rt.config.branch!r} does not exist on "
                              f"{shown_url(rt.config.url)}")
-        if rt.reconciled and view.refs == rt.last_refs and (not rt.waiting or self._full()):
+        if rt.reconciled and view.refs == rt.last_refs and (not rt.waiting or self.slots.full()):
             # Nothing moved since the last cycle (and what waits cannot start while every slot
             # is taken; a finished task wakes the next cycle): no fetch, no work.
             return 0
@@ -180,7 +181,7 @@ class Worker:
         with self._lock:
             if (rt.config.name, task_id) in self.running:
                 return 0
-        if self._full():
+        if self.slots.full():
             rt.waiting.add(task_id)  # no slot: read nothing now; a finished task wakes a cycle
             return 0
         if view.done(task_id, run) or merged_run(repo, view.head or "", task_id) >= requested \
@@ -205,13 +206,13 @@ class Worker:
         profile = self._profile_of(raw, spec_path)
         if self.config.unknown_agents == "skip" and profile not in self.config.agents:
             return 0  # another worker of the fleet has this profile: leave the task to it
-        if not self._reserve(profile):
+        if not self.slots.reserve(profile):
             rt.waiting.add(task_id)
             return 0
         try:
             return self._claim_and_start(repo, rt, view, task_id, run, profile)
         finally:
-            self._unreserve(profile)
+            self.slots.release(profile)
 
     def _claim_and_start(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
                          task_id: str, run: int, profile: str) -> int:
@@ -255,30 +256,6 @@ class Worker:
     @property
     def _author(self) -> tuple[str, str]:
         return (self.config.author_name, self.config.author_email)
-
-    def _reserve(self, profile: str) -> bool:
-        """Hold a slot for `profile` while its claim is pushed: repositories sync on threads of
-        their own, and two of them must not both take the last slot."""
-        with self._lock:
-            held = sum(self._reserved.values())
-            if len(self.running) + held >= self.config.max_parallel:
-                return False
-            limit = self.config.agents.get(profile)
-            cap = limit.max_parallel if limit is not None else None
-            mine = sum(1 for r in self.running.values() if r.profile == profile)
-            if cap is not None and mine + self._reserved.get(profile, 0) >= cap:
-                return False
-            self._reserved[profile] = self._reserved.get(profile, 0) + 1
-            return True
-
-    def _full(self) -> bool:
-        """Every slot of the worker is taken (running or held while a claim is pushed)."""
-        with self._lock:
-            return len(self.running) + sum(self._reserved.values()) >= self.config.max_parallel
-
-    def _unreserve(self, profile: str) -> None:
-        with self._lock:
-            self._reserved[profile] -= 1
 
     def _blocked(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView, raw: bytes,
                  spec_path: str) -> bool:
@@ -376,20 +353,17 @@ class Worker:
     def _landed(self, repo: Repository, rt: RepoRuntime, entry: OutboxEntry) -> None:
         """A result that waited in the outbox gets its pull request now."""
         result = pullrequest.published_result(repo, entry)
-        if result is not None and self.config.pull_request is not None:
+        if result is not None:
             self._pull_request(repo, rt, result)
 
     def _release_later(self, rt: RepoRuntime, task_id: str) -> None:
         self.housekeeping.submit(lambda: protocol.delete_claim(self._open(rt), task_id))
 
     def _pull_request(self, repo: Repository, rt: RepoRuntime, result: Result) -> None:
-        """Open (or, for a later run, update) the pull request on the forge; its outcome, good
-        or bad, becomes a result note."""
-        assert self.config.pull_request is not None
-        pr = pullrequest.propose(self.config.pull_request, repo, rt.config.url,
-                                 rt.config.branch, result, self.environ)
-        logger.info("{}: {}", result.task.id, pr.note)
-        pullrequest.add_note(repo, result, pr.note, author=self._author)
+        if self.config.pull_request is not None:
+            pullrequest.open_and_note(self.config.pull_request, repo, rt.config.url,
+                                      rt.config.branch, result, self.environ,
+                                      author=self._author)
 
     def _remember(self, job: Job, result: Result) -> None:
         # duration, attempts, kind and model_invoked let `doctor` tell a burst of fast failures

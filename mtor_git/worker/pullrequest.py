@@ -212,3 +212,13 @@ def add_note(repo: git.Repository, result: Result, note: str, *,
         logger.warning("could not record a note on {}: {} ({})", result.task.id, note, exc)
         return False
     return True
+
+
+def open_and_note(config: PullRequestConfig, repo: git.Repository, url: str, branch: str,
+                  result: Result, environ: Mapping[str, str], *,
+                  author: tuple[str, str]) -> None:
+    """Open (or, for a later run, update) the pull request on the forge; its outcome, good or
+    bad, becomes a note on the result."""
+    pr = propose(config, repo, url, branch, result, environ)
+    logger.info("{}: {}", result.task.id, pr.note)
+    add_note(repo, result, pr.note, author=author)
