@@ -371,6 +371,11 @@ def find_bwrap(environ: Mapping[str, str] | None = None) -> str | None:
     return os.path.abspath(found) if found else None
 
 
+def home_inside(environ: Mapping[str, str]) -> Path:
+    """Where the private HOME appears inside the sandbox for a daemon with `environ`."""
+    return _home_inside(environ.get("HOME"))
+
+
 def _home_inside(home: str | None) -> Path:
     """The private HOME appears at the daemon's own HOME path, so that paths under it (a
     declared `~/.claude`) keep their names; a HOME of `/` or inside the system gets a neutral

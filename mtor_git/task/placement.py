@@ -5,13 +5,15 @@ result goes to, and the private HOME its attempts share. Part of TaskRunner (tas
 from __future__ import annotations
 
 import re
+import shutil
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from loguru import logger
 
 from mtor_git import git
-from mtor_git.agent.sandbox import Sandbox, remove_dir
+from mtor_git.agent.sandbox import Sandbox, home_inside, remove_dir
 from mtor_git.config.model import Config
 from mtor_git.git import Checkout, Repository, refs
 from mtor_git.queue import deps, followups
@@ -25,6 +27,8 @@ class Placement:
 
     config: Config
     repo: Repository
+    environ: Mapping[str, str]
+    _task_environ: dict[str, str]
     sandbox: Sandbox
     _task_sandbox: Sandbox
     _branch: str
@@ -48,6 +52,26 @@ class Placement:
             remove_dir(home)  # what a killed daemon left
         self._task_sandbox = replace(self.sandbox, home=home)
         return home
+
+    def _task_state(self, spec: Spec, home: Path | None) -> dict[str, str]:
+        """The task's own copy of each state dir its profile names (`state_env`, e.g. Codex's
+        CODEX_HOME), made inside the task's private HOME: the top-level files (config, login)
+        only, never an earlier task's sessions or logs, so no task's agent reads or changes
+        another's. The variables to give the agent, as paths inside its sandbox."""
+        if home is None:
+            return {}
+        profile = self.config.agents[spec.agent or self.config.default_agent]
+        out: dict[str, str] = {}
+        for name in profile.state_env:
+            source = Path(self.environ[name]) if self.environ.get(name) else None
+            copy = home / ".mtor-state" / name
+            copy.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if source is not None and source.is_dir():
+                for entry in source.iterdir():
+                    if entry.is_file() and not entry.is_symlink():
+                        shutil.copy2(entry, copy / entry.name)
+            out[name] = str(home_inside(self.environ) / ".mtor-state" / name)
+        return out
 
     def _base(self, spec: Spec, spec_commit: str | None, job: Job) -> str | None:
         """The commit to start from: the spec's commit, or `base:` as a branch or tag of the

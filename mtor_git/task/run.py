@@ -58,6 +58,7 @@ class TaskRunner(Placement):
     def __init__(self, config: Config, repo: Repository, *, breakers: BreakerBoard,
                  environ: Mapping[str, str], sandbox: Sandbox = NO_SANDBOX) -> None:
         self.config, self.repo, self.breakers, self.environ = config, repo, breakers, environ
+        self._task_environ: dict[str, str] = {}  # a task's own state dirs (see _task_state)
         self.sandbox = sandbox
         self._task_sandbox = sandbox  # with the task's own HOME while a job runs
         self.worker = WorkerInfo(id=config.worker_id, host=socket.gethostname(),
@@ -155,6 +156,7 @@ class TaskRunner(Placement):
             return self._finish(job, info, started, status, spec_commit, failure)
         checkout = self._checkout(job, base, spec)
         home = self._task_home(job)
+        self._task_environ = self._task_state(spec, home)
         try:
             signals.agent_starting()
             execution, verification = self._rounds(spec, checkout, signals, job)
@@ -310,8 +312,8 @@ class TaskRunner(Placement):
             prompt=prompt or spec.prompt, profile_name=spec.agent or self.config.default_agent,
             profiles=self.config.agents, cwd=checkout.path, policy=self.config.retry,
             # The agent commits as the worker's `author`, never as whatever its tool invents.
-            environ={**self.environ, **identity_env(self.config.author_name,
-                                                    self.config.author_email)},
+            environ={**self.environ, **self._task_environ,
+                     **identity_env(self.config.author_name, self.config.author_email)},
             breakers=self.breakers, model=spec.model, timeout=timeout,
             budget=self._budget(spec, job), cancel=signals.cancel, shutdown=signals.shutdown,
             sandbox=self._task_sandbox, ro_paths=(checkout.objects,), progress=signals.progress,
