@@ -24,6 +24,7 @@ from mtor_git.agent.events import (
     Totals,
     estimate_cost,
 )
+from mtor_git.agent.reports import json_object
 
 
 @dataclass(slots=True)
@@ -97,7 +98,7 @@ class EventParser:
         line = line.strip()
         if not line:
             return
-        obj = _json_object(line)
+        obj = json_object(line)
         if obj is None:
             self.t.broken_lines += 1
             return
@@ -288,16 +289,6 @@ def _status_in(message: str) -> int | None:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    if not text.startswith("{"):
-        return None
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
-
 
 def _raw(obj: dict[str, Any]) -> str:
     """The event as one bounded JSON line, without the ids that only make it longer."""

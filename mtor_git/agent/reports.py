@@ -82,11 +82,11 @@ def _parse_claude(fmt: str, run: Run) -> Report:
 
 def _claude_result(text: str) -> dict[str, Any] | None:
     """The one result object: the whole stdout, or (stream-json, noise) the last result line."""
-    whole = _json_object(text.strip())
+    whole = json_object(text.strip())
     if whole is not None:
         return whole
     for line in reversed(text.splitlines()):
-        obj = _json_object(line.strip())
+        obj = json_object(line.strip())
         if obj is not None and (obj.get("type") == "result" or "is_error" in obj):
             return obj
     return None
@@ -110,7 +110,7 @@ def _from_events(fmt: str, run: Run) -> Report:
 # --- Codex --------------------------------------------------------------------------------------
 
 def _parse_codex(fmt: str, run: Run) -> Report:
-    events = [e for e in (_json_object(line.strip()) for line in run.stdout.text().splitlines())
+    events = [e for e in (json_object(line.strip()) for line in run.stdout.text().splitlines())
               if e is not None and isinstance(e.get("type"), str)]
     refusals = codex_refusals(events, run.stderr.text(), run.cwd)
     if not events:
@@ -251,7 +251,7 @@ def _bounded(text: str | None, limit: int) -> str | None:
     return text[:limit] + "…"
 
 
-def _json_object(text: str) -> dict[str, Any] | None:
+def json_object(text: str) -> dict[str, Any] | None:
     if not text.startswith("{"):
         return None
     try:

@@ -16,12 +16,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mtor_git import git
-from mtor_git.errors import SpecError, UsageError
+from mtor_git.errors import UsageError
 from mtor_git.git import Repository, refs
 from mtor_git.queue import deps, followups
 from mtor_git.queue.claims import CLAIM_FILE, Claim, ClaimPhase
 from mtor_git.queue.protocol import RemoteView, read_claim, requested_run, run_to_do
-from mtor_git.spec.parse import is_valid_id, parse_spec
+from mtor_git.spec.parse import is_valid_id, valid_spec
 from mtor_git.states import TERMINAL as TERMINAL
 from mtor_git.states import BoardState, TaskStatus
 
@@ -228,10 +228,7 @@ def _gated(snap: Snapshot, base: TaskState) -> TaskState:
     dependency failed (or that sits on a cycle) stays pending, saying it will be rejected."""
     path = f"{snap.tasks_dir}/{base.id}.md"
     raw = git.read_blob(snap.repo, snap.view.head, path) if snap.view.head else None
-    try:
-        spec = parse_spec(raw, path) if raw is not None else None
-    except SpecError:
-        return base
+    spec = valid_spec(raw, path) if raw is not None else None
     if spec is None or not spec.prerequisites:
         return base
     gate = deps.gate(snap.repo, snap.view, spec, snap.tasks_dir)

@@ -9,12 +9,11 @@ import json
 from dataclasses import dataclass, replace
 
 from mtor_git import git
-from mtor_git.errors import SpecError
 from mtor_git.git import Repository, refs
 from mtor_git.queue import followups
 from mtor_git.queue.protocol import RemoteView, current_run
 from mtor_git.spec.graph import find_cycle
-from mtor_git.spec.parse import Spec, parse_spec
+from mtor_git.spec.parse import Spec, valid_spec
 from mtor_git.states import TERMINAL, TaskStatus
 
 
@@ -143,10 +142,8 @@ def _prerequisites(repo: Repository, view: RemoteView, tasks_dir: str, task_id: 
     raw = git.read_blob(repo, view.head or "", path) if view.head else None
     if raw is None:
         return []
-    try:
-        return list(parse_spec(raw, path).prerequisites)
-    except SpecError:
-        return []
+    spec = valid_spec(raw, path)
+    return list(spec.prerequisites) if spec is not None else []
 
 
 def start_branch(repo: Repository, view: RemoteView, spec: Spec,

@@ -10,10 +10,10 @@ import json
 from dataclasses import dataclass
 
 from mtor_git import git
-from mtor_git.errors import GitOpError, SpecError
+from mtor_git.errors import GitOpError
 from mtor_git.git import Repository, refs
 from mtor_git.queue.protocol import RemoteView, current_run
-from mtor_git.spec.parse import Spec, is_spec_path, parse_spec
+from mtor_git.spec.parse import Spec, is_spec_path, valid_spec
 
 MAX_CHAIN = 50  # follow-ups of follow-ups: deeper chains (or a cycle) have no home
 
@@ -38,10 +38,7 @@ def spec_at(repo: Repository, view: RemoteView, tasks_dir: str, task_id: str, *,
     raw = git.read_blob(repo, view.head, path)
     if raw is None or (quick and b"continues" not in raw):
         return None
-    try:
-        return parse_spec(raw, path)
-    except SpecError:
-        return None
+    return valid_spec(raw, path)
 
 
 def is_followup(repo: Repository, view: RemoteView, tasks_dir: str, task_id: str) -> bool:
@@ -159,9 +156,8 @@ def earlier(repo: Repository, view: RemoteView, tasks_dir: str, spec: Spec) -> t
         raw = git.read_blob(repo, head, path)
         if raw is None or b"continues" not in raw:
             continue  # most specs continue nothing: skip parsing them
-        try:
-            mate = parse_spec(raw, path)
-        except SpecError:
+        mate = valid_spec(raw, path)
+        if mate is None:
             continue
         if mate.continues is not None and root_of(repo, view, tasks_dir, mate) == root:
             added = git.commit_of_path_addition(repo, head, path)

@@ -6,6 +6,7 @@ Pure: bytes in, a Spec or a SpecError listing every `path:line: field: message` 
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -137,6 +138,17 @@ def parse_spec(raw: bytes, path: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
         raise SpecError(problems)
     return Spec(id=stem_id, path=path, prompt=body,
                 sha256=hashlib.sha256(raw).hexdigest(), **fields)
+
+
+@functools.lru_cache(maxsize=4096)
+def valid_spec(raw: bytes, path: str) -> Spec | None:
+    """The spec `raw` stored at `path`, or None when it is invalid; parsed once per content:
+    the worker reads a waiting spec again every cycle, a follow-up's lane reads its mates', and
+    the same bytes always parse the same (whoever must say why reads `parse_spec`)."""
+    try:
+        return parse_spec(raw, path)
+    except SpecError:
+        return None
 
 
 def read_spec_file(path: Path, *, display: str | None = None,

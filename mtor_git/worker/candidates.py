@@ -5,17 +5,15 @@ candidate's spec asks (its profile, dependencies that have not ended)."""
 
 from __future__ import annotations
 
-import functools
 import json
 
 from loguru import logger
 
 from mtor_git import git
-from mtor_git.errors import SpecError
 from mtor_git.git import Repository, refs
 from mtor_git.queue import deps
 from mtor_git.queue.protocol import RemoteView
-from mtor_git.spec.parse import Spec, is_spec_path, is_valid_id, parse_spec
+from mtor_git.spec.parse import is_spec_path, is_valid_id, valid_spec
 
 
 def find_candidates(repo: Repository, view: RemoteView, *, tasks_dir: str, last: str | None,
@@ -55,7 +53,7 @@ def waits_for_dependencies(repo: Repository, view: RemoteView, raw: bytes, spec_
     """(the spec's id, whether it waits for dependencies that have not ended); None for an
     invalid spec. One that failed, or a cycle, does not wait: the task is claimed and rejected
     with the reason."""
-    spec = _parsed(raw, spec_path)
+    spec = valid_spec(raw, spec_path)
     if spec is None:
         return None
     gate = deps.gate(repo, view, spec, tasks_dir)
@@ -64,18 +62,10 @@ def waits_for_dependencies(repo: Repository, view: RemoteView, raw: bytes, spec_
 
 def spec_profile(raw: bytes, spec_path: str) -> str | None:
     """The profile a spec names (None when it names none or is invalid)."""
-    spec = _parsed(raw, spec_path)
+    spec = valid_spec(raw, spec_path)
     return spec.agent if spec is not None else None
 
 
-@functools.lru_cache(maxsize=4096)
-def _parsed(raw: bytes, spec_path: str) -> Spec | None:
-    """A spec parsed once per content: a backlog is read again every cycle it waits, and the
-    same bytes always parse the same (None: invalid; the task runner says why)."""
-    try:
-        return parse_spec(raw, spec_path)
-    except SpecError:
-        return None
 
 
 def _task_id(path: str) -> str:
