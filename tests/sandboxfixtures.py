@@ -17,9 +17,15 @@ def _hidden(path: Path) -> bool:
     return any(path == root or root in path.parents for root in _HIDDEN_ROOTS)
 
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
 def toolchain() -> list[str]:
-    """The interpreter prefixes (and a pyenv root) the sandbox would hide; empty elsewhere."""
-    found: list[Path] = [Path(os.path.realpath(sys.base_prefix))]
+    """The interpreter prefixes (and a pyenv root) the sandbox would hide, and this checkout
+    itself (the fake agents and the venv live in it) when it lies under a hidden root, as a
+    clone made with `mktemp -d` does; empty elsewhere."""
+    found: list[Path] = [Path(os.path.realpath(sys.base_prefix)),
+                         Path(os.path.realpath(sys.prefix)), REPO_ROOT]
     python3 = shutil.which("python3")
     if python3:
         real = Path(os.path.realpath(python3))
