@@ -4,16 +4,18 @@ and sees nothing of the worker's places."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 from anthropic_stub import AnthropicStub, TextTurn, write_file
+from clifixtures import install_dir
 from runner_fixtures import git_worktree
 from test_claude_real import CLAUDE, claude_environ
 
 from mtor_git.agent.profiles import BUILTIN
 from mtor_git.agent.reports import parse_report
-from mtor_git.agent.sandbox import Sandbox, find_bwrap, worker_hides
+from mtor_git.agent.sandbox import Sandbox, SandboxPath, find_bwrap, worker_hides
 from mtor_git.agent.spawn import RunRequest, run_attempt
 
 BWRAP = find_bwrap()
@@ -31,9 +33,12 @@ def sandboxed(tmp_path: Path) -> Sandbox:
 
 
 def request(tmp_path: Path, stub: AnthropicStub, worktree: Path) -> RunRequest:
-    # The builtin profile as it is: the CLI (node, in /usr/bin here) is visible without
-    # sandbox_paths; a CLI installed under a home would be declared there.
-    return RunRequest(BUILTIN["claude"], "Write the notes.", worktree, timeout=120.0,
+    # The builtin profile, with the CLI's install dir declared, as a user whose CLI lies under a
+    # folder the sandbox hides (this checkout, when cloned into /tmp) declares it.
+    assert CLAUDE is not None
+    profile = dataclasses.replace(BUILTIN["claude"],
+                                  sandbox_paths=(SandboxPath(Path(install_dir(CLAUDE))),))
+    return RunRequest(profile, "Write the notes.", worktree, timeout=120.0,
                       environ=claude_environ(tmp_path / "home", stub),
                       sandbox=sandboxed(tmp_path))
 
