@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from daemonfixtures import DAEMON_ENV, FAKE_AGENT, Site, mtor, site, spec, wait_for
 from gitfixtures import git
+from sandboxfixtures import with_toolchain
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,8 @@ CHAIN = {"a": spec("Step a.\n", title="a"),
 def config(s: Site, name: str, **kw: Any) -> Path:
     path = s.config(name, **kw)
     data = json.loads(path.read_text())
-    data["agents"]["fails"] = {"command": [str(FAKE_AGENT), "401"], "report": "claude-json"}
+    data["agents"]["fails"] = with_toolchain({"command": [str(FAKE_AGENT), "401"],
+                                              "report": "claude-json"})
     path.write_text(json.dumps(data))
     return path
 

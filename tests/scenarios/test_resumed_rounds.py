@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from daemonfixtures import TESTS, Site, site, spec
+from sandboxfixtures import with_toolchain
 
 pytestmark = pytest.mark.slow
 FIXING = TESTS / "fake_agents" / "fixing_agent.py"
@@ -22,10 +23,10 @@ def config(s: Site) -> Path:
     logs = s.root / "agent-log"  # its own folder: the sandbox never shows one holding the
     logs.mkdir(exist_ok=True)     # worker's places (s.root holds the workers' dirs)
     for name, resume in (("resumer", ["--resume", "{session_id}"]), ("fresh", [])):
-        data["agents"][name] = {"command": [str(FIXING), "--fixes"], "report": "claude-json",
-                                "env": {"PROMPT_LOG": str(logs / "prompts.log")},
-                                "resume_args": resume,
-                                "sandbox_paths": [{"path": str(logs), "mode": "rw"}]}
+        data["agents"][name] = with_toolchain(
+            {"command": [str(FIXING), "--fixes"], "report": "claude-json",
+             "env": {"PROMPT_LOG": str(logs / "prompts.log")}, "resume_args": resume,
+             "sandbox_paths": [{"path": str(logs), "mode": "rw"}]})
     path.write_text(json.dumps(data))
     return path
 

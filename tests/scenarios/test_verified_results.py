@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from daemonfixtures import TESTS, Site, site, spec
 from gitfixtures import git
+from sandboxfixtures import with_toolchain
 
 pytestmark = pytest.mark.slow
 FIXING = TESTS / "fake_agents" / "fixing_agent.py"
@@ -28,6 +29,8 @@ def config(s: Site, repo_extra: dict[str, Any] | None = None) -> Path:
                                   "env": {"PROMPT_LOG": log}}
     data["agents"]["fixer"]["sandbox_paths"] = [{"path": str(logs), "mode": "rw"}]
     data["agents"]["stubborn"]["sandbox_paths"] = [{"path": str(logs), "mode": "rw"}]
+    for name in ("fixer", "stubborn"):  # the fake agent itself may lie under a hidden folder
+        data["agents"][name] = with_toolchain(data["agents"][name])
     data["repos"][0].update(repo_extra or {})
     path.write_text(json.dumps(data))
     return path
