@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sandboxfixtures import TOOLCHAIN
 
 from mtor_git.agent.sandbox import (
     Sandbox,
@@ -32,6 +33,8 @@ pytestmark = pytest.mark.skipif(BWRAP is None, reason="bubblewrap is not install
 CANARY = "canary-7f3a9c1e55d04b2b"
 # This interpreter may live under a hidden home (pyenv in /root): the profile declares it.
 PYTHON = SandboxPath(Path(os.path.realpath(sys.base_prefix)))
+# ... and this checkout with its venv, when it lies under a folder the sandbox hides (/tmp).
+SHOWN = (PYTHON, *(SandboxPath(Path(p)) for p in TOOLCHAIN if Path(p) != PYTHON.path))
 
 PROBE = r"""
 import json, os, sys
@@ -103,7 +106,7 @@ class Layout:
 
     def spec(self, *, paths: tuple[SandboxPath, ...] = (), **kw: object) -> SandboxSpec:
         return plan(self.sandbox(), cwd=self.mine, environ={"HOME": str(self.home)},
-                    paths=(PYTHON, *paths), **kw)  # type: ignore[arg-type]
+                    paths=(*SHOWN, *paths), **kw)  # type: ignore[arg-type]
 
 
 def run_in(spec: SandboxSpec, command: list[str], *, env: dict[str, str] | None = None,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from runner_fixtures import base_environ, fake_profile, fake_state, git_worktree
+from sandboxfixtures import TOOLCHAIN
 
 from mtor_git.agent.profiles import AgentProfile
 from mtor_git.agent.sandbox import Sandbox, SandboxPath, find_bwrap, worker_hides
@@ -21,6 +22,8 @@ BWRAP = find_bwrap()
 pytestmark = pytest.mark.skipif(BWRAP is None, reason="bubblewrap is not installed")
 # The interpreter of the fake agents may live under a hidden home (pyenv in /root).
 PYTHON = SandboxPath(Path(os.path.realpath(sys.base_prefix)))
+# ... and this checkout with its venv, when it lies under a folder the sandbox hides (/tmp).
+SHOWN = (PYTHON, *(SandboxPath(Path(p)) for p in TOOLCHAIN if Path(p) != PYTHON.path))
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ def request(tmp_path: Path, profile: AgentProfile, cwd: Path, **kw: object) -> R
 
 
 def fake(mode: str, *args: str, **changes: object) -> AgentProfile:
-    fields: dict[str, object] = {"sandbox_paths": (PYTHON,), **changes}
+    fields: dict[str, object] = {"sandbox_paths": SHOWN, **changes}
     return fake_profile(mode, *args, **fields)  # type: ignore[arg-type]
 
 
@@ -106,7 +109,7 @@ def test_sigterm_reaches_the_agent_first(tmp_path: Path, wt: Path) -> None:
                       "signal.signal(signal.SIGTERM, bye)\n"
                       "time.sleep(60)\n")
     profile = AgentProfile(name="graceful", command=(sys.executable, str(script)),
-                           sandbox_paths=(PYTHON,))
+                           sandbox_paths=SHOWN)
     run = run_attempt(request(tmp_path, profile, wt, timeout=1.0, kill_grace=5.0))
     assert run.stopped_by == "timeout" and run.exit_code == 3
     assert (wt / "bye.txt").read_text() == "term"

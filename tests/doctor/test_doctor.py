@@ -20,6 +20,7 @@ import pytest
 from gitfixtures import GitDaemon, git, install_hook, make_bare_remote
 from hypothesis import given
 from hypothesis import strategies as st
+from sandboxfixtures import with_toolchain
 
 from mtor_git.config.load import load_config
 from mtor_git.doctor.run import DoctorOptions, DoctorReport, run_doctor
@@ -55,8 +56,8 @@ def write_config(tmp_path: Path, *, agents: dict[str, Any] | None = None,
 
 
 def agent(mode: str, *, binary: Path | str = VERSIONED, **extra: Any) -> dict[str, Any]:
-    return {"command": [str(binary), mode], "report": "claude-json", "requires_env": [VAR],
-            **extra}
+    return with_toolchain({"command": [str(binary), mode], "report": "claude-json",
+                           "requires_env": [VAR], **extra})
 
 
 def write_env(tmp_path: Path, *lines: str) -> Path:

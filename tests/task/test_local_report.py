@@ -11,6 +11,7 @@ from pathlib import Path
 
 from daemonfixtures import DAEMON_ENV, FAKE_AGENT, site, spec
 from gitfixtures import git, make_bare_remote, user_clone
+from sandboxfixtures import with_toolchain
 
 
 def _config(tmp_path: Path) -> Path:
@@ -19,7 +20,8 @@ def _config(tmp_path: Path) -> Path:
         "worker_id": "local", "workspace": str(tmp_path / "ws"),
         "state_dir": str(tmp_path / "state"), "runtime_dir": str(tmp_path / "run"),
         "repos": [{"url": str(tmp_path / "remote.git")}], "default_agent": "fake",
-        "agents": {"fake": {"command": [str(FAKE_AGENT), "success"], "report": "claude-json"}},
+        "agents": {"fake": with_toolchain({"command": [str(FAKE_AGENT), "success"],
+                                           "report": "claude-json"})},
         "retry": {"min_model_call": "0s"}, "log": {"file": "none"}}))
     return config
 

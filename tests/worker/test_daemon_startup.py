@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from gitfixtures import make_bare_remote
+from sandboxfixtures import with_toolchain
 
 from mtor_git.config.envfile import parse_env_file
 
@@ -32,8 +33,8 @@ START_LIMIT = 2.0  # seconds: the acceptance bound for refusing to start
 
 def write_config(tmp_path: Path, *, agent: dict[str, Any] | None = None) -> Path:
     remote = make_bare_remote(tmp_path / "remote.git")
-    profile = agent or {"command": [str(AGENT), "success"], "report": "claude-json",
-                        "requires_env": [VAR]}
+    profile = with_toolchain(agent or {"command": [str(AGENT), "success"],
+                                       "report": "claude-json", "requires_env": [VAR]})
     data = {"worker_id": "startup-test", "workspace": str(tmp_path / "ws"),
             "state_dir": str(tmp_path / "state"), "runtime_dir": str(tmp_path / "run"),
             "poll_interval": "1s", "repos": [{"url": str(remote)}], "agents": {"fake": profile},
