@@ -1,12 +1,15 @@
-"""Figures for finished work (issue 14): with N finished tasks on the remote (a spec in tasks/ and
-a branch `mtor/<id>` holding a worker-written result each), the idle poll, the detection of one
-new spec, the per-task overhead and `mtor-git status` (warm, CLI), each next to its figure with
-no finished task measured in the same run; against a real `git daemon` on loopback.
+"""Figures for finished work (issue 14): with N finished tasks on the remote (a spec in tasks/, a
+run in the done index, and either a branch `mtor/<id>` holding the result, every pull request
+still open, or the result merged into main and its branch deleted), the idle poll, the
+detection of one new spec, the per-task overhead and `mtor-git status` (warm, CLI), each next
+to its figure with no finished task measured in the same run; against a real `git daemon` on
+loopback.
 
 The remote is built with one `git fast-import` stream (one commit per result, all on one shared
 spec commit) and packed refs, not by running N tasks.
 
-    PYTHONPATH=. python bench/finished_bench.py [--sizes 0,1000,5000] [--runs 5]
+    PYTHONPATH=. python bench/finished_bench.py [--sizes 0,1000,5000] [--shapes open,merged]
+        [--runs 5]
 
 Prints each figure and its goal as a ratio; asserts nothing.
 """
@@ -32,25 +35,46 @@ from loguru import logger  # noqa: E402
 
 from mtor_git import git as gitops  # noqa: E402
 from mtor_git.config.load import load_config  # noqa: E402
+from mtor_git.git import refs  # noqa: E402
+from mtor_git.queue import done  # noqa: E402
 from mtor_git.worker.cycle import Worker  # noqa: E402
 
+SHAPES = ("open", "merged")
 
-def finish(s: Site, count: int) -> None:
-    """`count` finished tasks: their specs on main, a result branch each; the user pulls."""
+
+def finish(s: Site, count: int, shape: str = "open") -> None:
+    """`count` finished tasks as today's workers leave them: their specs on main and each run in
+    the done index `refs/mtor/done`; `open`: a result branch each (every pull request still
+    open), `merged`: each result merged into main and its branch deleted (a forge's "delete
+    branch on merge"). The user pulls."""
     if not count:
         return
     head = git("rev-parse", "main", cwd=s.remote)
     who = f"{USER_NAME} <{USER_EMAIL}> 1700000000 +0000"
+    ids = [f"f{i:05d}" for i in range(count)]
+    results = {tid: json.dumps({"task": {"id": tid}, "run": 1, "status": "succeeded",
+                                "attempts": [{}]}).encode() for tid in ids}
     out = [f"commit refs/heads/main\ncommitter {who}\ndata 8\nfinished\nfrom {head}\n".encode()]
-    out += [_inline(f"tasks/f{i:05d}.md", spec()) for i in range(count)]
+    out += [_inline(f"tasks/{tid}.md", spec()) for tid in ids]
+    if shape == "merged":
+        out += [_inline(f"results/{tid}.json", results[tid]) for tid in ids]
     out.append(b"\n")
-    for i in range(count):
-        tid = f"f{i:05d}"
-        result = json.dumps({"task": {"id": tid}, "run": 1, "status": "success"}).encode()
-        out.append(f"commit refs/heads/mtor/{tid}\ncommitter {who}\ndata 6\nresult\n"
-                   f"from refs/heads/main\n".encode() + _inline(f"results/{tid}.json", result)
-                   + b"\n")
+    if shape == "open":
+        for tid in ids:
+            out.append(f"commit refs/heads/mtor/{tid}\ncommitter {who}\ndata 6\nresult\n"
+                       f"from refs/heads/main\n".encode()
+                       + _inline(f"results/{tid}.json", results[tid]) + b"\n")
     fast_import(s.remote, b"".join(out))
+    tips = dict(line.split() for line in git(
+        "for-each-ref", "--format=%(refname:lstrip=3) %(objectname)", "refs/heads/mtor/",
+        cwd=s.remote).splitlines())
+    main = git("rev-parse", "main", cwd=s.remote)
+    runs = [done.DoneRun.from_result(tid, 1, f"mtor/{tid}" if shape == "open" else "main",
+                                     tips.get(tid, main), json.loads(results[tid]))
+            for tid in ids]
+    index = [f"commit {refs.DONE_REF}\ncommitter {who}\ndata 5\ndone\n".encode()]
+    index += [_inline(name, data) for name, data in sorted(done.buckets(runs).items())]
+    fast_import(s.remote, b"".join(index) + b"\n")
     git("pack-refs", "--all", cwd=s.remote)
     git("pull", "--quiet", "--no-rebase", "origin", "main", cwd=s.user)
 
@@ -68,10 +92,10 @@ def median_ms(fn: object, runs: int) -> float:
     return statistics.median(times) * 1000
 
 
-def measure(size: int, runs: int) -> dict[str, float]:
+def measure(size: int, runs: int, shape: str = "open") -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp, site(Path(tmp)) as s:
         t0 = time.perf_counter()
-        finish(s, size)
+        finish(s, size, shape)
         built = time.perf_counter() - t0
         worker = Worker(load_config(s.config("w1", max_parallel=1, poll_interval="1h")),
                         os.environ)
@@ -157,22 +181,29 @@ def status_warm(s: Site, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="0,1000,5000")
+    parser.add_argument("--shapes", default=",".join(SHAPES),
+                        help="open: every result branch kept; merged: merged and deleted")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     logger.remove()
     sizes = [int(n) for n in args.sizes.split(",")]
+    shapes = [s for s in args.shapes.split(",") if s]
     base: dict[str, float] | None = None
-    for size in sizes:
-        f = measure(size, args.runs)
-        base = base or f
-        print(f"finished {size:>5} (remote refs {f['refs']:.0f}, built in {f['build']:.0f} ms, "
-              f"worker cold start {f['cold']:.0f} ms)")
-        for key, what in (("idle", "idle poll"), ("detect", "detect one new spec"),
-                          ("overhead", "per-task overhead"), ("status", "status (warm, CLI)")):
-            print(f"  {what:22} {f[key]:8.1f} ms  {f[key] / base[key]:5.2f}x the 0-finished "
-                  f"figure (goal <= 1.5x)")
-        print(f"  pygit2 floor (fetch, claim push, result push) {f['floor']:.1f} ms: overhead "
-              f"{f['overhead'] / f['floor']:.2f}x the floor (goal <= 1.1x)")
+    for shape in shapes:
+        for size in sizes:
+            if base is not None and size == 0:
+                continue  # one 0-finished figure serves every shape
+            f = measure(size, args.runs, shape)
+            base = base or f
+            print(f"finished {size:>5} {shape if size else '':6} (remote refs {f['refs']:.0f}, "
+                  f"built in {f['build']:.0f} ms, worker cold start {f['cold']:.0f} ms)")
+            for key, what in (("idle", "idle poll"), ("detect", "detect one new spec"),
+                              ("overhead", "per-task overhead"),
+                              ("status", "status (warm, CLI)")):
+                print(f"  {what:22} {f[key]:8.1f} ms  {f[key] / base[key]:5.2f}x the "
+                      f"0-finished figure (goal <= 1.5x)")
+            print(f"  pygit2 floor (fetch, claim push, result push) {f['floor']:.1f} ms: "
+                  f"overhead {f['overhead'] / f['floor']:.2f}x the floor (goal <= 1.1x)")
 
 
 if __name__ == "__main__":

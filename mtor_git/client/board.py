@@ -20,7 +20,8 @@ from mtor_git.errors import UsageError
 from mtor_git.git import Repository, refs
 from mtor_git.queue import deps, followups
 from mtor_git.queue.claims import CLAIM_FILE, Claim, ClaimPhase
-from mtor_git.queue.protocol import RemoteView, read_claim, requested_run, run_to_do
+from mtor_git.queue.done import DoneRun
+from mtor_git.queue.protocol import RemoteView, index, read_claim, requested_run, run_to_do
 from mtor_git.spec.parse import is_valid_id, valid_spec
 from mtor_git.states import TERMINAL as TERMINAL
 from mtor_git.states import BoardState, TaskStatus
@@ -167,32 +168,35 @@ def task_ids(snap: Snapshot) -> set[str]:
     ids: set[str] = set(snap.spec_ids) | set(snap.merged_ids)
     for prefix in (refs.CLAIM_PREFIX, refs.RETRY_PREFIX, refs.CANCEL_PREFIX):
         ids.update(view.ids_with(prefix))
-    ids.update(runs_of_all(view))
+    ids.update(runs_of_all(snap))
     return ids
 
 
-def runs_of_all(view: RemoteView) -> dict[str, set[int]]:
-    """id -> runs with a result branch (mtor/<id> is run 1, mtor/<id>-r<N> run N)."""
+def runs_of_all(snap: Snapshot) -> dict[str, set[int]]:
+    """id -> runs that ended: with a result branch (mtor/<id> is run 1, mtor/<id>-r<N> run N)
+    or recorded in the done index (their branches since merged or deleted)."""
     found: dict[str, set[int]] = {}
-    for rest in view.ids_with(refs.HEADS + refs.BRANCH_PREFIX):
+    for rest in snap.view.ids_with(refs.HEADS + refs.BRANCH_PREFIX):
         m = _RUN_RE.match(rest)
         # Ids may not end in -r<N> (spec.RESERVED_SUFFIX): such a branch is always a later run.
         task_id, run = (m["id"], int(m["run"])) if m else (rest, 1)
         found.setdefault(task_id, set()).add(run)
+    for done in index(snap.repo, snap.view):
+        found.setdefault(done.task_id, set()).add(done.run)
     return found
 
 
 def board(snap: Snapshot, *, now: float | None = None) -> list[TaskState]:
     """Every task's state, sorted by id."""
     at = time.time() if now is None else now
-    runs = runs_of_all(snap.view)
+    runs = runs_of_all(snap)
     return [_state(snap, task_id, runs.get(task_id, set()), task_id in snap.spec_ids, at)
             for task_id in sorted(task_ids(snap))]
 
 
 def task_state(snap: Snapshot, task_id: str, *, now: float | None = None) -> TaskState:
     at = time.time() if now is None else now
-    runs = runs_of_all(snap.view).get(task_id, set())
+    runs = runs_of_all(snap).get(task_id, set())
     return _state(snap, task_id, runs, task_id in snap.spec_ids, at)
 
 
@@ -342,6 +346,11 @@ def read_result_md(snap: Snapshot, task_id: str, run: int) -> str | None:
 
 
 def read_summary(snap: Snapshot, task_id: str, run: int) -> ResultSummary | None:
+    """What `status` shows of run `run`'s result: from the done index when it records the run
+    (no result file read), else from the result file."""
+    recorded = index(snap.repo, snap.view).get(task_id, run)
+    if recorded is not None:
+        return _indexed(recorded)
     data = read_result(snap, task_id, run)
     if data is None:
         source = result_source(snap, task_id, run)
@@ -376,6 +385,20 @@ def summarize(data: Mapping[str, Any], where: str) -> ResultSummary:
         title=_str_or_none(task.get("title")) if task else None,
         head_commit=_str_or_none(data.get("head_commit")),
         where=where)
+
+
+def _indexed(done: DoneRun) -> ResultSummary:
+    got = done.summary
+    duration, attempts = got.get("duration"), got.get("attempts")
+    return ResultSummary(
+        status=str(got.get("status") or "unknown"), model_invoked=_tri(got.get("model_invoked")),
+        finished_at=_str_or_none(got.get("finished_at")),
+        duration=float(duration) if isinstance(duration, int | float) else None,
+        attempts=attempts if isinstance(attempts, int) else 0,
+        failure_kind=_str_or_none(got.get("failure_kind")),
+        failure_message=_str_or_none(got.get("failure_message")),
+        title=_str_or_none(got.get("title")), head_commit=_str_or_none(got.get("head_commit")),
+        where=done.branch)
 
 
 def _tri(value: object) -> bool | None:

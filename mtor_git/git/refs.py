@@ -10,9 +10,12 @@ RESULTS_DIR = "results"
 HEADS = "refs/heads/"
 MTOR_REFS = "refs/mtor/"
 DOCTOR_PREFIX = "refs/mtor/doctor/"  # doctor's scratch pushes, deleted at once
+DONE_REF = "refs/mtor/done"  # the index of finished runs (queue/done.py)
+DONE_TRACKING = "refs/remotes/origin-mtor/done"  # where a worker's clone fetches it
 # Local to a clone, never pushed:
 LOCAL_CLAIM_PREFIX = "refs/mtor-local/claims/"  # the last claim commit this worker pushed
 QUARANTINE_PREFIX = "refs/mtor-local/quarantine/"  # a result withheld for a secret in its diff
+LOCAL_DONE_REF = "refs/mtor-local/done"  # the last index commit this clone wrote
 MIRROR_NAMESPACE = "refs/mtor-remote/"  # a user's mirror of a remote's mtor refs (client/board)
 
 
@@ -43,6 +46,18 @@ def cancel_ref(task_id: str) -> str:
 def branch(task_id: str, run: int = 1) -> str:
     """Run 1 of a task lives on mtor/<id>; run N (after `mtor-git retry`) on mtor/<id>-r<N>."""
     return f"{BRANCH_PREFIX}{task_id}" if run == 1 else f"{BRANCH_PREFIX}{task_id}-r{run}"
+
+
+def task_of_branch(name: str) -> tuple[str, int] | None:
+    """(task id, run) of a result branch name `mtor/<id>` or `mtor/<id>-r<N>` (ids never end in
+    `-r<N>`), None for any other name."""
+    if not name.startswith(BRANCH_PREFIX):
+        return None
+    rest = name[len(BRANCH_PREFIX):]
+    stem, sep, number = rest.rpartition("-r")
+    if sep and stem and number.isdigit() and number[0] != "0":
+        return stem, int(number)
+    return rest, 1
 
 
 def branch_ref(task_id: str, run: int = 1) -> str:

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -313,31 +313,43 @@ def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
 
 
 def fetch_moved(repo: pygit2.Repository, advertised: Mapping[str, str],
-                previous: Mapping[str, str] | None) -> FetchOutcome | None:
+                previous: Mapping[str, str] | None, *,
+                recorded: Callable[[str, str], bool] | None = None) -> FetchOutcome | None:
     """A worker cycle's fetch, given the remote's refs (`advertised`, from the ls-remote the
     cycle made) and those of the last fetched cycle (`previous`; None: a first cycle).
 
     Every branch but the result branches `mtor/<id>`, and refs/mtor/*, are fetched as always.
-    A result branch's objects are fetched once, when it appears or moves (every one on a first
-    cycle), and its tracking ref is dropped at once: the worker reads a result by the oid the
-    remote advertises, and libgit2 offers every local ref in each fetch's negotiation (with
-    5,000 finished tasks, a fetch cost ~0.2 s more for them). Tracking refs of branches the
-    remote no longer has are pruned here too (libgit2 prunes only under a pattern refspec).
-    None when nothing needed fetching."""
-    specs = [f"+{ref}:{TRACKING_PREFIX}{ref[len(_HEADS):]}" for ref, oid in advertised.items()
-             if ref.startswith(_HEADS) and (not ref.startswith(_RESULT_HEADS)
-                                            or (previous is not None
-                                                and previous.get(ref) != oid))]
-    if previous is None:
-        specs.append(f"+{_RESULT_HEADS}*:{TRACKING_PREFIX}{_RESULT_HEADS[len(_HEADS):]}*")
+    A result branch's objects are fetched once, when it appears or moves, unless `recorded`
+    (asked after the first fetch, so it may read the done index just fetched) says the worker
+    needs none of them (the done index records that run at that commit); its tracking ref is
+    dropped at once: the worker reads a result by the oid the remote advertises, and libgit2
+    offers every local ref in each fetch's negotiation. Tracking refs of branches the remote no
+    longer has are pruned here too (libgit2 prunes only under a pattern refspec). None when
+    nothing needed fetching."""
+    specs = [f"+{ref}:{TRACKING_PREFIX}{ref[len(_HEADS):]}" for ref in advertised
+             if ref.startswith(_HEADS) and not ref.startswith(_RESULT_HEADS)]
     others = {r: o for r, o in advertised.items() if not r.startswith(_HEADS)}
     moved = previous is None or others != {r: o for r, o in previous.items()
                                            if not r.startswith(_HEADS)}
     outcome = None
     if moved or not all(_unchanged(repo, spec, advertised) for spec in specs):
         outcome = fetch(repo, refspecs=[*specs, FETCH_REFSPECS[1]])
+    results = [ref for ref, oid in advertised.items()
+               if ref.startswith(_RESULT_HEADS) and not _known(repo, oid)
+               and (previous is None or previous.get(ref) != oid)
+               and not (recorded is not None and recorded(ref, oid))]
+    if results:
+        wanted = ([f"+{_RESULT_HEADS}*:{_RESULT_TRACKING}*"] if len(results) > _MANY_RESULTS
+                  else [f"+{ref}:{_RESULT_TRACKING}{ref[len(_RESULT_HEADS):]}" for ref in results])
+        more = fetch(repo, refspecs=wanted)
+        outcome = more if outcome is None else FetchOutcome(
+            outcome.updates + more.updates, outcome.received_objects + more.received_objects,
+            outcome.received_bytes + more.received_bytes)
     _drop_tracking(repo, advertised)
     return outcome
+
+
+_MANY_RESULTS = 64  # more result branches to fetch than this: one pattern refspec for all
 
 
 _HEADS = "refs/heads/"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from mtor_git import git
 from mtor_git.git import Repository, refs
 from mtor_git.queue import followups
-from mtor_git.queue.protocol import RemoteView, current_run
+from mtor_git.queue.protocol import RemoteView, current_run, index
 from mtor_git.spec.graph import find_cycle
 from mtor_git.spec.parse import Spec, valid_spec
 from mtor_git.states import TERMINAL, TaskStatus
@@ -64,7 +64,7 @@ def exists(repo: Repository, view: RemoteView, task_id: str, tasks_dir: str) -> 
             or git.read_blob(repo, view.head, refs.result_json(task_id)) is not None):
         return True
     own = (refs.branch_ref(task_id), f"{refs.branch_ref(task_id)}-r")
-    return view.claim_oid(task_id) is not None or any(
+    return view.claim_oid(task_id) is not None or bool(index(repo, view).runs(task_id)) or any(
         ref == own[0] or ref.startswith(own[1]) for ref in view.refs)
 
 
@@ -74,6 +74,10 @@ def ended(repo: Repository, view: RemoteView, task_id: str,
     its branch (a follow-up's: on the branch it continues; or merged into the watched branch);
     None while it has not ended."""
     run = current_run(repo, view, task_id)
+    recorded = index(repo, view).get(task_id, run)
+    if recorded is not None:
+        status = recorded.summary.get("status")
+        return TaskStatus(status) if status in TERMINAL else TaskStatus.FAILED
     oid = view.refs.get(refs.branch_ref(task_id, run))
     for rev in (oid, followups.landed(repo, view, tasks_dir, task_id, run), view.head):
         if rev is None:

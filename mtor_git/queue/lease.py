@@ -24,6 +24,7 @@ from mtor_git.queue import claims, protocol
 from mtor_git.queue.claims import Claim, ClaimPhase
 
 PROGRESS_EVERY = 3.0  # seconds: the most often a changed progress reading is pushed
+RUNNING_MARK_DELAY = 1.0  # seconds an agent runs before its claim says `running`
 
 
 class ClaimKeeper:
@@ -31,7 +32,8 @@ class ClaimKeeper:
 
     def __init__(self, repo_factory: Callable[[], Repository], branch: str, claim: Claim,
                  oid: str, *, lease: float, interval: float, author: tuple[str, str],
-                 progress_every: float = PROGRESS_EVERY) -> None:
+                 progress_every: float = PROGRESS_EVERY,
+                 running_mark_delay: float = RUNNING_MARK_DELAY) -> None:
         self._repo_factory = repo_factory
         self._branch = branch
         self.claim, self.oid = claim, oid
@@ -45,6 +47,7 @@ class ClaimKeeper:
         # The agent's latest progress reading, pushed with the next renewal; a changed one
         # brings that renewal forward, to at most one push every `progress_every` seconds.
         self._progress_every = max(min(progress_every, interval), 0.1)
+        self._running_mark_delay = running_mark_delay
         self._progress: dict[str, Any] | None = None
         self._progress_pushed: dict[str, Any] | None = None
 
@@ -124,10 +127,14 @@ class ClaimKeeper:
         self._refused = True
 
     def mark_running_soon(self) -> None:
-        """Renew the claim with attempt 1, so readers see `running`, beside the agent's start
-        rather than before it (a push costs ~100 ms over git://); a failure here is harmless."""
+        """Renew the claim with attempt 1, so readers see `running`, once the agent has run for
+        RUNNING_MARK_DELAY: an agent done sooner is never marked (its result is the news), and
+        its publication never waits behind the mark's push (~100 ms over git://); a failure
+        here is harmless."""
 
         def mark() -> None:
+            if self._stop.wait(self._running_mark_delay):
+                return  # the agent ended first: publishing or released, nothing to mark
             try:
                 self.beat(attempt=1)
             except GitOpError as exc:

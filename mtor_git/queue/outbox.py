@@ -8,14 +8,14 @@ import dataclasses
 import json
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
 from loguru import logger
 
 from mtor_git import faults, git
 from mtor_git.errors import GitOpError, PushRejected
 from mtor_git.git import Repository, refs
-from mtor_git.queue import claims, protocol
+from mtor_git.queue import claims, done, protocol
 from mtor_git.queue.state import OutboxEntry, RepoState
 
 REFUSAL_FIRST_WAIT = 30.0
@@ -27,13 +27,14 @@ Probe = Callable[[Repository, OutboxEntry], bool | None]
 
 
 def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
-            release: Callable[[str], object] | None = None,
+            release: Callable[[OutboxEntry], object] | None = None,
             probe: Probe | None = None) -> bool:
     """Push one outbox entry; True when it is on the remote (and the outbox entry is gone).
 
-    The claim is deleted afterwards, by `release(task_id)` when given (the worker does it off
-    the task's slot: a push costs ~50 ms over git://, and a claim left beside a published
-    result is harmless and swept by a later cycle). When the result is refused, `probe` (a
+    Afterwards the run is recorded in the done index and the claim deleted, in one push
+    (`finish`), by `release(entry)` when given (the worker does it off the task's slot, batched:
+    a push costs ~50 ms over git://, and a claim left beside a published result is harmless and
+    swept by a later cycle). When the result is refused, `probe` (a
     renewal of our claim as `publishing`) tells a remote refusing every push (the entry is
     `blocked`: probed every cycle) from one refusing only this branch (a doubling wait)."""
     ref = refs.HEADS + entry.branch  # a follow-up's: the branch it continues (fast-forward)
@@ -69,9 +70,9 @@ def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
     faults.point("after_push")
     state.drop_outbox(entry.task_id, entry.run)
     if release is None:
-        protocol.delete_claim(repo, entry.task_id)
+        finish(repo, [entry])
     else:
-        release(entry.task_id)
+        release(entry)
     logger.info("published {} ({}) to {}", entry.task_id, entry.status, entry.branch)
     return True
 
@@ -145,7 +146,8 @@ def adopt(repo: Repository, state: RepoState, view: protocol.RemoteView, me: str
     for task_id in sorted(view.ids_with(refs.CLAIM_PREFIX)):
         claim = protocol.read_claim(repo, view.claim_oid(task_id) or "")
         if (claim is None or not claims.is_orphan_of(claim, me)
-                or (task_id, claim.run) in queued or view.done(task_id, claim.run)):
+                or (task_id, claim.run) in queued
+                or protocol.is_done(repo, view, task_id, claim.run)):
             continue
         ref = refs.branch_ref(task_id, claim.run)
         tip = git.resolve(repo, ref)
@@ -174,7 +176,7 @@ def _settle_refusal(repo: Repository, state: RepoState, entry: OutboxEntry,
         return False
     if remote == entry.commit:
         state.drop_outbox(entry.task_id, entry.run)  # an earlier push landed after all
-        protocol.delete_claim(repo, entry.task_id)
+        finish(repo, [entry])
         return True
     if remote is not None and is_followup(entry):
         _give_up(repo, state, entry, f"{entry.branch} moved to {remote[:12]} while it ran")
@@ -216,6 +218,32 @@ def _keep(state: RepoState, entry: OutboxEntry, why: str, *, refused: bool = Fal
         "refused" if refused else "failed", why, f"{wait:.0f}s" if wait else "the next cycle")
     state.put_outbox(dataclasses.replace(entry, tries=tries, last_error=why[:500],
                                          next_try_at=time.time() + wait if refused else 0.0))
+
+
+def finish(repo: Repository, entries: Sequence[OutboxEntry], *, claims_too: Iterable[str] = (),
+           author: tuple[str, str] | None = None) -> bool:
+    """After `entries` landed: record their runs in the done index and delete their claims (and
+    those of `claims_too`, done tasks' leftovers), in one push: the claims guard nothing now.
+    True when the index holds every run."""
+    runs = [r for r in (done_run(repo, e.task_id, e.run, e.branch, e.commit) for e in entries)
+            if r is not None]
+    gone = sorted({e.task_id for e in entries} | set(claims_too))
+    return done.record(repo, runs, also=[f":{refs.claim_ref(t)}" for t in gone], author=author)
+
+
+def done_run(repo: Repository, task_id: str, run: int, branch: str,
+             commit: str) -> done.DoneRun | None:
+    """The done index's entry of a result at `commit` (None when it holds no readable one)."""
+    raw = git.read_blob(repo, commit, refs.result_json(task_id))
+    try:
+        data = json.loads(raw) if raw is not None else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        logger.warning("{} run {}: no readable result at {}; not recorded as done", task_id,
+                       run, commit[:12])
+        return None
+    return done.DoneRun.from_result(task_id, run, branch, commit, data)
 
 
 def new_entry(task_id: str, run: int, commit: str, status: str,

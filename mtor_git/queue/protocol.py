@@ -4,7 +4,7 @@ asked to retry or cancel), and the claim operations, each a single atomic push."
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from threading import Event
 
@@ -13,6 +13,7 @@ from loguru import logger
 from mtor_git import git
 from mtor_git.errors import GitOpError, PushRejected
 from mtor_git.git import Repository, refs
+from mtor_git.queue import done as done_index
 from mtor_git.queue.claims import CLAIM_FILE, Claim
 
 
@@ -37,10 +38,35 @@ class RemoteView:
         return refs.cancel_ref(task_id) in self.refs
 
     def done(self, task_id: str, run: int) -> bool:
+        """Whether run `run`'s branch is on the remote (see `is_done` for the whole answer)."""
         return refs.branch_ref(task_id, run) in self.refs
 
     def ids_with(self, prefix: str) -> set[str]:
         return {ref[len(prefix):] for ref in self.refs if ref.startswith(prefix)}
+
+
+def index(repo: Repository, view: RemoteView) -> done_index.DoneIndex:
+    """The done index the view shows (empty when there is none, or it is not fetched yet)."""
+    return done_index.at(repo, view.refs.get(refs.DONE_REF))
+
+
+def is_done(repo: Repository, view: RemoteView, task_id: str, run: int) -> bool:
+    """Run `run` ended: its branch is on the remote, or the done index records it (its branch
+    may since have been merged or deleted: a deleted one is never run again)."""
+    return view.done(task_id, run) or index(repo, view).has(task_id, run)
+
+
+def recorded_at_tip(repo: Repository, view: RemoteView) -> Callable[[str, str], bool]:
+    """For git.fetch_moved: whether result branch `ref` at `oid` needs no fetch, the done index
+    recording its run at exactly that commit (read when first asked: after the fetch that
+    brought the index)."""
+
+    def recorded(ref: str, oid: str) -> bool:
+        parsed = refs.task_of_branch(ref.removeprefix(refs.HEADS))
+        found = index(repo, view).get(*parsed) if parsed is not None else None
+        return found is not None and found.commit == oid
+
+    return recorded
 
 
 def read_view(repo: Repository, branch: str) -> RemoteView:
@@ -116,9 +142,13 @@ def holds_result(repo: Repository, oid: str, task_id: str) -> bool:
 def run_to_do(repo: Repository, view: RemoteView, task_id: str, requested: int) -> int:
     """The run a worker runs for `task_id` when run `requested` is asked for: that run, or the
     first later one whose branch is free, past each branch that exists without a result
-    (DESIGN §3 "Done": a branch without a worker-written result is not a result)."""
+    (DESIGN §3 "Done": a branch without a worker-written result is not a result). A run the
+    done index records is that run, whatever its branch became."""
     run = requested
+    recorded = index(repo, view).runs(task_id)
     while run < requested + _MAX_SKIPPED_RUNS:
+        if run in recorded:
+            return run
         oid = view.refs.get(refs.branch_ref(task_id, run))
         if oid is None or holds_result(repo, oid, task_id):
             return run

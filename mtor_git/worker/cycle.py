@@ -4,6 +4,7 @@ step in queue/acquire.py, the task in task/run.py, the publication in queue/outb
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 import time
@@ -19,7 +20,7 @@ from mtor_git.agent.sandbox import sweep
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.errors import GitOpError
-from mtor_git.git import Repository
+from mtor_git.git import Repository, refs
 from mtor_git.git.transfer import Credentials, bound_transfers, register_credentials, shown_url
 from mtor_git.queue import claims, followups, outbox, protocol
 from mtor_git.queue.acquire import Missed, Won, acquire
@@ -36,6 +37,7 @@ from mtor_git.worker.candidates import (
     spec_profile,
     waits_for_dependencies,
 )
+from mtor_git.worker.finishing import Finisher
 from mtor_git.worker.slots import Slots
 from mtor_git.worker.syncs import Syncs
 
@@ -75,8 +77,9 @@ class Worker:
             logger.info("removed the private HOME/TMPDIR dirs a killed daemon's attempts left")
         self.breakers = BreakerBoard(config.retry)
         self.pool = ThreadPoolExecutor(config.max_parallel, thread_name_prefix="task")
-        # Claim deletions after a published result: housekeeping off the task slots.
+        # Done records and claim deletions after a published result, off the task slots.
         self.housekeeping = ThreadPoolExecutor(1, thread_name_prefix="housekeeping")
+        self.finisher = Finisher(self.housekeeping, (config.author_name, config.author_email))
         self.stopping = threading.Event()  # no new claims
         self.shutdown = threading.Event()  # stop running agents now
         self.wake = threading.Event()  # a task finished or a poke came: poll again soon
@@ -155,7 +158,8 @@ class Worker:
             # Nothing moved since the last cycle (and what waits cannot start while every slot
             # is taken; a finished task wakes the next cycle): no fetch, no work.
             return 0
-        git.fetch_moved(repo, view.refs, rt.last_refs if rt.reconciled else None)
+        git.fetch_moved(repo, view.refs, rt.last_refs if rt.reconciled else None,
+                        recorded=protocol.recorded_at_tip(repo, view))
         candidates = find_candidates(repo, view, tasks_dir=rt.config.tasks_dir,
                                      last=rt.state.last_processed(), whole=not rt.reconciled,
                                      known=set(rt.waiting) | rt.blocked)
@@ -184,7 +188,8 @@ class Worker:
         if self.slots.full():
             rt.waiting.add(task_id)  # no slot: read nothing now; a finished task wakes a cycle
             return 0
-        if view.done(task_id, run) or merged_run(repo, view.head or "", task_id) >= requested \
+        if self._done(repo, rt, view, task_id, run) \
+                or merged_run(repo, view.head or "", task_id) >= requested \
                 or followups.landed(repo, view, rt.config.tasks_dir, task_id, run) is not None \
                 or (run != requested and followups.landed(repo, view, rt.config.tasks_dir,
                                                           task_id, requested) is not None):
@@ -224,7 +229,8 @@ class Worker:
         def landed(fresh: protocol.RemoteView) -> bool:
             # The fresh view may name a branch head this clone has not fetched yet (what moved
             # since this cycle's view, as a cycle fetches: no tracking ref of a result branch).
-            git.fetch_moved(repo, fresh.refs, view.refs)
+            git.fetch_moved(repo, fresh.refs, view.refs,
+                            recorded=protocol.recorded_at_tip(repo, fresh))
             return followups.landed(repo, fresh, rt.config.tasks_dir, task_id, run) is not None
 
         claimed = acquire(repo, view, task_id, run, worker=self.config.worker_id,
@@ -316,10 +322,11 @@ class Worker:
                                            outcome.result.status, outcome.branch)
                 rt.state.put_outbox(entry_)
                 keeper.stop()  # no renewal may race the claim's deletion by publish
-                if outbox.publish(repo, rt.state, entry_,
-                                  release=lambda tid: self._release_later(rt, tid)):
+                landed: list[OutboxEntry] = []
+                if outbox.publish(repo, rt.state, entry_, release=landed.append):
                     if self.config.pull_request is not None:
                         self._pull_request(repo, rt, outcome.result)
+                    self._record(repo, rt, landed)
                 else:
                     self._publishing(rt, keeper, entry_)
                 self._remember(job, outcome.result)
@@ -356,8 +363,35 @@ class Worker:
         if result is not None:
             self._pull_request(repo, rt, result)
 
+    def _record(self, repo: Repository, rt: RepoRuntime, landed: list[OutboxEntry]) -> None:
+        """Record landed results in the done index and delete their claims, off the slot. At
+        the branch's tip: the pull request's note commit, when one was pushed on top (a
+        worker fetches no result branch the index records at its tip)."""
+        for entry in landed:
+            tip = git.resolve(repo, refs.HEADS + entry.branch)
+            if tip is not None and tip != entry.commit and git.is_ancestor(repo, entry.commit,
+                                                                           tip):
+                entry = dataclasses.replace(entry, commit=tip)
+            self.finisher.add(rt.config.name, lambda: self._open(rt), entry=entry)
+
     def _release_later(self, rt: RepoRuntime, task_id: str) -> None:
-        self.housekeeping.submit(lambda: protocol.delete_claim(self._open(rt), task_id))
+        self.finisher.add(rt.config.name, lambda: self._open(rt), claim=task_id)
+
+    def _done(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView, task_id: str,
+              run: int) -> bool:
+        """Whether run `run` ended (protocol.is_done). A result branch the done index does not
+        record yet (its worker died before recording it; one from before the index) is
+        recorded now, so that it stays done once the branch is merged or deleted."""
+        if protocol.index(repo, view).has(task_id, run):
+            return True
+        if not view.done(task_id, run):
+            return False
+        tip = view.refs.get(refs.branch_ref(task_id, run))
+        if tip is not None and git.resolve(repo, tip) is not None \
+                and view.claim_oid(task_id) is None:
+            self.finisher.add(rt.config.name, lambda: self._open(rt),
+                              entry=outbox.new_entry(task_id, run, tip, "recorded"))
+        return True
 
     def _pull_request(self, repo: Repository, rt: RepoRuntime, result: Result) -> None:
         if self.config.pull_request is not None:

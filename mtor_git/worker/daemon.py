@@ -41,6 +41,7 @@ def status_name(worker_id: str) -> str:
 # How long a poll waits for the repositories' syncs before writing the status file; a sync still
 # running goes on by itself (and starts its tasks) while the next polls skip its repository.
 SYNC_WAIT = 1.0
+POLL_JITTER = 0.1  # each poll is delayed by up to this share of poll_interval (README)
 
 
 def hold_instance_lock(state_dir: Path) -> TextIO:
@@ -89,7 +90,6 @@ class Daemon:
         self.worker = Worker(config, environ)
         self.started_at = time.time()
         self._stop = threading.Event()
-        self._poked = threading.Event()
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._sock: socket.socket | None = None
         self._in_cycle = threading.Event()
@@ -100,7 +100,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self._listen()
-        jitter = max(1, int(self.config.poll_interval * 0.1))
+        jitter = self.config.poll_interval * POLL_JITTER  # stated in the README
         self._scheduler.add_job(self._tick, "interval", seconds=self.config.poll_interval,
                                 jitter=jitter, max_instances=1, coalesce=True, id="poll",
                                 next_run_time=datetime.now(UTC))
@@ -110,8 +110,8 @@ class Daemon:
                     self.config.poll_interval)
         try:
             while not self._stop.is_set():
-                if self._poked.wait(0.5) or self.worker.wake.is_set():
-                    self._poked.clear()
+                # A poke and a finished task both set `wake`: a freed slot is filled at once.
+                if self.worker.wake.wait(0.5):
                     self._poll_now()
         finally:
             self._shutdown()
@@ -166,7 +166,7 @@ class Daemon:
             except OSError:
                 return
             logger.debug("poked")
-            self._poked.set()
+            self.worker.wake.set()
 
     def _shutdown(self) -> None:
         self._scheduler.shutdown(wait=False)

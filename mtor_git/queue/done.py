@@ -1,0 +1,256 @@
+"""The done index: one ref, `refs/mtor/done`, that records every finished run (docs/DESIGN.md §3).
+
+A worker reads a task's end here instead of fetching and reading every `mtor/<id>` branch, and a
+run stays done after its branch is merged or deleted: the branch a pull request reads is the
+user's to delete, and a deleted one is never run again. `status` reads its summaries from here.
+
+Layout: a chain of commits, each a child of the one it was written on top of (a non-force push,
+so two workers never overwrite each other: the loser reads the new tip and writes again). The
+tree holds 256 files `<xx>.json`, `xx` the first two hex digits of the SHA-1 of the task id, each a
+JSON object `{"<id>": {"<run>": {summary}}}` with one task per line. One update rewrites one
+bucket (a few KiB at 5,000 tasks) and the 256-entry root tree, never a file per task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+
+from mtor_git import git
+from mtor_git.errors import GitOpError, PushRejected
+from mtor_git.git import Repository, refs
+
+MAX_TRIES = 12  # concurrent writers: each loses at most once per rival's landed update
+_TEXT_LIMIT = 300  # a failure message or title is cut here (the result file has it whole)
+_SUMMARY_KEYS = ("status", "model_invoked", "finished_at", "duration", "attempts",
+                 "failure_kind", "failure_message", "title", "head_commit")
+
+
+@dataclass(frozen=True)
+class DoneRun:
+    """One finished run as the index records it: where its result is and what it says."""
+
+    task_id: str
+    run: int
+    branch: str  # the branch holding results/<id>.json (a follow-up's: the one it continued)
+    commit: str  # the result commit
+    summary: Mapping[str, Any]  # _SUMMARY_KEYS, from the result file
+
+    @classmethod
+    def from_result(cls, task_id: str, run: int, branch: str, commit: str,
+                    data: Mapping[str, Any]) -> DoneRun:
+        """The entry of a result file's JSON (`data`) on `branch` at `commit`."""
+        failure = data.get("failure") if isinstance(data.get("failure"), dict) else {}
+        task = data.get("task") if isinstance(data.get("task"), dict) else {}
+        attempts = data.get("attempts")
+        summary = {"status": str(data.get("status", "unknown")),
+                   "model_invoked": data.get("model_invoked"),
+                   "finished_at": data.get("finished_at"), "duration": data.get("duration"),
+                   "attempts": len(attempts) if isinstance(attempts, list) else 0,
+                   "failure_kind": failure.get("kind") if failure else None,
+                   "failure_message": _cut(failure.get("message")) if failure else None,
+                   "title": _cut(task.get("title")) if task else None,
+                   "head_commit": data.get("head_commit")}
+        return cls(task_id, run, branch, commit, summary)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"branch": self.branch, "commit": self.commit, **self.summary}
+
+    @classmethod
+    def from_json(cls, task_id: str, run: int, data: object) -> DoneRun | None:
+        if not isinstance(data, dict) or not isinstance(data.get("branch"), str) \
+                or not isinstance(data.get("commit"), str):
+            return None
+        return cls(task_id, run, data["branch"], data["commit"],
+                   {k: data.get(k) for k in _SUMMARY_KEYS})
+
+
+def _cut(value: object) -> str | None:
+    return None if value is None else str(value)[:_TEXT_LIMIT]
+
+
+def bucket_of(task_id: str) -> str:
+    return hashlib.sha1(task_id.encode()).hexdigest()[:2] + ".json"
+
+
+Bucket = dict[str, dict[int, DoneRun]]
+_PARSED: OrderedDict[str, Bucket] = OrderedDict()  # blob oid -> parsed bucket
+_PARSED_MAX = 1024
+_PARSED_GUARD = threading.Lock()
+
+
+def _parse(raw: bytes) -> Bucket:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}  # unreadable: as if empty (the branches still tell; a writer rewrites it)
+    found: Bucket = {}
+    for task_id, runs in (data.items() if isinstance(data, dict) else ()):
+        for run_text, entry in (runs.items() if isinstance(runs, dict) else ()):
+            run = int(run_text) if str(run_text).isdigit() else 0
+            done = DoneRun.from_json(task_id, run, entry) if run > 0 else None
+            if done is not None:
+                found.setdefault(task_id, {})[run] = done
+    return found
+
+
+def _dump(bucket: Bucket) -> bytes:
+    lines = [json.dumps(task_id) + ": " + json.dumps(
+                 {str(r): bucket[task_id][r].to_json() for r in sorted(bucket[task_id])},
+                 sort_keys=True, separators=(",", ":"))
+             for task_id in sorted(bucket)]
+    return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
+
+
+class DoneIndex:
+    """The index at one commit (None: no index yet, or its objects are not here)."""
+
+    def __init__(self, repo: Repository, oid: str | None) -> None:
+        self.repo = repo
+        self.oid = oid if oid is not None and git.resolve(repo, oid) is not None else None
+        self._blobs: dict[str, str] | None = None
+
+    def _bucket(self, name: str) -> Bucket:
+        if self.oid is None:
+            return {}
+        if self._blobs is None:
+            self._blobs = git.list_tree(self.repo, self.oid, "")
+        blob = self._blobs.get(name)
+        if blob is None:
+            return {}
+        with _PARSED_GUARD:
+            parsed = _PARSED.get(blob)
+            if parsed is not None:
+                _PARSED.move_to_end(blob)
+                return parsed
+        raw = git.read_blob(self.repo, self.oid, name)
+        parsed = _parse(raw or b"")
+        with _PARSED_GUARD:
+            _PARSED[blob] = parsed
+            while len(_PARSED) > _PARSED_MAX:
+                _PARSED.popitem(last=False)
+        return parsed
+
+    def runs(self, task_id: str) -> dict[int, DoneRun]:
+        return dict(self._bucket(bucket_of(task_id)).get(task_id, {}))
+
+    def has(self, task_id: str, run: int) -> bool:
+        return run in self._bucket(bucket_of(task_id)).get(task_id, {})
+
+    def get(self, task_id: str, run: int) -> DoneRun | None:
+        return self._bucket(bucket_of(task_id)).get(task_id, {}).get(run)
+
+    def __iter__(self) -> Iterator[DoneRun]:
+        if self.oid is None:
+            return
+        if self._blobs is None:
+            self._blobs = git.list_tree(self.repo, self.oid, "")
+        for name in sorted(self._blobs):
+            for runs in self._bucket(name).values():
+                yield from runs.values()
+
+
+def fetch_index(repo: Repository) -> str | None:
+    """The remote's index commit, fetched (None when there is none yet)."""
+    oid = git.remote_refs(repo).get(refs.DONE_REF)
+    if oid is not None and git.resolve(repo, oid) is None:
+        git.fetch(repo, refspecs=[f"+{refs.DONE_REF}:{refs.DONE_TRACKING}"])
+    return oid
+
+
+def record(repo: Repository, runs: Sequence[DoneRun], *, also: Sequence[str] = (),
+           author: tuple[str, str] | None = None, sleep: Any = time.sleep) -> bool:
+    """Add `runs` to the remote's index; `also` are more refspecs for the same push (deletions of
+    the claims those runs held: safe now that their results are on the remote). True when the
+    index holds every run. Each try writes on the tip it just read, so a rival's update is never
+    lost; the loser of a race reads again and writes again (MAX_TRIES, with a short random wait)."""
+    extra = list(also)
+    for attempt in range(MAX_TRIES):
+        try:
+            seen = fetch_index(repo)
+            files = _updated_buckets(DoneIndex(repo, seen), runs)
+            specs = list(extra)
+            if files:
+                new = git.commit_files(
+                    repo, ref=refs.LOCAL_DONE_REF, parent=seen, files=files,
+                    message=_message(runs), author_name=author[0] if author else None,
+                    author_email=author[1] if author else None)
+                specs.insert(0, f"{new}:{refs.DONE_REF}")
+            if not specs:
+                return True
+            git.push(repo, specs)
+            return True
+        except PushRejected as exc:
+            extra = [s for s in extra if s.rsplit(":", 1)[-1] in exc.refused]
+            if refs.DONE_REF not in exc.refused:
+                logger.warning("the remote refused {}", exc)
+                return True
+            sleep(random.uniform(0.02, 0.1) * (attempt + 1))
+        except GitOpError as exc:
+            logger.warning("could not record {} in {}: {}", _ids(runs), refs.DONE_REF, exc)
+            return False
+    logger.warning("could not record {} in {} after {} tries (other workers kept moving it); "
+                   "their branches still tell", _ids(runs), refs.DONE_REF, MAX_TRIES)
+    return False
+
+
+def _updated_buckets(index: DoneIndex, runs: Sequence[DoneRun]) -> dict[str, bytes]:
+    changed: dict[str, Bucket] = {}
+    for done in runs:
+        name = bucket_of(done.task_id)
+        if index.get(done.task_id, done.run) == done:
+            continue
+        bucket = changed.get(name)
+        if bucket is None:
+            bucket = {k: dict(v) for k, v in index._bucket(name).items()}
+            changed[name] = bucket
+        bucket.setdefault(done.task_id, {})[done.run] = done
+    return {name: _dump(bucket) for name, bucket in changed.items()}
+
+
+def buckets(runs: Iterable[DoneRun]) -> dict[str, bytes]:
+    """The files of an index holding exactly `runs` (a whole index built at once)."""
+    found: dict[str, Bucket] = {}
+    for run in runs:
+        found.setdefault(bucket_of(run.task_id), {}).setdefault(run.task_id, {})[run.run] = run
+    return {name: _dump(bucket) for name, bucket in found.items()}
+
+
+def _ids(runs: Sequence[DoneRun]) -> str:
+    return ", ".join(f"{d.task_id} run {d.run}" for d in runs[:5]) + (
+        f" and {len(runs) - 5} more" if len(runs) > 5 else "")
+
+
+def _message(runs: Sequence[DoneRun]) -> str:
+    return f"mtor: done {_ids(runs)}"
+
+
+_AT: OrderedDict[tuple[str, str | None], DoneIndex] = OrderedDict()
+_AT_GUARD = threading.Lock()
+
+
+def at(repo: Repository, oid: str | None) -> DoneIndex:
+    """The index at commit `oid` of `repo` (its objects fetched), cached: every done check of a
+    cycle reads the same one."""
+    key = (str(repo.path), oid)
+    with _AT_GUARD:
+        found = _AT.get(key)
+        if found is not None and found.oid == oid:
+            _AT.move_to_end(key)
+            return found
+    index = DoneIndex(repo, oid)
+    if index.oid == oid:  # its objects are here: worth keeping
+        with _AT_GUARD:
+            _AT[key] = index
+            while len(_AT) > 16:
+                _AT.popitem(last=False)
+    return index

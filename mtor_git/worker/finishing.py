@@ -1,0 +1,54 @@
+"""After a result landed, off the task slots: record its run in the done index and delete its
+claim, in one push (queue/outbox.finish) on the housekeeping thread. What lands while that push
+is under way waits and goes in the next one: a burst of finished tasks costs a push or two."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from loguru import logger
+
+from mtor_git.git import Repository
+from mtor_git.queue import outbox
+from mtor_git.queue.state import OutboxEntry
+
+
+@dataclass
+class _Pending:
+    open_repo: Callable[[], Repository]
+    entries: list[OutboxEntry] = field(default_factory=list)
+    claims: set[str] = field(default_factory=set)
+
+
+class Finisher:
+    def __init__(self, executor: Executor, author: tuple[str, str]) -> None:
+        self._executor = executor
+        self._author = author
+        self._lock = threading.Lock()
+        self._pending: dict[str, _Pending] = {}
+
+    def add(self, repo_name: str, open_repo: Callable[[], Repository], *,
+            entry: OutboxEntry | None = None, claim: str | None = None) -> None:
+        """Queue a landed result (`entry`: recorded, its claim deleted) or a leftover claim of a
+        done task (`claim`: deleted)."""
+        with self._lock:
+            pending = self._pending.setdefault(repo_name, _Pending(open_repo))
+            if entry is not None:
+                pending.entries.append(entry)
+            if claim is not None:
+                pending.claims.add(claim)
+        try:
+            self._executor.submit(self._flush, repo_name)
+        except RuntimeError:  # shutting down: the next process's cycle sweeps what is left
+            logger.debug("housekeeping closed; {} left for the next cycle", repo_name)
+
+    def _flush(self, repo_name: str) -> None:
+        with self._lock:
+            pending = self._pending.pop(repo_name, None)
+        if pending is None or not (pending.entries or pending.claims):
+            return  # an earlier flush took it along
+        outbox.finish(pending.open_repo(), pending.entries, claims_too=pending.claims,
+                      author=self._author)
