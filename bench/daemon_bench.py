@@ -33,6 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench"), str(ROOT)]
 
+import finished_bench  # noqa: E402
+import slot_idle  # noqa: E402
 from daemonfixtures import DAEMON_ENV, GitServer, Site, mtor, site, spec, wait_for  # noqa: E402
 from git_ops import COMMITS, SPECS, big_history  # noqa: E402
 from gitfixtures import git, import_commit  # noqa: E402
@@ -54,6 +56,11 @@ def summary(values: list[float], unit: str = "ms") -> str:
     p90 = values[min(len(values) - 1, int(len(values) * 0.9))]
     return (f"median {statistics.median(values):8.1f} {unit}   p90 {p90:8.1f} {unit}   "
             f"min {values[0]:8.1f} {unit}   (n={len(values)})")
+
+
+def figure(what: str, value: str, goal: str, ratio: str) -> None:
+    """One issue-14 figure: its value, its goal and their ratio, on one line."""
+    print(f"  {what:42} {value:>14}   goal {goal:32}   ratio {ratio}")
 
 
 def verdict(value: float, target: float) -> str:
@@ -267,7 +274,9 @@ def rss_mb(pid: int) -> float:
 
 
 def bench_throughput(base: Path, tasks: int) -> None:
+    slots = 2 * 2
     print(f"throughput: {tasks} instant tasks, 2 daemons x 2 slots (separate processes, --once):")
+    floors = [floor_of_a_task(base / "tp-floor-before")]
     with site(base / "tp") as s:
         s.push_specs({f"t{i:03d}": spec() for i in range(tasks)}, "many tasks")
         configs = [s.config(f"w{n}", max_parallel=2) for n in range(2)]
@@ -279,10 +288,40 @@ def bench_throughput(base: Path, tasks: int) -> None:
         dups = sum(n - 1 for n in calls.values() if n > 1)
         results = s.results()
         workers = Counter(s.result(tid)["worker"]["id"] for tid in results)
-        print(f"  exit codes {codes}; {len(results)} results, {len(calls)} tasks run, "
-              f"{dups} duplicate agent runs, claims left {len(s.claims())}")
-        print(f"  wall {wall:6.1f} s (daemon start-up included)  ->  "
-              f"{len(results) / wall:5.1f} tasks/s; per worker {dict(sorted(workers.items()))}")
+        claims_left = len(s.claims())
+        logs = {c.parent.name: slot_idle.read_log((c.parent / "daemon.log").read_text())
+                for c in configs}
+    floors.append(floor_of_a_task(base / "tp-floor-after"))
+    lost = tasks - len(results)
+    print(f"  exit codes {codes}; {len(results)} results, {len(calls)} tasks run, "
+          f"{dups} duplicate agent runs, {lost} lost results, claims left {claims_left}")
+    spans = [span for log in logs.values() for span in log.spans]
+    first, last_start = min(a for a, _ in spans), max(a for a, _ in spans)
+    steady = len(spans) / (max(b for _, b in spans) - first)
+    per_floor = statistics.mean(floors)
+    ceiling = slots / (per_floor / 1000)
+    print(f"  wall {wall:6.1f} s (daemon start-up included) -> {len(results) / wall:5.1f} tasks/s;"
+          f" per worker {dict(sorted(workers.items()))}")
+    print(f"  pygit2 floor of one task (fetch, claim push, result push) {per_floor:6.1f} ms "
+          f"(before {floors[0]:.1f}, after {floors[1]:.1f}) -> {slots} slots / floor = "
+          f"{ceiling:5.1f} tasks/s")
+    figure("tasks/s, first start -> last publication", f"{steady:.2f} tasks/s",
+           f">= 0.70 x slots/floor = {0.7 * ceiling:.1f}", f"{steady / ceiling:.2f} (goal >= 0.70)")
+    figure("tasks/s, wall (daemon start-up included)", f"{len(results) / wall:.2f} tasks/s",
+           f">= 0.70 x slots/floor = {0.7 * ceiling:.1f}",
+           f"{len(results) / wall / ceiling:.2f} (goal >= 0.70)")
+    figure("duplicate runs / lost results", f"{dups} / {lost}", "0 / 0", "-")
+    for name, log in sorted(logs.items()):
+        idle = slot_idle.idle(log, 2, last_start)
+        print(f"  {name}: a slot idle while specs waited {idle.slot_seconds:6.2f} slot-s "
+              f"({idle.share:5.1%} of its slot time until the last start); a freed slot "
+              f"refilled after {idle.refill_ms:6.1f} ms (median)")
+
+
+def floor_of_a_task(root: Path, runs: int = 7) -> float:
+    """finished_bench's pygit2 floor (ms) on a fresh site of this run's server set-up."""
+    with site(root) as s:
+        return finished_bench.floor(s, root / "floor.git", runs)
 
 
 def bench_rss(base: Path, tasks: int) -> None:
