@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,24 +36,29 @@ from mtor_git.config.load import load_config  # noqa: E402
 from mtor_git.worker.cycle import Worker  # noqa: E402
 
 
-def finish(s: Site, count: int) -> None:
-    """`count` finished tasks: their specs on main, a result branch each; the user pulls."""
-    if not count:
+def finish(s: Site, count: int, *, ids: Sequence[str] | None = None) -> None:
+    """`count` finished tasks: their specs on main, a result branch each; the user pulls. With
+    `ids`, those specs already on main are the finished ones (main does not move)."""
+    if not count and not ids:
         return
-    head = git("rev-parse", "main", cwd=s.remote)
     who = f"{USER_NAME} <{USER_EMAIL}> 1700000000 +0000"
-    out = [f"commit refs/heads/main\ncommitter {who}\ndata 8\nfinished\nfrom {head}\n".encode()]
-    out += [_inline(f"tasks/f{i:05d}.md", spec()) for i in range(count)]
-    out.append(b"\n")
-    for i in range(count):
-        tid = f"f{i:05d}"
+    out: list[bytes] = []
+    if ids is None:
+        head = git("rev-parse", "main", cwd=s.remote)
+        out.append(f"commit refs/heads/main\ncommitter {who}\ndata 8\nfinished\nfrom {head}\n"
+                   .encode())
+        ids = [f"f{i:05d}" for i in range(count)]
+        out += [_inline(f"tasks/{tid}.md", spec()) for tid in ids]
+        out.append(b"\n")
+    for tid in ids:
         result = json.dumps({"task": {"id": tid}, "run": 1, "status": "success"}).encode()
         out.append(f"commit refs/heads/mtor/{tid}\ncommitter {who}\ndata 6\nresult\n"
                    f"from refs/heads/main\n".encode() + _inline(f"results/{tid}.json", result)
                    + b"\n")
     fast_import(s.remote, b"".join(out))
     git("pack-refs", "--all", cwd=s.remote)
-    git("pull", "--quiet", "--no-rebase", "origin", "main", cwd=s.user)
+    if s.user.exists():
+        git("pull", "--quiet", "--no-rebase", "origin", "main", cwd=s.user)
 
 
 def _inline(path: str, data: bytes) -> bytes:
@@ -117,7 +123,7 @@ def overhead(s: Site, worker: Worker, runs: int) -> float:
         while worker.busy():
             worker.wake.wait(0.005)
         total = time.perf_counter() - t0
-        agent = sum(a["duration"] for a in s.result(f"o{i:03d}")["attempts"])
+        agent: float = sum(a["duration"] for a in s.result(f"o{i:03d}")["attempts"])
         values.append(total - agent)
     return statistics.median(values) * 1000
 
@@ -136,7 +142,7 @@ def floor(s: Site, path: Path, runs: int) -> float:
         claim = gitops.commit_files(repo, ref=f"refs/mtor-local/floor{i}", parent=None,
                                     files={"claim.json": b"{}"}, message="claim")
         gitops.push(repo, [f"{claim}:refs/mtor/claims/floor{i}"])
-        head = gitops.resolve(repo, "refs/remotes/origin/main") or head
+        head = str(gitops.resolve(repo, "refs/remotes/origin/main") or head)
         result = gitops.commit_files(repo, ref=f"refs/heads/mtor/floor{i}", parent=head,
                                      files={f"results/floor{i}.json": b"{}"}, message="r")
         gitops.push(repo, [f"refs/heads/mtor/floor{i}:refs/heads/mtor/floor{i}"])
