@@ -1,12 +1,14 @@
 """How long a daemon's slots sat idle while specs waited, read from its log alone: a slot is taken
 from `running <id>` (after the claim) to `published <id>`; the backlog lasts until the last
-`running` line of any daemon. Pure: log text in, figures out (bench/daemon_bench.py prints them).
+`running` line of any daemon. Pure: log text in, figures out (bench/daemon_bench.py prints them,
+and splits push -> agent start at each task's `running` line).
 """
 
 from __future__ import annotations
 
 import re
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,16 +32,24 @@ class Idle:
 def read_log(text: str) -> SlotLog:
     starts: dict[str, float] = {}
     spans: list[tuple[float, float]] = []
+    for what, task_id, when in _events(text):
+        if what == "running":
+            starts[task_id] = when
+        elif task_id in starts:
+            spans.append((starts.pop(task_id), when))
+    return SlotLog(tuple(sorted(spans)))
+
+
+def running_at(text: str) -> dict[str, float]:
+    """Task id -> when its `running` line was logged (its claim won, its job submitted)."""
+    return {task_id: when for what, task_id, when in _events(text) if what == "running"}
+
+
+def _events(text: str) -> Iterator[tuple[str, str, float]]:
     for line in text.splitlines():
         m = _LINE.match(line)
-        if m is None:
-            continue
-        when = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S.%f%z").timestamp()
-        if m[2] == "running":
-            starts[m[3]] = when
-        elif m[3] in starts:
-            spans.append((starts.pop(m[3]), when))
-    return SlotLog(tuple(sorted(spans)))
+        if m is not None:
+            yield m[2], m[3], datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S.%f%z").timestamp()
 
 
 def idle(log: SlotLog, slots: int, backlog_end: float) -> Idle:
