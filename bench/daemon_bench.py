@@ -77,8 +77,8 @@ def verdict(value: float, target: float) -> str:
 # Where a cycle's time goes: the git, process and disk steps every worker module calls through
 # these module attributes (wrapped for the duration of a measurement, in every thread).
 STEPS: tuple[tuple[Any, tuple[str, ...]], ...] = (
-    (gitops, ("push", "fetch", "remote_refs", "commit_files", "commit_all", "create_worktree",
-              "remove_worktree", "changed_paths", "list_tree", "is_ancestor",
+    (gitops, ("push", "fetch", "fetch_moved", "remote_refs", "commit_files", "commit_all",
+              "create_worktree", "remove_worktree", "changed_paths", "list_tree", "is_ancestor",
               "commit_of_path_addition", "diff_changes")),
     (taskrun, ("execute",)), (state, ("write_json_atomic",)))
 

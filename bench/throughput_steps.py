@@ -34,18 +34,20 @@ from mtor_git.queue import protocol  # noqa: E402
 from mtor_git.worker import cycle  # noqa: E402
 
 # Besides daemon_bench's steps: the cycle itself, what it does per waiting spec, the claim.
-EXTRA = ((gitops, ("fetch_moved",)), (protocol, ("read_view",)),
+EXTRA = ((protocol, ("read_view",)),
          (cycle, ("find_candidates", "acquire")), (cycle.Worker, ("cycle", "_consider")))
 
 
 @contextlib.contextmanager
 def pushes() -> Iterator[dict[str, list[float]]]:
-    """Per destination ref kind (task ids masked): [seconds, calls] while the block runs."""
+    """Per destination ref kind (task ids masked, deletions apart): [seconds, calls] while the
+    block runs."""
     seen: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
     original = gitops.push
 
     def counted(repo: Any, refspecs: list[str], *args: Any, **kwargs: Any) -> Any:
-        kind = " + ".join(sorted(re.sub(r"t\d{4}", "<id>", r.split(":")[-1]) for r in refspecs))
+        kind = " + ".join(sorted(("delete " if r.startswith(":") else "")
+                                 + re.sub(r"t\d{4}", "<id>", r.split(":")[-1]) for r in refspecs))
         t0 = time.perf_counter()
         try:
             return original(repo, refspecs, *args, **kwargs)
