@@ -1,13 +1,16 @@
 """Figures for the worker daemon, against a real `git daemon` on loopback:
 
-  push -> agent start       with `mtor-git poke` (what the post-receive hook does), and by polling
+  push -> agent start       with the installed post-receive hook's poke, and by polling; next to
+                            issue 14's goals: <= 1.2 x (a bare socket write + the agent's own
+                            start), and <= interval x (1 + jitter) + one cycle
   pipeline overhead         a task's cycle minus its agent's own time (an agent that exits at once)
   idle poll                 Worker.cycle() when nothing moved on the remote
   detection                 a new spec in a repository of 10,000 specs and 2,000 commits
-  throughput                200 instant tasks, 2 daemons x 2 slots (tasks/s, duplicate runs)
+  throughput                200 instant tasks, 2 daemons x 2 slots (tasks/s, duplicates, lost
+                            results, idle slot time), next to >= 70 % of slots / the pygit2 floor
   RSS                       a running daemon's VmRSS when idle (fresh, and after 200 tasks)
 
-    /work/venv/bin/python bench/daemon_bench.py [--quick] [--only idle,overhead,...]
+    PYTHONPATH=. python bench/daemon_bench.py [--quick] [--only latency,throughput,...]
 
 Prints every figure with its target; asserts nothing (timings belong here, not in tests).
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -33,16 +37,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench"), str(ROOT)]
 
+import finished_bench  # noqa: E402
+import slot_idle  # noqa: E402
+import start_floor  # noqa: E402
 from daemonfixtures import DAEMON_ENV, GitServer, Site, mtor, site, spec, wait_for  # noqa: E402
 from git_ops import COMMITS, SPECS, big_history  # noqa: E402
-from gitfixtures import git, import_commit  # noqa: E402
+from gitfixtures import git, import_commit, install_hook  # noqa: E402
 from loguru import logger  # noqa: E402
 
 from mtor_git import git as gitops  # noqa: E402
 from mtor_git.config.load import load_config  # noqa: E402
+from mtor_git.deploy import files  # noqa: E402
 from mtor_git.queue import state  # noqa: E402
 from mtor_git.task import run as taskrun  # noqa: E402
 from mtor_git.worker.cycle import Worker  # noqa: E402
+from mtor_git.worker.poke import socket_path  # noqa: E402
 
 
 def ms(seconds: float) -> float:
@@ -51,9 +60,14 @@ def ms(seconds: float) -> float:
 
 def summary(values: list[float], unit: str = "ms") -> str:
     values = sorted(values)
-    p90 = values[min(len(values) - 1, int(len(values) * 0.9))]
+    p90 = percentile(values, 0.9)
     return (f"median {statistics.median(values):8.1f} {unit}   p90 {p90:8.1f} {unit}   "
             f"min {values[0]:8.1f} {unit}   (n={len(values)})")
+
+
+def figure(what: str, value: str, goal: str, ratio: str) -> None:
+    """One issue-14 figure: its value, its goal and their ratio, on one line."""
+    print(f"  {what:42} {value:>14}   goal {goal:32}   ratio {ratio}")
 
 
 def verdict(value: float, target: float) -> str:
@@ -62,10 +76,11 @@ def verdict(value: float, target: float) -> str:
 
 # Where a cycle's time goes: the git, process and disk steps every worker module calls through
 # these module attributes (wrapped for the duration of a measurement, in every thread).
-STEPS = ((gitops, ("push", "fetch", "remote_refs", "commit_files", "commit_all",
-                   "create_worktree", "remove_worktree", "changed_paths", "list_tree",
-                   "is_ancestor", "commit_of_path_addition", "diff_changes")),
-         (taskrun, ("execute",)), (state, ("write_json_atomic",)))
+STEPS: tuple[tuple[Any, tuple[str, ...]], ...] = (
+    (gitops, ("push", "fetch", "fetch_moved", "remote_refs", "commit_files", "commit_all",
+              "create_worktree", "remove_worktree", "changed_paths", "list_tree", "is_ancestor",
+              "commit_of_path_addition", "diff_changes")),
+    (taskrun, ("execute",)), (state, ("write_json_atomic",)))
 
 
 @contextlib.contextmanager
@@ -126,39 +141,94 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 # -- push -> agent start -------------------------------------------------------------------------
+POLL_INTERVAL = 2.0
+# As mtor_git/worker/daemon.py schedules the poll: APScheduler adds uniform(0, jitter) seconds,
+# jitter = max(1 s, 10 % of the interval) (the README does not state it).
+POLL_JITTER = max(1, int(POLL_INTERVAL * 0.1))
+
+
 def bench_latency(base: Path, runs: int) -> None:
-    print("push -> agent start (long-running daemon, git:// on loopback):")
+    print("push -> agent start (long-running daemon, git:// on loopback, instant agent):")
     with site(base / "poke") as s:
         config = s.config("w1", poll_interval="300s")
+        sock = start_floor.socket_write_ms(base / "bare-sock", runs)
+        boxed, plain = start_floor.agent_start_ms(config, "instant", s.count_file,
+                                                  s.root / "agent-start", runs)
+        s.count_file.unlink()
+        runtime = load_config(config, environ=dict(os.environ)).runtime_dir
+        install_hook(s.remote, "post-receive",
+                     files.post_receive(config=config, sock=socket_path(runtime)))
         proc = s.start(config)
         wait_first_poll(s, "w1")
-        poke_cli, latency = [], []
-        for i in range(runs):
-            s.push_specs({f"p{i}": spec()})
-            pushed = time.time()
-            t = time.perf_counter()
-            subprocess.run(mtor("poke", "--config", str(config)), env=DAEMON_ENV, check=True)
-            poke_cli.append(ms(time.perf_counter() - t))
-            wait_for(lambda n=i + 1: len(agent_starts(s)) >= n, 60, "the agent")
-            latency.append(ms(agent_starts(s)[-1] - pushed))
-            wait_for(lambda n=i + 1: len(s.results()) >= n, 60, "the result")
+        poked = [push_until_agent(s, f"p{i}") for i in range(runs)]
         stop(proc)
-        print(f"  with poke (CLI, as the hook)    {summary(latency)}")
-        print(f"    of which `mtor-git poke` CLI  {summary(poke_cli)}")
+    floor = statistics.median(sock) + statistics.median(boxed)
+    running = slot_idle.running_at((config.parent / "daemon.log").read_text())
+    print(f"  bare unix-socket write (poke)     median {statistics.median(sock):8.3f} ms")
+    print(f"  the agent's own start (sandboxed) {summary(boxed)}")
+    print(f"    (the same agent, plain Popen)   {summary(plain)}")
+    print(f"  the user's git push (hook incl.)  {summary([p.push for p in poked])}")
+    from_end = [p.latency for p in poked]
+    print(f"  with poke (installed hook), from the push's end   {summary(from_end)}")
+    print(f"  with poke (installed hook), from the push's start "
+          f"{summary([p.latency + p.push for p in poked])}")
+    print("    split at the task's `running` log line (ms precision):")
+    claimed = [ms(running[p.task] - p.ended) for p in poked]
+    print(f"      push end -> claimed, `running` {summary(claimed)}")
+    print(f"      `running` -> agent's 1st line  "
+          f"{summary([ms(p.started - running[p.task]) for p in poked])}")
+    cycle = statistics.median(from_end)
+    for what, value in (("median", cycle), ("p90", percentile(from_end, 0.9))):
+        figure(f"with poke, {what} (from the push's end)", f"{value:.0f} ms",
+               f"<= 1.2 x (socket + agent start) = {1.2 * floor:.0f} ms",
+               f"{value / floor:.2f} x the floor (goal <= 1.2)")
     with site(base / "poll") as s:
-        interval = 2.0
-        config = s.config("w1", poll_interval=f"{interval:g}s")
+        config = s.config("w1", poll_interval=f"{POLL_INTERVAL:g}s")
         proc = s.start(config)
         wait_first_poll(s, "w1")
-        latency = []
-        for i in range(max(3, runs // 2)):
-            s.push_specs({f"q{i}": spec()})
-            pushed = time.time()
-            wait_for(lambda n=i + 1: len(agent_starts(s)) >= n, 60, "the agent")
-            latency.append(ms(agent_starts(s)[-1] - pushed))
-            wait_for(lambda n=i + 1: len(s.results()) >= n, 60, "the result")
+        polled = [push_until_agent(s, f"q{i}").latency for i in range(max(3, runs // 2))]
         stop(proc)
-        print(f"  polling every {interval:g}s (+ jitter)   {summary(latency)}")
+    bound = (POLL_INTERVAL + POLL_JITTER) * 1000 + cycle
+    print(f"  polling every {POLL_INTERVAL:g}s, jitter up to {POLL_JITTER} s   {summary(polled)}"
+          f"   max {max(polled):.0f} ms")
+    for what, value in (("p90", percentile(polled, 0.9)), ("max", max(polled))):
+        figure(f"by polling, {what}", f"{value:.0f} ms",
+               f"<= interval + jitter + one cycle = {bound:.0f} ms",
+               f"{value / bound:.2f} (goal <= 1; one cycle = the poke median)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Pushed:
+    task: str
+    push: float  # ms the user's `git push` took (the post-receive hook runs inside it)
+    ended: float  # when that push returned (unix time)
+    started: float  # when the agent wrote its first line (unix time)
+
+    @property
+    def latency(self) -> float:
+        """ms from the end of the push to the agent's first line."""
+        return ms(self.started - self.ended)
+
+
+def push_until_agent(s: Site, task_id: str) -> Pushed:
+    """Commit a spec, push it, wait for its agent (and its result, outside the figure)."""
+    n = len(agent_starts(s))
+    (s.user / "tasks").mkdir(exist_ok=True)
+    (s.user / "tasks" / f"{task_id}.md").write_bytes(spec())
+    git("add", f"tasks/{task_id}.md", cwd=s.user)
+    git("commit", "--quiet", "--no-verify", "-m", task_id, cwd=s.user)
+    t0 = time.time()
+    git("push", "--quiet", "--no-verify", "origin", "HEAD:main", cwd=s.user)
+    pushed = time.time()
+    wait_for(lambda: len(agent_starts(s)) > n, 60, "the agent", interval=0.005)
+    started = agent_starts(s)[n]
+    wait_for(lambda: task_id in s.results(), 60, "the result")
+    return Pushed(task_id, ms(pushed - t0), pushed, started)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 # -- pipeline overhead ---------------------------------------------------------------------------
@@ -267,7 +337,9 @@ def rss_mb(pid: int) -> float:
 
 
 def bench_throughput(base: Path, tasks: int) -> None:
+    slots = 2 * 2
     print(f"throughput: {tasks} instant tasks, 2 daemons x 2 slots (separate processes, --once):")
+    floors = [floor_of_a_task(base / "tp-floor-before")]
     with site(base / "tp") as s:
         s.push_specs({f"t{i:03d}": spec() for i in range(tasks)}, "many tasks")
         configs = [s.config(f"w{n}", max_parallel=2) for n in range(2)]
@@ -279,10 +351,40 @@ def bench_throughput(base: Path, tasks: int) -> None:
         dups = sum(n - 1 for n in calls.values() if n > 1)
         results = s.results()
         workers = Counter(s.result(tid)["worker"]["id"] for tid in results)
-        print(f"  exit codes {codes}; {len(results)} results, {len(calls)} tasks run, "
-              f"{dups} duplicate agent runs, claims left {len(s.claims())}")
-        print(f"  wall {wall:6.1f} s (daemon start-up included)  ->  "
-              f"{len(results) / wall:5.1f} tasks/s; per worker {dict(sorted(workers.items()))}")
+        claims_left = len(s.claims())
+        logs = {c.parent.name: slot_idle.read_log((c.parent / "daemon.log").read_text())
+                for c in configs}
+    floors.append(floor_of_a_task(base / "tp-floor-after"))
+    lost = tasks - len(results)
+    print(f"  exit codes {codes}; {len(results)} results, {len(calls)} tasks run, "
+          f"{dups} duplicate agent runs, {lost} lost results, claims left {claims_left}")
+    spans = [span for log in logs.values() for span in log.spans]
+    first, last_start = min(a for a, _ in spans), max(a for a, _ in spans)
+    steady = len(spans) / (max(b for _, b in spans) - first)
+    per_floor = statistics.mean(floors)
+    ceiling = slots / (per_floor / 1000)
+    print(f"  wall {wall:6.1f} s (daemon start-up included) -> {len(results) / wall:5.1f} tasks/s;"
+          f" per worker {dict(sorted(workers.items()))}")
+    print(f"  pygit2 floor of one task (fetch, claim push, result push) {per_floor:6.1f} ms "
+          f"(before {floors[0]:.1f}, after {floors[1]:.1f}) -> {slots} slots / floor = "
+          f"{ceiling:5.1f} tasks/s")
+    figure("tasks/s, first start -> last publication", f"{steady:.2f} tasks/s",
+           f">= 0.70 x slots/floor = {0.7 * ceiling:.1f}", f"{steady / ceiling:.2f} (goal >= 0.70)")
+    figure("tasks/s, wall (daemon start-up included)", f"{len(results) / wall:.2f} tasks/s",
+           f">= 0.70 x slots/floor = {0.7 * ceiling:.1f}",
+           f"{len(results) / wall / ceiling:.2f} (goal >= 0.70)")
+    figure("duplicate runs / lost results", f"{dups} / {lost}", "0 / 0", "-")
+    for name, log in sorted(logs.items()):
+        idle = slot_idle.idle(log, 2, last_start)
+        print(f"  {name}: a slot idle while specs waited {idle.slot_seconds:6.2f} slot-s "
+              f"({idle.share:5.1%} of its slot time until the last start); a freed slot "
+              f"refilled after {idle.refill_ms:6.1f} ms (median)")
+
+
+def floor_of_a_task(root: Path, runs: int = 7) -> float:
+    """finished_bench's pygit2 floor (ms) on a fresh site of this run's server set-up."""
+    with site(root) as s:
+        return finished_bench.floor(s, root / "floor.git", runs)
 
 
 def bench_rss(base: Path, tasks: int) -> None:
@@ -313,7 +415,7 @@ def main() -> None:
     args = parser.parse_args()
     logger.remove()
     runs = 5 if args.quick else 20
-    sizes = {"idle": runs * 5, "overhead": runs, "latency": max(3, runs // 2),
+    sizes = {"idle": runs * 5, "overhead": runs, "latency": runs,
              "detection": runs, "throughput": 40 if args.quick else 200,
              "rss": 10 if args.quick else 50}
     print(f"mtor-git daemon bench ({os.cpu_count()} cpus, python {sys.version.split()[0]}, "

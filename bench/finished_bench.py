@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,23 +43,30 @@ from mtor_git.worker.cycle import Worker  # noqa: E402
 SHAPES = ("open", "merged")
 
 
-def finish(s: Site, count: int, shape: str = "open") -> None:
+def finish(s: Site, count: int, shape: str = "open", *,
+           ids: Sequence[str] | None = None) -> None:
     """`count` finished tasks as today's workers leave them: their specs on main and each run in
     the done index `refs/mtor/done`; `open`: a result branch each (every pull request still
     open), `merged`: each result merged into main and its branch deleted (a forge's "delete
-    branch on merge"). The user pulls."""
-    if not count:
+    branch on merge"). With `ids`, those specs already on main are the finished ones. The user
+    pulls."""
+    if not count and not ids:
         return
-    head = git("rev-parse", "main", cwd=s.remote)
     who = f"{USER_NAME} <{USER_EMAIL}> 1700000000 +0000"
-    ids = [f"f{i:05d}" for i in range(count)]
+    new_specs = ids is None
+    ids = list(ids) if ids is not None else [f"f{i:05d}" for i in range(count)]
     results = {tid: json.dumps({"task": {"id": tid}, "run": 1, "status": "succeeded",
                                 "attempts": [{}]}).encode() for tid in ids}
-    out = [f"commit refs/heads/main\ncommitter {who}\ndata 8\nfinished\nfrom {head}\n".encode()]
-    out += [_inline(f"tasks/{tid}.md", spec()) for tid in ids]
-    if shape == "merged":
-        out += [_inline(f"results/{tid}.json", results[tid]) for tid in ids]
-    out.append(b"\n")
+    out: list[bytes] = []
+    if new_specs or shape == "merged":
+        head = git("rev-parse", "main", cwd=s.remote)
+        out.append(f"commit refs/heads/main\ncommitter {who}\ndata 8\nfinished\nfrom {head}\n"
+                   .encode())
+        if new_specs:
+            out += [_inline(f"tasks/{tid}.md", spec()) for tid in ids]
+        if shape == "merged":
+            out += [_inline(f"results/{tid}.json", results[tid]) for tid in ids]
+        out.append(b"\n")
     if shape == "open":
         for tid in ids:
             out.append(f"commit refs/heads/mtor/{tid}\ncommitter {who}\ndata 6\nresult\n"
@@ -76,7 +84,8 @@ def finish(s: Site, count: int, shape: str = "open") -> None:
     index += [_inline(name, data) for name, data in sorted(done.buckets(runs).items())]
     fast_import(s.remote, b"".join(index) + b"\n")
     git("pack-refs", "--all", cwd=s.remote)
-    git("pull", "--quiet", "--no-rebase", "origin", "main", cwd=s.user)
+    if s.user.exists():
+        git("pull", "--quiet", "--no-rebase", "origin", "main", cwd=s.user)
 
 
 def _inline(path: str, data: bytes) -> bytes:
@@ -141,7 +150,7 @@ def overhead(s: Site, worker: Worker, runs: int) -> float:
         while worker.busy():
             worker.wake.wait(0.005)
         total = time.perf_counter() - t0
-        agent = sum(a["duration"] for a in s.result(f"o{i:03d}")["attempts"])
+        agent: float = sum(a["duration"] for a in s.result(f"o{i:03d}")["attempts"])
         values.append(total - agent)
     return statistics.median(values) * 1000
 
@@ -160,7 +169,7 @@ def floor(s: Site, path: Path, runs: int) -> float:
         claim = gitops.commit_files(repo, ref=f"refs/mtor-local/floor{i}", parent=None,
                                     files={"claim.json": b"{}"}, message="claim")
         gitops.push(repo, [f"{claim}:refs/mtor/claims/floor{i}"])
-        head = gitops.resolve(repo, "refs/remotes/origin/main") or head
+        head = str(gitops.resolve(repo, "refs/remotes/origin/main") or head)
         result = gitops.commit_files(repo, ref=f"refs/heads/mtor/floor{i}", parent=head,
                                      files={f"results/floor{i}.json": b"{}"}, message="r")
         gitops.push(repo, [f"refs/heads/mtor/floor{i}:refs/heads/mtor/floor{i}"])
