@@ -78,14 +78,18 @@ def publish(repo: Repository, state: RepoState, entry: OutboxEntry, *,
 
 
 def flush(repo: Repository, state: RepoState, *, due_only: bool = True,
-          probe: Probe | None = None) -> list[OutboxEntry]:
+          probe: Probe | None = None,
+          in_flight: Callable[[OutboxEntry], bool] = lambda entry: False) -> list[OutboxEntry]:
     """Push every waiting result whose wait after a refusal is over (every one, when not
     `due_only`: a restart, typically after the operator fixed the remote, tries them all at
     once), and a `blocked` one as soon as `probe` finds the remote accepting pushes again;
-    the entries that landed now."""
+    the entries that landed now. An entry `in_flight` (its task's own thread is publishing it
+    right now) is left to that thread: pushing it twice costs a push and a done record."""
     landed = []
     now = time.time()
     for entry in state.outbox():
+        if in_flight(entry):
+            continue
         waiting = due_only and entry.next_try_at > now
         if waiting and not (entry.blocked and probe is not None and probe(repo, entry)):
             continue

@@ -146,7 +146,8 @@ class Worker:
         repo = recovery.recover(rt.path, lambda: self._open(rt), rt.state,
                                 branch=rt.config.branch, worker=self.config.worker_id,
                                 first=not rt.reconciled, probe=self._probe,
-                                on_landed=lambda repo, entry: self._landed(repo, rt, entry))
+                                on_landed=lambda repo, entry: self._landed(repo, rt, entry),
+                                in_flight=lambda entry: self._in_flight(rt, entry))
         view = protocol.read_view(repo, rt.config.branch)
         with self._lock:
             protocol.deliver_cancels(view, {t: r.keeper.cancel for (n, t), r
@@ -373,6 +374,13 @@ class Worker:
                                                                            tip):
                 entry = dataclasses.replace(entry, commit=tip)
             self.finisher.add(rt.config.name, lambda: self._open(rt), entry=entry)
+
+    def _in_flight(self, rt: RepoRuntime, entry: OutboxEntry) -> bool:
+        """Whether the task of `entry` still runs here: its thread publishes the entry itself
+        (a failed push leaves it to the outbox with `tries` counted)."""
+        with self._lock:
+            running = self.running.get((rt.config.name, entry.task_id))
+        return running is not None and running.job.run == entry.run and entry.tries == 0
 
     def _release_later(self, rt: RepoRuntime, task_id: str) -> None:
         self.finisher.add(rt.config.name, lambda: self._open(rt), claim=task_id)

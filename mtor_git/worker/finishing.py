@@ -5,6 +5,7 @@ is under way waits and goes in the next one: a burst of finished tasks costs a p
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from mtor_git.git import Repository
 from mtor_git.queue import outbox
 from mtor_git.queue.state import OutboxEntry
 
+RECENT = 120.0  # seconds: a claim queued for deletion is not queued again meanwhile
+
 
 @dataclass
 class _Pending:
@@ -24,22 +27,32 @@ class _Pending:
 
 
 class Finisher:
-    def __init__(self, executor: Executor, author: tuple[str, str]) -> None:
+    def __init__(self, executor: Executor, author: tuple[str, str], *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._executor = executor
         self._author = author
+        self._clock = clock
         self._lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
+        self._recent: dict[tuple[str, str | None], float] = {}
 
     def add(self, repo_name: str, open_repo: Callable[[], Repository], *,
             entry: OutboxEntry | None = None, claim: str | None = None) -> None:
         """Queue a landed result (`entry`: recorded, its claim deleted) or a leftover claim of a
-        done task (`claim`: deleted)."""
+        done task (`claim`: deleted). A claim queued here within RECENT seconds is not queued
+        again: the cycle that sees it beside its result ran before its deletion landed."""
+        now = self._clock()
         with self._lock:
+            self._recent = {k: t for k, t in self._recent.items() if now - t < RECENT}
+            if entry is None and (repo_name, claim) in self._recent:
+                return
             pending = self._pending.setdefault(repo_name, _Pending(open_repo))
             if entry is not None:
                 pending.entries.append(entry)
+                self._recent[(repo_name, entry.task_id)] = now
             if claim is not None:
                 pending.claims.add(claim)
+                self._recent[(repo_name, claim)] = now
         try:
             self._executor.submit(self._flush, repo_name)
         except RuntimeError:  # shutting down: the next process's cycle sweeps what is left

@@ -6,7 +6,8 @@ recovered here, in one place, not inline in the cycle.
   clone (`git.sweep_stale_locks`), and adopt the results it committed but never queued
   (`outbox.adopt`), so they are pushed rather than run again.
 - Every cycle: push the results that wait in the outbox (`outbox.flush`; all of them at start-up,
-  else those whose wait after a refusal is over) and hand each that landed to `on_landed`.
+  else those whose wait after a refusal is over, never one its task's thread is publishing) and
+  hand each that landed to `on_landed`.
 
 Claims need no pass of their own: the claim step (`queue.acquire`) takes over a claim whose lease
 lapsed, whose holder's process is gone or that cannot be read, with the same compare-and-swap
@@ -30,7 +31,8 @@ PROCESS_START = time.time()
 
 def recover(path: Path, open_repo: Callable[[], Repository], state: RepoState, *, branch: str,
             worker: str, first: bool, probe: outbox.Probe | None = None,
-            on_landed: Callable[[Repository, OutboxEntry], None]) -> Repository:
+            on_landed: Callable[[Repository, OutboxEntry], None],
+            in_flight: Callable[[OutboxEntry], bool] = lambda entry: False) -> Repository:
     """Run the pass for the repository cloned at `path`; the repository, opened. `probe` tells
     when a remote that refused every push accepts again (outbox.flush)."""
     if first:
@@ -38,6 +40,7 @@ def recover(path: Path, open_repo: Callable[[], Repository], state: RepoState, *
     repo = open_repo()
     if first:
         outbox.adopt(repo, state, protocol.read_view(repo, branch), worker)
-    for entry in outbox.flush(repo, state, due_only=not first, probe=probe):
+    for entry in outbox.flush(repo, state, due_only=not first, probe=probe,
+                              in_flight=in_flight):
         on_landed(repo, entry)
     return repo

@@ -144,3 +144,18 @@ def test_a_dependent_starts_from_a_recorded_branch_the_worker_never_fetched(s: S
     base_tip = s.refs()["refs/heads/mtor/base"]
     git("merge-base", "--is-ancestor", base_tip, "refs/heads/mtor/after", cwd=s.remote)
     fresh.stop(5)
+
+
+def test_a_new_workers_clone_takes_no_result_branch(s: Site) -> None:
+    s.push_specs({"t1": spec()})
+    w = worker(s)
+    w.run_once()
+    settle(w)
+    w.stop(5)
+    fresh = worker(s, "w2")
+    fresh.run_once()  # clones now: main and refs/mtor/*, no mtor/<id>
+    clone = gitops.open_repository(fresh.repos["remote"].path)
+    assert s.refs()["refs/heads/mtor/t1"] not in clone
+    assert not [r for r in clone.references if r.startswith("refs/remotes/origin/mtor/")]
+    assert s.invocations() == ["t1.r1"]
+    fresh.stop(5)
