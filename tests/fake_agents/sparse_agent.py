@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A fake agent that looks at the task specs its checkout holds and commits everything it sees.
 
-Writes SEEN.md (one line per file in tasks/ of its working tree), then `git add -A` and
+Writes SEEN.md (one line per file in tasks/ of its working tree) and SEEN-RESULTS.md (the same
+for results/), then `git add -A` and
 `git commit` (what an agent tidying up does), and prints a Claude-like JSON success report.
 The prompt is read from stdin and ignored.
 """
@@ -20,6 +21,9 @@ def main() -> None:
     tasks = Path("tasks")
     seen = sorted(p.name for p in tasks.iterdir()) if tasks.is_dir() else []
     Path("SEEN.md").write_text("".join(f"{name}\n" for name in seen))
+    results = Path("results")
+    found = sorted(p.name for p in results.iterdir()) if results.is_dir() else []
+    Path("SEEN-RESULTS.md").write_text("".join(f"{name}\n" for name in found))
     env = {**os.environ, "GIT_AUTHOR_NAME": "Agent", "GIT_AUTHOR_EMAIL": "agent@example.org",
            "GIT_COMMITTER_NAME": "Agent", "GIT_COMMITTER_EMAIL": "agent@example.org"}
     subprocess.run(["git", "add", "-A"], check=True, env=env)

@@ -49,3 +49,28 @@ def test_a_lone_spec_is_checked_out_as_before(s: Site) -> None:
         "agents": {"sparse": {"command": [str(AGENT)], "report": "claude-json"}}})
     Worker(load_config(config), DAEMON_ENV).run_once()
     assert git("show", "mtor/only:SEEN.md", cwd=s.remote) == "only.md"
+
+
+def test_other_tasks_results_merged_into_main_are_left_out_and_kept(s: Site) -> None:
+    """Results merged into main (two files per finished task) are not written into a task's
+    checkout: the agent sees results/ without them, other files there stay, and its commit of
+    everything deletes none of them."""
+    (s.user / "results" / "plots").mkdir(parents=True)
+    for old in ("a", "b"):
+        (s.user / "results" / f"{old}.json").write_text(f'{{"task": {{"id": "{old}"}}}}\n')
+        (s.user / "results" / f"{old}.md").write_text(f"# {old}\n")
+    (s.user / "results" / "plots" / "p.txt").write_text("a plot\n")
+    (s.user / "results" / "notes.txt").write_text("the user's notes\n")
+    git("add", "results", cwd=s.user)
+    git("commit", "-q", "--no-verify", "-m", "merged results", cwd=s.user)
+    s.push_specs({"t1": spec(), "t2": spec()})
+    config = s.config("w1", default_agent="sparse", max_parallel=1, extra={
+        "agents": {"sparse": {"command": [str(AGENT)], "report": "claude-json"}}})
+    Worker(load_config(config), DAEMON_ENV).run_once()
+    assert s.results() == {"t1": "succeeded", "t2": "succeeded"}
+    assert git("show", "mtor/t1:SEEN-RESULTS.md", cwd=s.remote).split() == ["notes.txt",
+                                                                             "plots"]
+    deleted = git("diff", "--name-only", "--diff-filter=D", "main", "mtor/t1", cwd=s.remote)
+    assert deleted == ""
+    assert s.result("t1")["status"] == "succeeded"
+    assert not [n for n in s.result("t1").get("notes", []) if "deleted" in n]
