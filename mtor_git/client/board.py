@@ -162,13 +162,14 @@ def _md_stems(repo: Repository, head: str | None, folder: str, suffix: str) -> l
 
 
 # -- states ------------------------------------------------------------------------------------
-def task_ids(snap: Snapshot) -> set[str]:
-    """Every id the remote knows: a spec on the watched branch, a claim, a request, a result."""
+def task_ids(snap: Snapshot, runs: Mapping[str, set[int]] | None = None) -> set[str]:
+    """Every id the remote knows: a spec on the watched branch, a claim, a request, a result
+    (`runs`: runs_of_all(snap), when the caller has it already)."""
     view = snap.view
     ids: set[str] = set(snap.spec_ids) | set(snap.merged_ids)
     for prefix in (refs.CLAIM_PREFIX, refs.RETRY_PREFIX, refs.CANCEL_PREFIX):
         ids.update(view.ids_with(prefix))
-    ids.update(runs_of_all(snap))
+    ids.update(runs if runs is not None else runs_of_all(snap))
     return ids
 
 
@@ -191,7 +192,7 @@ def board(snap: Snapshot, *, now: float | None = None) -> list[TaskState]:
     at = time.time() if now is None else now
     runs = runs_of_all(snap)
     return [_state(snap, task_id, runs.get(task_id, set()), task_id in snap.spec_ids, at)
-            for task_id in sorted(task_ids(snap))]
+            for task_id in sorted(task_ids(snap, runs))]
 
 
 def task_state(snap: Snapshot, task_id: str, *, now: float | None = None) -> TaskState:

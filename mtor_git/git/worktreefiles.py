@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pygit2
 from pygit2.enums import FileMode
 
-from mtor_git.git.checkout import Checkout
+from mtor_git.git.checkout import Checkout, file_mode
 
 if TYPE_CHECKING:
     from mtor_git.git.collect import Tally
@@ -137,7 +137,7 @@ class WorkingFiles:
         if head == self.checkout.base:  # the entries the snapshot holds: no walk of the index
             tracked = {p: (seen.mode, seen.oid) for p, seen in self.checkout.seen.items()}
         else:
-            tracked = {e.path: (FileMode(e.mode), str(e.id)) for e in index}
+            tracked = {e.path: (file_mode(e.mode), str(e.id)) for e in index}
         folders = {p.rsplit("/", i)[0] for p in tracked for i in range(1, p.count("/") + 1)}
         with ignore_rules(self.checkout) as ignored:
             work = dict(self._walk(tracked, folders, ignored))
@@ -156,12 +156,13 @@ class WorkingFiles:
     def _restore_reserved(self, index: pygit2.Index, tracked: dict[str, Entry]) -> None:
         """The worker's paths exactly as in the base, whatever the agent's commits did there
         (its results folder made a file, another task's result forged)."""
-        base = {p: (seen.mode, seen.oid) for p, seen in self.checkout.seen.items()}
+        base = {p: (seen.mode, seen.oid) for p, seen in self.checkout.seen.items()
+                if self.reserved.covers(p)}
         for path, entry in tracked.items():
             if self.reserved.covers(path) and base.get(path) != entry:
                 index.remove(path)
         for path, (mode, oid) in base.items():
-            if self.reserved.covers(path) and tracked.get(path) != (mode, oid):
+            if tracked.get(path) != (mode, oid):
                 self._add(index, path, mode, oid)
 
     def _add(self, index: pygit2.Index, path: str, mode: FileMode, oid: str) -> None:

@@ -13,6 +13,7 @@ bucket (a few KiB at 5,000 tasks) and the 256-entry root tree, never a file per 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -78,6 +79,7 @@ def _cut(value: object) -> str | None:
     return None if value is None else str(value)[:_TEXT_LIMIT]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def bucket_of(task_id: str) -> str:
     return hashlib.sha1(task_id.encode()).hexdigest()[:2] + ".json"
 
@@ -118,8 +120,17 @@ class DoneIndex:
         self.repo = repo
         self.oid = oid if oid is not None and git.resolve(repo, oid) is not None else None
         self._blobs: dict[str, str] | None = None
+        self._mine: dict[str, Bucket] = {}  # this index's buckets read so far
 
     def _bucket(self, name: str) -> Bucket:
+        found = self._mine.get(name)
+        if found is not None:
+            return found
+        found = self._read_bucket(name)
+        self._mine[name] = found
+        return found
+
+    def _read_bucket(self, name: str) -> Bucket:
         if self.oid is None:
             return {}
         if self._blobs is None:
@@ -236,19 +247,30 @@ def _message(runs: Sequence[DoneRun]) -> str:
 
 _AT: OrderedDict[tuple[str, str | None], DoneIndex] = OrderedDict()
 _AT_GUARD = threading.Lock()
+_LAST: tuple[Repository, str | None, DoneIndex] | None = None
+
+
+def _remember(repo: Repository, oid: str | None, index: DoneIndex) -> None:
+    global _LAST
+    _LAST = (repo, oid, index)  # one assignment: atomic, whatever thread reads it
 
 
 def at(repo: Repository, oid: str | None) -> DoneIndex:
     """The index at commit `oid` of `repo` (its objects fetched), cached: every done check of a
     cycle reads the same one."""
+    last = _LAST
+    if last is not None and last[0] is repo and last[1] == oid:
+        return last[2]  # every done check of a cycle or a board: one repository, one index
     key = (str(repo.path), oid)
     with _AT_GUARD:
         found = _AT.get(key)
         if found is not None and found.oid == oid:
             _AT.move_to_end(key)
+            _remember(repo, oid, found)
             return found
     index = DoneIndex(repo, oid)
     if index.oid == oid:  # its objects are here: worth keeping
+        _remember(repo, oid, index)
         with _AT_GUARD:
             _AT[key] = index
             while len(_AT) > 16:
