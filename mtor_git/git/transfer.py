@@ -310,9 +310,9 @@ _TRANSFER_LOCKS_GUARD = threading.Lock()
 
 
 def _transfer_lock(repo: pygit2.Repository) -> threading.Lock:
-    """One lock per repository for fetches and pushes: both rewrite its remote-tracking refs
-    (a push updates the ones it pushed), and two threads doing so at once fail on git's ref
-    locks ("failed to create locked file"). Transfers are short; agents never hold this."""
+    """One lock per repository for fetches: they rewrite its remote-tracking refs, and two
+    threads doing so at once fail on git's ref locks ("failed to create locked file"). Pushes
+    write no local ref (`_push`) and take no lock. Fetches are short; agents never hold it."""
     key = os.path.realpath(repo.path)
     with _TRANSFER_LOCKS_GUARD:
         return _TRANSFER_LOCKS.setdefault(key, threading.Lock())
@@ -434,20 +434,24 @@ def push(repo: pygit2.Repository, refspecs: Sequence[str], *,
     """
     if not all(_dst(s).startswith("refs/") for s in refspecs):
         raise GitOpError(f"push needs full destination ref names: {list(refspecs)}")
-    with _transfer_lock(repo):
-        _push(repo, refspecs, credentials)
+    _push(repo, refspecs, credentials)
 
 
 def _push(repo: pygit2.Repository, refspecs: Sequence[str],
           credentials: Credentials | None) -> None:
+    """Through an anonymous remote of the same URL: it has no fetch refspecs, so the push
+    writes no remote-tracking ref in the clone (a worker reads the remote by ls-remote, and a
+    fetch brings what it needs). Writing no local ref, pushes need not wait for each other or
+    for a fetch (the transfer lock): a worker's slots publish at once."""
     callbacks = _Callbacks(credentials)
-    remote = repo.remotes[REMOTE]
-    url = normalize_url(remote.url or "")
+    origin = repo.remotes[REMOTE]
+    url = normalize_url(origin.push_url or origin.url or "")
     if is_local(url):
         refused = push_local(repo, url, [RefPush.parse(s) for s in refspecs])
         if refused:
             raise PushRejected(refused)
         return
+    remote = repo.remotes.create_anonymous(url)
     try:
         remote.push(list(refspecs), callbacks=callbacks)
     except pygit2.GitError as exc:
