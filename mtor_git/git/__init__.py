@@ -21,6 +21,7 @@ from mtor_git.git.mirror import mirror_fetch, refs_under, remote_url
 from mtor_git.git.read import (
     SYMLINK_MODE,
     PathChange,
+    blob_size,
     changed_paths,
     commit,
     commit_of_path_addition,
@@ -92,6 +93,7 @@ __all__ = [
     "quarantine_intake",
     "drop_checkout",
     "Repository",
+    "blob_size",
     "commit_signature",
     "commit_time",
     "discover",

@@ -158,6 +158,15 @@ def read_blob_with_mode(repo: pygit2.Repository, rev: str,
     return repo[entry.id].peel(pygit2.Blob).data, int(entry.filemode)
 
 
+def blob_size(repo: pygit2.Repository, oid: str) -> int | None:
+    """The size of blob `oid` from its header, without reading it (None: no such blob)."""
+    try:
+        _kind, size = repo.odb.read_header(oid)
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+    return int(size)
+
+
 def read_blob(repo: pygit2.Repository, rev: str, path: str) -> bytes | None:
     return read_blob_with_mode(repo, rev, path)[0]
 

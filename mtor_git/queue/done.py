@@ -30,6 +30,7 @@ from mtor_git import git
 from mtor_git.errors import GitOpError, PushRejected
 from mtor_git.git import Repository, refs
 
+MAX_BUCKET_BYTES = 16 << 20  # ~50,000 tasks in one bucket; more is no index a worker wrote
 MAX_TRIES = 12  # concurrent writers: each loses at most once per rival's landed update
 _TEXT_LIMIT = 300  # a failure message or title is cut here (the result file has it whole)
 _SUMMARY_KEYS = ("status", "model_invoked", "finished_at", "duration", "attempts",
@@ -98,7 +99,8 @@ def _parse(raw: bytes) -> Bucket:
     found: Bucket = {}
     for task_id, runs in (data.items() if isinstance(data, dict) else ()):
         for run_text, entry in (runs.items() if isinstance(runs, dict) else ()):
-            run = int(run_text) if str(run_text).isdigit() else 0
+            text = str(run_text)
+            run = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else 0
             done = DoneRun.from_json(task_id, run, entry) if run > 0 else None
             if done is not None:
                 found.setdefault(task_id, {})[run] = done
@@ -139,12 +141,17 @@ class DoneIndex:
         if blob is None:
             return {}
         with _PARSED_GUARD:
-            parsed = _PARSED.get(blob)
-            if parsed is not None:
+            known = _PARSED.get(blob)
+            if known is not None:
                 _PARSED.move_to_end(blob)
-                return parsed
-        raw = git.read_blob(self.repo, self.oid, name)
-        parsed = _parse(raw or b"")
+                return known
+        parsed: Bucket = {}
+        size = git.blob_size(self.repo, blob)
+        if size is None or size > MAX_BUCKET_BYTES:
+            logger.warning("{} of {} holds {} bytes, more than a bucket ever needs; read as "
+                           "empty", name, refs.DONE_REF, size)
+        else:
+            parsed = _parse(git.read_blob(self.repo, self.oid, name) or b"")
         with _PARSED_GUARD:
             _PARSED[blob] = parsed
             while len(_PARSED) > _PARSED_MAX:

@@ -5,7 +5,6 @@ step in queue/acquire.py, the task in task/run.py, the publication in queue/outb
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import threading
 import time
@@ -21,7 +20,7 @@ from mtor_git.agent.sandbox import sweep
 from mtor_git.config.model import Config, RepoConfig
 from mtor_git.config.sandbox import resolve_sandbox
 from mtor_git.errors import GitOpError
-from mtor_git.git import Repository, refs
+from mtor_git.git import Repository
 from mtor_git.git.transfer import Credentials, bound_transfers, register_credentials, shown_url
 from mtor_git.queue import claims, followups, outbox, protocol
 from mtor_git.queue.acquire import Missed, Won, acquire
@@ -366,15 +365,8 @@ class Worker:
             self._pull_request(repo, rt, result)
 
     def _record(self, repo: Repository, rt: RepoRuntime, landed: list[OutboxEntry]) -> None:
-        """Record landed results in the done index and delete their claims, off the slot. At
-        the branch's tip: the pull request's note commit, when one was pushed on top (a
-        worker fetches no result branch the index records at its tip)."""
         for entry in landed:
-            tip = git.resolve(repo, refs.HEADS + entry.branch)
-            if tip is not None and tip != entry.commit and git.is_ancestor(repo, entry.commit,
-                                                                           tip):
-                entry = dataclasses.replace(entry, commit=tip)
-            self.finisher.add(rt.config.name, lambda: self._open(rt), entry=entry)
+            self.finisher.landed(repo, rt.config.name, lambda: self._open(rt), entry)
 
     def _in_flight(self, rt: RepoRuntime, entry: OutboxEntry) -> bool:
         """Whether the task of `entry` still runs here: its thread publishes the entry itself
@@ -388,19 +380,8 @@ class Worker:
 
     def _done(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView, task_id: str,
               run: int) -> bool:
-        """Whether run `run` ended (protocol.is_done). A result branch the done index does not
-        record yet (its worker died before recording it; one from before the index) is
-        recorded now, so that it stays done once the branch is merged or deleted."""
-        if protocol.index(repo, view).has(task_id, run):
-            return True
-        if not view.done(task_id, run):
-            return False
-        tip = view.refs.get(refs.branch_ref(task_id, run))
-        if tip is not None and git.resolve(repo, tip) is not None \
-                and view.claim_oid(task_id) is None:
-            self.finisher.add(rt.config.name, lambda: self._open(rt),
-                              entry=outbox.new_entry(task_id, run, tip, "recorded"))
-        return True
+        return self.finisher.done(repo, rt.config.name, lambda: self._open(rt), view, task_id,
+                                  run)
 
     def _pull_request(self, repo: Repository, rt: RepoRuntime, result: Result) -> None:
         if self.config.pull_request is not None:

@@ -4,6 +4,7 @@ is under way waits and goes in the next one: a burst of finished tasks costs a p
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -12,8 +13,9 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from mtor_git.git import Repository
-from mtor_git.queue import outbox
+from mtor_git import git
+from mtor_git.git import Repository, refs
+from mtor_git.queue import outbox, protocol
 from mtor_git.queue.state import OutboxEntry
 
 RECENT = 120.0  # seconds: a claim queued for deletion is not queued again meanwhile
@@ -57,6 +59,31 @@ class Finisher:
             self._executor.submit(self._flush, repo_name)
         except RuntimeError:  # shutting down: the next process's cycle sweeps what is left
             logger.debug("housekeeping closed; {} left for the next cycle", repo_name)
+
+    def landed(self, repo: Repository, repo_name: str, open_repo: Callable[[], Repository],
+               entry: OutboxEntry) -> None:
+        """Queue a result that landed, recorded at its branch's tip: the pull request's note
+        commit when one was pushed on top (a worker fetches no result branch the index records
+        at its tip)."""
+        tip = git.resolve(repo, refs.HEADS + entry.branch)
+        if tip is not None and tip != entry.commit and git.is_ancestor(repo, entry.commit, tip):
+            entry = dataclasses.replace(entry, commit=tip)
+        self.add(repo_name, open_repo, entry=entry)
+
+    def done(self, repo: Repository, repo_name: str, open_repo: Callable[[], Repository],
+             view: protocol.RemoteView, task_id: str, run: int) -> bool:
+        """Whether run `run` ended (protocol.is_done). A result branch the done index does not
+        record yet (its worker died before recording it; one from before the index) is queued
+        to be recorded, so that it stays done once the branch is merged or deleted."""
+        if protocol.index(repo, view).has(task_id, run):
+            return True
+        if not view.done(task_id, run):
+            return False
+        tip = view.refs.get(refs.branch_ref(task_id, run))
+        if tip is not None and git.resolve(repo, tip) is not None \
+                and view.claim_oid(task_id) is None:
+            self.add(repo_name, open_repo, entry=outbox.new_entry(task_id, run, tip, "recorded"))
+        return True
 
     def _flush(self, repo_name: str) -> None:
         with self._lock:

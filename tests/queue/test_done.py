@@ -7,6 +7,7 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
 from claimfixtures import AUTHOR, Worker, remote_ref
 from gitfixtures import git, git_daemon
 from hypothesis import given
@@ -128,3 +129,31 @@ def test_names_that_are_no_result_branch() -> None:
     assert refs.task_of_branch("main") is None
     assert refs.task_of_branch("mtor/x-r0") == ("x-r0", 1)  # no run 0: the id is x-r0
     assert refs.task_of_branch("mtor/x-r02") == ("x-r02", 1)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=12))
+def test_any_json_in_a_bucket_reads_without_an_error(data: object) -> None:
+    """Whatever someone pushed into the index, a reader gets entries or nothing, never a crash."""
+    for found in done._parse(json.dumps(data).encode()).values():
+        for number, entry in found.items():
+            assert number > 0 and isinstance(entry.branch, str) and isinstance(entry.commit, str)
+
+
+def test_odd_run_numbers_in_a_bucket_are_skipped() -> None:
+    raw = json.dumps({"t1": {"²": {"branch": "b", "commit": "c"}, "0": {"branch": "b",
+                                                                          "commit": "c"},
+                             "2": {"branch": "mtor/t1-r2", "commit": "c"}}}).encode()
+    assert list(done._parse(raw)["t1"]) == [2]
+
+
+def test_a_bucket_larger_than_any_index_needs_is_not_read(
+        worker: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = worker("w1")  # type: ignore[operator]
+    assert done.record(w.repo, [run(f"t{i}") for i in range(40)], author=AUTHOR)
+    index = fresh_index(w)
+    assert index.has("t1", 1)
+    monkeypatch.setattr(done, "MAX_BUCKET_BYTES", 10)
+    done._PARSED.clear()
+    assert not done.DoneIndex(w.repo, index.oid).has("t1", 1)  # read as empty, no crash
