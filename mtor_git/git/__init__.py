@@ -39,6 +39,7 @@ from mtor_git.git.read import (
     read_blob,
     read_blob_with_mode,
     resolve,
+    top_blobs,
     worktree_changes,
 )
 from mtor_git.git.transfer import (
@@ -146,6 +147,7 @@ __all__ = [
     "remove_worktree",
     "resolve",
     "set_timeouts",
+    "top_blobs",
     "signature",
     "sweep_stale_locks",
     "worktree_head",

@@ -272,6 +272,16 @@ def file_names(repo: pygit2.Repository, rev: str, folder: str) -> list[str]:
     return [str(e.name) for e in tree if e.name and not isinstance(e, pygit2.Tree)]
 
 
+def top_blobs(repo: pygit2.Repository, rev: str) -> dict[str, str]:
+    """The blobs directly in the root of commit `rev` (name -> oid hex); {} for no commit."""
+    try:
+        tree = commit(repo, rev).tree
+    except GitOpError:
+        return {}
+    return {str(e.name): str(e.id) for e in tree
+            if e.name and e.type == pygit2.enums.ObjectType.BLOB}
+
+
 def first_parent(repo: pygit2.Repository, rev: str) -> str | None:
     """The first parent of commit `rev`; None for a root commit or an unknown one."""
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from mtor_git import git
 from mtor_git.git import Repository, refs
 from mtor_git.queue import followups
-from mtor_git.queue.protocol import RemoteView, current_run, index
+from mtor_git.queue.protocol import RemoteView, branch_tip, current_run, index
 from mtor_git.spec.graph import find_cycle
 from mtor_git.spec.parse import Spec, valid_spec
 from mtor_git.states import TERMINAL, TaskStatus
@@ -49,11 +49,15 @@ class Gate:
 
 
 MISSING = "missing"  # a dependency with no spec, no run and no result: it never will end
+DISCARDED = "succeeded, but its branch was deleted unmerged"  # nothing to start from
 
 
 def _how(status: str) -> str:
-    return ("is no task: no spec on the watched branch, no run, no result" if status == MISSING
-            else f"ended {status}")
+    if status == MISSING:
+        return "is no task: no spec on the watched branch, no run, no result"
+    if status == DISCARDED:
+        return f"{status}: its work is nowhere to start from"
+    return f"ended {status}"
 
 
 def exists(repo: Repository, view: RemoteView, task_id: str, tasks_dir: str) -> bool:
@@ -75,10 +79,9 @@ def ended(repo: Repository, view: RemoteView, task_id: str,
     None while it has not ended."""
     run = current_run(repo, view, task_id)
     recorded = index(repo, view).get(task_id, run)
-    if recorded is not None:
-        status = recorded.summary.get("status")
-        return TaskStatus(status) if status in TERMINAL else TaskStatus.FAILED
-    oid = view.refs.get(refs.branch_ref(task_id, run))
+    if recorded is not None:  # an entry's status is a string (done.DoneRun.from_json)
+        return TaskStatus(recorded.status) if recorded.status in TERMINAL else TaskStatus.FAILED
+    oid = branch_tip(repo, view, refs.branch_ref(task_id, run))
     for rev in (oid, followups.landed(repo, view, tasks_dir, task_id, run), view.head):
         if rev is None:
             continue
@@ -120,6 +123,9 @@ def gate(repo: Repository, view: RemoteView, spec: Spec, tasks_dir: str) -> Gate
             waiting.append(dep)
         elif status != TaskStatus.SUCCEEDED:
             failed.append((dep, str(status)))
+        elif starts_from(spec) and start_branch(repo, view, spec, tasks_dir) is None:
+            # Its work is nowhere to start from: never start from the spec's commit instead.
+            failed.append((dep, DISCARDED))
     return _lane(repo, view, tasks_dir, spec, Gate(tuple(waiting), tuple(failed)))
 
 
@@ -150,12 +156,17 @@ def _prerequisites(repo: Repository, view: RemoteView, tasks_dir: str, task_id: 
     return list(spec.prerequisites) if spec is not None else []
 
 
+def starts_from(spec: Spec) -> bool:
+    """Whether `spec` starts from its dependency's result (one dependency, no `base:`)."""
+    return spec.base is None and len(spec.depends_on) == 1
+
+
 def start_branch(repo: Repository, view: RemoteView, spec: Spec,
                  tasks_dir: str = "tasks") -> str | None:
     """With one dependency and no `base:`, a task starts from its dependency's result: the tip
     of that dependency's latest run branch (a follow-up's: of the branch it continued, where its
     result is), None when it has none."""
-    if spec.base is not None or len(spec.depends_on) != 1:
+    if not starts_from(spec):
         return None
     dep = spec.depends_on[0]
     run = current_run(repo, view, dep)

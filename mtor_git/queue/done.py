@@ -30,11 +30,9 @@ from mtor_git import git
 from mtor_git.errors import GitOpError, PushRejected
 from mtor_git.git import Repository, refs
 
-MAX_BUCKET_BYTES = 16 << 20  # ~50,000 tasks in one bucket; more is no index a worker wrote
+MAX_BUCKET_BYTES = 2 << 20  # ~5,000 tasks in one bucket (1.3 million in all): no worker wrote more
 MAX_TRIES = 12  # concurrent writers: each loses at most once per rival's landed update
 _TEXT_LIMIT = 300  # a failure message or title is cut here (the result file has it whole)
-_SUMMARY_KEYS = ("status", "model_invoked", "finished_at", "duration", "attempts",
-                 "failure_kind", "failure_message", "title", "head_commit")
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ class DoneRun:
     run: int
     branch: str  # the branch holding results/<id>.json (a follow-up's: the one it continued)
     commit: str  # the result commit
-    summary: Mapping[str, Any]  # _SUMMARY_KEYS, from the result file
+    summary: Mapping[str, Any]  # status, attempts, … (from_result), a string status at least
 
     @classmethod
     def from_result(cls, task_id: str, run: int, branch: str, commit: str,
@@ -67,13 +65,19 @@ class DoneRun:
     def to_json(self) -> dict[str, Any]:
         return {"branch": self.branch, "commit": self.commit, **self.summary}
 
+    @property
+    def status(self) -> str:
+        return str(self.summary["status"])
+
     @classmethod
     def from_json(cls, task_id: str, run: int, data: object) -> DoneRun | None:
-        if not isinstance(data, dict) or not isinstance(data.get("branch"), str) \
-                or not isinstance(data.get("commit"), str):
+        """The entry `data` read back (None unless it names a branch, a commit and a status,
+        each a string); fields this version does not know are kept, and written back."""
+        if not isinstance(data, dict) or not all(
+                isinstance(data.get(key), str) for key in ("branch", "commit", "status")):
             return None
         return cls(task_id, run, data["branch"], data["commit"],
-                   {k: data.get(k) for k in _SUMMARY_KEYS})
+                   {k: v for k, v in data.items() if k not in ("branch", "commit")})
 
 
 def _cut(value: object) -> str | None:
@@ -94,7 +98,7 @@ _PARSED_GUARD = threading.Lock()
 def _parse(raw: bytes) -> Bucket:
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON; nested past the parser's depth
         return {}  # unreadable: as if empty (the branches still tell; a writer rewrites it)
     found: Bucket = {}
     for task_id, runs in (data.items() if isinstance(data, dict) else ()):
@@ -136,7 +140,7 @@ class DoneIndex:
         if self.oid is None:
             return {}
         if self._blobs is None:
-            self._blobs = git.list_tree(self.repo, self.oid, "")
+            self._blobs = git.top_blobs(self.repo, self.oid)
         blob = self._blobs.get(name)
         if blob is None:
             return {}
@@ -171,7 +175,7 @@ class DoneIndex:
         if self.oid is None:
             return
         if self._blobs is None:
-            self._blobs = git.list_tree(self.repo, self.oid, "")
+            self._blobs = git.top_blobs(self.repo, self.oid)
         for name in sorted(self._blobs):
             for runs in self._bucket(name).values():
                 yield from runs.values()
@@ -215,10 +219,24 @@ def record(repo: Repository, runs: Sequence[DoneRun], *, also: Sequence[str] = (
             sleep(random.uniform(0.02, 0.1) * (attempt + 1))
         except GitOpError as exc:
             logger.warning("could not record {} in {}: {}", _ids(runs), refs.DONE_REF, exc)
+            _push_alone(repo, extra)
             return False
     logger.warning("could not record {} in {} after {} tries (other workers kept moving it); "
-                   "their branches still tell", _ids(runs), refs.DONE_REF, MAX_TRIES)
+                   "tried again later, their branches still tell", _ids(runs), refs.DONE_REF,
+                   MAX_TRIES)
+    _push_alone(repo, extra)
     return False
+
+
+def _push_alone(repo: Repository, specs: Sequence[str]) -> None:
+    """The other refspecs of a record that failed (claim deletions): they must not wait for
+    the index, a claim beside a published result only delays its task's followers."""
+    if not specs:
+        return
+    try:
+        git.push(repo, specs)
+    except GitOpError as exc:
+        logger.warning("could not push {}: {}", ", ".join(specs), exc)
 
 
 def _updated_buckets(index: DoneIndex, runs: Sequence[DoneRun]) -> dict[str, bytes]:

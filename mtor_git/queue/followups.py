@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from mtor_git import git
 from mtor_git.errors import GitOpError
 from mtor_git.git import Repository, refs
-from mtor_git.queue.protocol import RemoteView, current_run
+from mtor_git.queue.protocol import RemoteView, branch_tip, current_run
 from mtor_git.spec.parse import Spec, is_spec_path, valid_spec
 
 MAX_CHAIN = 50  # follow-ups of follow-ups: deeper chains (or a cycle) have no home
@@ -107,7 +107,7 @@ def landed(repo: Repository, view: RemoteView, tasks_dir: str, task_id: str,
     if root is None:
         return None
     for root_run in range(current_run(repo, view, root), 0, -1):
-        tip = view.refs.get(refs.branch_ref(root, root_run))
+        tip = branch_tip(repo, view, refs.branch_ref(root, root_run))
         if tip is not None and _result_run(git.read_blob(repo, tip, refs.result_json(task_id)),
                                            task_id) >= run:
             return tip

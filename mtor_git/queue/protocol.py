@@ -69,6 +69,19 @@ def recorded_at_tip(repo: Repository, view: RemoteView) -> Callable[[str, str], 
     return recorded
 
 
+def branch_tip(repo: Repository, view: RemoteView, ref: str) -> str | None:
+    """The commit the view shows at branch `ref`, its objects fetched first when this clone
+    lacks them: a worker fetches no result branch the done index records (git.fetch_moved), so
+    one read later (a follow-up's home, a dependency's result) is fetched when it is read."""
+    oid = view.refs.get(ref)
+    if oid is not None and git.resolve(repo, oid) is None and ref.startswith(refs.HEADS):
+        try:
+            git.fetch(repo, refspecs=[f"+{ref}:{git.TRACKING_PREFIX}{ref[len(refs.HEADS):]}"])
+        except GitOpError as exc:
+            logger.warning("could not fetch {}: {}", ref, exc)
+    return oid
+
+
 def read_view(repo: Repository, branch: str) -> RemoteView:
     return RemoteView(git.remote_refs(repo), branch)
 

@@ -21,6 +21,8 @@ from mtor_git.queue.protocol import RemoteView, read_view
 from mtor_git.spec.parse import Spec
 from mtor_git.task.job import Job
 
+_MAX_KEPT = 200  # result files kept in a checkout by name; more: none is left out
+
 
 class Placement:
     """The placement half of TaskRunner; the runner sets these attributes per job."""
@@ -109,13 +111,26 @@ class Placement:
     def _checkout(self, job: Job, base: str, spec: Spec) -> Checkout:
         path = self._checkout_path(job)
         path.parent.mkdir(parents=True, exist_ok=True)
-        own = {job.task_id, *((self._home.root,) if self._home is not None else ())}
-        results = git.LeaveOut(refs.RESULTS_DIR, (".json", ".md"), tuple(sorted(
-            path for task_id in own
-            for path in (refs.result_json(task_id), refs.result_md(task_id)))))
         return git.create_checkout(self.repo, path, self._branch_of(job), base,
                                    excludes=self._excludes(spec),
-                                   only=(self._tasks_dir, job.spec_path), leave_out=[results])
+                                   only=(self._tasks_dir, job.spec_path),
+                                   leave_out=self._merged_results(job, base))
+
+    def _merged_results(self, job: Job, base: str) -> list[git.LeaveOut]:
+        """Result files of other tasks merged into the watched branch, as the base has them
+        (thousands, two a finished task): left out of the checkout. Those only the base has
+        (a dependency's, the follow-ups' on the branch a follow-up continues) stay, and the
+        task's own (and its root's)."""
+        here = git.list_tree(self.repo, base, refs.RESULTS_DIR)
+        merged = git.list_tree(self.repo, job.head, refs.RESULTS_DIR) if job.head else {}
+        own = {job.task_id, *((self._home.root,) if self._home is not None else ())}
+        rule = git.LeaveOut(refs.RESULTS_DIR, (".json", ".md"))
+        keep = sorted({p for p, oid in here.items() if merged.get(p) != oid and rule.covers(p)}
+                      | {p for t in own for p in (refs.result_json(t), refs.result_md(t))})
+        rule = replace(rule, keep=tuple(keep))
+        # Patterns git matches every path against, and only names that say themselves: else
+        # every result file is checked out (the specs still are not).
+        return [rule] if len(keep) <= _MAX_KEPT and rule.plain() else []
 
     def _branch_of(self, job: Job) -> str:
         """The branch this run's work and result go to: its own, or (a follow-up that got as

@@ -174,6 +174,10 @@ class Worker:
                 logger.warning("{}: could not start it this cycle: {}", task_id, exc)
                 rt.waiting.add(task_id)
                 trouble.append(f"{task_id}: {exc}")
+            except Exception as exc:  # a bug, or data no reader expected: this task only
+                logger.exception("{}: could not look at it this cycle", task_id)
+                rt.waiting.add(task_id)
+                trouble.append(f"{task_id}: {type(exc).__name__}: {exc}")
         rt.state.set_last_processed(view.head)
         rt.last_refs, rt.reconciled = view.refs, True
         return started

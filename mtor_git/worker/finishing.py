@@ -19,6 +19,9 @@ from mtor_git.queue import outbox, protocol
 from mtor_git.queue.state import OutboxEntry
 
 RECENT = 120.0  # seconds: a claim queued for deletion is not queued again meanwhile
+RETRY_FIRST = 5.0  # seconds before a failed record is tried again, doubling ...
+RETRY_MAX = 600.0  # ... up to this
+MAX_TRIES = 12  # then the entries are left to a later cycle's sweep (Finisher.done)
 
 
 @dataclass
@@ -26,6 +29,7 @@ class _Pending:
     open_repo: Callable[[], Repository]
     entries: list[OutboxEntry] = field(default_factory=list)
     claims: set[str] = field(default_factory=set)
+    tries: int = 0  # records of these entries that failed so far
 
 
 class Finisher:
@@ -80,8 +84,7 @@ class Finisher:
         if not view.done(task_id, run):
             return False
         tip = view.refs.get(refs.branch_ref(task_id, run))
-        if tip is not None and git.resolve(repo, tip) is not None \
-                and view.claim_oid(task_id) is None:
+        if tip is not None and git.resolve(repo, tip) is not None:  # a claim beside it too
             self.add(repo_name, open_repo, entry=outbox.new_entry(task_id, run, tip, "recorded"))
         return True
 
@@ -90,5 +93,26 @@ class Finisher:
             pending = self._pending.pop(repo_name, None)
         if pending is None or not (pending.entries or pending.claims):
             return  # an earlier flush took it along
-        outbox.finish(pending.open_repo(), pending.entries, claims_too=pending.claims,
-                      author=self._author)
+        if outbox.finish(pending.open_repo(), pending.entries, claims_too=pending.claims,
+                         author=self._author) or not pending.entries:
+            return
+        tries = pending.tries + 1  # the claims went alone; the records are tried again
+        if tries >= MAX_TRIES:
+            logger.error("gave up recording {} in the done index after {} tries; a later "
+                         "cycle records them from their branches", len(pending.entries), tries)
+            return
+        timer = threading.Timer(min(RETRY_MAX, RETRY_FIRST * 2 ** (tries - 1)), self._again,
+                                args=(repo_name, pending.open_repo, pending.entries, tries))
+        timer.daemon = True
+        timer.start()
+
+    def _again(self, repo_name: str, open_repo: Callable[[], Repository],
+               entries: list[OutboxEntry], tries: int) -> None:
+        with self._lock:
+            pending = self._pending.setdefault(repo_name, _Pending(open_repo))
+            pending.entries.extend(entries)
+            pending.tries = max(pending.tries, tries)
+        try:
+            self._executor.submit(self._flush, repo_name)
+        except RuntimeError:
+            logger.debug("housekeeping closed; {} left for the next cycle", repo_name)
