@@ -159,3 +159,100 @@ def test_a_new_workers_clone_takes_no_result_branch(s: Site) -> None:
     assert not [r for r in clone.references if r.startswith("refs/remotes/origin/mtor/")]
     assert s.invocations() == ["t1.r1"]
     fresh.stop(5)
+
+
+def push_to_remote(s: Site, ref: str, files: dict[str, bytes]) -> None:
+    """Someone (not a worker) writes a commit holding `files` at `ref` on the remote."""
+    for name, data in files.items():
+        (s.root / "scratch" / name).parent.mkdir(parents=True, exist_ok=True)
+        (s.root / "scratch" / name).write_bytes(data)
+    scratch = s.root / "scratch"
+    env_dir = s.root / "scratch.git"
+    git("init", "-q", str(env_dir))
+    git("--work-tree", str(scratch), "add", "-A", cwd=env_dir)
+    git("--work-tree", str(scratch), "commit", "-q", "--no-verify", "-m", "by hand",
+        cwd=env_dir)
+    git("push", "-q", "--force", "--no-verify", s.url, f"HEAD:{ref}", cwd=env_dir)
+
+
+@pytest.mark.parametrize("garbage", [
+    b"[" * 100_000,  # nested past any parser's depth
+    json.dumps({"t9": {"1": {"branch": [], "commit": {}, "status": ["x"]}},
+                "t1": {"1": {"branch": "mtor/t1", "commit": "c", "status": {"a": 1}}}}).encode(),
+    b"\x00\xff not json",
+])
+def test_a_garbage_index_stops_no_cycle_and_no_status(s: Site, garbage: bytes) -> None:
+    s.push_specs({"t1": spec()})
+    w = worker(s)
+    w.run_once()
+    settle(w)
+    push_to_remote(s, refs.DONE_REF, {name: garbage for name in
+                                      {done.bucket_of(t) for t in ("t1", "t2", "t3", "t9")}})
+    s.push_specs({"t2": spec(), "t3": spec(depends_on=["t1"])}, "more")
+    w.run_once()
+    settle(w)
+    assert w.last_error is None
+    assert sorted(s.invocations()) == ["t1.r1", "t2.r1", "t3.r1"]  # t1 done by its branch
+    board = status_json(s)
+    assert board["t2"]["state"] == "succeeded"
+    w.stop(5)
+
+
+def test_a_run_whose_record_was_lost_is_recorded_beside_its_claim(s: Site) -> None:
+    """A worker killed between its result push and its record leaves the claim beside the
+    result: the next worker records the run and deletes the claim, so that deleting the branch
+    later does not run it again."""
+    s.push_specs({"t1": spec()})
+    w = worker(s)
+    w.run_once()
+    settle(w)
+    w.stop(5)
+    git("update-ref", "-d", refs.DONE_REF, cwd=s.remote)
+    push_to_remote(s, refs.claim_ref("t1"), {"claim.json": b'{"task_id": "t1", "run": 1}'})
+    other = worker(s, "w2")
+    other.run_once()
+    settle(other)
+    assert "t1" in recorded(s) and s.claims() == []
+    git("push", "-q", "origin", "--delete", "mtor/t1", cwd=s.user)
+    fresh = worker(s, "w3")
+    fresh.run_once()
+    settle(fresh)
+    assert s.invocations() == ["t1.r1"]
+    other.stop(5)
+    fresh.stop(5)
+
+
+def test_a_dependency_deleted_unmerged_rejects_its_dependent(s: Site) -> None:
+    s.push_specs({"base": spec()})
+    w = worker(s)
+    w.run_once()
+    settle(w)
+    git("push", "-q", "origin", "--delete", "mtor/base", cwd=s.user)
+    s.push_specs({"after": spec(depends_on=["base"])}, "dependent")
+    w.run_once()
+    settle(w)
+    assert s.invocations() == ["base.r1"]
+    failure = s.result("after")["failure"]
+    assert failure["kind"] == "dependency_failed"
+    assert "deleted unmerged" in failure["message"]
+    w.stop(5)
+
+
+def test_a_dependency_never_fetched_is_read_once_its_record_is_gone(s: Site) -> None:
+    """The index records the dependency at its tip, so no cycle fetches its branch; the index
+    is then deleted: the dependent reads the dependency's result from its branch, fetched when
+    read, and runs."""
+    other = worker(s, "w2")
+    other.run_once()  # its clone exists before the dependency's result does
+    s.push_specs({"d": spec()})
+    w = worker(s)
+    w.run_once()
+    settle(w)
+    w.stop(5)
+    other.run_once()  # sees d recorded at its tip: fetches nothing
+    git("update-ref", "-d", refs.DONE_REF, cwd=s.remote)
+    s.push_specs({"e": spec(depends_on=["d"])}, "dependent")
+    other.run_once()
+    settle(other)
+    assert sorted(s.invocations()) == ["d.r1", "e.r1"]
+    other.stop(5)

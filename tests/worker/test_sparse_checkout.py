@@ -74,3 +74,21 @@ def test_other_tasks_results_merged_into_main_are_left_out_and_kept(s: Site) -> 
     assert deleted == ""
     assert s.result("t1")["status"] == "succeeded"
     assert not [n for n in s.result("t1").get("notes", []) if "deleted" in n]
+
+
+def test_a_dependents_checkout_shows_its_dependencys_result(s: Site) -> None:
+    """Only results merged into the watched branch are left out: a dependent starts from its
+    dependency's branch and sees that result; a result merged since is left out."""
+    (s.user / "results").mkdir()
+    (s.user / "results" / "old.json").write_text('{"task": {"id": "old"}}\n')
+    git("add", "results", cwd=s.user)
+    git("commit", "-q", "--no-verify", "-m", "a merged result", cwd=s.user)
+    s.push_specs({"a": spec(), "b": spec(depends_on=["a"])})
+    config = s.config("w1", default_agent="sparse", max_parallel=1, extra={
+        "agents": {"sparse": {"command": [str(AGENT)], "report": "claude-json"}}})
+    w = Worker(load_config(config), DAEMON_ENV)
+    w.run_once()
+    w.run_once()
+    assert s.results() == {"a": "succeeded", "b": "succeeded"}
+    assert git("show", "mtor/b:SEEN-RESULTS.md", cwd=s.remote).split() == ["a.json", "a.md"]
+    assert git("show", "mtor/a:SEEN-RESULTS.md", cwd=s.remote).split() == []
