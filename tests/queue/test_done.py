@@ -142,10 +142,19 @@ def test_any_json_in_a_bucket_reads_without_an_error(data: object) -> None:
 
 
 def test_odd_run_numbers_in_a_bucket_are_skipped() -> None:
-    raw = json.dumps({"t1": {"²": {"branch": "b", "commit": "c"}, "0": {"branch": "b",
-                                                                          "commit": "c"},
-                             "2": {"branch": "mtor/t1-r2", "commit": "c"}}}).encode()
+    entry = {"branch": "mtor/t1-r2", "commit": "c", "status": "succeeded"}
+    raw = json.dumps({"t1": {"²": entry, "0": entry, "2": entry, "1" * 12: entry}}).encode()
     assert list(done._parse(raw)["t1"]) == [2]
+
+
+def test_an_entry_without_a_string_status_is_no_entry() -> None:
+    raw = json.dumps({"t1": {"1": {"branch": "b", "commit": "c", "status": ["x"]}},
+                      "t2": {"1": {"branch": "b", "commit": "c"}},
+                      "t3": {"1": {"branch": "b", "commit": "c", "status": "failed",
+                                   "from_a_newer_worker": 7}}}).encode()
+    parsed = done._parse(raw)
+    assert set(parsed) == {"t3"}
+    assert parsed["t3"][1].to_json()["from_a_newer_worker"] == 7  # kept, written back
 
 
 def test_a_bucket_larger_than_any_index_needs_is_not_read(
