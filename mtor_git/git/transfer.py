@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -410,13 +411,25 @@ def remote_refs(repo_or_url: pygit2.Repository | str, *,
             # libgit2 needs some repository to hang an anonymous remote on.
             repo = pygit2.init_repository(scratch, bare=True)
             return _list(repo.remotes.create_anonymous(normalize_url(repo_or_url)), credentials)
-    return _list(repo_or_url.remotes[REMOTE], credentials)
+    remote = repo_or_url.remotes[REMOTE]
+    if not is_local(normalize_url(remote.url or "")):
+        return _list(remote, credentials)
+    with _transfer_lock(repo_or_url):  # not while this process writes the remote's refs
+        return _list(remote, credentials)
 
 
 def _list(remote: pygit2.Remote, credentials: Credentials | None) -> dict[str, str]:
     callbacks = _Callbacks(credentials)
     try:
-        heads = remote.list_heads(callbacks=callbacks)
+        try:
+            heads = remote.list_heads(callbacks=callbacks)
+        except pygit2.GitError:
+            if not is_local(normalize_url(remote.url or "")):
+                raise
+            # A path remote's refs read by libgit2 itself, in the middle of another process's
+            # update of them (a lock file, packed-refs rewritten): read again, once.
+            time.sleep(0.05)
+            heads = remote.list_heads(callbacks=callbacks)
     except pygit2.GitError as exc:
         raise transport_error(exc, "list refs of", remote.url, callbacks.untrusted_host) from exc
     return {h.name: str(h.oid) for h in heads
@@ -442,12 +455,16 @@ def _push(repo: pygit2.Repository, refspecs: Sequence[str],
     """Through an anonymous remote of the same URL: it has no fetch refspecs, so the push
     writes no remote-tracking ref in the clone (a worker reads the remote by ls-remote, and a
     fetch brings what it needs). Writing no local ref, pushes need not wait for each other or
-    for a fetch (the transfer lock): a worker's slots publish at once."""
+    for a fetch (the transfer lock): a worker's slots publish at once. A path remote's refs are
+    written here, under its locks: those pushes take turns."""
     callbacks = _Callbacks(credentials)
     origin = repo.remotes[REMOTE]
     url = normalize_url(origin.push_url or origin.url or "")
     if is_local(url):
-        refused = push_local(repo, url, [RefPush.parse(s) for s in refspecs])
+        # Under git's ref locks in the remote itself: this process's pushes there take turns
+        # (a second one would find a lock held and read as refused). Milliseconds each.
+        with _transfer_lock(repo):
+            refused = push_local(repo, url, [RefPush.parse(s) for s in refspecs])
         if refused:
             raise PushRejected(refused)
         return
