@@ -205,15 +205,18 @@ def _state(snap: Snapshot, task_id: str, runs: set[int], spec: bool, now: float)
     view = snap.view
     requested = requested_run(snap.repo, view, task_id)
     run = run_to_do(snap.repo, view, task_id, requested)
+    result = read_summary(snap, task_id, run)
+    done = tuple(sorted(runs - set(range(requested, run)) if run != requested else runs))
+    if result is not None:  # built at once: a board of 5,000 finished tasks is mostly these
+        return TaskState(id=task_id, state=BoardState(result.status)
+                         if result.status in TERMINAL else BoardState.UNKNOWN, run=run,
+                         branch=result.where, runs_done=done, spec_present=spec,
+                         cancel_requested=view.cancelled(task_id), result=result,
+                         detail=_no_result(task_id, requested, run))
     base = TaskState(id=task_id, state=BoardState.PENDING, run=run,
-                     branch=refs.branch(task_id, run),
-                     runs_done=tuple(sorted(runs - set(range(requested, run)))),
+                     branch=refs.branch(task_id, run), runs_done=done,
                      spec_present=spec, cancel_requested=view.cancelled(task_id),
                      detail=_no_result(task_id, requested, run))
-    result = read_summary(snap, task_id, run)
-    if result is not None:
-        state = BoardState(result.status) if result.status in TERMINAL else BoardState.UNKNOWN
-        return replace(base, state=state, result=result, branch=result.where)
     claim_oid = view.claim_oid(task_id)
     claim = read_claim(snap.repo, claim_oid) if claim_oid else None
     if claim_oid is not None and claim is None:
