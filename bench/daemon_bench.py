@@ -50,6 +50,7 @@ from mtor_git.config.load import load_config  # noqa: E402
 from mtor_git.deploy import files  # noqa: E402
 from mtor_git.queue import state  # noqa: E402
 from mtor_git.task import run as taskrun  # noqa: E402
+from mtor_git.worker import daemon  # noqa: E402
 from mtor_git.worker.cycle import Worker  # noqa: E402
 from mtor_git.worker.poke import socket_path  # noqa: E402
 
@@ -143,8 +144,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 # -- push -> agent start -------------------------------------------------------------------------
 POLL_INTERVAL = 2.0
 # As mtor_git/worker/daemon.py schedules the poll: APScheduler adds uniform(0, jitter) seconds,
-# jitter = max(1 s, 10 % of the interval) (the README does not state it).
-POLL_JITTER = max(1, int(POLL_INTERVAL * 0.1))
+# jitter = daemon.POLL_JITTER (10 %, the README says) of the interval.
+POLL_JITTER = POLL_INTERVAL * daemon.POLL_JITTER
 
 
 def bench_latency(base: Path, runs: int) -> None:
