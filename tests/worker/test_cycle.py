@@ -3,38 +3,19 @@ what one cycle starts, what it leaves waiting, and what its recovery pass pushes
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from daemonfixtures import DAEMON_ENV, Site, site, spec
+from daemonfixtures import Site, spec
 from gitfixtures import git, install_hook
+from workerfixtures import settle, worker
 
 from mtor_git import git as gitops
-from mtor_git.config.load import load_config
 from mtor_git.queue import claims, protocol
-from mtor_git.worker.cycle import Worker
 
 AUTHOR = ("other", "other@localhost")
 
 
-@pytest.fixture
-def s(tmp_path: Path) -> Iterator[Site]:
-    with site(tmp_path) as running:
-        yield running
 
-
-def worker(s: Site, name: str = "w1", *, max_parallel: int = 2,
-           default_agent: str = "instant") -> Worker:
-    config = s.config(name, max_parallel=max_parallel, default_agent=default_agent)
-    return Worker(load_config(config), DAEMON_ENV)
-
-
-def settle(w: Worker) -> None:
-    """Wait until every task the cycle started has finished (no sleep: the worker's wake)."""
-    while w.busy():
-        w.wake.wait(0.2)
-    w.housekeeping.submit(lambda: None).result()  # queued claim deletions are done too
 
 
 def test_a_cycle_claims_and_runs_a_pushed_task_to_a_published_result(s: Site) -> None:

@@ -7,34 +7,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from daemonfixtures import DAEMON_ENV, Site, mtor, site, spec
+from daemonfixtures import DAEMON_ENV, Site, mtor, spec
 from gitfixtures import git
+from workerfixtures import settle, worker
 
 from mtor_git import git as gitops
-from mtor_git.config.load import load_config
 from mtor_git.git import refs
 from mtor_git.queue import done
-from mtor_git.worker.cycle import Worker
-
-
-@pytest.fixture
-def s(tmp_path: Path) -> Iterator[Site]:
-    with site(tmp_path) as running:
-        yield running
-
-
-def worker(s: Site, name: str = "w1") -> Worker:
-    return Worker(load_config(s.config(name)), DAEMON_ENV)
-
-
-def settle(w: Worker) -> None:
-    while w.busy():
-        w.wake.wait(0.2)
-    w.housekeeping.submit(lambda: None).result()
 
 
 def recorded(s: Site) -> dict[str, dict[str, dict[str, object]]]:
