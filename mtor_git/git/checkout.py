@@ -21,7 +21,7 @@ from pygit2.enums import CheckoutStrategy, FileMode
 
 from mtor_git.errors import GitOpError
 from mtor_git.git.cli import run_git
-from mtor_git.git.read import commit
+from mtor_git.git.read import commit, tree_entries
 from mtor_git.git.transfer import open_exact
 from mtor_git.git.write import remove_worktree
 
@@ -177,18 +177,9 @@ _PLAIN = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 
 
 def _entries(tree: pygit2.Tree) -> list[tuple[str, int, str]]:
-    """Every entry below `tree` but folders: (path, mode, oid), walking the tree objects
-    (an Index built to iterate costs ~11 µs an entry, 20,000 of them 0.2 s a task)."""
-    found: list[tuple[str, int, str]] = []
-    todo: list[tuple[str, pygit2.Tree]] = [("", tree)]
-    while todo:
-        base, current = todo.pop()
-        for entry in current:
-            if isinstance(entry, pygit2.Tree):
-                todo.append((f"{base}{entry.name}/", entry))
-            else:
-                found.append((f"{base}{entry.name}", int(entry.filemode), str(entry.id)))
-    return sorted(found)  # the index's order
+    """Every entry below `tree` but folders, in the index's order (an Index built to iterate
+    costs ~11 µs an entry, 20,000 of them 0.2 s a task)."""
+    return sorted(tree_entries(tree))
 
 
 def _snapshot(path: Path, entries: list[tuple[str, int, str]],

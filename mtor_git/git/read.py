@@ -3,6 +3,7 @@ which commit added a spec. Whole-tree diffs, never a walk over every commit."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,16 +129,21 @@ def list_tree(repo: pygit2.Repository, rev: str, under: str) -> dict[str, str]:
     if tree is None:
         return {}
     prefix = "" if under.strip("/") in ("", ".") else under.strip("/") + "/"
-    files: dict[str, str] = {}
+    return {path: oid for path, mode, oid in tree_entries(tree, prefix)
+            if mode != _GITLINK_MODE}  # a submodule is a commit, not a file
+
+
+def tree_entries(tree: pygit2.Tree, prefix: str = "") -> Iterator[tuple[str, int, str]]:
+    """Every entry below `tree` but folders (submodules too): (path, mode, oid hex), named
+    under `prefix`. Iterating trees directly: 15x faster than flattening through an Index."""
     todo = [(prefix, tree)]
-    while todo:  # iterating trees directly: 15x faster than flattening through an Index
+    while todo:
         base, current = todo.pop()
         for entry in current:
             if isinstance(entry, pygit2.Tree):
                 todo.append((f"{base}{entry.name}/", entry))
-            elif entry.filemode != _GITLINK_MODE:  # a submodule is a commit, not a file
-                files[base + str(entry.name)] = str(entry.id)
-    return files
+            else:
+                yield f"{base}{entry.name}", int(entry.filemode), str(entry.id)
 
 
 def _entry(repo: pygit2.Repository, rev: str, path: str) -> pygit2.Object | None:

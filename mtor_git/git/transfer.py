@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,8 +261,7 @@ def _clone_bare(url: str, path: Path, callbacks: _Callbacks) -> None:
     remote = repo.remotes.create(REMOTE, url)
     _ensure_refspecs(repo)
     heads = [h.name for h in remote.list_heads(callbacks=callbacks) if h.name]
-    specs = [f"+{ref}:{TRACKING_PREFIX}{ref[len(_HEADS):]}" for ref in heads
-             if ref.startswith(_HEADS) and not ref.startswith(_RESULT_HEADS)]
+    specs = _branch_specs(heads)
     if heads:
         remote.fetch([*specs, FETCH_REFSPECS[1]], callbacks=callbacks)
 
@@ -347,8 +346,7 @@ def fetch_moved(repo: pygit2.Repository, advertised: Mapping[str, str],
     offers every local ref in each fetch's negotiation. Tracking refs of branches the remote no
     longer has are pruned here too (libgit2 prunes only under a pattern refspec). None when
     nothing needed fetching."""
-    specs = [f"+{ref}:{TRACKING_PREFIX}{ref[len(_HEADS):]}" for ref in advertised
-             if ref.startswith(_HEADS) and not ref.startswith(_RESULT_HEADS)]
+    specs = _branch_specs(advertised)
     others = {r: o for r, o in advertised.items() if not r.startswith(_HEADS)}
     moved = previous is None or others != {r: o for r, o in previous.items()
                                            if not r.startswith(_HEADS)}
@@ -380,11 +378,15 @@ _RESULT_HEADS = "refs/heads/mtor/"
 _RESULT_TRACKING = TRACKING_PREFIX + "mtor/"
 
 
+def _branch_specs(names: Iterable[str]) -> list[str]:
+    """The refspecs fetching each branch of `names` but the result branches to its tracking ref."""
+    return [f"+{ref}:{TRACKING_PREFIX}{ref[len(_HEADS):]}" for ref in names
+            if ref.startswith(_HEADS) and not ref.startswith(_RESULT_HEADS)]
+
+
 def _unchanged(repo: pygit2.Repository, refspec: str, advertised: Mapping[str, str]) -> bool:
     """Whether the tracking ref of `refspec` already points where the remote's ref does."""
     src, dst = refspec.lstrip("+").split(":", 1)
-    if dst.startswith(_RESULT_TRACKING):
-        return _known(repo, advertised.get(src))
     ref = repo.references.get(dst)
     return ref is not None and str(ref.target) == advertised.get(src)
 
