@@ -165,13 +165,13 @@ def start_branch(repo: Repository, view: RemoteView, spec: Spec,
                  tasks_dir: str = "tasks") -> str | None:
     """With one dependency and no `base:`, a task starts from its dependency's result: the tip
     of that dependency's latest run branch (a follow-up's: of the branch it continued, where its
-    result is), None when it has none."""
+    result is), fetched when this clone lacks it; None when it has none."""
     if not starts_from(spec):
         return None
     dep = spec.depends_on[0]
     run = current_run(repo, view, dep)
-    found = view.refs.get(refs.branch_ref(dep, run)) or followups.landed(repo, view, tasks_dir,
-                                                                          dep, run)
+    found = branch_tip(repo, view, refs.branch_ref(dep, run)) or followups.landed(
+        repo, view, tasks_dir, dep, run)
     if found is None and view.head is not None and _result_status(
             git.read_blob(repo, view.head, refs.result_json(dep)), run) is not None:
         return view.head  # merged into the watched branch (its branch deleted): start there

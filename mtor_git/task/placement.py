@@ -17,7 +17,7 @@ from mtor_git.agent.sandbox import Sandbox, home_inside, remove_dir
 from mtor_git.config.model import Config
 from mtor_git.git import Checkout, Repository, refs
 from mtor_git.queue import deps, followups
-from mtor_git.queue.protocol import RemoteView, read_view
+from mtor_git.queue.protocol import RemoteView, branch_tip, read_view
 from mtor_git.spec.parse import Spec
 from mtor_git.task.job import Job
 
@@ -84,8 +84,6 @@ class Placement:
         if spec.base is None:
             after = deps.start_branch(self.repo, self._view(), spec, self._tasks_dir) \
                 if spec.depends_on else None
-            if after is not None and git.resolve(self.repo, after) is None:
-                self._fetch_tip(after)  # a result branch the worker never needed to fetch
             return after or spec_commit or job.head
         for ref in (f"refs/remotes/origin/{spec.base}", f"refs/tags/{spec.base}"):
             found = git.resolve(self.repo, ref)
@@ -143,19 +141,8 @@ class Placement:
         where = followups.home(self.repo, self._view(), self._tasks_dir, spec)
         if where is None or where.tip is None:
             return None
-        if git.resolve(self.repo, where.tip) is None:  # that branch alone (git.fetch_moved)
-            git.fetch(self.repo, refspecs=[
-                f"+{refs.HEADS}{where.branch}:{git.TRACKING_PREFIX}{where.branch}"])
+        branch_tip(self.repo, self._view(), refs.HEADS + where.branch)  # that branch alone
         return where if git.resolve(self.repo, where.tip) is not None else None
-
-    def _fetch_tip(self, oid: str) -> None:
-        """Fetch the branches the remote shows at `oid` (their objects only, no tracking ref
-        kept past the next cycle, as git.fetch_moved does)."""
-        wanted = [f"+{ref}:{git.TRACKING_PREFIX}{ref.removeprefix(refs.HEADS)}"
-                  for ref, at in self._view().refs.items()
-                  if at == oid and ref.startswith(refs.HEADS)]
-        if wanted:
-            git.fetch(self.repo, refspecs=wanted)
 
     def _excludes(self, spec: Spec) -> tuple[str, ...]:
         """Files the agent's tool leaves that are never the agent's work (`.aider*` …): written
