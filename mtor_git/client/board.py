@@ -19,6 +19,7 @@ from mtor_git import git
 from mtor_git.errors import UsageError
 from mtor_git.git import Repository, refs
 from mtor_git.queue import deps, followups
+from mtor_git.queue import done as done_index
 from mtor_git.queue.claims import CLAIM_FILE, Claim, ClaimPhase
 from mtor_git.queue.done import DoneRun
 from mtor_git.queue.protocol import RemoteView, index, read_claim, requested_run, run_to_do
@@ -374,35 +375,25 @@ def result_branch(snap: Snapshot, task_id: str, run: int) -> str:
 
 
 def summarize(data: Mapping[str, Any], where: str) -> ResultSummary:
-    failure = data.get("failure") if isinstance(data.get("failure"), dict) else None
-    task = data.get("task") if isinstance(data.get("task"), dict) else {}
-    attempts = data.get("attempts")
-    duration = data.get("duration")
-    return ResultSummary(
-        status=str(data.get("status", "unknown")),
-        model_invoked=_tri(data.get("model_invoked")),
-        finished_at=_str_or_none(data.get("finished_at")),
-        duration=float(duration) if isinstance(duration, int | float) else None,
-        attempts=len(attempts) if isinstance(attempts, list) else 0,
-        failure_kind=_str_or_none(failure.get("kind")) if failure else None,
-        failure_message=_str_or_none(failure.get("message")) if failure else None,
-        title=_str_or_none(task.get("title")) if task else None,
-        head_commit=_str_or_none(data.get("head_commit")),
-        where=where)
+    return _summary(done_index.summary_of(data), where)
 
 
 def _indexed(done: DoneRun) -> ResultSummary:
-    got = done.summary
+    return _summary(done.summary, done.branch)
+
+
+def _summary(got: Mapping[str, Any], where: str) -> ResultSummary:
+    """A ResultSummary of done.summary_of's fields (from a result file or the done index)."""
     duration, attempts = got.get("duration"), got.get("attempts")
     return ResultSummary(
-        status=str(got.get("status") or "unknown"), model_invoked=_tri(got.get("model_invoked")),
+        status=str(got.get("status", "unknown")), model_invoked=_tri(got.get("model_invoked")),
         finished_at=_str_or_none(got.get("finished_at")),
         duration=float(duration) if isinstance(duration, int | float) else None,
         attempts=attempts if isinstance(attempts, int) else 0,
         failure_kind=_str_or_none(got.get("failure_kind")),
         failure_message=_str_or_none(got.get("failure_message")),
         title=_str_or_none(got.get("title")), head_commit=_str_or_none(got.get("head_commit")),
-        where=done.branch)
+        where=where)
 
 
 def _tri(value: object) -> bool | None:

@@ -49,17 +49,9 @@ class DoneRun:
     def from_result(cls, task_id: str, run: int, branch: str, commit: str,
                     data: Mapping[str, Any]) -> DoneRun:
         """The entry of a result file's JSON (`data`) on `branch` at `commit`."""
-        failure = data.get("failure") if isinstance(data.get("failure"), dict) else {}
-        task = data.get("task") if isinstance(data.get("task"), dict) else {}
-        attempts = data.get("attempts")
-        summary = {"status": str(data.get("status", "unknown")),
-                   "model_invoked": data.get("model_invoked"),
-                   "finished_at": data.get("finished_at"), "duration": data.get("duration"),
-                   "attempts": len(attempts) if isinstance(attempts, list) else 0,
-                   "failure_kind": failure.get("kind") if failure else None,
-                   "failure_message": _cut(failure.get("message")) if failure else None,
-                   "title": _cut(task.get("title")) if task else None,
-                   "head_commit": data.get("head_commit")}
+        summary = summary_of(data)
+        summary["failure_message"] = _cut(summary["failure_message"])
+        summary["title"] = _cut(summary["title"])
         return cls(task_id, run, branch, commit, summary)
 
     def to_json(self) -> dict[str, Any]:
@@ -78,6 +70,23 @@ class DoneRun:
             return None
         return cls(task_id, run, data["branch"], data["commit"],
                    {k: v for k, v in data.items() if k not in ("branch", "commit")})
+
+
+def summary_of(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What `status` shows of a result file's JSON, flat: its status, model_invoked,
+    finished_at, duration, attempts (a count), failure_kind, failure_message, title and
+    head_commit, as the file has them."""
+    failure = data.get("failure") if isinstance(data.get("failure"), dict) else {}
+    task = data.get("task") if isinstance(data.get("task"), dict) else {}
+    attempts = data.get("attempts")
+    return {"status": str(data.get("status", "unknown")),
+            "model_invoked": data.get("model_invoked"),
+            "finished_at": data.get("finished_at"), "duration": data.get("duration"),
+            "attempts": len(attempts) if isinstance(attempts, list) else 0,
+            "failure_kind": failure.get("kind") if failure else None,
+            "failure_message": failure.get("message") if failure else None,
+            "title": task.get("title") if task else None,
+            "head_commit": data.get("head_commit")}
 
 
 def _cut(value: object) -> str | None:
