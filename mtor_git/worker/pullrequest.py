@@ -178,9 +178,7 @@ def earlier_pull_request(repo: git.Repository, task_id: str, run: int) -> str | 
 def continued_pull_request(repo: git.Repository, result: Result) -> str | None:
     """The pull request of the branch a follow-up continued: the one its root task's run
     opened (from that result's notes on the branch), updated with a comment."""
-    root = result.branch.removeprefix(refs.BRANCH_PREFIX)
-    run = re.fullmatch(r"(?P<id>.+)-r(?P<run>[0-9]+)", root)
-    task_id, number = (run["id"], int(run["run"])) if run else (root, 1)
+    task_id, number = refs.task_of_branch(result.branch) or (result.branch, 1)
     return earlier_pull_request(repo, task_id, number + 1)
 
 
