@@ -146,11 +146,7 @@ class DoneIndex:
         return found
 
     def _read_bucket(self, name: str) -> Bucket:
-        if self.oid is None:
-            return {}
-        if self._blobs is None:
-            self._blobs = git.top_blobs(self.repo, self.oid)
-        blob = self._blobs.get(name)
+        blob = self._names().get(name)
         if blob is None:
             return {}
         with _PARSED_GUARD:
@@ -171,6 +167,12 @@ class DoneIndex:
                 _PARSED.popitem(last=False)
         return parsed
 
+    def _names(self) -> dict[str, str]:
+        """The index's bucket files: name -> blob oid (none without an index)."""
+        if self._blobs is None:
+            self._blobs = git.top_blobs(self.repo, self.oid) if self.oid is not None else {}
+        return self._blobs
+
     def runs(self, task_id: str) -> dict[int, DoneRun]:
         return dict(self._bucket(bucket_of(task_id)).get(task_id, {}))
 
@@ -181,11 +183,7 @@ class DoneIndex:
         return self._bucket(bucket_of(task_id)).get(task_id, {}).get(run)
 
     def __iter__(self) -> Iterator[DoneRun]:
-        if self.oid is None:
-            return
-        if self._blobs is None:
-            self._blobs = git.top_blobs(self.repo, self.oid)
-        for name in sorted(self._blobs):
+        for name in sorted(self._names()):
             for runs in self._bucket(name).values():
                 yield from runs.values()
 
