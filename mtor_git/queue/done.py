@@ -147,7 +147,7 @@ class DoneIndex:
 
     def _read_bucket(self, name: str) -> Bucket:
         blob = self._names().get(name)
-        if blob is None:
+        if blob is None or self.oid is None:
             return {}
         with _PARSED_GUARD:
             known = _PARSED.get(blob)
