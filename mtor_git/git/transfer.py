@@ -30,6 +30,7 @@ from typing import Any
 import pygit2
 from loguru import logger
 from pygit2.enums import CredentialType, FetchPrune, Option, RepositoryOpenFlag
+from pygit2.remotes import PushUpdate
 
 from mtor_git.errors import GitOpError, MtorError, PushRejected, RemoteAuthError
 
@@ -42,6 +43,7 @@ from mtor_git.git.auth import register_credentials as register_credentials
 from mtor_git.git.auth import registered_credentials as registered_credentials
 from mtor_git.git.auth import shown_url as shown_url
 from mtor_git.git.localpush import RefPush, push_local
+from mtor_git.git.sockets import no_delay
 
 REMOTE = "origin"
 FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/mtor/*:refs/remotes/origin-mtor/*")
@@ -105,11 +107,18 @@ class _Callbacks(pygit2.RemoteCallbacks):
     def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
         """Trust only what libgit2 verified: an ssh host key listed in the daemon user's
         ~/.ssh/known_hosts, a TLS certificate the trust store (SSL_CERT_FILE) vouches for.
-        pygit2's default (Passthrough) would accept ANY ssh host key, a changed one included."""
+        pygit2's default (Passthrough) would accept ANY ssh host key, a changed one included.
+        Trusted, connected and nothing sent yet: no 40 ms waits on small writes (see sockets)."""
         if valid:
+            no_delay()
             return True
         self.untrusted_host = host.decode(errors="replace")
         return False
+
+    def push_negotiation(self, updates: list[PushUpdate]) -> None:
+        """Connected, about to send: no 40 ms wait on the pack's first write (see sockets). The
+        one hook a git:// push has; over ssh and https certificate_check came first."""
+        no_delay()
 
     def push_update_reference(self, refname: str, message: str | None) -> None:
         if message is not None:

@@ -1,0 +1,92 @@
+"""TCP_NODELAY on the connections libgit2 writes to (git/sockets.py), on real sockets: set by
+no_delay() itself, and by a real push to `git daemon` and a real fetch over https (nginx + git
+http-backend), through libgit2's own callbacks. A TCP connection the test holds open in this
+process shows it: the callbacks set every TCP socket of the process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pygit2
+import pytest
+from gitfixtures import GitDaemon
+from serverfixtures import https_server
+
+from mtor_git import git as gitops
+from mtor_git.git.auth import Credentials
+from mtor_git.git.sockets import no_delay
+
+
+@pytest.fixture
+def held() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A connected loopback TCP pair (client, server side), Nagle on, as a new socket has it."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+    try:
+        assert not _nodelay(client) and not _nodelay(server)
+        yield client, server
+    finally:
+        client.close()
+        server.close()
+
+
+def _nodelay(sock: socket.socket) -> bool:
+    return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+
+def test_no_delay_sets_every_tcp_socket_and_leaves_the_rest_alone(
+        held: tuple[socket.socket, socket.socket]) -> None:
+    client, server = held
+    left, right = socket.socketpair()  # AF_UNIX: no TCP option to set
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        assert no_delay() >= 2
+        assert _nodelay(client) and _nodelay(server)
+        client.sendall(b"still connected")  # the copies it made are closed, the socket is not
+        assert server.recv(64) == b"still connected"
+        left.sendall(b"x")
+        assert right.recv(1) == b"x"
+    finally:
+        for sock in (left, right, udp):
+            sock.close()
+
+
+def test_no_delay_skips_a_descriptor_closed_under_it(held: tuple[socket.socket, socket.socket],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another thread may close (or reuse) a descriptor between the listing and the look."""
+    real = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: [*real(path), "999999", "not-a-number"])
+    assert no_delay() >= 2
+    assert _nodelay(held[0])
+
+
+def test_a_push_to_git_daemon_sets_it(held: tuple[socket.socket, socket.socket],
+                                      bare_remote: Path, daemon: GitDaemon,
+                                      tmp_path: Path) -> None:
+    repo = gitops.open_or_clone(daemon.url(bare_remote), tmp_path / "work.git", bare=True)
+    assert not _nodelay(held[0])  # a clone has no hook before it sends: nothing set yet
+    commit = gitops.commit_files(repo, ref="refs/mtor-local/c", parent=None,
+                                 files={"claim.json": b"{}"}, message="claim")
+    gitops.push(repo, [f"{commit}:refs/mtor/claims/c"])
+    assert _nodelay(held[0]) and _nodelay(held[1])
+    assert gitops.remote_refs(repo)["refs/mtor/claims/c"] == commit
+
+
+@pytest.mark.slow
+def test_a_fetch_over_https_sets_it(held: tuple[socket.socket, socket.socket],
+                                    bare_remote: Path, tmp_path: Path) -> None:
+    token = "tok-sockets-5d1e"
+    with https_server(tmp_path / "nginx", bare_remote.parent, token) as httpd:
+        pygit2.settings.set_ssl_cert_locations(str(httpd.tls.ca), None)
+        try:
+            gitops.open_or_clone(httpd.url(bare_remote), tmp_path / "work.git", bare=True,
+                                 credentials=Credentials(username=httpd.user, password=token))
+        finally:  # the process's trust store as it was (libgit2's settings are global)
+            default = ssl.get_default_verify_paths()
+            pygit2.settings.set_ssl_cert_locations(default.cafile, default.capath)
+    assert _nodelay(held[0]) and _nodelay(held[1])
