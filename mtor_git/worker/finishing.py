@@ -78,15 +78,23 @@ class Finisher:
              view: protocol.RemoteView, task_id: str, run: int) -> bool:
         """Whether run `run` ended (protocol.is_done). A result branch the done index does not
         record yet (its worker died before recording it; one from before the index) is queued
-        to be recorded, so that it stays done once the branch is merged or deleted."""
+        to be recorded, so that it stays done once the branch is merged or deleted; not one
+        this worker queued within RECENT seconds: a view read before that record landed shows
+        the same gap, and a second record would push the claim deletion a second time."""
         if protocol.index(repo, view).has(task_id, run):
             return True
         if not view.done(task_id, run):
             return False
         tip = view.refs.get(refs.branch_ref(task_id, run))
-        if tip is not None and git.resolve(repo, tip) is not None:  # a claim beside it too
+        if tip is not None and git.resolve(repo, tip) is not None \
+                and not self._queued(repo_name, task_id):  # a claim beside it too
             self.add(repo_name, open_repo, entry=outbox.new_entry(task_id, run, tip, "recorded"))
         return True
+
+    def _queued(self, repo_name: str, task_id: str) -> bool:
+        with self._lock:
+            at = self._recent.get((repo_name, task_id))
+        return at is not None and self._clock() - at < RECENT
 
     def _flush(self, repo_name: str) -> None:
         with self._lock:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from daemonfixtures import DAEMON_ENV, Site, mtor, spec
@@ -15,7 +17,8 @@ from workerfixtures import settle, worker
 
 from mtor_git import git as gitops
 from mtor_git.git import refs
-from mtor_git.queue import done
+from mtor_git.queue import done, outbox, protocol
+from mtor_git.worker.finishing import Finisher
 
 
 def recorded(s: Site) -> dict[str, dict[str, dict[str, object]]]:
@@ -237,3 +240,38 @@ def test_a_dependency_never_fetched_is_read_once_its_record_is_gone(s: Site) -> 
     settle(other)
     assert sorted(s.invocations()) == ["d.r1", "e.r1"]
     other.stop(5)
+
+
+def _count_pushes(s: Site) -> Callable[[], int]:
+    """How many pushes the remote received from now on (a pre-receive hook counts them)."""
+    log = s.root / "pushes.log"
+    hook = s.remote / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\ncat >/dev/null\necho push >> '{log}'\n")
+    hook.chmod(0o755)
+    return lambda: len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_a_run_being_recorded_is_not_recorded_again_from_an_older_view(s: Site) -> None:
+    """A cycle's view read before its own record landed shows the result branch with its claim
+    and no record: the record under way is not queued again (it cost a second push of the
+    claim's deletion, 0.8 a task in bench/throughput_steps.py)."""
+    s.push_specs({"t1": spec()})
+    w = worker(s)
+    w.run_once()
+    settle(w)
+    w.stop(5)
+    git("update-ref", "-d", refs.DONE_REF, cwd=s.remote)  # as before the record landed
+    push_to_remote(s, refs.claim_ref("t1"), {"claim.json": b'{"task_id": "t1", "run": 1}'})
+    repo = gitops.open_or_clone(s.url, s.root / "stale.git", bare=True)
+    view = protocol.read_view(repo, "main")
+    tip = view.refs[refs.branch_ref("t1", 1)]
+    gitops.fetch(repo, refspecs=["+refs/heads/mtor/t1:refs/remotes/origin/mtor/t1"])
+    pushes = _count_pushes(s)
+    with ThreadPoolExecutor(1) as pool:
+        finisher = Finisher(pool, ("w", "w@example.invalid"))
+        finisher.landed(repo, "tool", lambda: repo, outbox.new_entry("t1", 1, tip, "succeeded"))
+        pool.submit(lambda: None).result()
+        assert "t1" in recorded(s) and s.claims() == [] and pushes() == 1
+        assert finisher.done(repo, "tool", lambda: repo, view, "t1", 1)  # the older view
+        pool.submit(lambda: None).result()
+    assert pushes() == 1
