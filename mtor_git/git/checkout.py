@@ -5,15 +5,16 @@ borrows the worker clone's objects read-only (alternates). Whatever the agent do
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
 import stat
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pygit2
 from loguru import logger
@@ -33,9 +34,9 @@ UNFINISHED_STATE = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-mer
                     "rebase-apply")
 
 
-@dataclass(frozen=True)
-class Seen:
-    """A file as the worker checked it out: its stat key, and its mode and blob in the tree."""
+class Seen(NamedTuple):
+    """A file as the worker checked it out: its stat key, and its mode and blob in the tree.
+    (A tuple: a checkout of 10,000 files makes 10,000 of these.)"""
 
     key: tuple[int, int, int, int, int]
     mode: FileMode
@@ -90,11 +91,17 @@ class LeaveOut:
 
     def covers(self, path: str) -> bool:
         """Whether git's sparse checkout leaves `path` out by these patterns."""
-        prefix = f"{self.folder}/"
-        if not path.startswith(prefix) or path in self.keep:  # most paths: the first test
-            return False
-        first = path[len(prefix):].split("/", 1)[0]
-        return any(first.endswith(suffix) for suffix in self.suffixes)
+        return self._matches(path) is not None and path not in self.keep
+
+    def left_out(self, paths: Iterable[str]) -> set[str]:
+        """Those of `paths` these patterns leave out (10,000 paths: one C loop, no call each)."""
+        return set(filter(self._matches, paths)).difference(self.keep)
+
+    @functools.cached_property
+    def _matches(self) -> Callable[[str], re.Match[str] | None]:
+        # A name directly in the folder ending in a suffix, and anything below such a name.
+        ends = "|".join(re.escape(suffix) for suffix in self.suffixes)
+        return re.compile(rf"{re.escape(self.folder)}/[^/]*(?:{ends})(?:/.*)?", re.S).fullmatch
 
     def plain(self) -> bool:
         """Whether every name the patterns hold says itself (no wildcard, no escape)."""
@@ -149,7 +156,8 @@ def _sparse(checkout: pygit2.Repository, path: Path, entries: list[tuple[str, in
     """Check out everything but what `rules` leave out, with the git CLI (libgit2 has no sparse
     checkout); the paths left out, or None (nothing to leave out, a name a pattern cannot say
     plainly, or no git CLI: the caller checks out every file)."""
-    left = frozenset(p for p, _mode, _oid in entries for rule in rules if rule.covers(p))
+    paths = [p for p, _mode, _oid in entries]
+    left = frozenset().union(*(rule.left_out(paths) for rule in rules))
     if not left or not all(rule.plain() for rule in rules):
         return None
     checkout.config["core.sparseCheckout"] = True
@@ -187,13 +195,17 @@ def _snapshot(path: Path, entries: list[tuple[str, int, str]],
     """Each file of the base (`entries`) with its stat key as checked out (none for one left
     out)."""
     seen = {}
+    root = f"{path}/"
     for rel, mode, oid in entries:
         try:
-            key = (0, 0, 0, 0, 0) if rel in skipped else stat_key(os.lstat(path / rel))
+            key = _NO_KEY if rel in skipped else stat_key(os.lstat(root + rel))
         except OSError:  # not written (a name this file system refuses): never "unchanged"
-            key = (0, 0, 0, 0, 0)
-        seen[rel] = Seen(key, file_mode(mode), oid)
+            key = _NO_KEY
+        seen[rel] = Seen(key, _MODES.get(mode) or FileMode(mode), oid)
     return seen
+
+
+_NO_KEY = (0, 0, 0, 0, 0)
 
 
 def drop_checkout(repo: pygit2.Repository, path: Path) -> None:

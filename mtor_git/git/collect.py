@@ -84,10 +84,9 @@ def collect(repo: pygit2.Repository, checkout: Checkout, *, results_dir: str,
     tally, notes = Tally(limits), list[str]()
     agent_head = _agent_commits(repo, checkout, tally, notes)
     rules = Reserved(results_dir)
-    base_entries = {path: (seen.mode, seen.oid) for path, seen in checkout.seen.items()}
     files = WorkingFiles(repo, checkout, tally, rules)
     tree, tracked = files.tree_over(agent_head)
-    notes += rules.committed_notes(tracked, base_entries) + files.notes
+    notes += rules.committed_notes(tracked, files.base) + files.notes
     head_commit = repo[agent_head].peel(pygit2.Commit)
     changes = None
     if tree != head_commit.tree_id:

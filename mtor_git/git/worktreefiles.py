@@ -5,11 +5,12 @@ worker's (the checkout's `.gitignore` files and `info/exclude` count, its config
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,9 @@ class Reserved:
     def __init__(self, folder: str) -> None:
         self.folder = folder
         self._result = re.compile(rf"{re.escape(folder)}/[^/]+\.(?:json|md)(?:/.*)?", re.S)
+        # A file's path covered: the folder itself, or a result's.
+        self._file = re.compile(rf"{re.escape(folder)}(?:/[^/]+\.(?:json|md)(?:/.*)?)?",
+                                re.S).fullmatch
 
     def covers(self, rel: str, is_dir: bool = False) -> bool:
         if not rel.startswith(self.folder):  # most paths: one C call
@@ -74,6 +78,10 @@ class Reserved:
         if rel == self.folder:
             return not is_dir
         return self._result.fullmatch(rel) is not None
+
+    def among(self, files: Iterable[str]) -> list[str]:
+        """Those of the paths of `files` this covers (10,000 of them: one C loop)."""
+        return list(filter(self._file, files))
 
     def working_notes(self, checkout: Checkout) -> list[str]:
         """What the agent left (or removed) at these paths in its files: all discarded."""
@@ -87,16 +95,16 @@ class Reserved:
                     rel, now = f"{self.folder}/{entry.name}", entry.stat(follow_symlinks=False)
                     if self.covers(rel) and checkout.unchanged(rel, now, racy_ok=True) is None:
                         found.append(f"{_kind(now)} at {rel}")
-        found += [f"nothing at {p} (deleted)" for p in checkout.seen
-                  if self.covers(p) and p not in checkout.skipped
-                  and _lstat(checkout.path / p) is None]
+        found += [f"nothing at {p} (deleted)" for p in self.among(checkout.seen)
+                  if p not in checkout.skipped and _lstat(checkout.path / p) is None]
         return _discarded("the agent left", found, self.folder)
 
     def committed_notes(self, tracked: dict[str, Entry], base: dict[str, Entry]) -> list[str]:
         """What the agent's own commits changed at these paths (undone on top of them)."""
-        changed = sorted({p for p, entry in tracked.items()
-                          if self.covers(p) and base.get(p) != entry}
-                         | {p for p in base if self.covers(p) and p not in tracked})
+        if tracked == base:  # no commit of the agent's, or none that changed a file
+            return []
+        changed = sorted({p for p in self.among(tracked) if base.get(p) != tracked[p]}
+                         | {p for p in self.among(base) if p not in tracked})
         return _discarded("the agent's commits changed", changed, self.folder)
 
 
@@ -130,21 +138,25 @@ class WorkingFiles:
         self.notes: list[str] = []
         self.unreadable: list[str] = []  # folders whose tracked files are kept as they were
 
+    @functools.cached_property
+    def base(self) -> dict[str, Entry]:
+        """The base's entries, as the checkout's snapshot holds them."""
+        return {p: (seen.mode, seen.oid) for p, seen in self.checkout.seen.items()}
+
     def tree_over(self, head: str) -> tuple[pygit2.Oid, dict[str, Entry]]:
         """The tree id of HEAD's tree with the files as they are now; HEAD's entries."""
         index = pygit2.Index()
         index.read_tree(self.repo[head].peel(pygit2.Commit).tree)
         if head == self.checkout.base:  # the entries the snapshot holds: no walk of the index
-            tracked = {p: (seen.mode, seen.oid) for p, seen in self.checkout.seen.items()}
+            tracked = self.base
         else:
             tracked = {e.path: (file_mode(e.mode), str(e.id)) for e in index}
-        folders = {p.rsplit("/", i)[0] for p in tracked for i in range(1, p.count("/") + 1)}
         with ignore_rules(self.checkout) as ignored:
-            work = dict(self._walk(tracked, folders, ignored))
+            work = dict(self._walk(tracked, _folders(tracked), ignored))
         self.notes = self.reserved.working_notes(self.checkout) + self.notes
-        for path in tracked:
-            if path not in work and path not in self.checkout.skipped \
-                    and not self.reserved.covers(path) and not any(
+        # Absent from the work tree, and not left out of it by the checkout: deleted.
+        for path in tracked.keys() - work.keys() - self.checkout.skipped:
+            if not self.reserved.covers(path) and not any(
                     path.startswith(f"{folder}/".lstrip("/")) for folder in self.unreadable):
                 index.remove(path)
         for path, (mode, oid) in work.items():
@@ -156,10 +168,11 @@ class WorkingFiles:
     def _restore_reserved(self, index: pygit2.Index, tracked: dict[str, Entry]) -> None:
         """The worker's paths exactly as in the base, whatever the agent's commits did there
         (its results folder made a file, another task's result forged)."""
-        base = {p: (seen.mode, seen.oid) for p, seen in self.checkout.seen.items()
-                if self.reserved.covers(p)}
-        for path, entry in tracked.items():
-            if self.reserved.covers(path) and base.get(path) != entry:
+        if tracked == self.base:  # no commit of the agent's changed a thing
+            return
+        base = {p: self.base[p] for p in self.reserved.among(self.base)}
+        for path in self.reserved.among(tracked):
+            if base.get(path) != tracked[path]:
                 index.remove(path)
         for path, (mode, oid) in base.items():
             if tracked.get(path) != (mode, oid):
@@ -228,6 +241,17 @@ class WorkingFiles:
             return mode, oid
         self.tally.add(rel, len(data))
         return mode, str(self.repo.create_blob(data))
+
+
+def _folders(files: Iterable[str]) -> set[str]:
+    """Every folder holding one of `files` (paths), at any depth."""
+    found: set[str] = set()
+    for path in files:
+        cut = path.rfind("/")
+        while cut > 0 and path[:cut] not in found:  # a known folder's parents are known
+            found.add(path[:cut])
+            cut = path.rfind("/", 0, cut)
+    return found
 
 
 def _encodable(rel: str) -> bool:

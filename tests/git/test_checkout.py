@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from mtor_git import git as gitops
 from mtor_git.errors import ChangeTooLarge, GitOpError
+from mtor_git.git.checkout import LeaveOut
 from mtor_git.git.collect import has_conflict_markers, read_head
 
 
@@ -393,3 +394,31 @@ def test_markers_are_found_around_any_text_and_only_there(ours: list[str],
     a, b = "".join(f"{x}\n" for x in ours), "".join(f"{x}\n" for x in theirs)
     assert not has_conflict_markers((a + b).encode())
     assert has_conflict_markers(f"{a}<<<<<<< HEAD\n{a}=======\n{b}>>>>>>> side\n{b}".encode())
+
+
+def _left_out_by_definition(rule: LeaveOut, path: str) -> bool:
+    """LeaveOut's contract said plainly: in the folder, not kept, its first name below the folder
+    ending in one of the suffixes (git's `!/<folder>/*<suffix>` patterns)."""
+    prefix = f"{rule.folder}/"
+    if not path.startswith(prefix) or path in rule.keep:
+        return False
+    first = path[len(prefix):].split("/", 1)[0]
+    return any(first.endswith(suffix) for suffix in rule.suffixes)
+
+
+_PART = st.text(alphabet="ab.jsonmd-_\n/", max_size=10)
+
+
+@given(folder=st.sampled_from(["results", "tasks", "a.b", "x+y"]),
+       suffixes=st.lists(st.sampled_from(["", ".json", ".md", ".j", "n"]), min_size=1,
+                         max_size=3).map(tuple),
+       rests=st.lists(_PART, max_size=12), strangers=st.lists(_PART, max_size=4),
+       kept=st.lists(st.integers(0, 11), max_size=3))
+def test_leave_out_matches_its_definition(folder: str, suffixes: tuple[str, ...],
+                                          rests: list[str], strangers: list[str],
+                                          kept: list[int]) -> None:
+    paths = [f"{folder}/{rest}" for rest in rests] + [f"{folder}{s}" for s in strangers]
+    rule = LeaveOut(folder, suffixes, keep=tuple(paths[i] for i in kept if i < len(paths)))
+    expected = {p for p in paths if _left_out_by_definition(rule, p)}
+    assert rule.left_out(paths) == expected
+    assert {p for p in paths if rule.covers(p)} == expected
