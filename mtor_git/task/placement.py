@@ -119,11 +119,14 @@ class Placement:
         (thousands, two a finished task): left out of the checkout. Those only the base has
         (a dependency's, the follow-ups' on the branch a follow-up continues) stay, and the
         task's own (and its root's)."""
-        here = git.list_tree(self.repo, base, refs.RESULTS_DIR)
-        merged = git.list_tree(self.repo, job.head, refs.RESULTS_DIR) if job.head else {}
         own = {job.task_id, *((self._home.root,) if self._home is not None else ())}
         rule = git.LeaveOut(refs.RESULTS_DIR, (".json", ".md"))
-        keep = sorted({p for p, oid in here.items() if merged.get(p) != oid and rule.covers(p)}
+        # What the base holds that the watched branch does not (a diff of the two folders in
+        # libgit2: 5,000 merged results read into dicts cost 20 ms a task).
+        only_base = {c.path for c in git.changed_paths(self.repo, job.head or None, base,
+                                                        refs.RESULTS_DIR)
+                     if c.status != "deleted" and rule.covers(c.path)}
+        keep = sorted(only_base
                       | {p for t in own for p in (refs.result_json(t), refs.result_md(t))})
         rule = replace(rule, keep=tuple(keep))
         # Patterns git matches every path against, and only names that say themselves: else
