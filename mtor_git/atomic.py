@@ -12,15 +12,20 @@ from typing import Any
 from loguru import logger
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace `path` with `data` as JSON so a reader sees the old file or the new, never half."""
+def write_json_atomic(path: Path, data: Any, *, durable: bool = True) -> None:
+    """Replace `path` with `data` as JSON so a reader sees the old file or the new, never half.
+    `durable`: on disk before this returns (two fsyncs); without, a crash may keep the old
+    file (for what a restart derives again anyway)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=1, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(tmp, path)
+    if not durable:
+        return
     try:
         fd = os.open(path.parent, os.O_RDONLY)
     except OSError:

@@ -47,7 +47,11 @@ class RepoState:
         return None
 
     def set_last_processed(self, oid: str) -> None:
-        write_json_atomic(self._file, {"last_processed": oid, "updated_at": time.time()})
+        """Not fsynced: a process's first cycle compares the whole tasks/ tree anyway
+        (candidates.find_candidates), so a cursor a crash took back costs nothing. Two fsyncs
+        a cycle cost 5 ms here, 23 ms while task checkouts of 10,000 files were written."""
+        write_json_atomic(self._file, {"last_processed": oid, "updated_at": time.time()},
+                          durable=False)
 
     def outbox(self) -> list[OutboxEntry]:
         entries = []
