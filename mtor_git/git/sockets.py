@@ -12,40 +12,52 @@ connection is made and before anything is sent.
 
 TCP_NODELAY changes only when small writes leave, never what is sent. Python's own http.client
 sets it on every connection it makes. Other TCP sockets of this process get it too.
+
+The option is set on each descriptor by setsockopt(2) itself (ctypes), never through a Python
+socket object: wrapping libgit2's descriptor in one would make it non-blocking whenever some code
+set socket.setdefaulttimeout, and a copy (dup) of a number another thread just reused for a pipe
+would hold that pipe open.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import socket
-import stat
+from collections.abc import Callable
+from typing import cast
 
 _FDS = "/proc/self/fd"
+_ON = ctypes.c_int(1)
 
 
 def no_delay() -> int:
-    """Set TCP_NODELAY on every TCP socket this process holds; how many. A descriptor closed
-    or reused by another thread meanwhile is skipped. Without /proc (not Linux), nothing."""
+    """Set TCP_NODELAY on every TCP socket this process holds; how many. Any other descriptor
+    refuses the option (not a socket, not TCP) and is left as it is, whatever another thread
+    made of its number meanwhile. Without /proc (not Linux), nothing."""
     try:
         names = os.listdir(_FDS)
     except OSError:
         return 0
+    setsockopt = _setsockopt()
+    if setsockopt is None:
+        return 0
     done = 0
     for name in names:
-        try:
-            fd = int(name)
-            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
-                continue
-            sock = socket.socket(fileno=os.dup(fd))  # the copy shares the socket's options
-        except (OSError, ValueError):
-            continue
-        try:
-            if sock.family in (socket.AF_INET, socket.AF_INET6) \
-                    and sock.type == socket.SOCK_STREAM:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                done += 1
-        except OSError:
-            pass
-        finally:
-            sock.close()  # the copy only: the connection stays open
+        if name.isdigit() and setsockopt(int(name), socket.IPPROTO_TCP, socket.TCP_NODELAY,
+                                         ctypes.byref(_ON), ctypes.sizeof(_ON)) == 0:
+            done += 1
     return done
+
+
+@functools.cache
+def _setsockopt() -> Callable[..., int] | None:
+    """libc's setsockopt(2), loaded once (None where this process has none to load)."""
+    try:
+        call = ctypes.CDLL(None, use_errno=True).setsockopt
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32)
+    call.restype = ctypes.c_int
+    return cast(Callable[..., int], call)

@@ -56,6 +56,31 @@ def test_no_delay_sets_every_tcp_socket_and_leaves_the_rest_alone(
             sock.close()
 
 
+def test_no_delay_copies_no_descriptor_and_leaves_blocking_sockets_blocking(
+        held: tuple[socket.socket, socket.socket], tmp_path: Path) -> None:
+    """Found by a review: a copy (dup) of a number reused for a pipe held the pipe open, and one
+    of an O_PATH descriptor leaked on every call; a Python socket object around libgit2's own
+    descriptor would make it non-blocking once anything set a default timeout."""
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(str(tmp_path / "s"))
+    opath = os.open(tmp_path / "s", os.O_PATH)  # fstat says socket; no socket call works on it
+    reader, writer = os.pipe()
+    socket.setdefaulttimeout(5)
+    try:
+        before = sorted(os.listdir("/proc/self/fd"))
+        for _ in range(5):
+            no_delay()
+        assert sorted(os.listdir("/proc/self/fd")) == before
+        assert held[0].getblocking() and _nodelay(held[0])
+        os.close(writer)
+        assert os.read(reader, 1) == b""  # no copy of the write end is left open
+    finally:
+        socket.setdefaulttimeout(None)
+        os.close(reader)
+        os.close(opath)
+        unix.close()
+
+
 def test_no_delay_skips_a_descriptor_closed_under_it(held: tuple[socket.socket, socket.socket],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Another thread may close (or reuse) a descriptor between the listing and the look."""
