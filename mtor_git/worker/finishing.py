@@ -40,7 +40,8 @@ class Finisher:
         self._clock = clock
         self._lock = threading.Lock()
         self._pending: dict[str, _Pending] = {}
-        self._recent: dict[tuple[str, str | None], float] = {}
+        self._recent: dict[tuple[str, str | None], float] = {}  # claims queued for deletion
+        self._records: dict[tuple[str, str, int], float] = {}  # runs queued to be recorded
 
     def add(self, repo_name: str, open_repo: Callable[[], Repository], *,
             entry: OutboxEntry | None = None, claim: str | None = None) -> None:
@@ -50,12 +51,14 @@ class Finisher:
         now = self._clock()
         with self._lock:
             self._recent = {k: t for k, t in self._recent.items() if now - t < RECENT}
+            self._records = {k: t for k, t in self._records.items() if now - t < RECENT}
             if entry is None and (repo_name, claim) in self._recent:
                 return
             pending = self._pending.setdefault(repo_name, _Pending(open_repo))
             if entry is not None:
                 pending.entries.append(entry)
                 self._recent[(repo_name, entry.task_id)] = now
+                self._records[(repo_name, entry.task_id, entry.run)] = now
             if claim is not None:
                 pending.claims.add(claim)
                 self._recent[(repo_name, claim)] = now
@@ -78,7 +81,7 @@ class Finisher:
              view: protocol.RemoteView, task_id: str, run: int) -> bool:
         """Whether run `run` ended (protocol.is_done). A result branch the done index does not
         record yet (its worker died before recording it; one from before the index) is queued
-        to be recorded, so that it stays done once the branch is merged or deleted; not one
+        to be recorded, so that it stays done once the branch is merged or deleted; not a run
         this worker queued within RECENT seconds: a view read before that record landed shows
         the same gap, and a second record would push the claim deletion a second time."""
         if protocol.index(repo, view).has(task_id, run):
@@ -87,13 +90,15 @@ class Finisher:
             return False
         tip = view.refs.get(refs.branch_ref(task_id, run))
         if tip is not None and git.resolve(repo, tip) is not None \
-                and not self._queued(repo_name, task_id):  # a claim beside it too
+                and not self._queued(repo_name, task_id, run):  # a claim beside it too
             self.add(repo_name, open_repo, entry=outbox.new_entry(task_id, run, tip, "recorded"))
         return True
 
-    def _queued(self, repo_name: str, task_id: str) -> bool:
+    def _queued(self, repo_name: str, task_id: str, run: int) -> bool:
+        """Whether run `run` of `task_id` was queued to be recorded within RECENT seconds (a
+        claim's deletion alone, or another run of the task, does not count)."""
         with self._lock:
-            at = self._recent.get((repo_name, task_id))
+            at = self._records.get((repo_name, task_id, run))
         return at is not None and self._clock() - at < RECENT
 
     def _flush(self, repo_name: str) -> None:

@@ -275,3 +275,28 @@ def test_a_run_being_recorded_is_not_recorded_again_from_an_older_view(s: Site) 
         assert finisher.done(repo, "tool", lambda: repo, view, "t1", 1)  # the older view
         pool.submit(lambda: None).result()
     assert pushes() == 1
+
+
+def test_another_run_of_a_task_just_recorded_is_recorded_too(s: Site) -> None:
+    """The guard against recording a run twice is per run (a review found it per task): run 2
+    of a task, left unrecorded by a worker that died, is recorded even though this worker
+    recorded run 1 a moment ago."""
+    s.push_specs({"t1": spec()})
+    w = worker(s)
+    w.run_once()
+    settle(w)
+    w.stop(5)
+    result = json.dumps({"task": {"id": "t1"}, "run": 2, "status": "succeeded",
+                         "attempts": [{}]}).encode()
+    push_to_remote(s, "refs/heads/mtor/t1-r2", {"results/t1.json": result})
+    repo = gitops.open_or_clone(s.url, s.root / "other.git", bare=True)
+    view = protocol.read_view(repo, "main")
+    gitops.fetch(repo, refspecs=["+refs/heads/mtor/*:refs/remotes/origin/mtor/*"])
+    with ThreadPoolExecutor(1) as pool:
+        finisher = Finisher(pool, ("w", "w@example.invalid"))
+        finisher.landed(repo, "tool", lambda: repo, outbox.new_entry(
+            "t1", 1, view.refs[refs.branch_ref("t1", 1)], "succeeded"))
+        pool.submit(lambda: None).result()
+        assert finisher.done(repo, "tool", lambda: repo, view, "t1", 2)
+        pool.submit(lambda: None).result()
+    assert set(recorded(s)["t1"]) == {"1", "2"}
