@@ -1,5 +1,6 @@
-"""Crash-safe JSON files: written whole or not at all (tmp, fsync, rename, fsync of the folder), and
-a file that cannot be read is set aside rather than trusted or lost."""
+"""Crash-safe JSON files: written whole or not at all (tmp, fsync, rename, fsync of the folder; the
+fsyncs left out for a file a restart derives again), and a file that cannot be read is set aside
+rather than trusted or lost."""
 
 from __future__ import annotations
 

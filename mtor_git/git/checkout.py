@@ -99,7 +99,10 @@ class LeaveOut:
 
     @functools.cached_property
     def _matches(self) -> Callable[[str], re.Match[str] | None]:
-        # A name directly in the folder ending in a suffix, and anything below such a name.
+        # A name directly in the folder ending in a suffix, and anything below such a name;
+        # no suffix leaves nothing out.
+        if not self.suffixes:
+            return lambda path: None
         ends = "|".join(re.escape(suffix) for suffix in self.suffixes)
         return re.compile(rf"{re.escape(self.folder)}/[^/]*(?:{ends})(?:/.*)?", re.S).fullmatch
 

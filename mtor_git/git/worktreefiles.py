@@ -172,7 +172,9 @@ class WorkingFiles:
             return
         base = {p: self.base[p] for p in self.reserved.among(self.base)}
         for path in self.reserved.among(tracked):
-            if base.get(path) != tracked[path]:
+            # (gone already when a file of the work tree took its place: a file `results` of
+            # the agent's commit gives way to the folder's files in the index)
+            if base.get(path) != tracked[path] and path in index:
                 index.remove(path)
         for path, (mode, oid) in base.items():
             if tracked.get(path) != (mode, oid):

@@ -250,6 +250,23 @@ def test_results_as_a_file_in_the_agents_commits_gives_way_to_the_result(
     assert gitops.list_tree(clone, result, "results").keys() == {"results/t1.json", "results/t1.md"}
 
 
+def test_results_made_a_file_in_a_commit_only_is_put_back_without_a_crash(
+        clone: pygit2.Repository, user_repo: Path, tmp_path: Path) -> None:
+    """Found by a review: the agent's commit has a file `results` while its work tree still
+    holds the folder; collecting raised "index does not contain results"."""
+    write_commit(user_repo, {"results/t0.json": b'{"status": "failed"}\n',
+                             "results/notes.txt": b"the agent's\n"})
+    gitops.fetch(clone)
+    co = make(clone, tmp_path)
+    agent_git(co.path, "rm", "-rq", "--cached", "results")
+    blob = git("hash-object", "-w", "--stdin", cwd=co.path, input=b"a file\n")
+    agent_git(co.path, "update-index", "--add", "--cacheinfo", f"100644,{blob},results")
+    agent_git(co.path, "commit", "-q", "-m", "agent: results as a file, in the commit only")
+    got = take(clone, co)
+    assert files(clone, got.head) == files(clone, co.base)
+    assert "results" in " ".join(got.notes)
+
+
 def test_result_files_the_agents_commits_forge_or_delete_are_put_back(
         clone: pygit2.Repository, user_repo: Path, tmp_path: Path) -> None:
     write_commit(user_repo, {"results/t0.json": b'{"status": "failed"}\n'})
@@ -410,7 +427,7 @@ _PART = st.text(alphabet="ab.jsonmd-_\n/", max_size=10)
 
 
 @given(folder=st.sampled_from(["results", "tasks", "a.b", "x+y"]),
-       suffixes=st.lists(st.sampled_from(["", ".json", ".md", ".j", "n"]), min_size=1,
+       suffixes=st.lists(st.sampled_from(["", ".json", ".md", ".j", "n"]),
                          max_size=3).map(tuple),
        rests=st.lists(_PART, max_size=12), strangers=st.lists(_PART, max_size=4),
        kept=st.lists(st.integers(0, 11), max_size=3))
