@@ -13,6 +13,7 @@ namespace) dies, the kernel kills every process of the namespace, `setsid` doubl
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -400,5 +401,14 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+_ROOTED = re.compile(r"/(?!/)")  # absolute, and not POSIX's implementation-defined `//` root
+
+
 def _under(path: Path, parent: Path) -> bool:
-    return path == parent or parent in path.parents
+    """`path` is `parent` or below it, by their names (as Path.parents has it)."""
+    below, above = str(path), str(parent)
+    if below == above:
+        return True
+    if _ROOTED.match(below) and _ROOTED.match(above):  # a string prefix, no Path objects
+        return below.startswith(above if above.endswith("/") else above + "/")
+    return parent in path.parents

@@ -14,8 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sandboxfixtures import TOOLCHAIN
 
+from mtor_git.agent import sandbox as sandbox_module
 from mtor_git.agent.sandbox import (
     Sandbox,
     SandboxPath,
@@ -314,3 +317,15 @@ def test_the_systems_own_secrets_are_covered(layout: Layout) -> None:
     seen = probe(layout.spec(), *present)
     assert all(seen[str(p)] in ("read:", "error:PermissionError") for p in present), seen
     assert all(not layout.spec().visible(p) for p in present)
+
+
+_NAME = st.sampled_from(["", "/", "//", "a", "ab", "b", "..", ".", " ", "\n"])
+
+
+@given(path=st.lists(_NAME, max_size=6).map("/".join),
+       parent=st.lists(_NAME, max_size=4).map("/".join))
+def test_under_is_the_parents_relation_of_paths(path: str, parent: str) -> None:
+    """sandbox._under compares names as strings (preflight asks it thousands of times); it must
+    say what Path.parents says, for relative, absolute and `//` paths alike."""
+    p, q = Path(path), Path(parent)
+    assert sandbox_module._under(p, q) == (p == q or q in p.parents)
