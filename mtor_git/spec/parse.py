@@ -21,6 +21,8 @@ from mtor_git.durations import parse_duration
 from mtor_git.errors import Problem, SpecError
 from mtor_git.spec.yamlload import Located, YamlProblem, load
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]+")  # a key shown as the problem's field as it is
+
 ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # Run N of task <id> lives on branch mtor/<id>-r<N>: an id ending so would collide with it.
 RESERVED_SUFFIX = re.compile(r"-r[0-9]+$")
@@ -243,7 +245,10 @@ def _check_fields(front: Located, path: str, stem_id: str,
         if key not in KEYS:
             hint = difflib.get_close_matches(key, list(KEYS), n=1)
             tip = f"; did you mean {hint[0]!r}?" if hint else f"; known keys: {', '.join(KEYS)}"
-            problems.append(Problem(path, line, key, f"unknown key{tip}"))
+            if _PLAIN_KEY.fullmatch(key):
+                problems.append(Problem(path, line, key, f"unknown key{tip}"))
+            else:  # a key such as ':' or one with a newline would garble `path:line: field:`
+                problems.append(Problem(path, line, "frontmatter", f"unknown key {key!r}{tip}"))
             continue
         try:
             converted = _convert(key, value, stem_id)

@@ -18,7 +18,7 @@ import pytest
 from daemonfixtures import DAEMON_ENV, Site, mtor, site, spec
 from gitfixtures import git
 from hostilefixtures import daemon_log, isolated_home, remote_objects, run_daemon_once, snapshot
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from mtor_git.errors import SpecError
@@ -84,6 +84,8 @@ def check_problems(problems: tuple[Any, ...], path: str, raw: bytes) -> None:
 @settings(max_examples=1000, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(hostile_specs(), names)
+@example(b"---\n::\n---\n", "a..b")  # found by CI: a key ':' garbled `path:line: field:`
+@example(b"---\na:b: 1\n---\nDo it.\n", "t1")
 def test_generated_hostile_specs_are_refused_with_a_located_message_or_parse(
         raw: bytes, name: str) -> None:
     path = f"tasks/{name}.md"
