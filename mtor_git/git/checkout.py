@@ -204,7 +204,7 @@ def _snapshot(path: Path, entries: list[tuple[str, int, str]],
             key = _NO_KEY if rel in skipped else stat_key(os.lstat(root + rel))
         except OSError:  # not written (a name this file system refuses): never "unchanged"
             key = _NO_KEY
-        seen[rel] = Seen(key, _MODES.get(mode) or FileMode(mode), oid)
+        seen[rel] = Seen(key, file_mode(mode), oid)
     return seen
 
 

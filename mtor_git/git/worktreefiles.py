@@ -67,17 +67,13 @@ class Reserved:
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
-        self._result = re.compile(rf"{re.escape(folder)}/[^/]+\.(?:json|md)(?:/.*)?", re.S)
-        # A file's path covered: the folder itself, or a result's.
+        # A file's path covered: the folder itself, or a result's (or anything below one).
         self._file = re.compile(rf"{re.escape(folder)}(?:/[^/]+\.(?:json|md)(?:/.*)?)?",
                                 re.S).fullmatch
 
     def covers(self, rel: str, is_dir: bool = False) -> bool:
-        if not rel.startswith(self.folder):  # most paths: one C call
-            return False
-        if rel == self.folder:
-            return not is_dir
-        return self._result.fullmatch(rel) is not None
+        """Whether `rel` is the worker's; the results folder itself only as a file."""
+        return self._file(rel) is not None and not (is_dir and rel == self.folder)
 
     def among(self, files: Iterable[str]) -> list[str]:
         """Those of the paths of `files` this covers (10,000 of them: one C loop)."""
