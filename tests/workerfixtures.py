@@ -16,7 +16,8 @@ def worker(s: Site, name: str = "w1", *, max_parallel: int = 2,
 
 def settle(w: Worker) -> None:
     """Wait until every task the cycle started has finished (no sleep: the worker's wake), and
-    what landed is recorded and its claim deleted (the housekeeping thread)."""
+    what landed is recorded and its claim deleted (the housekeeping thread): after `cycle()`;
+    `run_once()` waits for both itself."""
     while w.busy():
         w.wake.wait(0.2)
     w.housekeeping.submit(lambda: None).result()

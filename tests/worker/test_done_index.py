@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from daemonfixtures import DAEMON_ENV, Site, mtor, spec
 from gitfixtures import git
-from workerfixtures import settle, worker
+from workerfixtures import worker
 
 from mtor_git import git as gitops
 from mtor_git.git import refs
@@ -44,7 +44,6 @@ def test_a_finished_run_is_recorded_with_its_claim_deleted_in_one_push(s: Site) 
     s.push_specs({"t1": spec(), "t2": spec()})
     w = worker(s)
     w.run_once()
-    settle(w)
     index = recorded(s)
     assert set(index) == {"t1", "t2"}
     entry = index["t1"]["1"]
@@ -59,14 +58,11 @@ def test_a_deleted_unmerged_branch_is_never_run_again(s: Site) -> None:
     s.push_specs({"t1": spec()})
     w = worker(s)
     w.run_once()
-    settle(w)
     git("push", "-q", "origin", "--delete", "mtor/t1", cwd=s.user)  # the user closed the PR
     s.push_specs({"t2": spec()}, "more")
     w.run_once()
-    settle(w)
     fresh = worker(s, "w2")  # a new clone: every spec a candidate
     fresh.run_once()
-    settle(fresh)
     assert sorted(s.invocations()) == ["t1.r1", "t2.r1"]
     assert "refs/heads/mtor/t1" not in s.refs()
     board = status_json(s)
@@ -79,12 +75,10 @@ def test_a_result_branch_from_before_the_index_is_recorded_by_a_first_cycle(s: S
     s.push_specs({"t1": spec()})
     w = worker(s)
     w.run_once()
-    settle(w)
     w.stop(5)
     git("update-ref", "-d", refs.DONE_REF, cwd=s.remote)  # as an older worker left it
     fresh = worker(s, "w2")
     fresh.run_once()
-    settle(fresh)
     assert s.invocations() == ["t1.r1"]
     assert recorded(s)["t1"]["1"]["commit"] == s.refs()["refs/heads/mtor/t1"]
     fresh.stop(5)
@@ -96,10 +90,8 @@ def test_another_worker_fetches_no_recorded_result_branch(s: Site) -> None:
     s.push_specs({"t1": spec(), "t2": spec()})
     w = worker(s)
     w.run_once()
-    settle(w)
     w.stop(5)
     other.run_once()
-    settle(other)
     clone = gitops.open_repository(other.repos["remote"].path)
     for task_id in ("t1", "t2"):
         assert s.refs()[f"refs/heads/mtor/{task_id}"] not in clone  # never fetched
@@ -115,14 +107,12 @@ def test_a_dependent_starts_from_a_recorded_branch_the_worker_never_fetched(s: S
     s.push_specs({"base": spec()})
     w = worker(s)
     w.run_once()
-    settle(w)
     w.stop(5)
     fresh.run_once()  # the recorded branch is not fetched
     assert s.refs()["refs/heads/mtor/base"] not in gitops.open_repository(
         fresh.repos["remote"].path)
     s.push_specs({"after": spec(depends_on=["base"])}, "dependent")
     fresh.run_once()
-    settle(fresh)
     assert sorted(s.invocations()) == ["after.r1", "base.r1"]
     assert s.result("after")["status"] == "succeeded"
     base_tip = s.refs()["refs/heads/mtor/base"]
@@ -134,7 +124,6 @@ def test_a_new_workers_clone_takes_no_result_branch(s: Site) -> None:
     s.push_specs({"t1": spec()})
     w = worker(s)
     w.run_once()
-    settle(w)
     w.stop(5)
     fresh = worker(s, "w2")
     fresh.run_once()  # clones now: main and refs/mtor/*, no mtor/<id>
@@ -169,12 +158,10 @@ def test_a_garbage_index_stops_no_cycle_and_no_status(s: Site, garbage: bytes) -
     s.push_specs({"t1": spec()})
     w = worker(s)
     w.run_once()
-    settle(w)
     push_to_remote(s, refs.DONE_REF, {name: garbage for name in
                                       {done.bucket_of(t) for t in ("t1", "t2", "t3", "t9")}})
     s.push_specs({"t2": spec(), "t3": spec(depends_on=["t1"])}, "more")
     w.run_once()
-    settle(w)
     assert w.last_error is None
     assert sorted(s.invocations()) == ["t1.r1", "t2.r1", "t3.r1"]  # t1 done by its branch
     board = status_json(s)
@@ -189,18 +176,15 @@ def test_a_run_whose_record_was_lost_is_recorded_beside_its_claim(s: Site) -> No
     s.push_specs({"t1": spec()})
     w = worker(s)
     w.run_once()
-    settle(w)
     w.stop(5)
     git("update-ref", "-d", refs.DONE_REF, cwd=s.remote)
     push_to_remote(s, refs.claim_ref("t1"), {"claim.json": b'{"task_id": "t1", "run": 1}'})
     other = worker(s, "w2")
     other.run_once()
-    settle(other)
     assert "t1" in recorded(s) and s.claims() == []
     git("push", "-q", "origin", "--delete", "mtor/t1", cwd=s.user)
     fresh = worker(s, "w3")
     fresh.run_once()
-    settle(fresh)
     assert s.invocations() == ["t1.r1"]
     other.stop(5)
     fresh.stop(5)
@@ -210,11 +194,9 @@ def test_a_dependency_deleted_unmerged_rejects_its_dependent(s: Site) -> None:
     s.push_specs({"base": spec()})
     w = worker(s)
     w.run_once()
-    settle(w)
     git("push", "-q", "origin", "--delete", "mtor/base", cwd=s.user)
     s.push_specs({"after": spec(depends_on=["base"])}, "dependent")
     w.run_once()
-    settle(w)
     assert s.invocations() == ["base.r1"]
     failure = s.result("after")["failure"]
     assert failure["kind"] == "dependency_failed"
@@ -231,13 +213,11 @@ def test_a_dependency_never_fetched_is_read_once_its_record_is_gone(s: Site) -> 
     s.push_specs({"d": spec()})
     w = worker(s)
     w.run_once()
-    settle(w)
     w.stop(5)
     other.run_once()  # sees d recorded at its tip: fetches nothing
     git("update-ref", "-d", refs.DONE_REF, cwd=s.remote)
     s.push_specs({"e": spec(depends_on=["d"])}, "dependent")
     other.run_once()
-    settle(other)
     assert sorted(s.invocations()) == ["d.r1", "e.r1"]
     other.stop(5)
 
@@ -258,7 +238,6 @@ def test_a_run_being_recorded_is_not_recorded_again_from_an_older_view(s: Site) 
     s.push_specs({"t1": spec()})
     w = worker(s)
     w.run_once()
-    settle(w)
     w.stop(5)
     git("update-ref", "-d", refs.DONE_REF, cwd=s.remote)  # as before the record landed
     push_to_remote(s, refs.claim_ref("t1"), {"claim.json": b'{"task_id": "t1", "run": 1}'})
@@ -284,7 +263,6 @@ def test_another_run_of_a_task_just_recorded_is_recorded_too(s: Site) -> None:
     s.push_specs({"t1": spec()})
     w = worker(s)
     w.run_once()
-    settle(w)
     w.stop(5)
     result = json.dumps({"task": {"id": "t1"}, "run": 2, "status": "succeeded",
                          "attempts": [{}]}).encode()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from daemonfixtures import Site, spec
 from gitfixtures import git
-from workerfixtures import settle, worker
+from workerfixtures import worker
 
 from mtor_git import git as gitops
 from mtor_git.worker.cycle import Worker
@@ -50,7 +50,6 @@ def test_a_users_mtor_branch_pushed_after_the_first_cycle_is_still_no_result(s: 
     mine = users_own_branch(s, "mtor/t1")
     s.push_specs({"t1": spec()})
     w.run_once()
-    settle(w)
     assert s.invocations() == ["t1.r2"]
     assert s.result("t1", "mtor/t1-r2")["status"] == "succeeded"
     assert s.refs()["refs/heads/mtor/t1"] == mine
