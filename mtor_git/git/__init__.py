@@ -3,8 +3,9 @@
 Callers hold a `Repository` (the worker's bare clone, a user's clone) and pass commit ids as hex
 strings; failures surface as `GitOpError`, refusals by the remote as `PushRejected`. Modules:
 `refs` (every ref and path name), `read`, `write`, `transfer` (clone, fetch, push, credentials),
-`localpush` (race-safe pushes to a path remote), `checkout` (a task's standalone checkout) and
-`collect` (the agent's work taken out of it), `intake` (where it waits before joining the clone).
+`listing` (ls-remote, and a listing the next fetch reuses), `localpush` (race-safe pushes to a
+path remote), `checkout` (a task's standalone checkout) and `collect` (the agent's work taken out
+of it), `intake` (where it waits before joining the clone).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from mtor_git.git.checkout import Checkout, LeaveOut, create_checkout, drop_chec
 from mtor_git.git.collect import Collected, Limits, collect
 from mtor_git.git.intake import adopt_intake, drop_intake, open_intake, quarantine_intake
 from mtor_git.git.introduced import Introduced, introduced
+from mtor_git.git.listing import Listing, remote_refs
 from mtor_git.git.mirror import mirror_fetch, refs_under, remote_url
 from mtor_git.git.read import (
     SYMLINK_MODE,
@@ -59,7 +61,6 @@ from mtor_git.git.transfer import (
     open_repository,
     pick_credential,
     push,
-    remote_refs,
     set_timeouts,
 )
 from mtor_git.git.write import (
@@ -84,6 +85,7 @@ pygit2.settings.cache_object_limit(ObjectType.TREE, 4 << 20)
 __all__ = [
     "Checkout",
     "LeaveOut",
+    "Listing",
     "Collected",
     "Limits",
     "collect",

@@ -18,9 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,8 +80,9 @@ class FetchOutcome:
         return bool(self.updates)
 
 
-class _Callbacks(pygit2.RemoteCallbacks):
-    """Credentials on demand, plus the record of every ref update and refusal."""
+class Callbacks(pygit2.RemoteCallbacks):
+    """Credentials on demand, plus the record of every ref update and refusal (for this
+    package's transfers only)."""
 
     def __init__(self, credentials: Credentials | None) -> None:
         super().__init__()
@@ -236,7 +235,7 @@ def _clone(url: str, path: Path, *, bare: bool,
     path.parent.mkdir(parents=True, exist_ok=True)
     _sweep_leftovers(path)
     tmp = _sibling(path, "clone")
-    callbacks = _Callbacks(credentials)
+    callbacks = Callbacks(credentials)
     try:
         if bare:
             _clone_bare(url, tmp, callbacks)
@@ -260,7 +259,7 @@ def _clone(url: str, path: Path, *, bare: bool,
     return open_exact(path)  # the object opened at `tmp` would keep using that path
 
 
-def _clone_bare(url: str, path: Path, callbacks: _Callbacks) -> None:
+def _clone_bare(url: str, path: Path, callbacks: Callbacks) -> None:
     """A worker's clone: every branch but the result branches `mtor/<id>`, and refs/mtor/*.
     A result branch is fetched when the worker needs it (fetch_moved), never for a run the done
     index records: with 5,000 finished tasks a full clone fetched 5,000 branches and left as
@@ -318,7 +317,7 @@ _TRANSFER_LOCKS: dict[str, threading.Lock] = {}
 _TRANSFER_LOCKS_GUARD = threading.Lock()
 
 
-def _transfer_lock(repo: pygit2.Repository) -> threading.Lock:
+def transfer_lock(repo: pygit2.Repository) -> threading.Lock:
     """One lock per repository for fetches: they rewrite its remote-tracking refs, and two
     threads doing so at once fail on git's ref locks ("failed to create locked file"). Pushes
     write no local ref (`_push`) and take no lock. Fetches are short; agents never hold it."""
@@ -328,12 +327,15 @@ def _transfer_lock(repo: pygit2.Repository) -> threading.Lock:
 
 
 def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
-          credentials: Credentials | None = None) -> FetchOutcome:
-    """Fetch (and prune) the remote's branches and refs/mtor/* into the layout above."""
-    callbacks = _Callbacks(credentials)
-    remote = repo.remotes[REMOTE]
+          credentials: Credentials | None = None,
+          connected: pygit2.Remote | None = None) -> FetchOutcome:
+    """Fetch (and prune) the remote's branches and refs/mtor/* into the layout above; over
+    `connected` (origin, connected by a Listing) when given: libgit2 fetches on a connection
+    it already has, by the advertisement it read there, and closes it."""
+    callbacks = Callbacks(credentials)
+    remote = connected if connected is not None else repo.remotes[REMOTE]
     try:
-        with _transfer_lock(repo):
+        with transfer_lock(repo):
             stats = remote.fetch(list(refspecs) if refspecs else list(FETCH_REFSPECS),
                                  callbacks=callbacks, prune=FetchPrune.PRUNE)
     except pygit2.GitError as exc:
@@ -343,7 +345,9 @@ def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
 
 def fetch_moved(repo: pygit2.Repository, advertised: Mapping[str, str],
                 previous: Mapping[str, str] | None, *,
-                recorded: Callable[[str, str], bool] | None = None) -> FetchOutcome | None:
+                recorded: Callable[[str, str], bool] | None = None,
+                connected: Callable[[], pygit2.Remote | None] | None = None,
+                ) -> FetchOutcome | None:
     """A worker cycle's fetch, given the remote's refs (`advertised`, from the ls-remote the
     cycle made) and those of the last fetched cycle (`previous`; None: a first cycle).
 
@@ -354,14 +358,16 @@ def fetch_moved(repo: pygit2.Repository, advertised: Mapping[str, str],
     dropped at once: the worker reads a result by the oid the remote advertises, and libgit2
     offers every local ref in each fetch's negotiation. Tracking refs of branches the remote no
     longer has are pruned here too (libgit2 prunes only under a pattern refspec). None when
-    nothing needed fetching."""
+    nothing needed fetching. `connected` hands over the connection that listed `advertised`
+    (Listing.take): the first fetch goes over it."""
     specs = _branch_specs(advertised)
     others = {r: o for r, o in advertised.items() if not r.startswith(_HEADS)}
     moved = previous is None or others != {r: o for r, o in previous.items()
                                            if not r.startswith(_HEADS)}
     outcome = None
     if moved or not all(_unchanged(repo, spec, advertised) for spec in specs):
-        outcome = fetch(repo, refspecs=[*specs, FETCH_REFSPECS[1]])
+        outcome = fetch(repo, refspecs=[*specs, FETCH_REFSPECS[1]],
+                        connected=connected() if connected is not None else None)
     # Cheapest test first: a failed object lookup costs ~17 µs, 5,000 of them a cycle 85 ms.
     results = [ref for ref, oid in advertised.items()
                if ref.startswith(_RESULT_HEADS)
@@ -414,39 +420,6 @@ def _drop_tracking(repo: pygit2.Repository, advertised: Mapping[str, str]) -> No
                 repo.references.delete(name)
 
 
-def remote_refs(repo_or_url: pygit2.Repository | str, *,
-                credentials: Credentials | None = None) -> dict[str, str]:
-    """The remote's refs (refname -> oid hex) without fetching anything: `git ls-remote`."""
-    if isinstance(repo_or_url, str):
-        with tempfile.TemporaryDirectory(prefix="mtor-ls-") as scratch:
-            # libgit2 needs some repository to hang an anonymous remote on.
-            repo = pygit2.init_repository(scratch, bare=True)
-            return _list(repo.remotes.create_anonymous(normalize_url(repo_or_url)), credentials)
-    remote = repo_or_url.remotes[REMOTE]
-    if not is_local(normalize_url(remote.url or "")):
-        return _list(remote, credentials)
-    with _transfer_lock(repo_or_url):  # not while this process writes the remote's refs
-        return _list(remote, credentials)
-
-
-def _list(remote: pygit2.Remote, credentials: Credentials | None) -> dict[str, str]:
-    callbacks = _Callbacks(credentials)
-    try:
-        try:
-            heads = remote.list_heads(callbacks=callbacks)
-        except pygit2.GitError:
-            if not is_local(normalize_url(remote.url or "")):
-                raise
-            # A path remote's refs read by libgit2 itself, in the middle of another process's
-            # update of them (a lock file, packed-refs rewritten): read again, once.
-            time.sleep(0.05)
-            heads = remote.list_heads(callbacks=callbacks)
-    except pygit2.GitError as exc:
-        raise transport_error(exc, "list refs of", remote.url, callbacks.untrusted_host) from exc
-    return {h.name: str(h.oid) for h in heads
-            if h.name and h.name.startswith("refs/") and not h.name.endswith("^{}")}
-
-
 # -- push ----------------------------------------------------------------------------------------
 def push(repo: pygit2.Repository, refspecs: Sequence[str], *,
          credentials: Credentials | None = None) -> None:
@@ -468,13 +441,13 @@ def _push(repo: pygit2.Repository, refspecs: Sequence[str],
     fetch brings what it needs). Writing no local ref, pushes need not wait for each other or
     for a fetch (the transfer lock): a worker's slots publish at once. A path remote's refs are
     written here, under its locks: those pushes take turns."""
-    callbacks = _Callbacks(credentials)
+    callbacks = Callbacks(credentials)
     origin = repo.remotes[REMOTE]
     url = normalize_url(origin.push_url or origin.url or "")
     if is_local(url):
         # Under git's ref locks in the remote itself: this process's pushes there take turns
         # (a second one would find a lock held and read as refused). Milliseconds each.
-        with _transfer_lock(repo):
+        with transfer_lock(repo):
             refused = push_local(repo, url, [RefPush.parse(s) for s in refspecs])
         if refused:
             raise PushRejected(refused)

@@ -148,19 +148,22 @@ class Worker:
                                 first=not rt.reconciled, probe=self._probe,
                                 on_landed=lambda repo, entry: self._landed(repo, rt, entry),
                                 in_flight=lambda entry: self._in_flight(rt, entry))
-        view = protocol.read_view(repo, rt.config.branch)
-        with self._lock:
-            protocol.deliver_cancels(view, {t: r.keeper.cancel for (n, t), r
-                                            in self.running.items() if n == rt.config.name})
-        if view.head is None:
-            raise GitOpError(f"branch {rt.config.branch!r} does not exist on "
-                             f"{shown_url(rt.config.url)}")
-        if rt.reconciled and view.refs == rt.last_refs and (not rt.waiting or self.slots.full()):
-            # Nothing moved since the last cycle (and what waits cannot start while every slot
-            # is taken; a finished task wakes the next cycle): no fetch, no work.
-            return 0
-        git.fetch_moved(repo, view.refs, rt.last_refs if rt.reconciled else None,
-                        recorded=protocol.recorded_at_tip(repo, view))
+        with git.Listing(repo) as listing:  # its connection serves the fetch below
+            view = protocol.RemoteView(listing.refs, rt.config.branch)
+            with self._lock:
+                protocol.deliver_cancels(view, {t: r.keeper.cancel for (n, t), r
+                                                in self.running.items() if n == rt.config.name})
+            if view.head is None:
+                raise GitOpError(f"branch {rt.config.branch!r} does not exist on "
+                                 f"{shown_url(rt.config.url)}")
+            if rt.reconciled and view.refs == rt.last_refs \
+                    and (not rt.waiting or self.slots.full()):
+                # Nothing moved since the last cycle (and what waits cannot start while every
+                # slot is taken; a finished task wakes the next cycle): no fetch, no work.
+                return 0
+            git.fetch_moved(repo, view.refs, rt.last_refs if rt.reconciled else None,
+                            recorded=protocol.recorded_at_tip(repo, view),
+                            connected=listing.take)
         candidates = find_candidates(repo, view, tasks_dir=rt.config.tasks_dir,
                                      last=rt.state.last_processed(), whole=not rt.reconciled,
                                      known=set(rt.waiting) | rt.blocked)

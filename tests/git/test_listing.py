@@ -1,0 +1,197 @@
+"""A listing's connection serves the fetch after it (git/listing.py): one connection and one ref
+advertisement per worker cycle that fetches, instead of an ls-remote's and a fetch's. Counted
+where the connections arrive: a TCP relay in front of `git daemon`, and sshd's own log."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pygit2
+import pytest
+from daemonfixtures import Site, site, spec
+from gitfixtures import GitDaemon, git
+from serverfixtures import SshServer, ssh_server
+
+from mtor_git import git as gitops
+from mtor_git.config.load import load_config
+from mtor_git.errors import GitOpError
+from mtor_git.git.auth import Credentials
+from mtor_git.worker.cycle import Worker
+
+
+class Relay:
+    """A loopback TCP relay to `port`, counting the connections made through it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            self.accepted += 1
+            upstream = socket.create_connection(("127.0.0.1", self.port))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the accept: a close alone would not
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := src.recv(65536):
+            dst.sendall(data)
+    with contextlib.suppress(OSError):
+        dst.shutdown(socket.SHUT_WR)
+
+
+@contextlib.contextmanager
+def relay(port: int) -> Iterator[Relay]:
+    r = Relay(port)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def _via(url: str, r: Relay) -> str:
+    return url.replace(f"127.0.0.1:{r.port}", r.address)
+
+
+def _user_commit(remote: Path, tmp_path: Path, name: str) -> str:
+    """A commit on the remote's main, pushed by the user (git CLI); its id."""
+    user = tmp_path / f"user-{name}"
+    git("clone", "--quiet", str(remote), str(user))
+    (user / f"{name}.txt").write_text(name)
+    git("add", ".", cwd=user)
+    git("commit", "--quiet", "-m", name, cwd=user)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=user)
+    return git("rev-parse", "HEAD", cwd=user)
+
+
+def test_a_fetch_after_a_listing_uses_its_connection(bare_remote: Path, daemon: GitDaemon,
+                                                     tmp_path: Path) -> None:
+    port = int(daemon.prefix.rsplit(":", 1)[1].strip("/"))
+    with relay(port) as r:
+        repo = gitops.open_or_clone(_via(daemon.url(bare_remote), r), tmp_path / "w.git",
+                                    bare=True)
+        new = _user_commit(bare_remote, tmp_path, "one")
+        before = r.accepted
+        with gitops.Listing(repo) as listing:
+            assert listing.refs["refs/heads/main"] == new
+            gitops.fetch_moved(repo, listing.refs, None, connected=listing.take)
+        assert r.accepted - before == 1
+        assert gitops.resolve(repo, "refs/remotes/origin/main") == new
+
+
+def test_a_fetch_without_the_listing_connects_again(bare_remote: Path, daemon: GitDaemon,
+                                                    tmp_path: Path) -> None:
+    """The counter's control: what the cycle did before, an ls-remote and a fetch."""
+    port = int(daemon.prefix.rsplit(":", 1)[1].strip("/"))
+    with relay(port) as r:
+        repo = gitops.open_or_clone(_via(daemon.url(bare_remote), r), tmp_path / "w.git",
+                                    bare=True)
+        new = _user_commit(bare_remote, tmp_path, "two")
+        before = r.accepted
+        with gitops.Listing(repo) as listing:
+            gitops.fetch_moved(repo, listing.refs, None)
+        assert r.accepted - before == 2
+        assert gitops.resolve(repo, "refs/remotes/origin/main") == new
+
+
+def test_the_connection_is_handed_over_once(bare_remote: Path, daemon: GitDaemon,
+                                            tmp_path: Path) -> None:
+    repo = gitops.open_or_clone(daemon.url(bare_remote), tmp_path / "w.git", bare=True)
+    listing = gitops.Listing(repo)
+    assert listing.take() is not None
+    assert listing.take() is None
+    listing.close()
+
+
+def test_a_path_remote_keeps_no_connection(bare_remote: Path, tmp_path: Path) -> None:
+    repo = gitops.open_or_clone(str(bare_remote), tmp_path / "w.git", bare=True)
+    with gitops.Listing(repo) as listing:
+        assert listing.refs == gitops.remote_refs(repo)
+        assert listing.take() is None
+
+
+def test_an_unreachable_remote_is_a_git_error_naming_it(bare_remote: Path, daemon: GitDaemon,
+                                                        tmp_path: Path) -> None:
+    port = int(daemon.prefix.rsplit(":", 1)[1].strip("/"))
+    with relay(port) as r:
+        repo = gitops.open_or_clone(_via(daemon.url(bare_remote), r), tmp_path / "w.git",
+                                    bare=True)
+    with pytest.raises(GitOpError, match="127.0.0.1"):  # the relay is gone
+        gitops.Listing(repo)
+
+
+def test_a_worker_cycle_that_finds_a_spec_connects_once(tmp_path: Path) -> None:
+    with site(tmp_path) as s, relay(s.server.port) as r:
+        worker = _worker(s, _via(s.url, r))
+        try:
+            worker.cycle()
+            worker.stopping.set()  # detect only: the claim's own pushes are not counted here
+            s.push_specs({"found": spec()}, "one new spec")
+            before = r.accepted
+            worker.cycle()
+            assert r.accepted - before == 1
+            clone = gitops.open_repository(next(iter(worker.repos.values())).path)
+            assert gitops.resolve(clone, "refs/remotes/origin/main") == git(
+                "rev-parse", "main", cwd=s.remote)
+            before = r.accepted
+            worker.cycle()  # nothing moved: the listing alone
+            assert r.accepted - before == 1
+        finally:
+            worker.stop(5)
+
+
+def _worker(s: Site, url: str) -> Worker:
+    return Worker(load_config(s.config("w1", max_parallel=1, poll_interval="1h", url=url)),
+                  os.environ)
+
+
+@pytest.mark.slow
+def test_over_ssh_a_listing_and_its_fetch_are_one_connection(
+        bare_remote: Path, tmp_path: Path) -> None:
+    with ssh_server(tmp_path / "sshd") as sshd, _trusting(sshd, tmp_path):
+        creds = Credentials(ssh_key=sshd.deploy_key)
+        repo = gitops.open_or_clone(sshd.url(bare_remote), tmp_path / "w.git", bare=True,
+                                    credentials=creds)
+        new = _user_commit(bare_remote, tmp_path, "ssh")
+        before = sshd.connections()
+        with gitops.Listing(repo, credentials=creds) as listing:
+            gitops.fetch_moved(repo, listing.refs, None, connected=listing.take)
+        assert gitops.resolve(repo, "refs/remotes/origin/main") == new
+        assert sshd.connections() - before == 1  # sshd logs it before the key exchange
+
+
+@contextlib.contextmanager
+def _trusting(sshd: SshServer, root: Path) -> Iterator[None]:
+    """libgit2 checks the host key against ~/.ssh/known_hosts of its home directory (a
+    process-wide setting, put back after)."""
+    home = root / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "known_hosts").write_text(sshd.known_hosts_line())
+    was = pygit2.settings.homedir
+    pygit2.settings.homedir = str(home)
+    try:
+        yield
+    finally:
+        pygit2.settings.homedir = was or os.path.expanduser("~")
