@@ -1,0 +1,74 @@
+"""What a worker cycle's ls-remote and fetch cost over git://, ssh and https on loopback, when
+the fetch goes over the listing's own connection (git/listing.py, as a cycle does now) and when it
+opens one of its own (as before), in alternating rounds: the user pushes one commit, then the
+cycle lists and fetches it. Real `git daemon`, OpenSSH and nginx + git http-backend, as
+tests/serverfixtures.py starts them (the servers and settings of bench/push_nodelay.py).
+
+    PYTHONPATH=. python bench/cycle_listing.py [--runs 15]
+
+Prints medians; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import push_nodelay as servers  # first: it points HOME (libgit2's known_hosts) at a scratch dir
+import pygit2
+from gitfixtures import git, git_daemon, make_bare_remote, user_clone
+from loguru import logger
+from serverfixtures import https_server, ssh_server
+
+from mtor_git import git as gitops
+from mtor_git.git.auth import Credentials, register_credentials
+
+
+def figures(label: str, url: str, work: Path, remote: Path, runs: int) -> None:
+    repo = gitops.open_or_clone(url, work / f"{label.strip(':/')}.git", bare=True)
+    user = work / f"{label.strip(':/')}-user"
+    user_clone(remote, user)
+    times: dict[str, list[float]] = {"one connection": [], "two connections": []}
+    for i in range(runs * 2):
+        git("commit", "--quiet", "--allow-empty", "-m", f"x{i}", cwd=user)
+        git("push", "--quiet", "origin", "HEAD:main", cwd=user)
+        start = time.perf_counter()
+        if i % 2 == 0:
+            with gitops.Listing(repo) as listing:
+                gitops.fetch_moved(repo, listing.refs, None, connected=listing.take)
+            times["one connection"].append(time.perf_counter() - start)
+        else:
+            gitops.fetch_moved(repo, gitops.remote_refs(repo), None)
+            times["two connections"].append(time.perf_counter() - start)
+    print(f"  {label:7} " + "   ".join(f"{k} {statistics.median(v) * 1000:7.1f} ms"
+                                        for k, v in times.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    logger.remove()
+    with tempfile.TemporaryDirectory(prefix="mtor-bench-") as tmp:
+        base = Path(tmp)
+        remote = make_bare_remote(base / "projects" / "remote.git")
+        print("a cycle's ls-remote + fetch of one new commit (medians)")
+        with git_daemon(remote.parent) as daemon:
+            figures("git://", daemon.url(remote), base, remote, args.runs)
+        with ssh_server(base / "sshd") as sshd:
+            (servers.HOME / ".ssh").mkdir(parents=True, exist_ok=True)
+            (servers.HOME / ".ssh" / "known_hosts").write_text(sshd.known_hosts_line())
+            register_credentials(sshd.url(remote), Credentials(ssh_key=sshd.deploy_key))
+            figures("ssh", sshd.url(remote), base, remote, args.runs)
+        with https_server(base / "nginx", remote.parent, servers.TOKEN) as httpd:
+            pygit2.settings.set_ssl_cert_locations(str(httpd.tls.ca), None)
+            register_credentials(httpd.url(remote), Credentials(username=httpd.user,
+                                                                password=servers.TOKEN))
+            figures("https", httpd.url(remote), base, remote, args.runs)
+
+
+if __name__ == "__main__":
+    main()
