@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -179,3 +180,51 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(5)
+
+
+# -- counting connections ------------------------------------------------------------------------
+class Relay:
+    """A loopback TCP relay to `port`, counting the connections made through it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def url(self, url: str) -> str:
+        """`url` (of the server on `port`) through this relay."""
+        return url.replace(f"127.0.0.1:{self.port}", f"127.0.0.1:{self.listener.getsockname()[1]}")
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            self.accepted += 1
+            upstream = socket.create_connection(("127.0.0.1", self.port))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the accept: a close alone would not
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := src.recv(65536):
+            dst.sendall(data)
+    with contextlib.suppress(OSError):
+        dst.shutdown(socket.SHUT_WR)
+
+
+@contextlib.contextmanager
+def relay(port: int) -> Iterator[Relay]:
+    r = Relay(port)
+    try:
+        yield r
+    finally:
+        r.close()

@@ -189,10 +189,13 @@ class DoneIndex:
 
 
 def fetch_index(repo: Repository) -> str | None:
-    """The remote's index commit, fetched (None when there is none yet)."""
-    oid = git.remote_refs(repo).get(refs.DONE_REF)
-    if oid is not None and git.resolve(repo, oid) is None:
-        git.fetch(repo, refspecs=[f"+{refs.DONE_REF}:{refs.DONE_TRACKING}"])
+    """The remote's index commit, fetched (None when there is none yet): over the listing's
+    connection when another worker moved it."""
+    with git.Listing(repo) as listing:
+        oid = listing.refs.get(refs.DONE_REF)
+        if oid is not None and git.resolve(repo, oid) is None:
+            git.fetch(repo, refspecs=[f"+{refs.DONE_REF}:{refs.DONE_TRACKING}"],
+                      connected=listing.take())
     return oid
 
 

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pygit2
 import pytest
 from daemonfixtures import Site, site, spec
-from gitfixtures import GitDaemon, git
+from gitfixtures import GitDaemon, git, relay
 from serverfixtures import SshServer, ssh_server
 
 from mtor_git import git as gitops
@@ -22,57 +20,6 @@ from mtor_git.config.load import load_config
 from mtor_git.errors import GitOpError
 from mtor_git.git.auth import Credentials
 from mtor_git.worker.cycle import Worker
-
-
-class Relay:
-    """A loopback TCP relay to `port`, counting the connections made through it."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.listener.getsockname()[1]}"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:  # closed
-                return
-            self.accepted += 1
-            upstream = socket.create_connection(("127.0.0.1", self.port))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):  # wakes the accept: a close alone would not
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-
-
-def _pump(src: socket.socket, dst: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        while data := src.recv(65536):
-            dst.sendall(data)
-    with contextlib.suppress(OSError):
-        dst.shutdown(socket.SHUT_WR)
-
-
-@contextlib.contextmanager
-def relay(port: int) -> Iterator[Relay]:
-    r = Relay(port)
-    try:
-        yield r
-    finally:
-        r.close()
-
-
-def _via(url: str, r: Relay) -> str:
-    return url.replace(f"127.0.0.1:{r.port}", r.address)
 
 
 def _user_commit(remote: Path, tmp_path: Path, name: str) -> str:
@@ -90,7 +37,7 @@ def test_a_fetch_after_a_listing_uses_its_connection(bare_remote: Path, daemon: 
                                                      tmp_path: Path) -> None:
     port = int(daemon.prefix.rsplit(":", 1)[1].strip("/"))
     with relay(port) as r:
-        repo = gitops.open_or_clone(_via(daemon.url(bare_remote), r), tmp_path / "w.git",
+        repo = gitops.open_or_clone(r.url(daemon.url(bare_remote)), tmp_path / "w.git",
                                     bare=True)
         new = _user_commit(bare_remote, tmp_path, "one")
         before = r.accepted
@@ -106,7 +53,7 @@ def test_a_fetch_without_the_listing_connects_again(bare_remote: Path, daemon: G
     """The counter's control: what the cycle did before, an ls-remote and a fetch."""
     port = int(daemon.prefix.rsplit(":", 1)[1].strip("/"))
     with relay(port) as r:
-        repo = gitops.open_or_clone(_via(daemon.url(bare_remote), r), tmp_path / "w.git",
+        repo = gitops.open_or_clone(r.url(daemon.url(bare_remote)), tmp_path / "w.git",
                                     bare=True)
         new = _user_commit(bare_remote, tmp_path, "two")
         before = r.accepted
@@ -136,7 +83,7 @@ def test_an_unreachable_remote_is_a_git_error_naming_it(bare_remote: Path, daemo
                                                         tmp_path: Path) -> None:
     port = int(daemon.prefix.rsplit(":", 1)[1].strip("/"))
     with relay(port) as r:
-        repo = gitops.open_or_clone(_via(daemon.url(bare_remote), r), tmp_path / "w.git",
+        repo = gitops.open_or_clone(r.url(daemon.url(bare_remote)), tmp_path / "w.git",
                                     bare=True)
     with pytest.raises(GitOpError, match="127.0.0.1"):  # the relay is gone
         gitops.Listing(repo)
@@ -144,7 +91,7 @@ def test_an_unreachable_remote_is_a_git_error_naming_it(bare_remote: Path, daemo
 
 def test_a_worker_cycle_that_finds_a_spec_connects_once(tmp_path: Path) -> None:
     with site(tmp_path) as s, relay(s.server.port) as r:
-        worker = _worker(s, _via(s.url, r))
+        worker = _worker(s, r.url(s.url))
         try:
             worker.cycle()
             worker.stopping.set()  # detect only: the claim's own pushes are not counted here

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from claimfixtures import AUTHOR, Worker, remote_ref
-from gitfixtures import git, git_daemon
+from gitfixtures import git, git_daemon, relay
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -99,6 +99,24 @@ def test_racing_writers_over_git_daemon_lose_no_run(remote: Path, tmp_path: Path
         index = fresh_index(workers[0])
         assert sorted(d.task_id for d in index) == sorted(f"t{i}-{j}" for i in range(6)
                                                           for j in range(5))
+
+
+def test_a_record_on_an_index_another_worker_moved_fetches_over_its_listing(
+        remote: Path, tmp_path: Path) -> None:
+    """Reading the rival's tip and fetching it is one connection; the push another."""
+    from claimfixtures import clone_for
+
+    with git_daemon(remote.parent) as daemon:
+        port = int(daemon.prefix.rsplit(":", 1)[1].strip("/"))
+        with relay(port) as r:
+            first, second = (clone_for(r.url(daemon.url(remote)), tmp_path / f"{n}.git", n)
+                             for n in ("w1", "w2"))
+            assert done.record(first.repo, [run("t1")], author=AUTHOR)
+            before = r.accepted
+            assert done.record(second.repo, [run("t2")], author=AUTHOR)
+            assert r.accepted - before == 2
+        index = done.DoneIndex(second.repo, remote_ref(remote, refs.DONE_REF))
+        assert index.has("t1", 1) and index.has("t2", 1)
 
 
 def test_an_unreadable_bucket_reads_as_empty(worker: object, remote: Path) -> None:
