@@ -192,8 +192,18 @@ def board(snap: Snapshot, *, now: float | None = None) -> list[TaskState]:
     """Every task's state, sorted by id."""
     at = time.time() if now is None else now
     runs = runs_of_all(snap)
-    return [_state(snap, task_id, runs.get(task_id, set()), task_id in snap.spec_ids, at)
-            for task_id in sorted(task_ids(snap, runs))]
+    view, recorded = snap.view, index(snap.repo, snap.view)
+    retried, cancelled = view.ids_with(refs.RETRY_PREFIX), view.ids_with(refs.CANCEL_PREFIX)
+    states = []
+    for task_id in sorted(task_ids(snap, runs)):
+        # Most of a big board: run 1 recorded by the done index, no retry asked. Its state is
+        # the record, whatever the refs say (as _state finds, without asking per task).
+        done = None if task_id in retried else recorded.get(task_id, 1)
+        states.append(_state(snap, task_id, runs.get(task_id, set()), task_id in snap.spec_ids,
+                             at) if done is None else
+                      _ended(task_id, 1, _indexed(done), tuple(sorted(runs[task_id])),
+                             task_id in snap.spec_ids, task_id in cancelled, ""))
+    return states
 
 
 def task_state(snap: Snapshot, task_id: str, *, now: float | None = None) -> TaskState:
@@ -208,12 +218,9 @@ def _state(snap: Snapshot, task_id: str, runs: set[int], spec: bool, now: float)
     run = run_to_do(snap.repo, view, task_id, requested)
     result = read_summary(snap, task_id, run)
     done = tuple(sorted(runs - set(range(requested, run)) if run != requested else runs))
-    if result is not None:  # built at once: a board of 5,000 finished tasks is mostly these
-        return TaskState(id=task_id, state=BoardState(result.status)
-                         if result.status in TERMINAL else BoardState.UNKNOWN, run=run,
-                         branch=result.where, runs_done=done, spec_present=spec,
-                         cancel_requested=view.cancelled(task_id), result=result,
-                         detail=_no_result(task_id, requested, run))
+    if result is not None:
+        return _ended(task_id, run, result, done, spec, view.cancelled(task_id),
+                      _no_result(task_id, requested, run))
     base = TaskState(id=task_id, state=BoardState.PENDING, run=run,
                      branch=refs.branch(task_id, run), runs_done=done,
                      spec_present=spec, cancel_requested=view.cancelled(task_id),
@@ -230,6 +237,15 @@ def _state(snap: Snapshot, task_id: str, runs: set[int], spec: bool, now: float)
         return replace(base, state=BoardState.IGNORED, detail="not a valid task id; workers "
                        "never run it (see `mtor-git validate`)")
     return _gated(snap, base)
+
+
+def _ended(task_id: str, run: int, result: ResultSummary, done: tuple[int, ...], spec: bool,
+           cancel: bool, detail: str) -> TaskState:
+    """A task whose run `run` has a result: built at once, no replace()."""
+    return TaskState(id=task_id, state=BoardState(result.status)
+                     if result.status in TERMINAL else BoardState.UNKNOWN, run=run,
+                     branch=result.where, runs_done=done, spec_present=spec,
+                     cancel_requested=cancel, result=result, detail=detail)
 
 
 def _gated(snap: Snapshot, base: TaskState) -> TaskState:

@@ -23,6 +23,7 @@ from mtor_git.git.mirror import mirror_fetch, refs_under, remote_url
 from mtor_git.git.read import (
     SYMLINK_MODE,
     PathChange,
+    blob_data,
     blob_size,
     changed_paths,
     commit,
@@ -96,6 +97,7 @@ __all__ = [
     "quarantine_intake",
     "drop_checkout",
     "Repository",
+    "blob_data",
     "blob_size",
     "commit_signature",
     "commit_time",

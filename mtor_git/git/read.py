@@ -173,6 +173,15 @@ def blob_size(repo: pygit2.Repository, oid: str) -> int | None:
     return int(size)
 
 
+def blob_data(repo: pygit2.Repository, oid: str) -> bytes | None:
+    """Blob `oid`'s bytes, read by its id (None: no such blob here)."""
+    try:
+        found = repo.get(oid)
+    except (ValueError, pygit2.GitError):
+        return None
+    return found.data if isinstance(found, pygit2.Blob) else None
+
+
 def read_blob(repo: pygit2.Repository, rev: str, path: str) -> bytes | None:
     return read_blob_with_mode(repo, rev, path)[0]
 

@@ -193,6 +193,12 @@ def test_list_tree_read_blob_and_modes(user_repo: Path) -> None:
     assert gitops.read_blob(repo, head, "tasks/none.md") is None
     assert gitops.read_blob_with_mode(repo, "0" * 40, "other.md") == (None, None)
     assert gitops.list_tree(repo, head, "missing") == {}
+    blob = tree["tasks/deep/b.md"]
+    assert gitops.blob_data(repo, blob) == b"b\n"  # by its id, no tree walked
+    assert gitops.blob_data(repo, git("rev-parse", "HEAD:tasks", cwd=user_repo)) is None
+    assert gitops.blob_data(repo, head) is None  # a commit is no blob
+    assert gitops.blob_data(repo, "0" * 40) is None
+    assert gitops.blob_data(repo, "not an id") is None
 
 
 def test_commit_of_path_addition(user_repo: Path) -> None:

@@ -278,3 +278,29 @@ def test_another_run_of_a_task_just_recorded_is_recorded_too(s: Site) -> None:
         assert finisher.done(repo, "tool", lambda: repo, view, "t1", 2)
         pool.submit(lambda: None).result()
     assert set(recorded(s)["t1"]) == {"1", "2"}
+
+
+def test_the_board_reads_a_recorded_run_as_the_one_task_view_does(s: Site) -> None:
+    """`status` takes a short way for a run the index records (no per-task ref lookups): for a
+    kept branch, a deleted one, a cancel request on an ended task, a retried task and a pending
+    one, every row equals `status <id>`, which reads each task on its own."""
+    s.push_specs({t: spec() for t in ("kept", "deleted", "asked", "again")})
+    w = worker(s)
+    w.run_once()
+    git("push", "-q", "origin", "--delete", "mtor/deleted", cwd=s.user)
+    push_to_remote(s, refs.cancel_ref("asked"), {"cancel.json": b"{}"})
+    subprocess.run(mtor("retry", "again"), cwd=s.user, env=DAEMON_ENV, check=True,
+                   capture_output=True)
+    w.stop(5)
+    s.push_specs({"waits": spec()}, "one nobody runs")
+    board = status_json(s)
+    assert set(board) == {"kept", "deleted", "asked", "again", "waits"}
+    for task_id, row in board.items():
+        one = json.loads(subprocess.run([*mtor("status", task_id, "--json")], cwd=s.user,
+                                        env=DAEMON_ENV, check=True, capture_output=True,
+                                        text=True).stdout)["tasks"]
+        assert one == [row], task_id
+    assert board["deleted"]["state"] == "succeeded" and board["deleted"]["result"]
+    assert board["asked"]["cancel_requested"] and board["asked"]["state"] == "succeeded"
+    assert board["again"]["run"] == 2 and board["again"]["state"] == "pending"
+    assert board["again"]["runs_done"] == [1] and board["waits"]["state"] == "pending"
