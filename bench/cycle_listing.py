@@ -11,20 +11,14 @@ Prints medians; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import push_nodelay as servers  # first: it points HOME (libgit2's known_hosts) at a scratch dir
-import pygit2
-from gitfixtures import git, git_daemon, make_bare_remote, user_clone
-from loguru import logger
-from serverfixtures import https_server, ssh_server
+from gitfixtures import git, user_clone
 
 from mtor_git import git as gitops
-from mtor_git.git.auth import Credentials, register_credentials
 
 
 def figures(label: str, url: str, work: Path, remote: Path, runs: int) -> None:
@@ -48,26 +42,7 @@ def figures(label: str, url: str, work: Path, remote: Path, runs: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=15)
-    args = parser.parse_args()
-    logger.remove()
-    with tempfile.TemporaryDirectory(prefix="mtor-bench-") as tmp:
-        base = Path(tmp)
-        remote = make_bare_remote(base / "projects" / "remote.git")
-        print("a cycle's ls-remote + fetch of one new commit (medians)")
-        with git_daemon(remote.parent) as daemon:
-            figures("git://", daemon.url(remote), base, remote, args.runs)
-        with ssh_server(base / "sshd") as sshd:
-            (servers.HOME / ".ssh").mkdir(parents=True, exist_ok=True)
-            (servers.HOME / ".ssh" / "known_hosts").write_text(sshd.known_hosts_line())
-            register_credentials(sshd.url(remote), Credentials(ssh_key=sshd.deploy_key))
-            figures("ssh", sshd.url(remote), base, remote, args.runs)
-        with https_server(base / "nginx", remote.parent, servers.TOKEN) as httpd:
-            pygit2.settings.set_ssl_cert_locations(str(httpd.tls.ca), None)
-            register_credentials(httpd.url(remote), Credentials(username=httpd.user,
-                                                                password=servers.TOKEN))
-            figures("https", httpd.url(remote), base, remote, args.runs)
+    servers.over_each_server("a cycle's ls-remote + fetch of one new commit (medians)", figures)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,27 @@ def figures(label: str, url: str, work: Path, remote: Path, runs: int) -> None:
               f"fetch {statistics.median(fetches) * 1000:6.1f} ms")
 
 
-def main() -> None:
+def served(base: Path, remote: Path) -> Iterator[tuple[str, str]]:
+    """(label, url) of `remote` served by git daemon, OpenSSH and nginx in turn, each server up
+    (and this process's credentials for it registered) while its pair is being used."""
+    with git_daemon(remote.parent) as daemon:
+        yield "git://", daemon.url(remote)
+    with ssh_server(base / "sshd") as sshd:
+        (HOME / ".ssh").mkdir(parents=True, exist_ok=True)
+        (HOME / ".ssh" / "known_hosts").write_text(sshd.known_hosts_line())
+        register_credentials(sshd.url(remote), Credentials(ssh_key=sshd.deploy_key))
+        yield "ssh", sshd.url(remote)
+    with https_server(base / "nginx", remote.parent, TOKEN) as httpd:
+        pygit2.settings.set_ssl_cert_locations(str(httpd.tls.ca), None)
+        register_credentials(httpd.url(remote), Credentials(username=httpd.user,
+                                                            password=TOKEN))
+        yield "https", httpd.url(remote)
+
+
+def over_each_server(title: str,
+                     figures: Callable[[str, str, Path, Path, int], None]) -> None:
+    """A bench's main: `figures(label, url, scratch, remote, runs)` for one remote served over
+    git://, ssh and https in turn (--runs from the command line), under `title`."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
@@ -112,19 +132,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mtor-bench-") as tmp:
         base = Path(tmp)
         remote = make_bare_remote(base / "projects" / "remote.git")
-        print("push cost with and without TCP_NODELAY (medians)")
-        with git_daemon(remote.parent) as daemon:
-            figures("git://", daemon.url(remote), base, remote, args.runs)
-        with ssh_server(base / "sshd") as sshd:
-            (HOME / ".ssh").mkdir(parents=True, exist_ok=True)
-            (HOME / ".ssh" / "known_hosts").write_text(sshd.known_hosts_line())
-            register_credentials(sshd.url(remote), Credentials(ssh_key=sshd.deploy_key))
-            figures("ssh", sshd.url(remote), base, remote, args.runs)
-        with https_server(base / "nginx", remote.parent, TOKEN) as httpd:
-            pygit2.settings.set_ssl_cert_locations(str(httpd.tls.ca), None)
-            register_credentials(httpd.url(remote), Credentials(username=httpd.user,
-                                                                password=TOKEN))
-            figures("https", httpd.url(remote), base, remote, args.runs)
+        print(title)
+        for label, url in served(base, remote):
+            figures(label, url, base, remote, args.runs)
+
+
+def main() -> None:
+    over_each_server("push cost with and without TCP_NODELAY (medians)", figures)
 
 
 if __name__ == "__main__":

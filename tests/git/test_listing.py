@@ -33,8 +33,13 @@ def _user_commit(remote: Path, tmp_path: Path, name: str) -> str:
     return git("rev-parse", "HEAD", cwd=user)
 
 
-def test_a_fetch_after_a_listing_uses_its_connection(bare_remote: Path, daemon: GitDaemon,
-                                                     tmp_path: Path) -> None:
+@pytest.mark.parametrize("over_the_listing, connections", [
+    (True, 1),
+    (False, 2),  # the counter's control: what a cycle did before, an ls-remote and a fetch
+])
+def test_a_fetch_after_a_listing_uses_its_connection(
+        bare_remote: Path, daemon: GitDaemon, tmp_path: Path, over_the_listing: bool,
+        connections: int) -> None:
     port = int(daemon.prefix.rsplit(":", 1)[1].strip("/"))
     with relay(port) as r:
         repo = gitops.open_or_clone(r.url(daemon.url(bare_remote)), tmp_path / "w.git",
@@ -43,23 +48,9 @@ def test_a_fetch_after_a_listing_uses_its_connection(bare_remote: Path, daemon: 
         before = r.accepted
         with gitops.Listing(repo) as listing:
             assert listing.refs["refs/heads/main"] == new
-            gitops.fetch_moved(repo, listing.refs, None, connected=listing.take)
-        assert r.accepted - before == 1
-        assert gitops.resolve(repo, "refs/remotes/origin/main") == new
-
-
-def test_a_fetch_without_the_listing_connects_again(bare_remote: Path, daemon: GitDaemon,
-                                                    tmp_path: Path) -> None:
-    """The counter's control: what the cycle did before, an ls-remote and a fetch."""
-    port = int(daemon.prefix.rsplit(":", 1)[1].strip("/"))
-    with relay(port) as r:
-        repo = gitops.open_or_clone(r.url(daemon.url(bare_remote)), tmp_path / "w.git",
-                                    bare=True)
-        new = _user_commit(bare_remote, tmp_path, "two")
-        before = r.accepted
-        with gitops.Listing(repo) as listing:
-            gitops.fetch_moved(repo, listing.refs, None)
-        assert r.accepted - before == 2
+            gitops.fetch_moved(repo, listing.refs, None,
+                               connected=listing.take if over_the_listing else None)
+        assert r.accepted - before == connections
         assert gitops.resolve(repo, "refs/remotes/origin/main") == new
 
 
