@@ -4,8 +4,10 @@ that follows it reuses: a worker's cycle lists, decides, then fetches what moved
 Two connections for one cycle cost two handshakes and two ref advertisements; over ssh a
 handshake alone is ~250 ms on a 2-core worker (FIELD-NOTES), and over https the advertisement is
 a request of its own. libgit2 fetches over a remote that is still connected and reads the wants
-from the advertisement it already has, so the refs a cycle decides on are exactly the refs it
-fetches.
+from the advertisement it already has: over git:// and ssh, the first fetch of a cycle brings the
+refs the cycle decided on, at the commits it saw (a ref moved since is the next cycle's). Over
+https the server starts afresh for each request and refuses a commit no ref points to any more;
+that fetch is made again on a connection of its own (transfer.fetch).
 """
 
 from __future__ import annotations
@@ -54,8 +56,11 @@ class Listing:
             remote.connect(callbacks=callbacks)
             self.refs = _named(remote.list_heads(callbacks=callbacks, connect=False))
         except pygit2.GitError as exc:
-            raise transport_error(exc, "list refs of", remote.url,
-                                  callbacks.untrusted_host) from exc
+            error = transport_error(exc, "list refs of", remote.url, callbacks.untrusted_host)
+            # Freed now: the traceback a caller keeps holds this frame, and the remote in it
+            # would hold its connection open.
+            del remote
+            raise error from exc
         self._remote = remote
 
     def take(self) -> pygit2.Remote | None:

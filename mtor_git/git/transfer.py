@@ -192,10 +192,10 @@ def open_or_clone(url: str, path: Path, *, bare: bool = False,
         if repo is not None:
             have = repo.remotes[REMOTE].url or ""
             if normalize_url(have) != want:
-                raise GitOpError(f"{path} is a clone of {have}, not of {url}")
+                raise GitOpError(f"{path} is a clone of {shown_url(have)}, not of {shown_url(url)}")
             _ensure_refspecs(repo)
             return repo
-        logger.warning("{} is not a complete clone; cloning {} again", path, url)
+        logger.warning("{} is not a complete clone; cloning {} again", path, shown_url(url))
         _discard(path)
     return _clone(want, path, bare=bare, credentials=credentials)
 
@@ -255,7 +255,7 @@ def _clone(url: str, path: Path, *, bare: bool,
         if isinstance(exc, pygit2.GitError):
             raise transport_error(exc, "clone", url, callbacks.untrusted_host) from exc
         raise GitOpError(f"cannot clone {shown_url(url)}: {exc}") from exc
-    logger.info("cloned {} into {}", url, path)
+    logger.info("cloned {} into {}", shown_url(url), path)
     return open_exact(path)  # the object opened at `tmp` would keep using that path
 
 
@@ -331,9 +331,24 @@ def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
           connected: pygit2.Remote | None = None) -> FetchOutcome:
     """Fetch (and prune) the remote's branches and refs/mtor/* into the layout above; over
     `connected` (origin, connected by a Listing) when given: libgit2 fetches on a connection
-    it already has, by the advertisement it read there, and closes it."""
+    it already has, by the advertisement it read there, and closes it.
+
+    A fetch over `connected` that fails is made once more on a connection of its own. Over
+    https each request reaches a new server process, which refuses to send a commit no ref
+    points to any more (a branch force-pushed, a claim deleted since the listing); and any
+    connection may have been dropped while it waited for the transfer lock."""
+    if connected is not None:
+        try:
+            return _fetch(repo, connected, refspecs, credentials)
+        except GitOpError as exc:
+            logger.debug("fetch over the listing's connection failed ({}); connecting again",
+                         exc)
+    return _fetch(repo, repo.remotes[REMOTE], refspecs, credentials)
+
+
+def _fetch(repo: pygit2.Repository, remote: pygit2.Remote, refspecs: Sequence[str] | None,
+           credentials: Credentials | None) -> FetchOutcome:
     callbacks = Callbacks(credentials)
-    remote = connected if connected is not None else repo.remotes[REMOTE]
     try:
         with transfer_lock(repo):
             stats = remote.fetch(list(refspecs) if refspecs else list(FETCH_REFSPECS),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import pygit2
 import pytest
 from daemonfixtures import Site, site, spec
 from gitfixtures import GitDaemon, git, relay
-from serverfixtures import SshServer, ssh_server
+from loguru import logger
+from serverfixtures import SshServer, https_server, ssh_server
 
 from mtor_git import git as gitops
 from mtor_git.config.load import load_config
@@ -78,6 +80,75 @@ def test_an_unreachable_remote_is_a_git_error_naming_it(bare_remote: Path, daemo
                                     bare=True)
     with pytest.raises(GitOpError, match="127.0.0.1"):  # the relay is gone
         gitops.Listing(repo)
+
+
+def _ref_commit(remote: Path, ref: str, message: str, parent: str | None = "main") -> str:
+    """A commit written straight into the remote at `ref` (someone else's push); its id."""
+    tree = git("rev-parse", "main^{tree}", cwd=remote)
+    oid = git("commit-tree", tree, "-m", message, *(["-p", parent] if parent else []),
+              cwd=remote)
+    git("update-ref", ref, oid, cwd=remote)
+    return oid
+
+
+def test_refs_moved_after_the_listing_are_the_next_cycles(bare_remote: Path, daemon: GitDaemon,
+                                                         tmp_path: Path) -> None:
+    """Over git:// the fetch brings what the listing saw, at the commits it saw; what moved
+    since (main advanced, a claim deleted, a claim created) the next cycle brings and prunes."""
+    repo = gitops.open_or_clone(daemon.url(bare_remote), tmp_path / "w.git", bare=True)
+    seen_main = _ref_commit(bare_remote, "refs/heads/main", "seen")
+    gone = _ref_commit(bare_remote, "refs/mtor/claims/gone", "claim", parent=None)
+    with gitops.Listing(repo) as listing:
+        seen = dict(listing.refs)
+        later = _ref_commit(bare_remote, "refs/heads/main", "later")
+        git("update-ref", "-d", "refs/mtor/claims/gone", cwd=bare_remote)
+        _ref_commit(bare_remote, "refs/mtor/claims/new", "new claim", parent=None)
+        gitops.fetch_moved(repo, seen, None, connected=listing.take)
+    assert gitops.resolve(repo, "refs/remotes/origin/main") == seen_main
+    assert gitops.resolve(repo, "refs/remotes/origin-mtor/claims/gone") == gone
+    assert gitops.resolve(repo, "refs/remotes/origin-mtor/claims/new") is None
+    with gitops.Listing(repo) as listing:
+        gitops.fetch_moved(repo, listing.refs, seen, connected=listing.take)
+    assert gitops.resolve(repo, "refs/remotes/origin/main") == later
+    assert gitops.resolve(repo, "refs/remotes/origin-mtor/claims/gone") is None
+    assert gitops.resolve(repo, "refs/remotes/origin-mtor/claims/new") is not None
+    assert all(repo.references[name].target in repo for name in repo.references)
+
+
+@pytest.mark.slow
+def test_over_https_a_commit_gone_since_the_listing_is_fetched_on_a_new_connection(
+        bare_remote: Path, tmp_path: Path) -> None:
+    """https starts a server process per request, which refuses a commit no ref points to any
+    more: a user force-pushed a branch after the listing. The fetch is made once more on a
+    connection of its own, and brings the branch where it is now; no token in the log."""
+    token = "tok-listing-5d1"
+    logged: list[str] = []
+    sink = logger.add(lambda m: logged.append(str(m)), level="DEBUG")
+    with https_server(tmp_path / "nginx", bare_remote.parent, token) as httpd, \
+            _ca(httpd.tls.ca):
+        creds = Credentials(username=httpd.user, password=token)
+        url = httpd.url(bare_remote).replace("https://", f"https://{httpd.user}:{token}@")
+        repo = gitops.open_or_clone(url, tmp_path / "w.git", bare=True)
+        _ref_commit(bare_remote, "refs/heads/feature", "first")
+        with gitops.Listing(repo, credentials=creds) as listing:
+            rewritten = _ref_commit(bare_remote, "refs/heads/feature", "rewritten")
+            git("gc", "--quiet", "--prune=now", cwd=bare_remote)  # the old tip is gone
+            gitops.fetch_moved(repo, listing.refs, None, connected=listing.take)
+        assert gitops.resolve(repo, "refs/remotes/origin/feature") == rewritten
+    logger.remove(sink)
+    assert any("connecting again" in line for line in logged)
+    assert logged and not any(token in line for line in logged)
+
+
+@contextlib.contextmanager
+def _ca(ca: Path) -> Iterator[None]:
+    """libgit2 trusts the test's CA (a process-wide setting, put back after)."""
+    pygit2.settings.set_ssl_cert_locations(str(ca), None)
+    try:
+        yield
+    finally:
+        default = ssl.get_default_verify_paths()
+        pygit2.settings.set_ssl_cert_locations(default.cafile, default.capath)
 
 
 def test_a_worker_cycle_that_finds_a_spec_connects_once(tmp_path: Path) -> None:
