@@ -340,6 +340,8 @@ def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
     if connected is not None:
         try:
             return _fetch(repo, connected, refspecs, credentials)
+        except RemoteAuthError:
+            raise  # refused credentials or identity: asking again cannot help
         except GitOpError as exc:
             logger.debug("fetch over the listing's connection failed ({}); connecting again",
                          exc)
