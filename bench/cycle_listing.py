@@ -2,7 +2,8 @@
 the fetch goes over the listing's own connection (git/listing.py, as a cycle does now) and when it
 opens one of its own (as before), in alternating rounds: the user pushes one commit, then the
 cycle lists and fetches it. Real `git daemon`, OpenSSH and nginx + git http-backend, as
-tests/serverfixtures.py starts them (the servers and settings of bench/push_nodelay.py).
+tests/serverfixtures.py starts them (the servers and settings of bench/push_nodelay.py). An
+https listing keeps no connection (git/listing.py): its two columns measure the same thing.
 
     PYTHONPATH=. python bench/cycle_listing.py [--runs 15]
 

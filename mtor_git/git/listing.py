@@ -4,10 +4,13 @@ that follows it reuses: a worker's cycle lists, decides, then fetches what moved
 Two connections for one cycle cost two handshakes and two ref advertisements; over ssh a
 handshake alone is ~250 ms on a 2-core worker (FIELD-NOTES), and over https the advertisement is
 a request of its own. libgit2 fetches over a remote that is still connected and reads the wants
-from the advertisement it already has: over git:// and ssh, the first fetch of a cycle brings the
-refs the cycle decided on, at the commits it saw (a ref moved since is the next cycle's). Over
-https the server starts afresh for each request and refuses a commit no ref points to any more;
-that fetch is made again on a connection of its own (transfer.fetch).
+from the advertisement it already has: the first fetch of a cycle brings the refs the cycle
+decided on, at the commits it saw (a ref moved since is the next cycle's).
+
+Not over http(s): there every request reaches a new server process, which refuses a commit no
+ref points to any more (a branch force-pushed while the cycle waited for the transfer lock); the
+fetch would fail where its own advertisement would have fetched. An https listing keeps nothing,
+and its fetch reads the advertisement again (about 10 ms on loopback).
 """
 
 from __future__ import annotations
@@ -42,13 +45,15 @@ def remote_refs(repo_or_url: pygit2.Repository | str, *,
 class Listing:
     """The refs of `repo`'s origin, read on a connection kept open for one fetch (`take`), or
     closed unused (`close`, or leaving a `with` block). A path remote is listed as
-    `remote_refs` does and keeps nothing: its "connection" is a directory read."""
+    `remote_refs` does and keeps nothing (its "connection" is a directory read), and so is an
+    http(s) remote (see above)."""
 
     def __init__(self, repo: pygit2.Repository, *,
                  credentials: Credentials | None = None) -> None:
         self._remote: pygit2.Remote | None = None
         remote = repo.remotes[REMOTE]
-        if is_local(normalize_url(remote.url or "")):
+        url = normalize_url(remote.url or "")
+        if is_local(url) or url.startswith(("http://", "https://")):
             self.refs = remote_refs(repo, credentials=credentials)
             return
         callbacks = Callbacks(credentials)

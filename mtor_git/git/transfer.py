@@ -331,26 +331,9 @@ def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
           connected: pygit2.Remote | None = None) -> FetchOutcome:
     """Fetch (and prune) the remote's branches and refs/mtor/* into the layout above; over
     `connected` (origin, connected by a Listing) when given: libgit2 fetches on a connection
-    it already has, by the advertisement it read there, and closes it.
-
-    A fetch over `connected` that fails is made once more on a connection of its own. Over
-    https each request reaches a new server process, which refuses to send a commit no ref
-    points to any more (a branch force-pushed, a claim deleted since the listing); and any
-    connection may have been dropped while it waited for the transfer lock."""
-    if connected is not None:
-        try:
-            return _fetch(repo, connected, refspecs, credentials)
-        except RemoteAuthError:
-            raise  # refused credentials or identity: asking again cannot help
-        except GitOpError as exc:
-            logger.debug("fetch over the listing's connection failed ({}); connecting again",
-                         exc)
-    return _fetch(repo, repo.remotes[REMOTE], refspecs, credentials)
-
-
-def _fetch(repo: pygit2.Repository, remote: pygit2.Remote, refspecs: Sequence[str] | None,
-           credentials: Credentials | None) -> FetchOutcome:
+    it already has, by the advertisement it read there, and closes it."""
     callbacks = Callbacks(credentials)
+    remote = connected if connected is not None else repo.remotes[REMOTE]
     try:
         with transfer_lock(repo):
             stats = remote.fetch(list(refspecs) if refspecs else list(FETCH_REFSPECS),
