@@ -63,7 +63,7 @@ def transport_error(exc: pygit2.GitError, what: str, url: str | None,
     text = " ".join(str(exc).split())
     if untrusted_host is not None or isinstance(exc, pygit2.CertificateError):
         host = untrusted_host or shown
-        if (url or "").startswith(("https://", "http://")):
+        if is_http(url):
             fix = ("the certificate is not trusted: install its CA in the system store, or "
                    "point SSL_CERT_FILE at a CA bundle holding it")
         else:
@@ -95,6 +95,11 @@ def normalize_url(url: str) -> str:
     if "://" in text or is_scp_like(text):
         return text
     return str(Path(text).expanduser().resolve())
+
+
+def is_http(url: str | None) -> bool:
+    """An http(s) remote: each request reaches a server process of its own."""
+    return (url or "").startswith(("https://", "http://"))
 
 
 def is_scp_like(url: str) -> bool:

@@ -23,7 +23,7 @@ from types import TracebackType
 import pygit2
 from pygit2.remotes import RemoteHead
 
-from mtor_git.git.auth import normalize_url, transport_error
+from mtor_git.git.auth import is_http, normalize_url, transport_error
 from mtor_git.git.transfer import REMOTE, Callbacks, Credentials, is_local, transfer_lock
 
 
@@ -53,7 +53,7 @@ class Listing:
         self._remote: pygit2.Remote | None = None
         remote = repo.remotes[REMOTE]
         url = normalize_url(remote.url or "")
-        if is_local(url) or url.startswith(("http://", "https://")):
+        if is_local(url) or is_http(url):
             self.refs = remote_refs(repo, credentials=credentials)
             return
         callbacks = Callbacks(credentials)
