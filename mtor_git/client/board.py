@@ -196,13 +196,15 @@ def board(snap: Snapshot, *, now: float | None = None) -> list[TaskState]:
     retried, cancelled = view.ids_with(refs.RETRY_PREFIX), view.ids_with(refs.CANCEL_PREFIX)
     states = []
     for task_id in sorted(task_ids(snap, runs)):
+        spec = task_id in snap.spec_ids
         # Most of a big board: run 1 recorded by the done index, no retry asked. Its state is
         # the record, whatever the refs say (as _state finds, without asking per task).
-        done = None if task_id in retried else recorded.get(task_id, 1)
-        states.append(_state(snap, task_id, runs.get(task_id, set()), task_id in snap.spec_ids,
-                             at) if done is None else
-                      _ended(task_id, 1, _indexed(done), tuple(sorted(runs[task_id])),
-                             task_id in snap.spec_ids, task_id in cancelled, ""))
+        record = None if task_id in retried else recorded.get(task_id, 1)
+        if record is None:
+            states.append(_state(snap, task_id, runs.get(task_id, set()), spec, at))
+        else:
+            states.append(_ended(task_id, 1, _indexed(record), tuple(sorted(runs[task_id])),
+                                 spec, task_id in cancelled, ""))
     return states
 
 
