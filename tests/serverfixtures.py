@@ -17,12 +17,14 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pygit2
 import pytest
 from gitfixtures import GIT_ENV, free_port
 
@@ -290,3 +292,15 @@ def https_server(root: Path, project_root: Path, token: str) -> Iterator[HttpsSe
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def trusting_ca(ca: Path) -> Iterator[None]:
+    """libgit2 trusts the test's CA, then the process's trust store as it was (libgit2's
+    settings are global)."""
+    pygit2.settings.set_ssl_cert_locations(str(ca), None)
+    try:
+        yield
+    finally:
+        default = ssl.get_default_verify_paths()
+        pygit2.settings.set_ssl_cert_locations(default.cafile, default.capath)

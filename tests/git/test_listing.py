@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from daemonfixtures import Site, site, spec
 from gitfixtures import GitDaemon, git, relay
 from loguru import logger
-from serverfixtures import SshServer, https_server, ssh_server
+from serverfixtures import SshServer, https_server, ssh_server, trusting_ca
 
 from mtor_git import git as gitops
 from mtor_git.config.load import load_config
@@ -125,32 +124,22 @@ def test_over_https_a_listing_keeps_no_connection_and_a_force_push_since_is_fetc
     token = "tok-listing-5d1"
     logged: list[str] = []
     sink = logger.add(lambda m: logged.append(str(m)), level="DEBUG")
-    with https_server(tmp_path / "nginx", bare_remote.parent, token) as httpd, \
-            _ca(httpd.tls.ca):
-        creds = Credentials(username=httpd.user, password=token)
-        url = httpd.url(bare_remote).replace("https://", f"https://{httpd.user}:{token}@")
-        repo = gitops.open_or_clone(url, tmp_path / "w.git", bare=True)
-        _ref_commit(bare_remote, "refs/heads/feature", "first")
-        with gitops.Listing(repo, credentials=creds) as listing:
-            rewritten = _ref_commit(bare_remote, "refs/heads/feature", "rewritten")
-            git("gc", "--quiet", "--prune=now", cwd=bare_remote)  # the old tip is gone
-            connection = listing.take()
-            assert connection is None
-            gitops.fetch_moved(repo, listing.refs, None, connected=lambda: connection)
-        assert gitops.resolve(repo, "refs/remotes/origin/feature") == rewritten
-    logger.remove(sink)
-    assert logged and not any(token in line for line in logged)
-
-
-@contextlib.contextmanager
-def _ca(ca: Path) -> Iterator[None]:
-    """libgit2 trusts the test's CA (a process-wide setting, put back after)."""
-    pygit2.settings.set_ssl_cert_locations(str(ca), None)
     try:
-        yield
+        with https_server(tmp_path / "nginx", bare_remote.parent, token) as httpd, \
+                trusting_ca(httpd.tls.ca):
+            creds = Credentials(username=httpd.user, password=token)
+            url = httpd.url(bare_remote).replace("https://", f"https://{httpd.user}:{token}@")
+            repo = gitops.open_or_clone(url, tmp_path / "w.git", bare=True)
+            _ref_commit(bare_remote, "refs/heads/feature", "first")
+            with gitops.Listing(repo, credentials=creds) as listing:
+                rewritten = _ref_commit(bare_remote, "refs/heads/feature", "rewritten")
+                git("gc", "--quiet", "--prune=now", cwd=bare_remote)  # the old tip is gone
+                assert listing.take() is None
+                gitops.fetch_moved(repo, listing.refs, None, connected=listing.take)
+            assert gitops.resolve(repo, "refs/remotes/origin/feature") == rewritten
     finally:
-        default = ssl.get_default_verify_paths()
-        pygit2.settings.set_ssl_cert_locations(default.cafile, default.capath)
+        logger.remove(sink)
+    assert logged and not any(token in line for line in logged)
 
 
 def test_a_worker_cycle_that_finds_a_spec_connects_once(tmp_path: Path) -> None:

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import os
 import socket
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
-import pygit2
 import pytest
 from gitfixtures import GitDaemon
-from serverfixtures import https_server
+from serverfixtures import https_server, trusting_ca
 
 from mtor_git import git as gitops
 from mtor_git.git.auth import Credentials
@@ -106,12 +104,8 @@ def test_a_push_to_git_daemon_sets_it(held: tuple[socket.socket, socket.socket],
 def test_a_fetch_over_https_sets_it(held: tuple[socket.socket, socket.socket],
                                     bare_remote: Path, tmp_path: Path) -> None:
     token = "tok-sockets-5d1e"
-    with https_server(tmp_path / "nginx", bare_remote.parent, token) as httpd:
-        pygit2.settings.set_ssl_cert_locations(str(httpd.tls.ca), None)
-        try:
-            gitops.open_or_clone(httpd.url(bare_remote), tmp_path / "work.git", bare=True,
-                                 credentials=Credentials(username=httpd.user, password=token))
-        finally:  # the process's trust store as it was (libgit2's settings are global)
-            default = ssl.get_default_verify_paths()
-            pygit2.settings.set_ssl_cert_locations(default.cafile, default.capath)
+    with https_server(tmp_path / "nginx", bare_remote.parent, token) as httpd, \
+            trusting_ca(httpd.tls.ca):
+        gitops.open_or_clone(httpd.url(bare_remote), tmp_path / "work.git", bare=True,
+                             credentials=Credentials(username=httpd.user, password=token))
     assert _nodelay(held[0]) and _nodelay(held[1])
