@@ -185,6 +185,14 @@ class DoneIndex:
     def get(self, task_id: str, run: int) -> DoneRun | None:
         return self._bucket(bucket_of(task_id)).get(task_id, {}).get(run)
 
+    def tasks(self) -> Mapping[str, Mapping[int, DoneRun]]:
+        """Every recorded task's runs, read in one pass over the buckets (a board asks about
+        every task: no hash and no bucket lookup per task). Read-only: the parsed buckets."""
+        found: dict[str, Mapping[int, DoneRun]] = {}
+        for name in self._names():
+            found.update(self._bucket(name))
+        return found
+
     def __iter__(self) -> Iterator[DoneRun]:
         for name in sorted(self._names()):
             for runs in self._bucket(name).values():

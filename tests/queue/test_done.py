@@ -41,6 +41,9 @@ def test_recorded_runs_are_read_back_with_their_summary(
     assert got.summary["attempts"] == 2 and got.branch == "mtor/t2-r2"
     assert len(got.summary["failure_message"]) == 300  # cut: the result file has it whole
     assert sorted((d.task_id, d.run) for d in index) == [("t1", 1), ("t2", 2)]
+    # All at once, as a board reads it: every task's runs, the same records.
+    assert {t: dict(runs) for t, runs in index.tasks().items()} == {
+        "t1": {1: index.get("t1", 1)}, "t2": {2: got}}
     # On the remote: one ref, a tree of buckets, one task per line of its bucket.
     tip = remote_ref(remote, refs.DONE_REF)
     assert tip is not None
@@ -133,6 +136,7 @@ def test_no_index_is_an_empty_index(worker: object) -> None:
     w = worker("w1")  # type: ignore[operator]
     index = fresh_index(w)
     assert index.oid is None and not index.has("t1", 1) and list(index) == []
+    assert index.tasks() == {}
 
 
 @given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._-", min_size=1, max_size=40),
