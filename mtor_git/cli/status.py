@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mtor_git import paths
-from mtor_git.cli.common import open_repo, print_json
+from mtor_git.cli.common import collector_paused, open_repo, print_json
 from mtor_git.cli.output import echo
 from mtor_git.client import board
 from mtor_git.durations import format_duration
@@ -72,6 +72,11 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.workers:
         return _workers(args)
+    with collector_paused():
+        return _board(args)
+
+
+def _board(args: argparse.Namespace) -> int:
     snap = load_snapshot(args)
     now = time.time()
     if args.id is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from pathlib import Path
@@ -175,6 +176,15 @@ def test_status_of_an_unknown_task_fails_on_stderr(user_repo: Path) -> None:
     out = mtor(user_repo, "status", "ghost")
     assert out.code != 0
     assert "ghost" in out.stderr and out.stdout == ""
+    assert gc.isenabled()  # paused for the board, given back on the way out of an error
+
+
+def test_status_gives_the_collector_back(user_repo: Path, worker: FakeWorker) -> None:
+    add_specs(user_repo, "a", "b")
+    worker.publish("a", "succeeded")
+    for argv in (["status"], ["status", "--json"], ["status", "a"]):
+        assert mtor(user_repo, *argv).code == 0
+        assert gc.isenabled()
 
 
 def test_status_with_an_unknown_remote_is_a_usage_error(user_repo: Path) -> None:
