@@ -243,7 +243,7 @@ def _state(snap: Snapshot, task_id: str, runs: set[int], spec: bool, now: float)
         return base._replace(state=BoardState.UNKNOWN, detail=f"no spec on {view.branch}")
     if not is_valid_id(task_id):
         return base._replace(state=BoardState.IGNORED, detail="not a valid task id; workers "
-                       "never run it (see `mtor-git validate`)")
+                             "never run it (see `mtor-git validate`)")
     return _gated(snap, base)
 
 
@@ -285,9 +285,8 @@ def _claimed(snap: Snapshot, base: TaskState, claim: Claim, oid: str, now: float
     if claim.phase == ClaimPhase.RELEASED:
         if claim.not_before is not None and claim.not_before > now:
             if claim.reason.startswith(f"{BoardState.DEFERRED} ("):  # worker/ledger.py
-                return with_claim._replace(state=BoardState.DEFERRED,
-                               detail=claim.reason.removeprefix(f"{BoardState.DEFERRED} (")
-                               .removesuffix(")"))
+                why = claim.reason.removeprefix(f"{BoardState.DEFERRED} (").removesuffix(")")
+                return with_claim._replace(state=BoardState.DEFERRED, detail=why)
             return with_claim._replace(state=BoardState.PARKED)
         if claim.reason == TaskStatus.INTERRUPTED:
             return with_claim._replace(state=BoardState.INTERRUPTED)
