@@ -2,14 +2,15 @@
 run in the done index, and either a branch `mtor/<id>` holding the result, every pull request
 still open, or the result merged into main and its branch deleted), the idle poll, the
 detection of one new spec, the per-task overhead and `mtor-git status` (warm, CLI), each next
-to its figure with no finished task measured in the same run (`status` in alternating rounds over
-every size's site, kept up until the end); against a real `git daemon` on loopback.
+to its figure with no finished task measured in the same run: every size's site stays up, and
+each figure is taken of every site in turn, in alternating rounds; against a real `git daemon`
+on loopback.
 
 The remote is built with one `git fast-import` stream (one commit per result, all on one shared
 spec commit) and packed refs, not by running N tasks.
 
     PYTHONPATH=. python bench/finished_bench.py [--sizes 0,1000,5000] [--shapes open,merged]
-        [--runs 5]
+        [--runs 9]
 
 Prints each figure and its goal as a ratio; asserts nothing.
 """
@@ -93,114 +94,129 @@ def _inline(path: str, data: bytes) -> bytes:
     return f"M 100644 inline {path}\ndata {len(data)}\n".encode() + data + b"\n"
 
 
-def median_ms(fn: object, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
+class Rig:
+    """One size's site, with its worker and the floor's clone, kept up while every size is
+    measured in alternating rounds: a ratio of two figures taken minutes apart on a noisy
+    machine says more about the machine than about the code."""
 
-
-def measure(size: int, runs: int, shape: str = "open", *,
-            keep: contextlib.ExitStack | None = None) -> tuple[dict[str, float], Site]:
-    """The figures of one size; with `keep`, the site stays up until `keep` closes (for
-    `status` measured in rounds across the sizes: `status_rounds`)."""
-    with contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        s = stack.enter_context(site(Path(tmp)))
+    def __init__(self, stack: contextlib.ExitStack, size: int, shape: str) -> None:
+        self.name = f"{size:>5} {shape if size else '':6}"
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        self.site = s = stack.enter_context(site(tmp))
         t0 = time.perf_counter()
         finish(s, size, shape)
-        built = time.perf_counter() - t0
-        worker = Worker(load_config(s.config("w1", max_parallel=1, poll_interval="1h")),
-                        os.environ)
-        try:
+        self.built = (time.perf_counter() - t0) * 1000
+        self.worker = Worker(load_config(s.config("w1", max_parallel=1, poll_interval="1h")),
+                             os.environ)
+        stack.callback(self.worker.stop, 5)
+        t0 = time.perf_counter()
+        self.worker.cycle()
+        self.cold = (time.perf_counter() - t0) * 1000
+        self.refs = len(s.refs())
+        self.floor = Floor(s, tmp / "floor.git")
+        status_once(s)  # the first fetches everything: cold
+        self.times: dict[str, list[float]] = {key: [] for key, _what in FIGURES}
+
+    def median(self, key: str) -> float:
+        return statistics.median(self.times[key]) * 1000
+
+    def idle(self, _n: int) -> None:
+        for _ in range(4):
             t0 = time.perf_counter()
-            worker.cycle()
-            cold = time.perf_counter() - t0
-            figures = {"build": built * 1000, "cold": cold * 1000,
-                       "idle": median_ms(worker.cycle, runs * 4)}
-            figures["detect"] = detection(s, worker, runs)
-            figures["overhead"] = overhead(s, worker, runs)
-        finally:
-            worker.stop(5)
-        figures["refs"] = float(len(s.refs()))
-        figures["floor"] = floor(s, Path(tmp) / "floor.git", runs)
-        if keep is not None:
-            keep.enter_context(stack.pop_all())
-        return figures, s
+            self.worker.cycle()
+            self.times["idle"].append(time.perf_counter() - t0)
 
-
-def detection(s: Site, worker: Worker, runs: int) -> float:
-    """A cycle that finds one new spec (and claims nothing: the worker is stopping)."""
-    worker.stopping.set()
-    times = []
-    for i in range(runs):
-        s.push_specs({f"d{i:03d}": spec()}, f"new spec {i}")
+    def detect(self, n: int) -> None:
+        """A cycle that finds one new spec (and claims nothing: the worker is stopping); the
+        spec runs afterwards, outside the figure."""
+        s, worker = self.site, self.worker
+        worker.stopping.set()
+        s.push_specs({f"d{n:03d}": spec()}, f"new spec {n}")
         t0 = time.perf_counter()
         worker.cycle()
-        times.append(time.perf_counter() - t0)
-    worker.stopping.clear()
-    worker.cycle()  # the detected specs run now, outside the figures
-    while worker.busy():
-        worker.wake.wait(0.01)
-    return statistics.median(times) * 1000
+        self.times["detect"].append(time.perf_counter() - t0)
+        worker.stopping.clear()
+        worker.cycle()
+        while worker.busy():
+            worker.wake.wait(0.01)
 
-
-def overhead(s: Site, worker: Worker, runs: int) -> float:
-    """A task's cycle, claim, run and publication minus its agent's own time."""
-    values = []
-    for i in range(runs):
-        s.push_specs({f"o{i:03d}": spec()}, f"task {i}")
+    def overhead(self, n: int) -> None:
+        """A task's cycle, claim, run and publication minus its agent's own time."""
+        s, worker = self.site, self.worker
+        s.push_specs({f"o{n:03d}": spec()}, f"task {n}")
         t0 = time.perf_counter()
         worker.cycle()
         while worker.busy():
             worker.wake.wait(0.005)
         total = time.perf_counter() - t0
-        agent: float = sum(a["duration"] for a in s.result(f"o{i:03d}")["attempts"])
-        values.append(total - agent)
-    return statistics.median(values) * 1000
+        agent: float = sum(a["duration"] for a in s.result(f"o{n:03d}")["attempts"])
+        self.times["overhead"].append(total - agent)
+
+    def floor_once(self, n: int) -> None:
+        self.times["floor"].append(self.floor.once(n))
+
+    def status(self, _n: int) -> None:
+        """`mtor-git status` warm: a first one fetches what this round's tasks moved."""
+        status_once(self.site)
+        t0 = time.perf_counter()
+        status_once(self.site)
+        self.times["status"].append(time.perf_counter() - t0)
+
+
+FIGURES = (("idle", "idle poll"), ("detect", "detect one new spec"),
+           ("overhead", "per-task overhead"), ("floor", "pygit2 floor"),
+           ("status", "status (warm, CLI)"))
+
+
+def measure(rigs: Sequence[Rig], rounds: int) -> None:
+    """Every figure of every rig, in `rounds` rounds; within a round each figure is taken of
+    every rig in turn."""
+    for n in range(rounds):
+        for key, _what in FIGURES:
+            for rig in rigs:
+                getattr(rig, "floor_once" if key == "floor" else key)(n)
+
+
+class Floor:
+    """The pygit2 floor of a task's git work, as the worker's clone does it (no tracking ref of a
+    result branch): a fetch of the moved branch, a claim push, a result branch push."""
+
+    def __init__(self, s: Site, path: Path) -> None:
+        self.site = s
+        self.repo = gitops.open_or_clone(s.url, path, bare=True)
+        gitops.fetch_moved(self.repo, gitops.remote_refs(self.repo), None)
+        self.head = git("rev-parse", "main", cwd=s.remote)
+
+    def once(self, n: int) -> float:
+        """One task's git work, in seconds."""
+        repo = self.repo
+        # A file in tasks/ that is no spec, and refs outside mtor's: the same git work, and
+        # nothing a worker measured beside it would see as a task.
+        user = self.site.user
+        (user / "tasks" / f"floor{n:03d}.txt").write_bytes(b"")
+        git("add", "tasks", cwd=user)
+        git("commit", "--quiet", "--no-verify", "-m", f"floor {n}", cwd=user)
+        git("push", "--quiet", "--no-verify", "origin", "HEAD:main", cwd=user)
+        t0 = time.perf_counter()
+        gitops.fetch(repo, refspecs=["+refs/heads/main:refs/remotes/origin/main"])
+        claim = gitops.commit_files(repo, ref=f"refs/floor-local/{n}", parent=None,
+                                    files={"claim.json": b"{}"}, message="claim")
+        gitops.push(repo, [f"{claim}:refs/floor/claims/{n}"])
+        self.head = str(gitops.resolve(repo, "refs/remotes/origin/main") or self.head)
+        gitops.commit_files(repo, ref=f"refs/heads/floor/{n}", parent=self.head,
+                            files={f"results/floor{n}.json": b"{}"}, message="r")
+        gitops.push(repo, [f"refs/heads/floor/{n}:refs/heads/floor/{n}"])
+        return time.perf_counter() - t0
 
 
 def floor(s: Site, path: Path, runs: int) -> float:
-    """The pygit2 floor of a task's git work, as the worker's clone does it (no tracking ref of a
-    result branch): a fetch of the moved branch, a claim push, a result branch push."""
-    repo = gitops.open_or_clone(s.url, path, bare=True)
-    gitops.fetch_moved(repo, gitops.remote_refs(repo), None)
-    head = git("rev-parse", "main", cwd=s.remote)
-    values = []
-    for i in range(runs):
-        s.push_specs({f"floor{i:03d}": spec()}, f"floor {i}")
-        t0 = time.perf_counter()
-        gitops.fetch(repo, refspecs=["+refs/heads/main:refs/remotes/origin/main"])
-        claim = gitops.commit_files(repo, ref=f"refs/mtor-local/floor{i}", parent=None,
-                                    files={"claim.json": b"{}"}, message="claim")
-        gitops.push(repo, [f"{claim}:refs/mtor/claims/floor{i}"])
-        head = str(gitops.resolve(repo, "refs/remotes/origin/main") or head)
-        result = gitops.commit_files(repo, ref=f"refs/heads/mtor/floor{i}", parent=head,
-                                     files={f"results/floor{i}.json": b"{}"}, message="r")
-        gitops.push(repo, [f"refs/heads/mtor/floor{i}:refs/heads/mtor/floor{i}"])
-        values.append(time.perf_counter() - t0)
-        del result, claim
-    return statistics.median(values) * 1000
+    """The floor's median (ms) over `runs` tasks."""
+    fl = Floor(s, path)
+    return statistics.median(fl.once(n) for n in range(runs)) * 1000
 
 
 def status_once(s: Site) -> None:
     subprocess.run(mtor("status"), cwd=s.user, env=DAEMON_ENV, check=True, capture_output=True)
-
-
-def status_rounds(sites: Sequence[Site], rounds: int) -> list[float]:
-    """`mtor-git status` (warm, CLI) of each site, in alternating rounds: a ratio between two
-    sites taken minutes apart on a noisy machine says more about the machine than the code."""
-    for s in sites:
-        status_once(s)  # the first fetches everything: cold
-    times: list[list[float]] = [[] for _ in sites]
-    for _ in range(rounds):
-        for s, mine in zip(sites, times, strict=True):
-            t0 = time.perf_counter()
-            status_once(s)
-            mine.append(time.perf_counter() - t0)
-    return [statistics.median(mine) * 1000 for mine in times]
 
 
 def main() -> None:
@@ -208,36 +224,28 @@ def main() -> None:
     parser.add_argument("--sizes", default="0,1000,5000")
     parser.add_argument("--shapes", default=",".join(SHAPES),
                         help="open: every result branch kept; merged: merged and deleted")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9, help="alternating rounds")
     args = parser.parse_args()
     logger.remove()
     sizes = [int(n) for n in args.sizes.split(",")]
     shapes = [s for s in args.shapes.split(",") if s]
-    base: dict[str, float] | None = None
-    kept: list[tuple[str, Site]] = []
-    with contextlib.ExitStack() as keep:
-        for shape in shapes:
-            for size in sizes:
-                if base is not None and size == 0:
-                    continue  # one 0-finished figure serves every shape
-                f, s = measure(size, args.runs, shape, keep=keep)
-                kept.append((f"{size:>5} {shape if size else '':6}", s))
-                base = base or f
-                print(f"finished {size:>5} {shape if size else '':6} (remote refs "
-                      f"{f['refs']:.0f}, built in {f['build']:.0f} ms, worker cold start "
-                      f"{f['cold']:.0f} ms)")
-                for key, what in (("idle", "idle poll"), ("detect", "detect one new spec"),
-                                  ("overhead", "per-task overhead")):
-                    print(f"  {what:22} {f[key]:8.1f} ms  {f[key] / base[key]:5.2f}x the "
-                          f"0-finished figure (goal <= 1.5x)")
-                print(f"  pygit2 floor (fetch, claim push, result push) {f['floor']:.1f} ms: "
-                      f"overhead {f['overhead'] / f['floor']:.2f}x the floor (goal <= 1.1x)")
-        rounds = max(args.runs * 3, 15)
-        print(f"status (warm, CLI), {rounds} alternating rounds over every site, medians:")
-        times = status_rounds([s for _name, s in kept], rounds)
-        for (name, _s), ms in zip(kept, times, strict=True):
-            print(f"  finished {name} {ms:8.1f} ms  {ms / times[0]:5.2f}x the 0-finished "
-                  f"figure (goal <= 1.5x)")
+    with contextlib.ExitStack() as stack:
+        rigs = [Rig(stack, size, shape) for shape in shapes for size in sizes
+                if size or shape == shapes[0]]  # one 0-finished site serves every shape
+        measure(rigs, args.runs)
+        base = rigs[0]
+        print(f"{args.runs} alternating rounds over every site, medians:")
+        for rig in rigs:
+            print(f"finished {rig.name} (remote refs {rig.refs}, built in {rig.built:.0f} ms, "
+                  f"worker cold start {rig.cold:.0f} ms)")
+            for key, what in FIGURES:
+                if key != "floor":
+                    print(f"  {what:22} {rig.median(key):8.1f} ms  "
+                          f"{rig.median(key) / base.median(key):5.2f}x the 0-finished figure "
+                          "(goal <= 1.5x)")
+            print(f"  pygit2 floor (fetch, claim push, result push) {rig.median('floor'):.1f} "
+                  f"ms: overhead {rig.median('overhead') / rig.median('floor'):.2f}x the floor "
+                  "(goal <= 1.1x)")
 
 if __name__ == "__main__":
     main()
