@@ -132,6 +132,24 @@ def test_an_unreadable_bucket_reads_as_empty(worker: object, remote: Path) -> No
     assert fresh_index(w).has("t1", 1)
 
 
+def test_only_the_bucket_an_id_hashes_to_records_it(worker: object, remote: Path) -> None:
+    """An entry in another bucket (or in a file no id hashes to, or under an id no task can
+    have) is no record: not for get(), not for tasks(), not for iteration."""
+    w = worker("w1")  # type: ignore[operator]
+    entry = {"1": {"branch": "mtor/t1", "commit": "a" * 40, "status": "succeeded"}}
+    elsewhere = next(f"{n:02x}.json" for n in range(256) if f"{n:02x}.json" != done.bucket_of("t1"))
+    files = {elsewhere: json.dumps({"t1": entry, "\ud800": entry}).encode(),
+             "README": json.dumps({"t1": entry}).encode(),
+             "FF.json": json.dumps({"t1": entry}).encode(),
+             done.bucket_of("t2"): json.dumps({"t2": entry}).encode()}
+    gitops.commit_files(w.repo, ref="refs/mtor-local/odd", parent=None, files=files,
+                        message="by hand")
+    gitops.push(w.repo, [f"refs/mtor-local/odd:{refs.DONE_REF}"])
+    index = fresh_index(w)
+    assert not index.has("t1", 1) and index.has("t2", 1)
+    assert list(index.tasks()) == ["t2"] and [d.task_id for d in index] == ["t2"]
+
+
 def test_no_index_is_an_empty_index(worker: object) -> None:
     w = worker("w1")  # type: ignore[operator]
     index = fresh_index(w)

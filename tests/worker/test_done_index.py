@@ -304,3 +304,36 @@ def test_the_board_reads_a_recorded_run_as_the_one_task_view_does(s: Site) -> No
     assert board["asked"]["cancel_requested"] and board["asked"]["state"] == "succeeded"
     assert board["again"]["run"] == 2 and board["again"]["state"] == "pending"
     assert board["again"]["runs_done"] == [1] and board["waits"]["state"] == "pending"
+
+
+def test_a_record_in_a_bucket_its_id_does_not_hash_to_is_no_record(s: Site) -> None:
+    """Workers write each task into the bucket its id hashes to, and read it only there. An
+    entry someone put elsewhere counts nowhere: the board shows what `status <id>` and the
+    workers see (the task ended as its own bucket says; a task only misplaced is pending)."""
+    s.push_specs({"kept": spec(), "stray": spec()})
+    w = worker(s)
+    w.run_once()
+    w.stop(5)
+    tip = s.refs()[refs.DONE_REF]
+    files = {name: git("show", f"{tip}:{name}", cwd=s.remote).encode()
+             for name in git("ls-tree", "--name-only", tip, cwd=s.remote).split()}
+    own = {done.bucket_of("kept"), done.bucket_of("stray")}
+    elsewhere = next(f"{n:02x}.json" for n in range(256)
+                     if f"{n:02x}.json" not in files and f"{n:02x}.json" not in own)
+    failed = {"branch": "main", "commit": "0" * 40, "status": "failed"}
+    files[elsewhere] = json.dumps({"kept": {"1": failed, "3": failed},
+                                   "stray": {"1": failed}}).encode()
+    # "stray" ran too: drop its own record, so only the misplaced one is left of it.
+    mine = json.loads(files[done.bucket_of("stray")])
+    del mine["stray"]
+    files[done.bucket_of("stray")] = json.dumps(mine).encode()
+    push_to_remote(s, refs.DONE_REF, files)
+    git("push", "-q", "origin", "--delete", "mtor/stray", cwd=s.user)
+    board = status_json(s)
+    for task_id, row in board.items():
+        one = json.loads(subprocess.run([*mtor("status", task_id, "--json")], cwd=s.user,
+                                        env=DAEMON_ENV, check=True, capture_output=True,
+                                        text=True).stdout)["tasks"]
+        assert one == [row], task_id
+    assert board["kept"]["state"] == "succeeded" and board["kept"]["runs_done"] == [1]
+    assert board["stray"]["state"] == "pending" and board["stray"]["runs_done"] == []
