@@ -154,6 +154,7 @@ class Rig:
 
     def floor_once(self, n: int) -> None:
         self.times["floor"].append(self.floor.once(n))
+        self.worker.cycle()  # the floor moved main: fetched here, not in the next idle poll
 
     def status(self, _n: int) -> None:
         """`mtor-git status` warm: a first one fetches what this round's tasks moved."""
@@ -190,9 +191,10 @@ class Floor:
     def once(self, n: int) -> float:
         """One task's git work, in seconds."""
         repo = self.repo
-        # A file in tasks/ that is no spec, and refs outside mtor's: the same git work, and
-        # nothing a worker measured beside it would see as a task.
+        # A file in tasks/ that is no spec, and refs outside refs/heads/ and mtor's: the same
+        # git work, and nothing a worker measured beside it fetches but main's new commit.
         user = self.site.user
+        (user / "tasks").mkdir(exist_ok=True)
         (user / "tasks" / f"floor{n:03d}.txt").write_bytes(b"")
         git("add", "tasks", cwd=user)
         git("commit", "--quiet", "--no-verify", "-m", f"floor {n}", cwd=user)
@@ -203,9 +205,9 @@ class Floor:
                                     files={"claim.json": b"{}"}, message="claim")
         gitops.push(repo, [f"{claim}:refs/floor/claims/{n}"])
         self.head = str(gitops.resolve(repo, "refs/remotes/origin/main") or self.head)
-        gitops.commit_files(repo, ref=f"refs/heads/floor/{n}", parent=self.head,
+        gitops.commit_files(repo, ref=f"refs/floor-local/results/{n}", parent=self.head,
                             files={f"results/floor{n}.json": b"{}"}, message="r")
-        gitops.push(repo, [f"refs/heads/floor/{n}:refs/heads/floor/{n}"])
+        gitops.push(repo, [f"refs/floor-local/results/{n}:refs/floor/results/{n}"])
         return time.perf_counter() - t0
 
 
