@@ -187,10 +187,7 @@ def runs_of_all(snap: Snapshot) -> dict[str, set[int]]:
         task_id, run = (m["id"], int(m["run"])) if m else (rest, 1)
         found.setdefault(task_id, set()).add(run)
     for task_id, done in index(snap.repo, snap.view).tasks().items():
-        if task_id in found:
-            found[task_id].update(done)
-        else:
-            found[task_id] = set(done)
+        found.setdefault(task_id, set()).update(done)
     return found
 
 

@@ -180,7 +180,7 @@ def blob_data(repo: pygit2.Repository, oid: str) -> bytes | None:
         kind, data = repo.odb.read(oid)
     except (KeyError, ValueError, pygit2.GitError):
         return None
-    return bytes(data) if kind == pygit2.enums.ObjectType.BLOB else None
+    return data if kind == pygit2.enums.ObjectType.BLOB else None
 
 
 def read_blob(repo: pygit2.Repository, rev: str, path: str) -> bytes | None:
