@@ -91,8 +91,9 @@ def ref_component_problem(component: str) -> str | None:
     """Why git's check-ref-format refuses `component` as one ref-name component, or None.
 
     The rules of git-check-ref-format(1) for a single component: not empty, no leading '.',
-    no '..', no '.lock' suffix, no trailing '.', no '@{', not '@' alone, no control character,
-    space, DEL or any of ~ ^ : ? * [ \\ /.
+    no '..', no '.lock' suffix, no trailing '.', no '@{', no control character, space, DEL or
+    any of ~ ^ : ? * [ \\ /. ('@' alone is refused as a whole ref name only: `refs/mtor/@` is
+    a good one.)
     """
     if not component:
         return "is empty"
@@ -103,8 +104,7 @@ def ref_component_problem(component: str) -> str | None:
               (".." in component, "holds '..'"),
               (component.endswith(".lock"), "ends in '.lock'"),
               (component.endswith("."), "ends in '.'"),
-              ("@{" in component, "holds '@{'"),
-              (component == "@", "is '@' alone"))
+              ("@{" in component, "holds '@{'"))
     return next((message for failed, message in checks if failed), None)
 
 

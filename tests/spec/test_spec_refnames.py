@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mtor_git.errors import SpecError
@@ -21,6 +21,8 @@ def test_an_id_git_refuses_is_invalid_with_file_and_line(task_id: str) -> None:
 
 
 @given(st.text(max_size=12))
+@example("@")  # refused as a whole ref name, not as one component
+@example("@{")
 def test_the_component_rules_agree_with_git_check_ref_format(component: str) -> None:
     if "\x00" in component or "/" in component:
         return  # argv cannot carry NUL; a '/' makes two components, which git allows
