@@ -36,24 +36,20 @@ def signature(name: str | None = None, email: str | None = None) -> pygit2.Signa
 def commit_files(repo: pygit2.Repository, *, ref: str, parent: str | None,
                  files: Mapping[str, bytes], message: str, author_name: str | None = None,
                  author_email: str | None = None, update_ref: bool = True) -> str:
-    """A commit whose tree is `parent`'s plus `files` (nested paths; existing ones overwritten),
-    built in memory. With `update_ref`, `ref` is (force-)pointed at it: it is our own label."""
-    index = pygit2.Index()
-    parents = []
-    if parent is not None:
-        base = commit(repo, parent)
-        index.read_tree(base.tree)
-        parents.append(base.id)
+    """A commit whose tree is `parent`'s plus `files` (nested paths; existing ones overwritten:
+    a folder where a file goes, a file where a folder goes), built in memory. With
+    `update_ref`, `ref` is (force-)pointed at it: it is our own label."""
     for path in files:
         _check_path(path)
-        _make_room(index, path)
-    try:  # blobs, tree and commit all write objects: a full disk must surface as GitOpError
-        for path, data in files.items():
-            index.add(pygit2.IndexEntry(path, repo.create_blob(data), FileMode.BLOB))
-        tree = index.write_tree(repo)
+    _check_no_file_in_a_file(files)
+    try:  # blobs, trees and commit all write objects: a full disk must surface as GitOpError
+        base = commit(repo, parent) if parent is not None else None
+        tree = _tree_with(repo, base.tree if base is not None else None,
+                          [(path.split("/"), data) for path, data in files.items()])
         sig = signature(author_name, author_email)
-        oid = repo.create_commit(None, sig, sig, message, tree, parents)
-    except (pygit2.GitError, OSError) as exc:  # a file where the parent has a directory; ENOSPC
+        oid = repo.create_commit(None, sig, sig, message, tree,
+                                 [base.id] if base is not None else [])
+    except (pygit2.GitError, OSError) as exc:  # a name libgit2 refuses; ENOSPC
         raise GitOpError(f"cannot commit {sorted(files)}: {exc}") from exc
     if update_ref:
         try:
@@ -63,15 +59,35 @@ def commit_files(repo: pygit2.Repository, *, ref: str, parent: str | None,
     return str(oid)
 
 
-def _make_room(index: pygit2.Index, path: str) -> None:
-    """Remove what stands where `path` must go: a folder of that name (an agent made
-    `results/<id>.json` a folder) or a file named like one of its parent folders."""
-    parts = path.split("/")
-    for depth in range(1, len(parts)):
-        parent = "/".join(parts[:depth])
-        if parent in index:
-            index.remove(parent)
-    index.remove_directory(path)
+def _tree_with(repo: pygit2.Repository, tree: pygit2.Tree | None,
+               files: list[tuple[list[str], bytes]]) -> pygit2.Oid:
+    """`tree` (None: empty) with `files` ((path parts, bytes)) written in, one tree builder per
+    folder on their paths: the other entries are copied as they are, never listed one by one
+    (an Index of a base with 10,000 files cost ~20 ms a commit, the same in builders ~2 ms)."""
+    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    below: dict[str, list[tuple[list[str], bytes]]] = {}
+    for parts, data in files:
+        if len(parts) == 1:
+            builder.insert(parts[0], repo.create_blob(data), FileMode.BLOB)
+        else:
+            below.setdefault(parts[0], []).append((parts[1:], data))
+    for name, inner in below.items():
+        entry = tree[name] if tree is not None and name in tree else None
+        # a file (or a submodule) where the folder goes gives way to it
+        folder = entry if isinstance(entry, pygit2.Tree) else None
+        builder.insert(name, _tree_with(repo, folder, inner), FileMode.TREE)
+    return builder.write()
+
+
+def _check_no_file_in_a_file(files: Mapping[str, bytes]) -> None:
+    """Refuse `a` and `a/b` together: which one the tree holds would depend on their order."""
+    for path in files:
+        cut = path.rfind("/")
+        while cut > 0:
+            if path[:cut] in files:
+                raise GitOpError(f"refusing to commit {path[:cut]!r} both as a file and as the "
+                                 f"folder of {path!r}")
+            cut = path.rfind("/", 0, cut)
 
 
 def _check_path(path: str) -> None:

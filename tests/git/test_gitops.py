@@ -23,6 +23,8 @@ from gitfixtures import (
     user_clone,
     write_commit,
 )
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from pygit2.enums import CredentialType
 
 from mtor_git import git as gitops
@@ -268,6 +270,71 @@ def test_commit_files_without_parent_and_without_ref(bare_remote: Path, tmp_path
                               message="claim", update_ref=False)
     assert gitops.list_tree(repo, oid, "") == {"claim.json": str(repo.create_blob(b"{}"))}
     assert "refs/x" not in repo.references
+
+
+def test_commit_files_gives_way_to_what_stands_in_the_path(bare_remote: Path,
+                                                            tmp_path: Path) -> None:
+    """A folder where a file goes and a file where a folder goes are replaced (an agent's
+    `results/<id>.json` folder, a file `results`); the rest of the parent stays as it was."""
+    repo = _clone(bare_remote, tmp_path)
+    parent = gitops.commit_files(repo, ref="refs/x", parent=gitops.resolve(repo, "main"),
+                                 files={"results/t1.json/x": b"a folder", "notes": b"a file",
+                                        "results/t2.json": b"2"}, message="m")
+    oid = gitops.commit_files(repo, ref="refs/x", parent=parent,
+                              files={"results/t1.json": b"{}", "notes/n.md": b"n"}, message="m")
+    assert set(gitops.list_tree(repo, oid, "")) == {"README.md", "results/t1.json",
+                                                    "results/t2.json", "notes/n.md"}
+    assert gitops.read_blob(repo, oid, "results/t1.json") == b"{}"
+
+
+def test_commit_files_refuses_a_file_that_is_a_folder_of_another(bare_remote: Path,
+                                                                 tmp_path: Path) -> None:
+    repo = _clone(bare_remote, tmp_path)
+    with pytest.raises(GitOpError, match="both as a file and as the folder"):
+        gitops.commit_files(repo, ref="refs/x", parent=None, message="m",
+                            files={"a/b/c": b"", "a/b": b""})
+    assert "refs/x" not in repo.references
+
+
+_NAMES = st.sampled_from(["a", "b", "t1.json", "t1.md", "z"])
+_PATHS = st.lists(_NAMES, min_size=1, max_size=3).map("/".join)
+
+
+def _no_file_in_a_file(paths: set[str]) -> bool:
+    return not any(other.startswith(f"{path}/") for path in paths for other in paths)
+
+
+def _tree_by_git(repo: pygit2.Repository, parent: str | None, files: dict[str, bytes],
+                 index: Path) -> str:
+    """The tree git itself makes of `parent` with `files` written in (the user's way: an index,
+    `update-index --replace`)."""
+    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+    cwd = Path(repo.path)
+    subprocess.run(["git", "read-tree", *([parent] if parent else ["--empty"])], cwd=cwd,
+                   env=env, check=True)
+    infos = [arg for path, data in files.items()
+             for arg in ("--cacheinfo", f"100644,{repo.create_blob(data)},{path}")]
+    subprocess.run(["git", "update-index", "--add", "--replace", *infos], cwd=cwd, env=env,
+                   check=True)
+    return subprocess.run(["git", "write-tree"], cwd=cwd, env=env, check=True, text=True,
+                          capture_output=True).stdout.strip()
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(base=st.sets(_PATHS, max_size=8), new=st.sets(_PATHS, min_size=1, max_size=4))
+def test_commit_files_writes_the_tree_git_writes(tmp_path: Path, base: set[str],
+                                                 new: set[str]) -> None:
+    """Any parent, any files: the same tree as git's own index makes of them."""
+    assume(_no_file_in_a_file(base) and _no_file_in_a_file(new))
+    repo = pygit2.init_repository(str(tmp_path / f"r{len(list(tmp_path.iterdir()))}.git"),
+                                  bare=True)
+    parent = gitops.commit_files(repo, ref="refs/p", parent=None, message="p",
+                                 files={p: p.encode() for p in base}) if base else None
+    files = {p: f"new {p}".encode() for p in new}
+    oid = gitops.commit_files(repo, ref="refs/x", parent=parent, files=files, message="m")
+    expected = _tree_by_git(repo, parent, files, tmp_path / "index")
+    assert str(repo[oid].peel(pygit2.Commit).tree_id) == expected
 
 
 @pytest.mark.parametrize("path", ["../x", "/abs", "a//b", ".git/config", "a/./b"])
