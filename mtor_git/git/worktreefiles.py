@@ -5,24 +5,21 @@ worker's (the checkout's `.gitignore` files and `info/exclude` count, its config
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pygit2
 from pygit2.enums import FileMode
 
-from mtor_git.git.checkout import Checkout, file_mode
+from mtor_git.git.checkout import Checkout, Entry, file_mode
 
 if TYPE_CHECKING:
     from mtor_git.git.collect import Tally
-
-Entry = tuple[FileMode, str]  # (mode, blob id)
 
 
 def read_small(path: Path, limit: int) -> bytes | None:
@@ -91,13 +88,13 @@ class Reserved:
                     rel, now = f"{self.folder}/{entry.name}", entry.stat(follow_symlinks=False)
                     if self.covers(rel) and checkout.unchanged(rel, now, racy_ok=True) is None:
                         found.append(f"{_kind(now)} at {rel}")
-        found += [f"nothing at {p} (deleted)" for p in self.among(checkout.seen)
-                  if p not in checkout.skipped and _lstat(checkout.path / p) is None]
+        found += [f"nothing at {p} (deleted)" for p in sorted(self.among(checkout.seen))
+                  if _lstat(checkout.path / p) is None]
         return _discarded("the agent left", found, self.folder)
 
-    def committed_notes(self, tracked: dict[str, Entry], base: dict[str, Entry]) -> list[str]:
+    def committed_notes(self, tracked: Mapping[str, Entry], base: Mapping[str, Entry]) -> list[str]:
         """What the agent's own commits changed at these paths (undone on top of them)."""
-        if tracked == base:  # no commit of the agent's, or none that changed a file
+        if tracked is base or tracked == base:  # no commit of the agent's, or none changed a file
             return []
         changed = sorted({p for p in self.among(tracked) if base.get(p) != tracked[p]}
                          | {p for p in self.among(base) if p not in tracked})
@@ -134,24 +131,30 @@ class WorkingFiles:
         self.notes: list[str] = []
         self.unreadable: list[str] = []  # folders whose tracked files are kept as they were
 
-    @functools.cached_property
-    def base(self) -> dict[str, Entry]:
-        """The base's entries, as the checkout's snapshot holds them."""
-        return {p: (seen.mode, seen.oid) for p, seen in self.checkout.seen.items()}
+    @property
+    def base(self) -> Mapping[str, Entry]:
+        """The base's entries."""
+        return self.checkout.entries
 
-    def tree_over(self, head: str) -> tuple[pygit2.Oid, dict[str, Entry]]:
+    def tree_over(self, head: str) -> tuple[pygit2.Oid, Mapping[str, Entry]]:
         """The tree id of HEAD's tree with the files as they are now; HEAD's entries."""
         index = pygit2.Index()
         index.read_tree(self.repo[head].peel(pygit2.Commit).tree)
-        if head == self.checkout.base:  # the entries the snapshot holds: no walk of the index
-            tracked = self.base
+        tracked: Mapping[str, Entry]
+        folders: Container[str]
+        if head == self.checkout.base:  # the base's files, each looked up when asked
+            tracked, folders = self.base, _BaseFolders(self.checkout)
         else:
             tracked = {e.path: (file_mode(e.mode), str(e.id)) for e in index}
+            folders = _folders(tracked)
         with ignore_rules(self.checkout) as ignored:
-            work = dict(self._walk(tracked, _folders(tracked), ignored))
+            work = dict(self._walk(tracked, folders, ignored))
         self.notes = self.reserved.working_notes(self.checkout) + self.notes
-        # Absent from the work tree, and not left out of it by the checkout: deleted.
-        for path in tracked.keys() - work.keys() - self.checkout.skipped:
+        # Absent from the work tree, and not left out of it by the checkout: deleted. (Of the
+        # base, the files the checkout wrote are those not left out.)
+        gone = self.checkout.seen.keys() - work.keys() if tracked is self.base \
+            else tracked.keys() - work.keys() - self.checkout.skipped
+        for path in gone:
             if not self.reserved.covers(path) and not any(
                     path.startswith(f"{folder}/".lstrip("/")) for folder in self.unreadable):
                 index.remove(path)
@@ -161,10 +164,10 @@ class WorkingFiles:
         self._restore_reserved(index, tracked)
         return index.write_tree(self.repo), tracked
 
-    def _restore_reserved(self, index: pygit2.Index, tracked: dict[str, Entry]) -> None:
+    def _restore_reserved(self, index: pygit2.Index, tracked: Mapping[str, Entry]) -> None:
         """The worker's paths exactly as in the base, whatever the agent's commits did there
         (its results folder made a file, another task's result forged)."""
-        if tracked == self.base:  # no commit of the agent's changed a thing
+        if tracked is self.base or tracked == self.base:  # no commit of the agent's changed a thing
             return
         base = {p: self.base[p] for p in self.reserved.among(self.base)}
         for path in self.reserved.among(tracked):
@@ -176,13 +179,13 @@ class WorkingFiles:
             if tracked.get(path) != (mode, oid):
                 self._add(index, path, mode, oid)
 
-    def _add(self, index: pygit2.Index, path: str, mode: FileMode, oid: str) -> None:
+    def _add(self, index: pygit2.Index, path: str, mode: int, oid: str) -> None:
         try:
-            index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=oid), mode))
+            index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=oid), file_mode(mode)))
         except (pygit2.GitError, ValueError, OSError) as exc:
             self.notes.append(f"{path} was not committed: {exc}")
 
-    def _walk(self, tracked: dict[str, Entry], folders: set[str],
+    def _walk(self, tracked: Mapping[str, Entry], folders: Container[str],
               ignored: Callable[[str], bool]) -> Iterator[tuple[str, Entry]]:
         todo = [""]  # folders to read, relative; a stack, not recursion: nesting is unbounded
         while todo:
@@ -211,7 +214,7 @@ class WorkingFiles:
                     if found is not None:
                         yield rel, found
 
-    def _entry(self, rel: str, st: os.stat_result, tracked: dict[str, Entry]) -> Entry | None:
+    def _entry(self, rel: str, st: os.stat_result, tracked: Mapping[str, Entry]) -> Entry | None:
         big = st.st_size > self.tally.limits.max_file_bytes
         seen = self.checkout.unchanged(rel, st, racy_ok=big)
         if seen is not None:
@@ -233,12 +236,22 @@ class WorkingFiles:
         mode = FileMode.BLOB_EXECUTABLE if st.st_mode & stat.S_IXUSR else FileMode.BLOB
         return self._blob(rel, data, mode, tracked)
 
-    def _blob(self, rel: str, data: bytes, mode: FileMode, tracked: dict[str, Entry]) -> Entry:
+    def _blob(self, rel: str, data: bytes, mode: FileMode, tracked: Mapping[str, Entry]) -> Entry:
         oid = str(pygit2.hash(data))
         if tracked.get(rel) == (mode, oid):
             return mode, oid
         self.tally.add(rel, len(data))
         return mode, str(self.repo.create_blob(data))
+
+
+class _BaseFolders:
+    """The folders of a checkout's base holding a file (a work tree's folder is looked up)."""
+
+    def __init__(self, checkout: Checkout) -> None:
+        self.checkout = checkout
+
+    def __contains__(self, folder: object) -> bool:
+        return isinstance(folder, str) and self.checkout.entries.holds_files_in(folder)
 
 
 def _folders(files: Iterable[str]) -> set[str]:

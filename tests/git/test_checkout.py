@@ -10,7 +10,7 @@ from pathlib import Path
 import pygit2
 import pytest
 from gitfixtures import git, write_commit
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mtor_git import git as gitops
@@ -131,6 +131,38 @@ def test_uncommitted_adds_edits_and_deletions_are_collected(clone: pygit2.Reposi
     assert files(clone, got.head) == expected
     assert gitops.file_mode(clone, got.head, "run.sh") == 0o100755
     assert clone[got.head].peel(pygit2.Commit).author.name == "w"
+
+
+def test_files_left_out_of_the_work_tree_are_kept_unless_the_agent_writes_them(
+        bare_remote: Path, user_repo: Path, tmp_path: Path) -> None:
+    """Uncommitted work over a sparse checkout: a left-out file the agent writes (even one its
+    .gitignore names, even in a left-out folder it makes again) is its change; the same bytes
+    again are no change; every other left-out file stays, unwritten and not deleted."""
+    write_commit(user_repo, {"tasks/t1.md": b"mine\n", "tasks/t2.md": b"two\n",
+                             "tasks/t3.md": b"three\n", "tasks/ignored.md": b"i\n",
+                             "tasks/deep/x.md": b"x\n", "tasks/deep/y.md": b"y\n",
+                             "results/r.json": b"{}\n", "results/README": b"r\n"})
+    write_commit(user_repo, {".gitignore": b"tasks/ignored.md\ntasks/deep/\n"})
+    clone = gitops.open_or_clone(str(bare_remote), tmp_path / "ws" / "repo.git", bare=True)
+    base = gitops.resolve(clone, "main")
+    assert base is not None
+    co = gitops.create_checkout(clone, tmp_path / "wt" / "t1.r1", "mtor/t1", base,
+                                only=("tasks", "tasks/t1.md"),
+                                leave_out=[LeaveOut("results", (".json", ".md"))])
+    assert sorted(p.name for p in (co.path / "tasks").iterdir()) == ["t1.md"]
+    (co.path / "tasks" / "t2.md").write_text("two, by the agent\n")
+    (co.path / "tasks" / "t3.md").write_text("three\n")
+    (co.path / "tasks" / "ignored.md").write_text("i, by the agent\n")
+    (co.path / "tasks" / "deep").mkdir()
+    (co.path / "tasks" / "deep" / "x.md").write_text("x, by the agent\n")
+    (co.path / "tasks" / "deep" / "new.md").write_text("ignored: new\n")
+    (co.path / "tasks" / "t1.md").unlink()
+    got = take(clone, co)
+    expected = {**files(clone, base), "tasks/t2.md": b"two, by the agent\n",
+                "tasks/ignored.md": b"i, by the agent\n", "tasks/deep/x.md": b"x, by the agent\n"}
+    del expected["tasks/t1.md"]
+    assert files(clone, got.head) == expected
+    assert got.notes == ()
 
 
 def test_the_agents_own_commits_are_kept_under_the_rest(clone: pygit2.Repository,
@@ -421,6 +453,44 @@ def _left_out_by_definition(rule: LeaveOut, path: str) -> bool:
         return False
     first = path[len(prefix):].split("/", 1)[0]
     return any(first.endswith(suffix) for suffix in rule.suffixes)
+
+
+_SEGMENT = st.sampled_from(["a.md", "b.json", "c", "d.md.txt", "e.json"])
+_FILES = st.sets(st.tuples(st.sampled_from(["tasks", "results", "src"]),
+                           st.lists(_SEGMENT, min_size=1, max_size=3))
+                 .map(lambda t: "/".join([t[0], *t[1]])), max_size=14)
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(paths=_FILES, keep=st.lists(st.integers(0, 13), max_size=4), data=st.data())
+def test_a_sparse_checkout_writes_what_git_writes_and_knows_the_rest(
+        tmp_path: Path, paths: set[str], keep: list[int], data: st.DataObject) -> None:
+    """Whatever the base holds in the folders left out (nested, kept, or named like a result):
+    the files the checkout records as written are the files git wrote, the rest are its
+    skipped ones, and every file of the base is found in its entries, with mode and id."""
+    paths = {p for p in paths if not any(o.startswith(f"{p}/") for o in paths)} | {"tasks/t.md"}
+    ordered = sorted(paths)
+    kept = tuple(ordered[i] for i in keep if i < len(ordered) and ordered[i].startswith("r"))
+    root = tmp_path / str(len(list(tmp_path.iterdir())))
+    repo = pygit2.init_repository(str(root / "clone.git"), bare=True)
+    base = gitops.commit_files(repo, ref="refs/heads/main", parent=None, message="base",
+                               files={p: p.encode() for p in paths})
+    rules = [LeaveOut("results", (".json", ".md"), keep=kept)]
+    only = ("tasks", data.draw(st.sampled_from([p for p in ordered if p.startswith("t")])))
+    co = gitops.create_checkout(repo, root / "wt", "mtor/t", base, only=only, leave_out=rules)
+    on_disk = {str(f.relative_to(co.path)) for f in co.path.rglob("*")
+               if f.is_file() and ".git" not in f.relative_to(co.path).parts}
+    everything = [*rules, LeaveOut("tasks", keep=(only[1],))]
+    left = {p for p in paths if any(_left_out_by_definition(rule, p) for rule in everything)}
+    assert set(co.seen) == on_disk == paths - left
+    assert co.skipped == (left if co.leave_out else frozenset())
+    listed = gitops.list_tree(repo, base, "")
+    assert dict(co.entries) == {p: (0o100644, oid) for p, oid in listed.items()}
+    for path in paths:
+        assert co.entries[path] == (0o100644, listed[path]) and path in co.entries
+    assert "tasks" not in co.entries and "nothing" not in co.entries
+    assert co.entries.holds_files_in("tasks") and not co.entries.holds_files_in("tasks/t.md")
 
 
 _PART = st.text(alphabet="ab.jsonmd-_\n/", max_size=10)
