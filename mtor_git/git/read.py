@@ -108,6 +108,8 @@ def changed_paths(repo: pygit2.Repository, old: str | None, new: str,
     `old` is None), with renames detected. Paths are repository-relative."""
     a = _subtree(repo, old, under) if old is not None else None
     b = _subtree(repo, new, under)
+    if a is not None and b is not None and a.id == b.id:  # libgit2 would compare every entry
+        return []
     if a is None or b is None:
         empty = _empty_tree(repo)
         a, b = a or empty, b or empty

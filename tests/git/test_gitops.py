@@ -164,6 +164,8 @@ def test_changed_paths_under_a_directory_only(user_repo: Path, tmp_path: Path) -
     everything = gitops.changed_paths(repo, None, new, "tasks/")
     assert {c.path for c in everything} == set(gitops.list_tree(repo, new, "tasks"))
     assert {c.status for c in everything} == {"added"}
+    elsewhere = write_commit(user_repo, {"src/x.py": b"z\n"}, push=False)
+    assert gitops.changed_paths(repo, new, elsewhere, "tasks") == []  # the same folder tree
 
 
 def test_changed_paths_when_the_directory_appears(user_repo: Path) -> None:
