@@ -44,12 +44,15 @@ def commit_files(repo: pygit2.Repository, *, ref: str, parent: str | None,
     _check_no_file_in_a_file(files)
     try:  # blobs, trees and commit all write objects: a full disk must surface as GitOpError
         base = commit(repo, parent) if parent is not None else None
-        tree = _tree_with(repo, base.tree if base is not None else None,
-                          [(path.split("/"), data) for path, data in files.items()])
+        try:
+            tree = _tree_with(repo, base.tree if base is not None else None,
+                              [(path.split("/"), data) for path, data in files.items()])
+        except _TwoOfOneName:
+            tree = _tree_by_index(repo, base, files)
         sig = signature(author_name, author_email)
         oid = repo.create_commit(None, sig, sig, message, tree,
                                  [base.id] if base is not None else [])
-    except (pygit2.GitError, OSError) as exc:  # a name libgit2 refuses; ENOSPC
+    except (pygit2.GitError, OSError, ValueError) as exc:  # a name refused; ENOSPC
         raise GitOpError(f"cannot commit {sorted(files)}: {exc}") from exc
     if update_ref:
         try:
@@ -65,6 +68,8 @@ def _tree_with(repo: pygit2.Repository, tree: pygit2.Tree | None,
     folder on their paths: the other entries are copied as they are, never listed one by one
     (an Index of a base with 10,000 files cost ~20 ms a commit, the same in builders ~2 ms)."""
     builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    if tree is not None and len(builder) != len(tree):
+        raise _TwoOfOneName(tree.id)
     below: dict[str, list[tuple[list[str], bytes]]] = {}
     for parts, data in files:
         if len(parts) == 1:
@@ -72,11 +77,43 @@ def _tree_with(repo: pygit2.Repository, tree: pygit2.Tree | None,
         else:
             below.setdefault(parts[0], []).append((parts[1:], data))
     for name, inner in below.items():
-        entry = tree[name] if tree is not None and name in tree else None
+        # (the builder's own lookup: a tree's binary search misses names in a tree an agent
+        # wrote out of git's order)
+        entry = builder.get(name)
         # a file (or a submodule) where the folder goes gives way to it
         folder = entry if isinstance(entry, pygit2.Tree) else None
         builder.insert(name, _tree_with(repo, folder, inner), FileMode.TREE)
     return builder.write()
+
+
+class _TwoOfOneName(Exception):
+    """A tree on the paths holds two entries of one name (git never writes one; an agent's
+    crafted commit can): a tree builder would keep only one of them."""
+
+
+def _tree_by_index(repo: pygit2.Repository, base: pygit2.Commit | None,
+                   files: Mapping[str, bytes]) -> pygit2.Oid:
+    """`files` written into the parent's tree through an Index of all of its files, which
+    keeps what both entries of one name hold (the slow way, for a tree git would not write)."""
+    index = pygit2.Index()
+    if base is not None:
+        index.read_tree(base.tree)
+    for path in files:
+        _make_room(index, path)
+    for path, data in files.items():
+        index.add(pygit2.IndexEntry(path, repo.create_blob(data), FileMode.BLOB))
+    return index.write_tree(repo)
+
+
+def _make_room(index: pygit2.Index, path: str) -> None:
+    """Remove what stands where `path` must go: a folder of that name or a file named like one
+    of its parent folders."""
+    parts = path.split("/")
+    for depth in range(1, len(parts)):
+        parent = "/".join(parts[:depth])
+        if parent in index:
+            index.remove(parent)
+    index.remove_directory(path)
 
 
 def _check_no_file_in_a_file(files: Mapping[str, bytes]) -> None:
