@@ -14,7 +14,7 @@ import pygit2
 from pygit2 import Repository
 from pygit2.enums import ObjectType
 
-from mtor_git.git.checkout import Checkout, LeaveOut, create_checkout, drop_checkout
+from mtor_git.git.checkout import BaseFiles, Checkout, LeaveOut, create_checkout, drop_checkout
 from mtor_git.git.collect import Collected, Limits, collect
 from mtor_git.git.intake import adopt_intake, drop_intake, open_intake, quarantine_intake
 from mtor_git.git.introduced import Introduced, introduced
@@ -84,6 +84,7 @@ from mtor_git.git.write import (
 pygit2.settings.cache_object_limit(ObjectType.TREE, 4 << 20)
 
 __all__ = [
+    "BaseFiles",
     "Checkout",
     "LeaveOut",
     "Listing",

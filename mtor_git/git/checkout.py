@@ -88,22 +88,44 @@ def stat_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
     return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-class BaseFiles(Mapping[str, Entry]):
-    """A commit's files, path to (mode, blob id): each looked up in its tree when asked, all of
-    them walked only when iterated (a base of 10,000 files: ~10 ms, for the rare caller that
-    needs every one)."""
+def folders_of(files: Iterable[str]) -> set[str]:
+    """Every folder holding one of `files` (paths), at any depth."""
+    found: set[str] = set()
+    for path in files:
+        cut = path.rfind("/")
+        while cut > 0 and path[:cut] not in found:  # a known folder's parents are known
+            found.add(path[:cut])
+            cut = path.rfind("/", 0, cut)
+    return found
 
-    def __init__(self, tree: pygit2.Tree) -> None:
-        self._tree = tree
+
+class BaseFiles(Mapping[str, Entry]):
+    """A commit's files, path to (mode, blob id): those a checkout wrote as it knows them, any
+    other looked up in the folders on its path (each listed once, by name: never a tree's
+    binary search, which misses names in a tree an agent wrote out of git's order), all of them
+    walked only when iterated (a base of 10,000 files: ~10 ms, for the rare caller that needs
+    every one). A folder holding two entries of one name (git never writes one) sends every
+    lookup to the whole walk, where the last of them in path order counts, as for the rest."""
+
+    def __init__(self, tree: pygit2.Tree, written: Mapping[str, Entry]) -> None:
+        self._tree, self._written = tree, written
+        self._folders: dict[str, dict[str, pygit2.Object] | None] = {}
+        self._twice = False  # a folder listed so far holds two entries of one name
 
     def __getitem__(self, path: str) -> Entry:
-        try:
-            found = self._tree[path]
-        except (KeyError, ValueError, pygit2.GitError):
-            raise KeyError(path) from None
-        if isinstance(found, pygit2.Tree):
+        found = self._written.get(path)
+        if found is not None:
+            return found
+        if "_all" in self.__dict__:
+            return self._all[path]
+        folder, _, name = path.rpartition("/")
+        entries = self._folder(folder)
+        if self._twice:
+            return self._all[path]
+        entry = entries.get(name) if entries is not None else None
+        if entry is None or isinstance(entry, pygit2.Tree):
             raise KeyError(path)
-        return int(found.filemode), str(found.id)
+        return int(entry.filemode), str(entry.id)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._all)
@@ -112,15 +134,40 @@ class BaseFiles(Mapping[str, Entry]):
         return len(self._all)
 
     @functools.cached_property
+    def _written_folders(self) -> set[str]:
+        return folders_of(self._written)
+
+    @functools.cached_property
     def _all(self) -> dict[str, Entry]:
-        return {path: (mode, oid) for path, mode, oid in tree_entries(self._tree)}
+        return {path: (mode, oid) for path, mode, oid in sorted(tree_entries(self._tree))}
+
+    def _folder(self, folder: str) -> dict[str, pygit2.Object] | None:
+        """The entries of `folder` (a path, "" the root) by name; None when it is no folder."""
+        if folder in self._folders:
+            return self._folders[folder]
+        if folder:
+            parent, _, name = folder.rpartition("/")
+            entries = self._folder(parent)
+            tree = entries.get(name) if entries is not None else None
+        else:
+            tree = self._tree
+        found = None
+        if isinstance(tree, pygit2.Tree):
+            listed = list(tree)
+            found = {entry.name or "": entry for entry in listed}
+            self._twice |= len(found) != len(listed)
+        self._folders[folder] = found
+        return found
 
     def holds_files_in(self, folder: str) -> bool:
         """Whether `folder` is a folder of the base with a file in it, at any depth."""
-        try:
-            found = self._tree[folder]
-        except (KeyError, ValueError, pygit2.GitError):
-            return False
+        if folder in self._written_folders:
+            return True
+        parent, _, name = folder.rpartition("/")
+        entries = self._folder(parent)
+        if self._twice:
+            return folder in folders_of(self._all)
+        found = entries.get(name) if entries is not None else None
         todo = [found] if isinstance(found, pygit2.Tree) else []
         while todo:
             for entry in todo.pop():
@@ -225,7 +272,7 @@ def create_checkout(repo: pygit2.Repository, path: Path, branch: str, base: str,
     except (pygit2.GitError, OSError, ValueError) as exc:
         raise GitOpError(f"cannot make the task checkout {path}: {exc}") from exc
     return Checkout(path=path, branch=branch, base=str(start.id), objects=objects,
-                    entries=BaseFiles(start.tree), seen=_snapshot(path, written),
+                    entries=BaseFiles(start.tree, written), seen=_snapshot(path, written),
                     seen_at_ns=time.time_ns(), leave_out=tuple(rules))
 
 
@@ -259,7 +306,9 @@ def _written(tree: pygit2.Tree, rules: Sequence[LeaveOut]) -> tuple[dict[str, En
             elif isinstance(entry, pygit2.Tree):
                 todo.append((f"{prefix}{name}/", entry, matching))
                 continue
-            written[prefix + name] = (int(entry.filemode), str(entry.id))
+            rel, found = prefix + name, (int(entry.filemode), str(entry.id))
+            # (a name twice in a folder, as git never writes: the last in path order counts)
+            written[rel] = max(found, written.get(rel, found))
     return written, left
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pygit2
 from pygit2.enums import FileMode
 
-from mtor_git.git.checkout import Checkout, Entry, file_mode
+from mtor_git.git.checkout import Checkout, Entry, file_mode, folders_of
 
 if TYPE_CHECKING:
     from mtor_git.git.collect import Tally
@@ -146,16 +146,17 @@ class WorkingFiles:
             tracked, folders = self.base, _BaseFolders(self.checkout)
         else:
             tracked = {e.path: (file_mode(e.mode), str(e.id)) for e in index}
-            folders = _folders(tracked)
+            folders = folders_of(tracked)
         with ignore_rules(self.checkout) as ignored:
             work = dict(self._walk(tracked, folders, ignored))
         self.notes = self.reserved.working_notes(self.checkout) + self.notes
         # Absent from the work tree, and not left out of it by the checkout: deleted. (Of the
-        # base, the files the checkout wrote are those not left out.)
+        # base, the files the checkout wrote are those not left out.) A name that is not UTF-8
+        # is never read from the work tree: its file stays as it was, not deleted.
         gone = self.checkout.seen.keys() - work.keys() if tracked is self.base \
             else tracked.keys() - work.keys() - self.checkout.skipped
         for path in gone:
-            if not self.reserved.covers(path) and not any(
+            if _encodable(path) and not self.reserved.covers(path) and not any(
                     path.startswith(f"{folder}/".lstrip("/")) for folder in self.unreadable):
                 index.remove(path)
         for path, (mode, oid) in work.items():
@@ -252,17 +253,6 @@ class _BaseFolders:
 
     def __contains__(self, folder: object) -> bool:
         return isinstance(folder, str) and self.checkout.entries.holds_files_in(folder)
-
-
-def _folders(files: Iterable[str]) -> set[str]:
-    """Every folder holding one of `files` (paths), at any depth."""
-    found: set[str] = set()
-    for path in files:
-        cut = path.rfind("/")
-        while cut > 0 and path[:cut] not in found:  # a known folder's parents are known
-            found.add(path[:cut])
-            cut = path.rfind("/", 0, cut)
-    return found
 
 
 def _encodable(rel: str) -> bool:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mtor_git import git as gitops
 from mtor_git.errors import ChangeTooLarge, GitOpError
-from mtor_git.git.checkout import LeaveOut
+from mtor_git.git.checkout import LeaveOut, folders_of
 from mtor_git.git.collect import has_conflict_markers, read_head
 
 
@@ -163,6 +163,56 @@ def test_files_left_out_of_the_work_tree_are_kept_unless_the_agent_writes_them(
     del expected["tasks/t1.md"]
     assert files(clone, got.head) == expected
     assert got.notes == ()
+
+
+@pytest.mark.parametrize("commits", [False, True])
+def test_a_base_tree_out_of_gits_order_loses_no_file(clone: pygit2.Repository, tmp_path: Path,
+                                                     commits: bool) -> None:
+    """A base whose root tree lists its entries out of git's order (an earlier agent's crafted
+    commit, continued by a follow-up): every file of it is found, the tracked file .gitignore
+    names too; an agent adding a file, with or without a commit, deletes none of them."""
+    ids = {name: str(clone.create_blob(data)) for name, data in
+           (("ignore", b"a.txt\n"), ("a", b"A\n"), ("z", b"Z\n"), ("f", b"f\n"))}
+    src = git("mktree", cwd=Path(clone.path), input=f"100644 blob {ids['f']}\tf.py\n".encode())
+    raw = b"".join(f"{mode} {name}".encode() + b"\0" + bytes.fromhex(oid) for mode, name, oid in
+                   (("100644", ".gitignore", ids["ignore"]), ("40000", "src", src),
+                    ("100644", "z.txt", ids["z"]), ("100644", "a.txt", ids["a"])))
+    tree = git("hash-object", "-t", "tree", "--literally", "-w", "--stdin",
+               cwd=Path(clone.path), input=raw)
+    base = git("commit-tree", "-m", "crafted", tree, cwd=Path(clone.path))
+    co = gitops.create_checkout(clone, tmp_path / "wt" / "t1.r1", "mtor/t1", base)
+    assert co.entries["a.txt"] == (0o100644, ids["a"]) and "src/f.py" in co.entries
+    (co.path / "new.txt").write_text("new\n")
+    if commits:
+        agent_git(co.path, "add", "new.txt")
+        agent_git(co.path, "commit", "-q", "-m", "new")
+    got = take(clone, co)
+    assert files(clone, got.head) == {".gitignore": b"a.txt\n", "src/f.py": b"f\n",
+                                      "z.txt": b"Z\n", "a.txt": b"A\n", "new.txt": b"new\n"}
+
+
+@pytest.mark.parametrize("commits", [False, True])
+def test_a_file_whose_name_is_not_utf8_is_kept_not_deleted(clone: pygit2.Repository,
+                                                           tmp_path: Path, commits: bool) -> None:
+    """A base file named in Latin-1 (never read back from the work tree, whose names the
+    collector takes as UTF-8) stays in the agent's result as it was."""
+    base = gitops.resolve(clone, "main")
+    assert base is not None
+    root = clone[base].peel(pygit2.Commit).tree
+    latin1 = clone.create_blob(b"caf\xe9\n")
+    raw = sorted([(e.name.encode(), f"{e.filemode:o}".encode(), e.id.raw) for e in root]
+                 + [(b"caf\xe9.txt", b"100644", latin1.raw)])
+    tree = git("hash-object", "-t", "tree", "-w", "--stdin", cwd=Path(clone.path),
+               input=b"".join(mode + b" " + name + b"\0" + oid for name, mode, oid in raw))
+    start = git("commit-tree", "-p", base, "-m", "latin-1", tree, cwd=Path(clone.path))
+    co = gitops.create_checkout(clone, tmp_path / "wt" / "t1.r1", "mtor/t1", start)
+    (co.path / "old.txt").write_text("new\n")
+    if commits:
+        agent_git(co.path, "commit", "-q", "-am", "edit")
+    got = take(clone, co)
+    entries = {e.name: e.id for e in clone[got.head].peel(pygit2.Commit).tree}
+    assert entries.get("caf\udce9.txt") == latin1 and gitops.read_blob(clone, got.head,
+                                                                      "old.txt") == b"new\n"
 
 
 def test_the_agents_own_commits_are_kept_under_the_rest(clone: pygit2.Repository,
@@ -491,6 +541,42 @@ def test_a_sparse_checkout_writes_what_git_writes_and_knows_the_rest(
         assert co.entries[path] == (0o100644, listed[path]) and path in co.entries
     assert "tasks" not in co.entries and "nothing" not in co.entries
     assert co.entries.holds_files_in("tasks") and not co.entries.holds_files_in("tasks/t.md")
+
+
+def _raw_tree(repo: pygit2.Repository, entries: list[tuple[int, str, pygit2.Oid]]) -> pygit2.Oid:
+    """A tree object with `entries` in the order given, duplicates and all (git never writes
+    one; an agent's `hash-object --literally` can)."""
+    return repo.odb.write(pygit2.enums.ObjectType.TREE, b"".join(
+        f"{mode:o} {name}".encode() + b"\0" + oid.raw for mode, name, oid in entries))
+
+
+_LAYOUT = st.recursive(st.sampled_from([b"x", b"y"]),
+                       lambda inner: st.lists(st.tuples(st.sampled_from(["a", "b", "c.md"]),
+                                                        inner), max_size=4), max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layout=st.lists(st.tuples(st.sampled_from(["a", "b", "c.md", "src"]), _LAYOUT),
+                       min_size=1, max_size=5))
+def test_base_files_are_found_as_they_are_listed_in_any_tree(
+        tmp_path: Path, layout: list[tuple[str, object]]) -> None:
+    """Trees in any order, a name twice in a folder: each file the base lists is found by its
+    path, with the same mode and id, and each folder holding one is known as such."""
+    repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
+
+    def build(entries: list[tuple[str, object]]) -> pygit2.Oid:
+        return _raw_tree(repo, [(0o100644, name, repo.create_blob(sub)) if isinstance(sub, bytes)
+                                else (0o40000, name, build(sub))  # type: ignore[arg-type]
+                                for name, sub in entries])
+
+    tree = repo[build(layout)].peel(pygit2.Tree)
+    listed = dict(gitops.BaseFiles(tree, {}))
+    for written in ({}, listed):
+        base = gitops.BaseFiles(tree, written)
+        assert all(base.get(path) == entry for path, entry in listed.items())
+        assert all(base.holds_files_in(folder) for folder in folders_of(listed))
+        assert not any(path in base or base.holds_files_in(path) for path in ("nothing", "a/z"))
 
 
 _PART = st.text(alphabet="ab.jsonmd-_\n/", max_size=10)
