@@ -104,8 +104,8 @@ class BaseFiles(Mapping[str, Entry]):
     other looked up in the folders on its path (each listed once, by name: never a tree's
     binary search, which misses names in a tree an agent wrote out of git's order), all of them
     walked only when iterated (a base of 10,000 files: ~10 ms, for the rare caller that needs
-    every one). A folder holding two entries of one name (git never writes one) sends every
-    lookup to the whole walk, where the last of them in path order counts, as for the rest."""
+    every one). A folder holding two entries of one name, or a name with "/" (git writes
+    neither), sends every lookup to the whole walk, where the last in path order counts."""
 
     def __init__(self, tree: pygit2.Tree, written: Mapping[str, Entry]) -> None:
         self._tree, self._written = tree, written
@@ -155,7 +155,7 @@ class BaseFiles(Mapping[str, Entry]):
         if isinstance(tree, pygit2.Tree):
             listed = list(tree)
             found = {entry.name or "": entry for entry in listed}
-            self._twice |= len(found) != len(listed)
+            self._twice |= len(found) != len(listed) or "/" in "".join(found)
         self._folders[folder] = found
         return found
 
@@ -278,19 +278,24 @@ def create_checkout(repo: pygit2.Repository, path: Path, branch: str, base: str,
 
 def _written(tree: pygit2.Tree, rules: Sequence[LeaveOut]) -> tuple[dict[str, Entry], bool]:
     """The files of `tree` a checkout by `rules` writes, and whether it leaves any out. A file
-    left out is only named, never asked its mode or id: 5,000 of them cost ~2 ms, not ~10."""
+    left out is only named, never asked its mode or id: 5,000 of them cost ~2 ms, not ~10.
+    The rules are applied a folder at a time, by name; below a name holding "/" (git never
+    writes one; an agent's crafted tree can) every file is matched by its whole path."""
     here: dict[str, list[LeaveOut]] = {}
     for rule in rules:
         here.setdefault(f"{rule.folder}/", []).append(rule)
     kept = frozenset().union(*(rule.kept for rule in rules))
     written: dict[str, Entry] = {}
     left = False
-    # (folder, its tree, the rules whose patterns match everything in it)
-    todo: list[tuple[str, pygit2.Tree, tuple[LeaveOut, ...]]] = [("", tree, ())]
+    # (folder, its tree, the rules whose patterns match everything in it; None: by path)
+    todo: list[tuple[str, pygit2.Tree, tuple[LeaveOut, ...] | None]] = [("", tree, ())]
     while todo:
         prefix, current, matching = todo.pop()
         entries = list(current)
         names = [entry.name or "" for entry in entries]  # (always set for a tree's entry)
+        if matching is None or "/" in "".join(names):
+            left |= _by_path(prefix, entries, names, rules, todo, written)
+            continue
         hits = [(rule, rule.names_matched(names)) for rule in here.get(prefix, ())]
         named = frozenset().union(*(hit for _rule, hit in hits))
         for entry, name in zip(entries, names, strict=True):
@@ -306,10 +311,32 @@ def _written(tree: pygit2.Tree, rules: Sequence[LeaveOut]) -> tuple[dict[str, En
             elif isinstance(entry, pygit2.Tree):
                 todo.append((f"{prefix}{name}/", entry, matching))
                 continue
-            rel, found = prefix + name, (int(entry.filemode), str(entry.id))
-            # (a name twice in a folder, as git never writes: the last in path order counts)
-            written[rel] = max(found, written.get(rel, found))
+            _write(written, prefix + name, entry)
     return written, left
+
+
+def _by_path(prefix: str, entries: list[pygit2.Object], names: list[str],
+             rules: Sequence[LeaveOut],
+             todo: list[tuple[str, pygit2.Tree, tuple[LeaveOut, ...] | None]],
+             written: dict[str, Entry]) -> bool:
+    """`_written` for one folder, each file matched by its whole path (the folders below are
+    queued to be too); whether any is left out."""
+    left = False
+    for entry, name in zip(entries, names, strict=True):
+        rel = prefix + name
+        if isinstance(entry, pygit2.Tree):
+            todo.append((f"{rel}/", entry, None))
+        elif any(rule.covers(rel) for rule in rules):
+            left = True
+        else:
+            _write(written, rel, entry)
+    return left
+
+
+def _write(written: dict[str, Entry], rel: str, entry: pygit2.Object) -> None:
+    found = (int(entry.filemode), str(entry.id))
+    # (a name twice in a folder, as git never writes: the last in path order counts)
+    written[rel] = max(found, written.get(rel, found))
 
 
 def _covering(matching: tuple[LeaveOut, ...], hits: list[tuple[LeaveOut, set[str]]],

@@ -215,6 +215,29 @@ def test_a_file_whose_name_is_not_utf8_is_kept_not_deleted(clone: pygit2.Reposit
                                                                       "old.txt") == b"new\n"
 
 
+def test_a_name_holding_a_slash_is_left_out_by_its_whole_path(clone: pygit2.Repository,
+                                                              tmp_path: Path) -> None:
+    """A base whose root lists a file named `tasks/t2.md` beside the folder tasks/ (an earlier
+    agent's crafted tree): it is left out as its path says, like tasks/t2.md itself, and an
+    agent that changes nothing deletes neither."""
+    def blob(data: bytes) -> pygit2.Oid:
+        return clone.create_blob(data)
+
+    tasks = _raw_tree(clone, [(0o100644, "t1.md", blob(b"a\n")), (0o100644, "t2.md", blob(b"b\n"))])
+    results = _raw_tree(clone, [(0o100644, "t2.json", blob(b"{}\n"))])
+    root = _raw_tree(clone, [(0o100644, "README.md", blob(b"r\n")),
+                             (0o40000, "results", results), (0o40000, "tasks", tasks),
+                             (0o100644, "tasks/t2.md", blob(b"X\n"))])
+    base = git("commit-tree", "-m", "crafted", str(root), cwd=Path(clone.path))
+    co = gitops.create_checkout(clone, tmp_path / "wt" / "t1.r1", "mtor/t1", base,
+                                only=("tasks", "tasks/t1.md"),
+                                leave_out=[LeaveOut("results", (".json", ".md"))])
+    assert set(co.seen) == {"README.md", "tasks/t1.md"}
+    assert co.skipped == {"tasks/t2.md", "results/t2.json"}
+    got = take(clone, co)
+    assert (got.head, got.changes_commit) == (base, None)
+
+
 def test_the_agents_own_commits_are_kept_under_the_rest(clone: pygit2.Repository,
                                                         tmp_path: Path) -> None:
     co = make(clone, tmp_path)
@@ -551,18 +574,19 @@ def _raw_tree(repo: pygit2.Repository, entries: list[tuple[int, str, pygit2.Oid]
 
 
 _LAYOUT = st.recursive(st.sampled_from([b"x", b"y"]),
-                       lambda inner: st.lists(st.tuples(st.sampled_from(["a", "b", "c.md"]),
+                       lambda inner: st.lists(st.tuples(st.sampled_from(["a", "b", "c.md", "a/b"]),
                                                         inner), max_size=4), max_leaves=12)
 
 
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(layout=st.lists(st.tuples(st.sampled_from(["a", "b", "c.md", "src"]), _LAYOUT),
+@given(layout=st.lists(st.tuples(st.sampled_from(["a", "b", "c.md", "src", "a/b"]), _LAYOUT),
                        min_size=1, max_size=5))
 def test_base_files_are_found_as_they_are_listed_in_any_tree(
         tmp_path: Path, layout: list[tuple[str, object]]) -> None:
-    """Trees in any order, a name twice in a folder: each file the base lists is found by its
-    path, with the same mode and id, and each folder holding one is known as such."""
+    """Trees in any order, a name twice in a folder, a name holding "/": each file the base
+    lists is found by its path, with the same mode and id, and each folder holding one is known
+    as such."""
     repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
 
     def build(entries: list[tuple[str, object]]) -> pygit2.Oid:
