@@ -200,7 +200,7 @@ def test_a_file_whose_name_is_not_utf8_is_kept_not_deleted(clone: pygit2.Reposit
     assert base is not None
     root = clone[base].peel(pygit2.Commit).tree
     latin1 = clone.create_blob(b"caf\xe9\n")
-    raw = sorted([(e.name.encode(), f"{e.filemode:o}".encode(), e.id.raw) for e in root]
+    raw = sorted([((e.name or "").encode(), f"{e.filemode:o}".encode(), e.id.raw) for e in root]
                  + [(b"caf\xe9.txt", b"100644", latin1.raw)])
     tree = git("hash-object", "-t", "tree", "-w", "--stdin", cwd=Path(clone.path),
                input=b"".join(mode + b" " + name + b"\0" + oid for name, mode, oid in raw))

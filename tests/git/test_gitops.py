@@ -318,7 +318,7 @@ def test_commit_files_keeps_every_file_of_a_tree_git_would_not_write(
         oid = gitops.commit_files(repo, ref="refs/x", parent=None, message="m", files=files)
         return repo[oid].peel(pygit2.Commit).tree
 
-    root = {e.name: (int(e.filemode), e.name, e.id) for e in
+    root = {e.name or "": (int(e.filemode), e.name or "", e.id) for e in
             tree_of({"results/t2.json": b"2", "src/a": b"a", "zz": b"z"})}
     entries = [root["src"], root["zz"], root["results"]]  # results last: out of order
     if crafted == "a folder twice":
