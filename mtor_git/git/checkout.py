@@ -127,6 +127,15 @@ class BaseFiles(Mapping[str, Entry]):
             raise KeyError(path)
         return int(entry.filemode), str(entry.id)
 
+    def __contains__(self, path: object) -> bool:
+        if path in self._written:  # (a dict's own lookup: once per file of a work tree)
+            return True
+        return isinstance(path, str) and super().__contains__(path)
+
+    def get(self, path: str, default: Entry | None = None) -> Entry | None:  # type: ignore[override]
+        found = self._written.get(path)
+        return found if found is not None else super().get(path, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._all)
 
