@@ -22,7 +22,7 @@ from pygit2.enums import CheckoutStrategy, FileMode
 
 from mtor_git.errors import GitOpError
 from mtor_git.git.cli import run_git
-from mtor_git.git.read import commit, tree_entries
+from mtor_git.git.read import commit, folders_of, tree_entries
 from mtor_git.git.transfer import open_exact
 from mtor_git.git.write import remove_worktree
 
@@ -86,17 +86,6 @@ class Checkout:
 
 def stat_key(st: os.stat_result) -> tuple[int, int, int, int, int]:
     return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-def folders_of(files: Iterable[str]) -> set[str]:
-    """Every folder holding one of `files` (paths), at any depth."""
-    found: set[str] = set()
-    for path in files:
-        cut = path.rfind("/")
-        while cut > 0 and path[:cut] not in found:  # a known folder's parents are known
-            found.add(path[:cut])
-            cut = path.rfind("/", 0, cut)
-    return found
 
 
 class BaseFiles(Mapping[str, Entry]):

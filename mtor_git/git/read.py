@@ -3,7 +3,7 @@ which commit added a spec. Whole-tree diffs, never a walk over every commit."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,17 @@ def tree_entries(tree: pygit2.Tree, prefix: str = "") -> Iterator[tuple[str, int
                 todo.append((f"{base}{entry.name}/", entry))
             else:
                 yield f"{base}{entry.name}", int(entry.filemode), str(entry.id)
+
+
+def folders_of(files: Iterable[str]) -> set[str]:
+    """Every folder holding one of `files` (paths), at any depth."""
+    found: set[str] = set()
+    for path in files:
+        cut = path.rfind("/")
+        while cut > 0 and path[:cut] not in found:  # a known folder's parents are known
+            found.add(path[:cut])
+            cut = path.rfind("/", 0, cut)
+    return found
 
 
 def _entry(repo: pygit2.Repository, rev: str, path: str) -> pygit2.Object | None:

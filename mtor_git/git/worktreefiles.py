@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import pygit2
 from pygit2.enums import FileMode
 
-from mtor_git.git.checkout import Checkout, Entry, file_mode, folders_of
+from mtor_git.git.checkout import Checkout, Entry, file_mode
+from mtor_git.git.read import folders_of
 
 if TYPE_CHECKING:
     from mtor_git.git.collect import Tally

@@ -16,9 +16,7 @@ from loguru import logger
 from pygit2.enums import FileMode, FileStatus
 
 from mtor_git.errors import GitOpError
-from mtor_git.git.read import (
-    commit,
-)
+from mtor_git.git.read import commit, folders_of
 from mtor_git.git.transfer import (
     open_exact,
     push,
@@ -118,13 +116,10 @@ def _make_room(index: pygit2.Index, path: str) -> None:
 
 def _check_no_file_in_a_file(files: Mapping[str, bytes]) -> None:
     """Refuse `a` and `a/b` together: which one the tree holds would depend on their order."""
-    for path in files:
-        cut = path.rfind("/")
-        while cut > 0:
-            if path[:cut] in files:
-                raise GitOpError(f"refusing to commit {path[:cut]!r} both as a file and as the "
-                                 f"folder of {path!r}")
-            cut = path.rfind("/", 0, cut)
+    for folder in sorted(folders_of(files) & files.keys()):
+        inner = next(path for path in files if path.startswith(f"{folder}/"))
+        raise GitOpError(f"refusing to commit {folder!r} both as a file and as the folder of "
+                         f"{inner!r}")
 
 
 def _check_path(path: str) -> None:

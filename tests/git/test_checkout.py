@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from mtor_git import git as gitops
 from mtor_git.errors import ChangeTooLarge, GitOpError
-from mtor_git.git.checkout import LeaveOut, folders_of
+from mtor_git.git.checkout import LeaveOut
 from mtor_git.git.collect import has_conflict_markers, read_head
+from mtor_git.git.read import folders_of
 
 
 def agent_git(checkout: Path, *args: str, check: bool = True) -> str:
