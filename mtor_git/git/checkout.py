@@ -99,7 +99,7 @@ class BaseFiles(Mapping[str, Entry]):
     def __init__(self, tree: pygit2.Tree, written: Mapping[str, Entry]) -> None:
         self._tree, self._written = tree, written
         self._folders: dict[str, dict[str, pygit2.Object] | None] = {}
-        self._twice = False  # a folder listed so far holds two entries of one name
+        self._odd = False  # a folder listed so far git never writes (a name twice, or with "/")
 
     def __getitem__(self, path: str) -> Entry:
         found = self._written.get(path)
@@ -109,7 +109,7 @@ class BaseFiles(Mapping[str, Entry]):
             return self._all[path]
         folder, _, name = path.rpartition("/")
         entries = self._folder(folder)
-        if self._twice:
+        if self._odd:
             return self._all[path]
         entry = entries.get(name) if entries is not None else None
         if entry is None or isinstance(entry, pygit2.Tree):
@@ -153,7 +153,7 @@ class BaseFiles(Mapping[str, Entry]):
         if isinstance(tree, pygit2.Tree):
             listed = list(tree)
             found = {entry.name or "": entry for entry in listed}
-            self._twice |= len(found) != len(listed) or "/" in "".join(found)
+            self._odd |= len(found) != len(listed) or "/" in "".join(found)
         self._folders[folder] = found
         return found
 
@@ -163,7 +163,7 @@ class BaseFiles(Mapping[str, Entry]):
             return True
         parent, _, name = folder.rpartition("/")
         entries = self._folder(parent)
-        if self._twice:
+        if self._odd:
             return folder in folders_of(self._all)
         found = entries.get(name) if entries is not None else None
         todo = [found] if isinstance(found, pygit2.Tree) else []
