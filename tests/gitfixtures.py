@@ -13,7 +13,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +110,15 @@ def write_commit(clone: Path, files: Mapping[str, bytes | None], message: str = 
     if push:
         git("push", "--quiet", "origin", branch, cwd=clone)
     return git("rev-parse", "HEAD", cwd=clone)
+
+
+def crafted_tree(repo: Path, entries: Iterable[tuple[int, str | bytes, str]]) -> str:
+    """As a hostile agent: a tree object holding `entries` (mode, name, object id) in the order
+    given, duplicates, names with "/" and names that are not UTF-8 included (git never writes
+    one; `hash-object --literally` does). Its id."""
+    raw = b"".join(f"{mode:o} ".encode() + (name if isinstance(name, bytes) else name.encode())
+                   + b"\0" + bytes.fromhex(oid) for mode, name, oid in entries)
+    return git("hash-object", "-t", "tree", "--literally", "-w", "--stdin", cwd=repo, input=raw)
 
 
 def install_hook(bare: Path, name: str, script: str) -> Path:

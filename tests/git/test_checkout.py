@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pygit2
 import pytest
-from gitfixtures import git, write_commit
+from gitfixtures import crafted_tree, git, write_commit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -175,11 +175,9 @@ def test_a_base_tree_out_of_gits_order_loses_no_file(clone: pygit2.Repository, t
     ids = {name: str(clone.create_blob(data)) for name, data in
            (("ignore", b"a.txt\n"), ("a", b"A\n"), ("z", b"Z\n"), ("f", b"f\n"))}
     src = git("mktree", cwd=Path(clone.path), input=f"100644 blob {ids['f']}\tf.py\n".encode())
-    raw = b"".join(f"{mode} {name}".encode() + b"\0" + bytes.fromhex(oid) for mode, name, oid in
-                   (("100644", ".gitignore", ids["ignore"]), ("40000", "src", src),
-                    ("100644", "z.txt", ids["z"]), ("100644", "a.txt", ids["a"])))
-    tree = git("hash-object", "-t", "tree", "--literally", "-w", "--stdin",
-               cwd=Path(clone.path), input=raw)
+    tree = crafted_tree(Path(clone.path), [(0o100644, ".gitignore", ids["ignore"]),
+                                           (0o40000, "src", src), (0o100644, "z.txt", ids["z"]),
+                                           (0o100644, "a.txt", ids["a"])])
     base = git("commit-tree", "-m", "crafted", tree, cwd=Path(clone.path))
     co = gitops.create_checkout(clone, tmp_path / "wt" / "t1.r1", "mtor/t1", base)
     assert co.entries["a.txt"] == (0o100644, ids["a"]) and "src/f.py" in co.entries
@@ -201,10 +199,9 @@ def test_a_file_whose_name_is_not_utf8_is_kept_not_deleted(clone: pygit2.Reposit
     assert base is not None
     root = clone[base].peel(pygit2.Commit).tree
     latin1 = clone.create_blob(b"caf\xe9\n")
-    raw = sorted([((e.name or "").encode(), f"{e.filemode:o}".encode(), e.id.raw) for e in root]
-                 + [(b"caf\xe9.txt", b"100644", latin1.raw)])
-    tree = git("hash-object", "-t", "tree", "-w", "--stdin", cwd=Path(clone.path),
-               input=b"".join(mode + b" " + name + b"\0" + oid for name, mode, oid in raw))
+    named = [(int(e.filemode), (e.name or "").encode(), str(e.id)) for e in root]
+    tree = crafted_tree(Path(clone.path), sorted(  # in git's order: only the name is odd
+        [*named, (0o100644, b"caf\xe9.txt", str(latin1))], key=lambda e: e[1]))
     start = git("commit-tree", "-p", base, "-m", "latin-1", tree, cwd=Path(clone.path))
     co = gitops.create_checkout(clone, tmp_path / "wt" / "t1.r1", "mtor/t1", start)
     (co.path / "old.txt").write_text("new\n")
@@ -221,15 +218,17 @@ def test_a_name_holding_a_slash_is_left_out_by_its_whole_path(clone: pygit2.Repo
     """A base whose root lists a file named `tasks/t2.md` beside the folder tasks/ (an earlier
     agent's crafted tree): it is left out as its path says, like tasks/t2.md itself, and an
     agent that changes nothing deletes neither."""
-    def blob(data: bytes) -> pygit2.Oid:
-        return clone.create_blob(data)
+    def blob(data: bytes) -> str:
+        return str(clone.create_blob(data))
 
-    tasks = _raw_tree(clone, [(0o100644, "t1.md", blob(b"a\n")), (0o100644, "t2.md", blob(b"b\n"))])
-    results = _raw_tree(clone, [(0o100644, "t2.json", blob(b"{}\n"))])
-    root = _raw_tree(clone, [(0o100644, "README.md", blob(b"r\n")),
-                             (0o40000, "results", results), (0o40000, "tasks", tasks),
-                             (0o100644, "tasks/t2.md", blob(b"X\n"))])
-    base = git("commit-tree", "-m", "crafted", str(root), cwd=Path(clone.path))
+    where = Path(clone.path)
+    tasks = crafted_tree(where, [(0o100644, "t1.md", blob(b"a\n")),
+                                 (0o100644, "t2.md", blob(b"b\n"))])
+    results = crafted_tree(where, [(0o100644, "t2.json", blob(b"{}\n"))])
+    root = crafted_tree(where, [(0o100644, "README.md", blob(b"r\n")),
+                                (0o40000, "results", results), (0o40000, "tasks", tasks),
+                                (0o100644, "tasks/t2.md", blob(b"X\n"))])
+    base = git("commit-tree", "-m", "crafted", root, cwd=where)
     co = gitops.create_checkout(clone, tmp_path / "wt" / "t1.r1", "mtor/t1", base,
                                 only=("tasks", "tasks/t1.md"),
                                 leave_out=[LeaveOut("results", (".json", ".md"))])
@@ -567,13 +566,6 @@ def test_a_sparse_checkout_writes_what_git_writes_and_knows_the_rest(
     assert co.entries.holds_files_in("tasks") and not co.entries.holds_files_in("tasks/t.md")
 
 
-def _raw_tree(repo: pygit2.Repository, entries: list[tuple[int, str, pygit2.Oid]]) -> pygit2.Oid:
-    """A tree object with `entries` in the order given, duplicates and all (git never writes
-    one; an agent's `hash-object --literally` can)."""
-    return repo.odb.write(pygit2.enums.ObjectType.TREE, b"".join(
-        f"{mode:o} {name}".encode() + b"\0" + oid.raw for mode, name, oid in entries))
-
-
 _LAYOUT = st.recursive(st.sampled_from([b"x", b"y"]),
                        lambda inner: st.lists(st.tuples(st.sampled_from(["a", "b", "c.md", "a/b"]),
                                                         inner), max_size=4), max_leaves=12)
@@ -590,10 +582,11 @@ def test_base_files_are_found_as_they_are_listed_in_any_tree(
     as such."""
     repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
 
-    def build(entries: list[tuple[str, object]]) -> pygit2.Oid:
-        return _raw_tree(repo, [(0o100644, name, repo.create_blob(sub)) if isinstance(sub, bytes)
-                                else (0o40000, name, build(sub))  # type: ignore[arg-type]
-                                for name, sub in entries])
+    def build(entries: list[tuple[str, object]]) -> str:
+        return crafted_tree(Path(repo.path), [
+            (0o100644, name, str(repo.create_blob(sub))) if isinstance(sub, bytes)
+            else (0o40000, name, build(sub))  # type: ignore[arg-type]
+            for name, sub in entries])
 
     tree = repo[build(layout)].peel(pygit2.Tree)
     listed = dict(gitops.BaseFiles(tree, {}))

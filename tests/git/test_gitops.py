@@ -14,6 +14,7 @@ import pygit2
 import pytest
 from gitfixtures import (
     GitDaemon,
+    crafted_tree,
     fast_import,
     free_port,
     git,
@@ -298,15 +299,6 @@ def test_commit_files_refuses_a_file_that_is_a_folder_of_another(bare_remote: Pa
     assert "refs/x" not in repo.references
 
 
-def _crafted_tree(repo: pygit2.Repository, entries: list[tuple[int, str, pygit2.Oid]]) -> str:
-    """A tree object holding `entries` (mode, name, id) in the order given, duplicates and all:
-    what an agent's `git hash-object -t tree --literally` can commit (git never writes one)."""
-    raw = b"".join(f"{mode:o} {name}".encode() + b"\0" + oid.raw for mode, name, oid in entries)
-    return subprocess.run(["git", "hash-object", "-t", "tree", "--literally", "-w", "--stdin"],
-                          cwd=repo.path, input=raw, check=True,
-                          capture_output=True).stdout.decode().strip()
-
-
 @pytest.mark.parametrize("crafted", ["out of order", "a folder twice"])
 def test_commit_files_keeps_every_file_of_a_tree_git_would_not_write(
         tmp_path: Path, crafted: str) -> None:
@@ -318,14 +310,14 @@ def test_commit_files_keeps_every_file_of_a_tree_git_would_not_write(
         oid = gitops.commit_files(repo, ref="refs/x", parent=None, message="m", files=files)
         return repo[oid].peel(pygit2.Commit).tree
 
-    root = {e.name or "": (int(e.filemode), e.name or "", e.id) for e in
+    root = {e.name or "": (int(e.filemode), e.name or "", str(e.id)) for e in
             tree_of({"results/t2.json": b"2", "src/a": b"a", "zz": b"z"})}
     entries = [root["src"], root["zz"], root["results"]]  # results last: out of order
     if crafted == "a folder twice":
-        entries.append((0o40000, "results", tree_of({"results/t3.json": b"3"})["results"].id))
+        entries.append((0o40000, "results", str(tree_of({"results/t3.json": b"3"})["results"].id)))
     sig = pygit2.Signature("agent", "agent@example.org")
-    parent = repo.create_commit(None, sig, sig, "agent", pygit2.Oid(hex=_crafted_tree(
-        repo, entries)), [])
+    parent = repo.create_commit(None, sig, sig, "agent", pygit2.Oid(hex=crafted_tree(
+        Path(repo.path), entries)), [])
     oid = gitops.commit_files(repo, ref="refs/r", parent=str(parent), message="result",
                               files={"results/t1.json": b"1"})
     expected = {"results/t1.json", "results/t2.json", "src/a", "zz"} | (
