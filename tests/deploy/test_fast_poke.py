@@ -7,6 +7,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+from gitfixtures import make_bare_remote, user_clone, write_commit
+
 from mtor_git.deploy import files
 from mtor_git.worker.poke import socket_path
 
@@ -66,3 +68,86 @@ def test_no_daemon_at_all_never_fails_the_push(tmp_path: Path) -> None:
                                               sock=socket_path(tmp_path / "none")))
     done = _run(hook)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+ZERO = "0" * 40
+OLD, NEW = "1" * 40, "2" * 40
+
+
+def _poked(tmp_path: Path, lines: list[str]) -> bool:
+    """Run the installed-style hook on `lines`; whether a datagram reached the socket. The hook
+    writes it before it exits, so it is there when the run ends or never."""
+    runtime = tmp_path / "run"
+    hook = tmp_path / "hooks" / "post-receive"
+    if not hook.exists():
+        _hook(tmp_path, files.post_receive(command=["/bin/false"], sock=socket_path(runtime)))
+    with _listen(runtime) as sock:
+        done = subprocess.run([str(hook)], input="".join(f"{ln}\n" for ln in lines), env=ENV,
+                              text=True, capture_output=True, timeout=60, check=False)
+        assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+        sock.setblocking(False)
+        try:
+            return sock.recv(64) == b"poke"
+        except BlockingIOError:
+            return False
+        finally:
+            socket_path(runtime).unlink()
+
+
+def test_a_workers_own_claim_and_result_pushes_poke_nobody(tmp_path: Path) -> None:
+    # Taking, renewing or marking a claim, and pushing a result branch, start no task.
+    assert not _poked(tmp_path, [f"{ZERO} {NEW} refs/mtor/claims/t1"])
+    assert not _poked(tmp_path, [f"{OLD} {NEW} refs/mtor/claims/t1"])
+    assert not _poked(tmp_path, [f"{ZERO} {NEW} refs/heads/mtor/t1",
+                                 f"{OLD} {NEW} refs/mtor/claims/t1"])
+    assert not _poked(tmp_path, [f"{OLD} {ZERO} refs/heads/mtor/t1-r2"])
+
+
+def test_what_can_start_work_pokes(tmp_path: Path) -> None:
+    assert _poked(tmp_path, [f"{OLD} {NEW} refs/heads/main"])
+    assert _poked(tmp_path, [f"{OLD} {NEW} refs/heads/mtor/t1", f"{OLD} {NEW} refs/heads/dev"])
+    # The done index (a dependency ended) and a claim given up, in one push or alone.
+    assert _poked(tmp_path, [f"{OLD} {NEW} refs/mtor/done", f"{OLD} {ZERO} refs/mtor/claims/t1"])
+    assert _poked(tmp_path, [f"{OLD} {ZERO} refs/mtor/claims/t1"])
+    assert _poked(tmp_path, [f"{OLD} {'0' * 64} refs/mtor/claims/t1"])  # a SHA-256 repository
+    assert _poked(tmp_path, [f"{ZERO} {NEW} refs/mtor/cancel/t1"])
+    assert _poked(tmp_path, [f"{ZERO} {NEW} refs/mtor/retry/t1"])
+    assert _poked(tmp_path, [])  # nothing read: poke rather than miss a push
+
+
+def test_the_users_own_hook_sees_every_line_poke_or_not(tmp_path: Path) -> None:
+    saw = tmp_path / "legacy-saw"
+    legacy = tmp_path / "hooks" / "post-receive.legacy"
+    _hook(tmp_path, files.post_receive(command=["/bin/false"], sock=socket_path(tmp_path / "run")))
+    legacy.write_text(f"#!/bin/sh\ncat >> {saw}\n")
+    legacy.chmod(0o755)
+    line = f"{ZERO} {NEW} refs/mtor/claims/t1"
+    assert not _poked(tmp_path, [line])
+    assert saw.read_text() == f"{line}\n"
+
+
+def test_real_pushes_through_git_receive_pack(tmp_path: Path) -> None:
+    """The lines git itself gives the hook: a claim pushed wakes nobody, its deletion does; a
+    result branch does not, the watched branch does."""
+    runtime = tmp_path / "run"
+    bare = make_bare_remote(tmp_path / "srv.git")
+    hook = bare / "hooks" / "post-receive"
+    hook.write_text(files.post_receive(command=["/bin/false"], sock=socket_path(runtime)))
+    hook.chmod(0o755)
+    clone = user_clone(bare, tmp_path / "user")
+    write_commit(clone, {"tasks/a.md": b"x\n"}, push=False)
+    with _listen(runtime) as sock:
+        sock.setblocking(False)
+
+        def poked(*refspecs: str) -> bool:
+            subprocess.run(["git", "push", "--quiet", "origin", *refspecs], cwd=clone,
+                           check=True, timeout=60, capture_output=True)
+            try:
+                return sock.recv(64) == b"poke"
+            except BlockingIOError:
+                return False
+
+        assert not poked("HEAD:refs/mtor/claims/t1")
+        assert not poked("HEAD:refs/heads/mtor/t1")
+        assert poked(":refs/mtor/claims/t1")
+        assert poked("HEAD:main")
