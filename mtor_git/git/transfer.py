@@ -41,7 +41,7 @@ from mtor_git.git.auth import register_credentials as register_credentials
 from mtor_git.git.auth import registered_credentials as registered_credentials
 from mtor_git.git.auth import shown_url as shown_url
 from mtor_git.git.localpush import RefPush, push_local
-from mtor_git.git.sockets import no_delay
+from mtor_git.git.sockets import no_delay, quick_acks
 
 REMOTE = "origin"
 FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/mtor/*:refs/remotes/origin-mtor/*")
@@ -240,7 +240,8 @@ def _clone(url: str, path: Path, *, bare: bool,
         if bare:
             _clone_bare(url, tmp, callbacks)
         else:
-            pygit2.clone_repository(url, str(tmp), bare=bare, callbacks=callbacks)
+            with _reading(url):
+                pygit2.clone_repository(url, str(tmp), bare=bare, callbacks=callbacks)
         repo = open_exact(tmp)
         _ensure_refspecs(repo)
         repo.config[_COMPLETE_KEY] = True  # only ever set on a clone that finished
@@ -271,7 +272,15 @@ def _clone_bare(url: str, path: Path, callbacks: Callbacks) -> None:
     heads = [h.name for h in remote.list_heads(callbacks=callbacks) if h.name]
     specs = _branch_specs(heads)
     if heads:
-        remote.fetch([*specs, FETCH_REFSPECS[1]], callbacks=callbacks)
+        with _reading(url):
+            remote.fetch([*specs, FETCH_REFSPECS[1]], callbacks=callbacks)
+
+
+def _reading(url: str | None) -> contextlib.AbstractContextManager[None]:
+    """What a fetch from `url` runs under: acknowledgements sent at once from a git:// server,
+    whose answers wait for them otherwise (see sockets). Over ssh and https no such wait was
+    measured, and the helper thread only cost time (bench/fetch_quickack.py)."""
+    return quick_acks() if (url or "").startswith("git://") else contextlib.nullcontext()
 
 
 def _ensure_refspecs(repo: pygit2.Repository) -> None:
@@ -335,7 +344,7 @@ def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
     callbacks = Callbacks(credentials)
     remote = connected if connected is not None else repo.remotes[REMOTE]
     try:
-        with transfer_lock(repo):
+        with transfer_lock(repo), _reading(remote.url):
             stats = remote.fetch(list(refspecs) if refspecs else list(FETCH_REFSPECS),
                                  callbacks=callbacks, prune=FetchPrune.PRUNE)
     except pygit2.GitError as exc:

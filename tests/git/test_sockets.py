@@ -1,12 +1,15 @@
-"""TCP_NODELAY on the connections libgit2 writes to (git/sockets.py), on real sockets: set by
-no_delay() itself, and by a real push to `git daemon` and a real fetch over https (nginx + git
-http-backend), through libgit2's own callbacks. A TCP connection the test holds open in this
-process shows it: the callbacks set every TCP socket of the process."""
+"""TCP_NODELAY on the connections libgit2 writes to, and TCP_QUICKACK while a fetch reads
+(git/sockets.py), on real sockets: set by no_delay() and quick_acks() themselves, and by a real
+push to `git daemon`, a real fetch from it and a real fetch over https (nginx + git
+http-backend). A TCP connection the test holds open in this process shows it: they set every TCP
+socket of the process."""
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from serverfixtures import https_server, trusting_ca
 
 from mtor_git import git as gitops
 from mtor_git.git.auth import Credentials
-from mtor_git.git.sockets import no_delay
+from mtor_git.git.sockets import no_delay, quick_acks
 
 
 @pytest.fixture
@@ -109,3 +112,38 @@ def test_a_fetch_over_https_sets_it(held: tuple[socket.socket, socket.socket],
         gitops.open_or_clone(httpd.url(bare_remote), tmp_path / "work.git", bare=True,
                              credentials=Credentials(username=httpd.user, password=token))
     assert _nodelay(held[0]) and _nodelay(held[1])
+
+
+def _delaying(sock: socket.socket) -> bool:
+    """Whether the kernel delays this connection's acknowledgements ("pingpong" mode): reading
+    TCP_QUICKACK tells the opposite; clearing it enters that mode."""
+    return not sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK)
+
+
+def _delay_acks(sock: socket.socket) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
+    assert _delaying(sock)
+
+
+def test_quick_acks_keeps_switching_delayed_acknowledgements_off_until_the_block_ends(
+        held: tuple[socket.socket, socket.socket]) -> None:
+    client = held[0]
+    with quick_acks():
+        assert not _delaying(client)  # set as the block starts
+        _delay_acks(client)  # as a connection's own traffic does, mid-transfer
+        deadline = time.monotonic() + 30
+        while _delaying(client):  # its thread switches it back
+            assert time.monotonic() < deadline, "quick_acks never set TCP_QUICKACK again"
+            threading.Event().wait(0.001)
+    assert "quick-acks" not in {t.name for t in threading.enumerate()}
+    _delay_acks(client)
+    assert _delaying(client)  # nothing sets it after the block
+
+
+def test_a_fetch_from_git_daemon_runs_under_quick_acks(
+        held: tuple[socket.socket, socket.socket], bare_remote: Path, daemon: GitDaemon,
+        tmp_path: Path) -> None:
+    repo = gitops.open_or_clone(daemon.url(bare_remote), tmp_path / "work.git", bare=True)
+    _delay_acks(held[0])
+    gitops.fetch(repo)
+    assert not _delaying(held[0])
