@@ -94,21 +94,25 @@ def _poked(tmp_path: Path, lines: list[str]) -> bool:
             socket_path(runtime).unlink()
 
 
-def test_a_workers_own_claim_and_result_pushes_poke_nobody(tmp_path: Path) -> None:
-    # Taking, renewing or marking a claim, and pushing a result branch, start no task.
+def test_a_new_claim_and_result_branches_poke_nobody(tmp_path: Path) -> None:
+    # A worker taking a task, and pushing a result branch, starts no task.
     assert not _poked(tmp_path, [f"{ZERO} {NEW} refs/mtor/claims/t1"])
-    assert not _poked(tmp_path, [f"{OLD} {NEW} refs/mtor/claims/t1"])
     assert not _poked(tmp_path, [f"{ZERO} {NEW} refs/heads/mtor/t1",
-                                 f"{OLD} {NEW} refs/mtor/claims/t1"])
+                                 f"{ZERO} {NEW} refs/mtor/claims/t2"])
     assert not _poked(tmp_path, [f"{OLD} {ZERO} refs/heads/mtor/t1-r2"])
+    assert not _poked(tmp_path, [f"{ZERO} {NEW} refs/mtor/claims/t{n}" for n in range(5000)])
 
 
 def test_what_can_start_work_pokes(tmp_path: Path) -> None:
     assert _poked(tmp_path, [f"{OLD} {NEW} refs/heads/main"])
     assert _poked(tmp_path, [f"{OLD} {NEW} refs/heads/mtor/t1", f"{OLD} {NEW} refs/heads/dev"])
-    # The done index (a dependency ended) and a claim given up, in one push or alone.
+    # The done index (a dependency ended) and a claim released (a child commit: another worker
+    # may take the task at once), renewed or deleted, in one push or alone.
     assert _poked(tmp_path, [f"{OLD} {NEW} refs/mtor/done", f"{OLD} {ZERO} refs/mtor/claims/t1"])
+    assert _poked(tmp_path, [f"{OLD} {NEW} refs/mtor/claims/t1"])
     assert _poked(tmp_path, [f"{OLD} {ZERO} refs/mtor/claims/t1"])
+    assert _poked(tmp_path, [*(f"{ZERO} {NEW} refs/mtor/claims/t{n}" for n in range(5000)),
+                             f"{OLD} {NEW} refs/heads/main"])
     assert _poked(tmp_path, [f"{OLD} {'0' * 64} refs/mtor/claims/t1"])  # a SHA-256 repository
     assert _poked(tmp_path, [f"{ZERO} {NEW} refs/mtor/cancel/t1"])
     assert _poked(tmp_path, [f"{ZERO} {NEW} refs/mtor/retry/t1"])
@@ -127,8 +131,8 @@ def test_the_users_own_hook_sees_every_line_poke_or_not(tmp_path: Path) -> None:
 
 
 def test_real_pushes_through_git_receive_pack(tmp_path: Path) -> None:
-    """The lines git itself gives the hook: a claim pushed wakes nobody, its deletion does; a
-    result branch does not, the watched branch does."""
+    """The lines git itself gives the hook: a new claim wakes nobody, its update and its
+    deletion do; a result branch does not, the watched branch does."""
     runtime = tmp_path / "run"
     bare = make_bare_remote(tmp_path / "srv.git")
     hook = bare / "hooks" / "post-receive"
@@ -149,5 +153,6 @@ def test_real_pushes_through_git_receive_pack(tmp_path: Path) -> None:
 
         assert not poked("HEAD:refs/mtor/claims/t1")
         assert not poked("HEAD:refs/heads/mtor/t1")
+        assert poked("HEAD~1:refs/mtor/claims/t1", "--force")
         assert poked(":refs/mtor/claims/t1")
         assert poked("HEAD:main")
