@@ -22,9 +22,10 @@ which never comes. strace showed two such waits in one fetch (ACK lines 43 ms ap
 pack 53 ms later). A fetch of one new commit took ~50 ms against `git daemon` on loopback, and
 ~8 ms with immediate acknowledgements (bench/fetch_quickack.py). TCP_QUICKACK does that, but
 Linux clears it again as the connection's traffic goes on, and libgit2 has no callback between
-its last write and the server's answer. So while a fetch from a git:// server runs, a helper
-thread sets it on the process's TCP sockets every millisecond (`quick_acks`): a delayed
-acknowledgement then leaves within a millisecond. Over ssh and https no such wait was measured.
+its last write and the server's answer. So while a fetch runs on the connection a cycle's
+listing of a git:// server made, a helper thread sets the option on the process's sockets every
+millisecond (`quick_acks`): a delayed acknowledgement then leaves within a millisecond. A fetch
+that connects by itself, and ssh and https, measured no such wait.
 
 The option is set on each descriptor by setsockopt(2) itself (ctypes), never through a Python
 socket object: wrapping libgit2's descriptor in one would make it non-blocking whenever some code
@@ -40,6 +41,7 @@ import functools
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import cast
 
@@ -52,25 +54,33 @@ def no_delay() -> int:
     return _on_every_tcp_socket(socket.TCP_NODELAY)
 
 
-# How often `quick_acks` acknowledges at once: the longest a delayed acknowledgement then waits.
+# How often `quick_acks` acknowledges at once: the longest a delayed acknowledgement then waits;
+# and for how long at most (a negotiation is over by then; the pack's full-sized segments are
+# acknowledged at once anyway), so a long transfer does not keep a thread ticking.
 QUICK_ACK_EVERY = 0.001
+QUICK_ACK_FOR = 5.0
 
 
 @contextlib.contextmanager
-def quick_acks(every: float = QUICK_ACK_EVERY) -> Iterator[None]:
-    """While the block runs, set TCP_QUICKACK on every TCP socket of this process: as it starts,
-    then every `every` seconds from a thread of its own. Nothing where the option does not exist
-    (not Linux)."""
+def quick_acks(every: float = QUICK_ACK_EVERY, limit: float = QUICK_ACK_FOR) -> Iterator[None]:
+    """While the block runs, set TCP_QUICKACK on the TCP sockets this process holds as it starts
+    (the transfer's connection must be made by then): at once, then every `every` seconds from
+    a thread of its own, for `limit` seconds at most. The sockets are found once: a tick costs a
+    call per socket, not a look at every descriptor of the process (one per pack file too).
+    Nothing where the option does not exist (not Linux)."""
     option = getattr(socket, "TCP_QUICKACK", None)
-    if option is None or _setsockopt() is None:
+    setsockopt = _setsockopt()
+    fds = _tcp_sockets(option) if option is not None and setsockopt is not None else []
+    if not fds or option is None or setsockopt is None:
         yield
         return
-    _on_every_tcp_socket(option)
     stop = threading.Event()
 
     def keep() -> None:
-        while not stop.wait(every):
-            _on_every_tcp_socket(option)
+        deadline = time.monotonic() + limit
+        while not stop.wait(every) and time.monotonic() < deadline:
+            for fd in fds:  # a number reused meanwhile: any other descriptor refuses it
+                setsockopt(fd, socket.IPPROTO_TCP, option, ctypes.byref(_ON), ctypes.sizeof(_ON))
 
     thread = threading.Thread(target=keep, name="quick-acks", daemon=True)
     thread.start()
@@ -81,10 +91,18 @@ def quick_acks(every: float = QUICK_ACK_EVERY) -> Iterator[None]:
         thread.join()
 
 
-def _on_every_tcp_socket(option: int) -> int:
-    """Set the TCP `option` on every TCP socket this process holds; how many. Any other
-    descriptor refuses it (not a socket, not TCP) and is left as it is, whatever another thread
-    made of its number meanwhile. Without /proc (not Linux), nothing."""
+def _tcp_sockets(option: int) -> list[int]:
+    """Set the TCP `option` on every TCP socket this process holds; their descriptors."""
+    fds: list[int] = []
+    _on_every_tcp_socket(option, fds)
+    return fds
+
+
+def _on_every_tcp_socket(option: int, taken: list[int] | None = None) -> int:
+    """Set the TCP `option` on every TCP socket this process holds; how many (their descriptors
+    appended to `taken`). Any other descriptor refuses it (not a socket, not TCP) and is left as
+    it is, whatever another thread made of its number meanwhile. Without /proc (not Linux),
+    nothing."""
     try:
         names = os.listdir(_FDS)
     except OSError:
@@ -97,6 +115,8 @@ def _on_every_tcp_socket(option: int) -> int:
         if name.isdigit() and setsockopt(int(name), socket.IPPROTO_TCP, option,
                                          ctypes.byref(_ON), ctypes.sizeof(_ON)) == 0:
             done += 1
+            if taken is not None:
+                taken.append(int(name))
     return done
 
 

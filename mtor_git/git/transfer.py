@@ -240,8 +240,7 @@ def _clone(url: str, path: Path, *, bare: bool,
         if bare:
             _clone_bare(url, tmp, callbacks)
         else:
-            with _reading(url):
-                pygit2.clone_repository(url, str(tmp), bare=bare, callbacks=callbacks)
+            pygit2.clone_repository(url, str(tmp), bare=bare, callbacks=callbacks)
         repo = open_exact(tmp)
         _ensure_refspecs(repo)
         repo.config[_COMPLETE_KEY] = True  # only ever set on a clone that finished
@@ -272,15 +271,15 @@ def _clone_bare(url: str, path: Path, callbacks: Callbacks) -> None:
     heads = [h.name for h in remote.list_heads(callbacks=callbacks) if h.name]
     specs = _branch_specs(heads)
     if heads:
-        with _reading(url):
-            remote.fetch([*specs, FETCH_REFSPECS[1]], callbacks=callbacks)
+        remote.fetch([*specs, FETCH_REFSPECS[1]], callbacks=callbacks)
 
 
-def _reading(url: str | None) -> contextlib.AbstractContextManager[None]:
-    """What a fetch from `url` runs under: acknowledgements sent at once from a git:// server,
-    whose answers wait for them otherwise (see sockets). Over ssh and https no such wait was
-    measured, and the helper thread only cost time (bench/fetch_quickack.py)."""
-    return quick_acks() if (url or "").startswith("git://") else contextlib.nullcontext()
+def _git_protocol(url: str | None) -> bool:
+    """A git:// server: its answers to a fetch on a connection a Listing made wait for our
+    acknowledgements (see sockets), so such a fetch runs under quick_acks. A fetch that connects
+    by itself measured no wait (12 ms either way), nor did ssh and https, where the helper
+    thread only cost time (bench/fetch_quickack.py)."""
+    return (url or "").startswith("git://")
 
 
 def _ensure_refspecs(repo: pygit2.Repository) -> None:
@@ -343,8 +342,9 @@ def fetch(repo: pygit2.Repository, *, refspecs: Sequence[str] | None = None,
     it already has, by the advertisement it read there, and closes it."""
     callbacks = Callbacks(credentials)
     remote = connected if connected is not None else repo.remotes[REMOTE]
+    quick = connected is not None and _git_protocol(remote.url)
     try:
-        with transfer_lock(repo), _reading(remote.url):
+        with transfer_lock(repo), quick_acks() if quick else contextlib.nullcontext():
             stats = remote.fetch(list(refspecs) if refspecs else list(FETCH_REFSPECS),
                                  callbacks=callbacks, prune=FetchPrune.PRUNE)
     except pygit2.GitError as exc:

@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -125,25 +125,48 @@ def _delay_acks(sock: socket.socket) -> None:
     assert _delaying(sock)
 
 
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, what
+        threading.Event().wait(0.001)
+
+
+def _ticking() -> bool:
+    return "quick-acks" in {t.name for t in threading.enumerate()}
+
+
 def test_quick_acks_keeps_switching_delayed_acknowledgements_off_until_the_block_ends(
         held: tuple[socket.socket, socket.socket]) -> None:
     client = held[0]
     with quick_acks():
         assert not _delaying(client)  # set as the block starts
-        _delay_acks(client)  # as a connection's own traffic does, mid-transfer
-        deadline = time.monotonic() + 30
-        while _delaying(client):  # its thread switches it back
-            assert time.monotonic() < deadline, "quick_acks never set TCP_QUICKACK again"
-            threading.Event().wait(0.001)
-    assert "quick-acks" not in {t.name for t in threading.enumerate()}
+        # As a connection's own traffic does, mid-transfer (not asserted: the thread may set it
+        # back at once); its thread switches it back.
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
+        _until(lambda: not _delaying(client), "quick_acks never set TCP_QUICKACK again")
+    assert not _ticking()
     _delay_acks(client)
     assert _delaying(client)  # nothing sets it after the block
 
 
-def test_a_fetch_from_git_daemon_runs_under_quick_acks(
+def test_quick_acks_stops_ticking_after_its_limit(
+        held: tuple[socket.socket, socket.socket]) -> None:
+    with quick_acks(limit=0.0):
+        _until(lambda: not _ticking(), "quick_acks ticked past its limit")
+        _delay_acks(held[0])
+        assert _delaying(held[0])
+
+
+def test_a_cycles_fetch_from_git_daemon_runs_under_quick_acks(
         held: tuple[socket.socket, socket.socket], bare_remote: Path, daemon: GitDaemon,
         tmp_path: Path) -> None:
+    """On the connection its listing made (where the waits were measured); a fetch that
+    connects by itself goes without."""
     repo = gitops.open_or_clone(daemon.url(bare_remote), tmp_path / "work.git", bare=True)
     _delay_acks(held[0])
     gitops.fetch(repo)
+    assert _delaying(held[0])
+    with gitops.Listing(repo) as listing:
+        gitops.fetch(repo, connected=listing.take())
     assert not _delaying(held[0])
