@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -41,6 +42,8 @@ from mtor_git.worker.finishing import Finisher
 from mtor_git.worker.slots import Slots
 from mtor_git.worker.syncs import Syncs
 
+TIDY_BACKOFF = 3600.0  # seconds without a repack of a clone after one failed
+
 
 @dataclass
 class RepoRuntime:
@@ -54,6 +57,8 @@ class RepoRuntime:
     waiting: set[str] = field(default_factory=set)  # ids claimed elsewhere or beyond capacity
     # Ids whose dependencies have not ended: looked at again only when the remote's refs move.
     blocked: set[str] = field(default_factory=set)
+    tidying: Future[None] | None = None  # the clone's repack (git/maintenance.py), while it runs
+    tidy_after: float = 0.0  # monotonic time before which no repack is tried (one failed)
 
 
 @dataclass
@@ -79,6 +84,7 @@ class Worker:
         self.pool = ThreadPoolExecutor(config.max_parallel, thread_name_prefix="task")
         # Done records and claim deletions after a published result, off the task slots.
         self.housekeeping = ThreadPoolExecutor(1, thread_name_prefix="housekeeping")
+        self.maintenance = ThreadPoolExecutor(1, thread_name_prefix="maintenance")
         self.finisher = Finisher(self.housekeeping, (config.author_name, config.author_email))
         self.stopping = threading.Event()  # no new claims
         self.shutdown = threading.Event()  # stop running agents now
@@ -183,7 +189,36 @@ class Worker:
                 trouble.append(f"{task_id}: {type(exc).__name__}: {exc}")
         rt.state.set_last_processed(view.head)
         rt.last_refs, rt.reconciled = view.refs, True
+        self._tidy(rt)
         return started
+
+    def _tidy(self, rt: RepoRuntime) -> None:
+        """Repack the clone on the maintenance thread when it has grown past git's gc limits
+        (git/maintenance.py): one repack at a time per repository, none for an hour after one
+        failed."""
+        if (rt.tidying is not None and not rt.tidying.done()) \
+                or time.monotonic() < rt.tidy_after or not git.untidy(rt.path):
+            return
+        with contextlib.suppress(RuntimeError):  # the worker is stopping: not now
+            rt.tidying = self.maintenance.submit(self._tidy_now, rt)
+
+    @staticmethod
+    def _tidy_now(rt: RepoRuntime) -> None:
+        started = time.monotonic()
+        try:
+            git.tidy(rt.path)
+        except GitOpError as exc:
+            rt.tidy_after = time.monotonic() + TIDY_BACKOFF
+            logger.warning("could not repack the clone of {} (next try in an hour): {}",
+                           rt.config.name, exc)
+            return
+        # Every pygit2 Repository is a reference cycle (it and its `references`): one a cycle
+        # dropped holds its packs open until Python's cyclic collector frees it, and so the
+        # packs just deleted (their descriptors, and their room on disk: 246 of them after
+        # 300 tasks, bench/clone_growth.py). Collected now, they close.
+        gc.collect()
+        logger.info("repacked the clone of {} in {:.1f} s", rt.config.name,
+                    time.monotonic() - started)
 
     def _consider(self, repo: Repository, rt: RepoRuntime, view: protocol.RemoteView,
                   task_id: str) -> int:
@@ -449,4 +484,5 @@ class Worker:
             self.shutdown.set()
         self.pool.shutdown(wait=True)
         self.housekeeping.shutdown(wait=True)
+        self.maintenance.shutdown(wait=True, cancel_futures=True)
         self.syncs.shutdown()
