@@ -76,7 +76,9 @@ def test_watch_shows_turns_and_cost_of_a_running_task_turn_by_turn(s: Site) -> N
                 proc.kill()
         w.stop(5)
     assert s.results() == {"t1": "succeeded"}
-    progress = _running_progress([json.loads(line) for line in raw.splitlines() if line])
+    lines = [json.loads(line) for line in raw.splitlines() if line]
+    assert all("task" in line for line in lines), (lines, text)  # no error object: which one
+    progress = _running_progress(lines)
     turns = [p["turns"] for p in progress]
     assert len(set(turns)) >= 2, progress  # more than one turn seen while it ran
     assert turns == sorted(turns) and max(turns) <= TURNS
