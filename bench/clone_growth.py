@@ -67,7 +67,6 @@ def main() -> None:
             times.append(time.perf_counter() - start)
             if (n + 1) % args.step:
                 continue
-            worker.maintenance.submit(lambda: None).result()  # a repack it started, done
             packs = len(list((clone / "objects" / "pack").glob("*.pack")))
             loose = sum(1 for d in (clone / "objects").iterdir() if len(d.name) == 2
                         for _ in d.iterdir())

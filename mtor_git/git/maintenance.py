@@ -4,16 +4,18 @@ libgit2 keeps every fetched pack as it came (git would unpack a small one) and h
 worker's clone gained a pack per fetch and ~14 loose objects per task (claims, results, done
 records), and a long-running daemon a file descriptor per pack: after 300 tasks, 301 packs,
 4,198 loose objects and 308 descriptors (bench/clone_growth.py), every object lookup asking each
-pack's index in turn. When the clone holds more packs or loose objects than git's own `gc
---auto` limits, `git gc --auto` runs on it, as a user maintains a repository (libgit2 cannot
-repack): 1 pack, 9 loose objects and 59 descriptors after the same 300.
+pack's index in turn. Past git's own `gc --auto` limits, the clone is repacked with the git CLI,
+as a user maintains a repository (libgit2 cannot repack): 1 or 2 packs after the same 300.
 
-It runs with those limits spelled out (a user's gc.auto=0 does not apply to the worker's own
-clone), in the foreground (its caller is a thread of its own), and without packing refs: that
-would hold `packed-refs.lock` while the worker's threads create and delete refs. It keeps what it
-must: unreachable objects stay loose for two weeks (`-A`, as gc does), so a task checkout that
-borrows a commit no ref reaches any more (a base force-pushed away) keeps it; git and libgit2 both
-look for an object again in the new pack when the one they had open is gone.
+The repack deletes no object: `git repack -d -l --cruft` writes what the refs reach into one
+pack and everything else, loose or packed, into a cruft pack that nothing expires. A task
+checkout, an intake or a quarantine repository borrows objects from the clone (alternates) that
+no ref of the clone may reach any more (a base force-pushed away): they stay. Only the packs the
+new ones replace, and loose objects now in a pack, are removed. It is not `git gc`: no reflog
+expiry, prune, commit-graph, packed refs or hooks. The user's git configuration does not apply
+(no global or system file): the worker's clone is the worker's. Its caller runs it when nothing
+else writes the clone (Worker._tidy): git's removal of an emptied loose-object folder could
+otherwise fail libgit2's write of a new object into it.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mtor_git.git.cli import run_git
+from mtor_git import proc
+from mtor_git.errors import CommandError, GitOpError
 
 PACK_LIMIT = 50  # git's gc.autoPackLimit
 LOOSE_LIMIT = 6700  # git's gc.auto
 _SAMPLE = "17"  # git estimates the loose objects from this one of the 256 folders, as here
 
-GC_TIMEOUT = 600.0
+REPACK_TIMEOUT = 600.0
 
 
 def untidy(clone: Path) -> bool:
@@ -48,8 +51,10 @@ def untidy(clone: Path) -> bool:
 
 
 def tidy(clone: Path) -> None:
-    """`git gc --auto` on the worker's clone (see above); GitOpError when git fails or is
-    missing."""
-    run_git(clone, "-c", f"gc.autoPackLimit={PACK_LIMIT}", "-c", f"gc.auto={LOOSE_LIMIT}",
-            "-c", "gc.autoDetach=false", "-c", "gc.packRefs=false",
-            "gc", "--auto", "--quiet", timeout=GC_TIMEOUT)
+    """Repack the worker's clone (see above); GitOpError when git fails or is missing."""
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    try:
+        proc.run(["git", "repack", "-d", "-l", "--cruft", "-q"], cwd=clone, env=env,
+                 timeout=REPACK_TIMEOUT)
+    except CommandError as exc:
+        raise GitOpError(f"cannot repack {clone}: {exc}") from exc

@@ -57,7 +57,6 @@ class RepoRuntime:
     waiting: set[str] = field(default_factory=set)  # ids claimed elsewhere or beyond capacity
     # Ids whose dependencies have not ended: looked at again only when the remote's refs move.
     blocked: set[str] = field(default_factory=set)
-    tidying: Future[None] | None = None  # the clone's repack (git/maintenance.py), while it runs
     tidy_after: float = 0.0  # monotonic time before which no repack is tried (one failed)
 
 
@@ -84,7 +83,6 @@ class Worker:
         self.pool = ThreadPoolExecutor(config.max_parallel, thread_name_prefix="task")
         # Done records and claim deletions after a published result, off the task slots.
         self.housekeeping = ThreadPoolExecutor(1, thread_name_prefix="housekeeping")
-        self.maintenance = ThreadPoolExecutor(1, thread_name_prefix="maintenance")
         self.finisher = Finisher(self.housekeeping, (config.author_name, config.author_email))
         self.stopping = threading.Event()  # no new claims
         self.shutdown = threading.Event()  # stop running agents now
@@ -193,17 +191,20 @@ class Worker:
         return started
 
     def _tidy(self, rt: RepoRuntime) -> None:
-        """Repack the clone on the maintenance thread when it has grown past git's gc limits
-        (git/maintenance.py): one repack at a time per repository, none for an hour after one
-        failed."""
-        if (rt.tidying is not None and not rt.tidying.done()) \
-                or time.monotonic() < rt.tidy_after or not git.untidy(rt.path):
+        """Repack the clone (git/maintenance.py) when it has grown past git's limits and
+        nothing else writes it: no task of this repository runs (no agent, no heartbeat), what
+        they queued for housekeeping is done, and no other cycle of it runs beside this one. In
+        a worker that never goes quiet, libgit2's limit on open packs (git/__init__.py) bounds
+        its descriptors meanwhile. None for an hour after one failed."""
+        if time.monotonic() < rt.tidy_after or not git.untidy(rt.path):
             return
-        with contextlib.suppress(RuntimeError):  # the worker is stopping: not now
-            rt.tidying = self.maintenance.submit(self._tidy_now, rt)
-
-    @staticmethod
-    def _tidy_now(rt: RepoRuntime) -> None:
+        with self._lock:
+            if any(name == rt.config.name for name, _task in self.running):
+                return
+        try:
+            self.housekeeping.submit(lambda: None).result()
+        except RuntimeError:  # stopping
+            return
         started = time.monotonic()
         try:
             git.tidy(rt.path)
@@ -214,7 +215,7 @@ class Worker:
             return
         # Every pygit2 Repository is a reference cycle (it and its `references`): one a cycle
         # dropped holds its packs open until Python's cyclic collector frees it, and so the
-        # packs just deleted (their descriptors, and their room on disk: 246 of them after
+        # packs just replaced (their descriptors, and their room on disk: 246 of them after
         # 300 tasks, bench/clone_growth.py). Collected now, they close.
         gc.collect()
         logger.info("repacked the clone of {} in {:.1f} s", rt.config.name,
@@ -484,5 +485,4 @@ class Worker:
             self.shutdown.set()
         self.pool.shutdown(wait=True)
         self.housekeeping.shutdown(wait=True)
-        self.maintenance.shutdown(wait=True, cancel_futures=True)
         self.syncs.shutdown()

@@ -5,6 +5,8 @@ and a worker whose cycles repack its own clone while it runs tasks."""
 from __future__ import annotations
 
 import itertools
+import os
+import time
 from pathlib import Path
 
 import pygit2
@@ -29,11 +31,12 @@ def _blob(repo: Path, text: str) -> str:
 
 
 def _packed_blobs(repo: Path, count: int) -> list[str]:
-    """`count` blobs, each in a pack of its own (as libgit2 keeps each fetch's pack)."""
+    """`count` blobs, each only in a pack of its own (as libgit2 keeps each fetch's pack)."""
     blobs = []
     for _ in range(count):
         blobs.append(_blob(repo, f"blob {next(_SERIAL)}\n"))
         git("pack-objects", "-q", "objects/pack/pack", cwd=repo, input=f"{blobs[-1]}\n".encode())
+    git("prune-packed", cwd=repo)
     return blobs
 
 
@@ -48,36 +51,57 @@ def test_a_clone_within_gits_limits_is_tidy(tmp_path: Path) -> None:
     assert not tidy.untidy(tmp_path / "no-such.git")
 
 
-def test_more_packs_than_the_limit_are_repacked_into_one_and_every_object_stays(
-        tmp_path: Path) -> None:
+def test_more_packs_than_the_limit_are_repacked_and_no_object_is_lost(tmp_path: Path) -> None:
     repo = make_bare_remote(tmp_path / "r.git")
     blobs = _packed_blobs(repo, tidy.PACK_LIMIT + 1)  # no ref reaches any of them
+    loose = _blob(repo, "written, not yet referenced\n")
+    old = time.time() - 30 * 24 * 3600  # packed a month ago: past any expiry git knows
+    for pack in _packs(repo):
+        os.utime(pack, (old, old))
     assert tidy.untidy(repo)
     head = git("rev-parse", "main", cwd=repo)
     tidy.tidy(repo)
     assert not tidy.untidy(repo)
-    assert len(_packs(repo)) == 1
+    assert len(_packs(repo)) <= 2  # what the refs reach, and the rest (a cruft pack)
     opened = gitops.open_exact(repo)
-    # Unreachable objects stay (loose, for git's two weeks): a task checkout may borrow them.
-    assert all(isinstance(opened.get(oid), pygit2.Blob) for oid in blobs)
+    # Nothing is deleted: a task checkout may borrow a base no ref reaches any more.
+    assert all(isinstance(opened.get(oid), pygit2.Blob) for oid in [*blobs, loose])
     assert git("rev-parse", "main", cwd=repo) == head
-    assert not (repo / "packed-refs").exists()  # refs left loose: no lock the worker meets
+    assert not (repo / "packed-refs").exists()  # refs left as they were
 
 
 def test_too_many_loose_objects_are_packed(tmp_path: Path) -> None:
-    """As the worker writes them (libgit2: loose), reachable from a ref."""
+    """As the worker writes them (libgit2: loose), some reachable from a ref, some not."""
     path = make_bare_remote(tmp_path / "r.git")
     repo = gitops.open_exact(path)
     tree = repo.TreeBuilder()
+    unreachable = []
     n = 0
     while not tidy.untidy(path):  # git's estimate: from objects/17 alone
-        tree.insert(f"f{n}", repo.create_blob(f"loose {n}\n".encode()), pygit2.GIT_FILEMODE_BLOB)
+        blob = repo.create_blob(f"loose {n}\n".encode())
+        if n % 2:
+            tree.insert(f"f{n}", blob, pygit2.GIT_FILEMODE_BLOB)
+        else:
+            unreachable.append(str(blob))
         n += 1
     who = pygit2.Signature("t", "t@example.com")
     repo.create_commit("refs/heads/many", who, who, "many", tree.write(), [])
     tidy.tidy(path)
     assert not tidy.untidy(path)
-    assert git("cat-file", "-t", f"many:f{n - 1}", cwd=path) == "blob"
+    assert git("cat-file", "-t", f"many:f{n - 1 if n % 2 == 0 else n - 2}", cwd=path) == "blob"
+    opened = gitops.open_exact(path)
+    assert all(isinstance(opened.get(oid), pygit2.Blob) for oid in unreachable)
+
+
+def test_the_users_git_configuration_does_not_apply(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_bare_remote(tmp_path / "r.git")
+    _packed_blobs(repo, tidy.PACK_LIMIT + 1)
+    mine = tmp_path / "gitconfig"
+    mine.write_text("[pack]\n\twindow = not-a-number\n")  # would fail any repack
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(mine))
+    tidy.tidy(repo)
+    assert not tidy.untidy(repo)
 
 
 def test_a_failing_git_is_a_git_op_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,55 +115,62 @@ def _clone_of(s: Site, name: str) -> Path:
     return s.root / "workers" / name / "ws" / "remote" / "repo.git"
 
 
-def test_a_worker_repacks_its_clone_after_a_cycle_and_goes_on_running_tasks(
-        tmp_path: Path) -> None:
+def test_a_worker_repacks_its_clone_once_quiet_and_goes_on_running_tasks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[bool] = []
+    real = gitops.tidy
+
+    def counted(clone: Path) -> None:
+        calls.append(bool(w.running))  # a task of the repository running: it must not be
+        real(clone)
+
+    monkeypatch.setattr(gitops, "tidy", counted)
     with site(tmp_path) as s:
         w = worker(s)
         try:
-            s.push_specs({"t1": spec()}, "one task")
             w.cycle()
-            settle(w)
             clone = _clone_of(s, "w1")
-            _packed_blobs(clone, tidy.PACK_LIMIT)  # as 50 more fetches would leave it
-            assert tidy.untidy(clone)
-            s.push_specs({"t2": spec()}, "another")
-            w.cycle()  # runs t2, and hands the repack to the maintenance thread
+            _packed_blobs(clone, tidy.PACK_LIMIT + 1)  # as 51 fetches would leave it
+            s.push_specs({"t1": spec()}, "a task")
+            assert w.cycle() == 1  # t1 runs: no repack beside it
+            assert tidy.untidy(clone) and calls == []
             settle(w)
-            w.maintenance.submit(lambda: None).result()
+            w.cycle()  # quiet now
+            assert calls == [False]
             assert not tidy.untidy(clone)
-            assert len(_packs(clone)) <= 2
-            s.push_specs({"t3": spec()}, "and one after the repack")
+            s.push_specs({"t2": spec()}, "one after the repack")
             w.cycle()
             settle(w)
-            assert {"t1", "t2", "t3"} <= set(s.results())
+            assert set(s.results()) == {"t1", "t2"}
         finally:
             w.stop(5)
 
 
 def test_a_repack_that_fails_is_not_tried_again_every_cycle(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Path] = []
+
+    def broken(clone: Path) -> None:  # as a missing git fails it
+        calls.append(clone)
+        raise GitOpError("git: not found")
+
+    monkeypatch.setattr(gitops, "tidy", broken)
     with site(tmp_path) as s:
         w = worker(s)
         try:
             w.cycle()
             clone = _clone_of(s, "w1")
             _packed_blobs(clone, tidy.PACK_LIMIT + 1)
-
-            def broken(_clone: Path) -> None:  # as a missing git fails it
-                raise GitOpError("git: not found")
-
-            monkeypatch.setattr(gitops, "tidy", broken)
             s.push_specs({"t1": spec()}, "one task")
             w.cycle()
             settle(w)
-            w.maintenance.submit(lambda: None).result()
-            rt = w.repos["remote"]
-            first = rt.tidying
-            assert first is not None and first.done() and rt.tidy_after > 0
+            w.cycle()
+            assert len(calls) == 1 and w.repos["remote"].tidy_after > time.monotonic()
             s.push_specs({"t2": spec()}, "another")
             w.cycle()
             settle(w)
-            assert rt.tidying is first  # not submitted again within the hour
+            w.cycle()
+            assert len(calls) == 1  # not within the hour
             assert tidy.untidy(clone)
         finally:
             w.stop(5)
