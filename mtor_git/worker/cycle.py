@@ -192,19 +192,21 @@ class Worker:
 
     def _tidy(self, rt: RepoRuntime) -> None:
         """Repack the clone (git/maintenance.py) when it has grown past git's limits and
-        nothing else writes it: no task of this repository runs (no agent, no heartbeat), what
-        they queued for housekeeping is done, and no other cycle of it runs beside this one. In
-        a worker that never goes quiet, libgit2's limit on open packs (git/__init__.py) bounds
-        its descriptors meanwhile. None for an hour after one failed."""
+        nothing else writes it: no task of this repository runs (no agent, no heartbeat), this
+        cycle waits (no claim), and the repack runs on the housekeeping thread (what was queued
+        there is done first; a done record's retry waits behind it). In a worker that never goes
+        quiet, libgit2's limit on open packs (git/__init__.py) bounds its descriptors meanwhile.
+        None for an hour after one failed."""
         if time.monotonic() < rt.tidy_after or not git.untidy(rt.path):
             return
         with self._lock:
             if any(name == rt.config.name for name, _task in self.running):
                 return
-        try:
-            self.housekeeping.submit(lambda: None).result()
-        except RuntimeError:  # stopping
-            return
+        with contextlib.suppress(RuntimeError):  # stopping: not now
+            self.housekeeping.submit(self._repack, rt).result()
+
+    @staticmethod
+    def _repack(rt: RepoRuntime) -> None:
         started = time.monotonic()
         try:
             git.tidy(rt.path)
