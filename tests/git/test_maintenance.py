@@ -4,9 +4,11 @@ and a worker whose cycles repack its own clone while it runs tasks."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pygit2
@@ -18,6 +20,7 @@ from workerfixtures import settle, worker
 from mtor_git import git as gitops
 from mtor_git.errors import GitOpError
 from mtor_git.git import maintenance as tidy
+from mtor_git.worker.cycle import Worker
 
 _SERIAL = itertools.count()
 
@@ -111,8 +114,19 @@ def test_a_failing_git_is_a_git_op_error(tmp_path: Path, monkeypatch: pytest.Mon
         tidy.tidy(repo)
 
 
-def _clone_of(s: Site, name: str) -> Path:
-    return s.root / "workers" / name / "ws" / "remote" / "repo.git"
+@contextlib.contextmanager
+def _untidy_worker(tmp_path: Path) -> Iterator[tuple[Site, Worker, Path]]:
+    """A site, an in-process worker that cycled once, and its clone with 51 packs (as 51
+    fetches leave it)."""
+    with site(tmp_path) as s:
+        w = worker(s)
+        try:
+            w.cycle()
+            clone = s.root / "workers" / "w1" / "ws" / "remote" / "repo.git"
+            _packed_blobs(clone, tidy.PACK_LIMIT + 1)
+            yield s, w, clone
+        finally:
+            w.stop(5)
 
 
 def test_a_worker_repacks_its_clone_once_quiet_and_goes_on_running_tasks(
@@ -125,25 +139,18 @@ def test_a_worker_repacks_its_clone_once_quiet_and_goes_on_running_tasks(
         real(clone)
 
     monkeypatch.setattr(gitops, "tidy", counted)
-    with site(tmp_path) as s:
-        w = worker(s)
-        try:
-            w.cycle()
-            clone = _clone_of(s, "w1")
-            _packed_blobs(clone, tidy.PACK_LIMIT + 1)  # as 51 fetches would leave it
-            s.push_specs({"t1": spec()}, "a task")
-            assert w.cycle() == 1  # t1 runs: no repack beside it
-            assert tidy.untidy(clone) and calls == []
-            settle(w)
-            w.cycle()  # quiet now
-            assert calls == [False]
-            assert not tidy.untidy(clone)
-            s.push_specs({"t2": spec()}, "one after the repack")
-            w.cycle()
-            settle(w)
-            assert set(s.results()) == {"t1", "t2"}
-        finally:
-            w.stop(5)
+    with _untidy_worker(tmp_path) as (s, w, clone):
+        s.push_specs({"t1": spec()}, "a task")
+        assert w.cycle() == 1  # t1 runs: no repack beside it
+        assert tidy.untidy(clone) and calls == []
+        settle(w)
+        w.cycle()  # quiet now
+        assert calls == [False]
+        assert not tidy.untidy(clone)
+        s.push_specs({"t2": spec()}, "one after the repack")
+        w.cycle()
+        settle(w)
+        assert set(s.results()) == {"t1", "t2"}
 
 
 def test_a_repack_that_fails_is_not_tried_again_every_cycle(
@@ -155,22 +162,11 @@ def test_a_repack_that_fails_is_not_tried_again_every_cycle(
         raise GitOpError("git: not found")
 
     monkeypatch.setattr(gitops, "tidy", broken)
-    with site(tmp_path) as s:
-        w = worker(s)
-        try:
-            w.cycle()
-            clone = _clone_of(s, "w1")
-            _packed_blobs(clone, tidy.PACK_LIMIT + 1)
-            s.push_specs({"t1": spec()}, "one task")
+    with _untidy_worker(tmp_path) as (s, w, clone):
+        for n in (1, 2):
+            s.push_specs({f"t{n}": spec()}, f"task {n}")
             w.cycle()
             settle(w)
-            w.cycle()
+            w.cycle()  # quiet: the first tries, the second does not (within the hour)
             assert len(calls) == 1 and w.repos["remote"].tidy_after > time.monotonic()
-            s.push_specs({"t2": spec()}, "another")
-            w.cycle()
-            settle(w)
-            w.cycle()
-            assert len(calls) == 1  # not within the hour
-            assert tidy.untidy(clone)
-        finally:
-            w.stop(5)
+        assert tidy.untidy(clone)
