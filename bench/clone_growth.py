@@ -1,8 +1,10 @@
 """What a long-running worker's clone gathers task after task (issue 14, "cost that stays flat"):
 one in-process worker (1 slot) runs N instant tasks one after another against a real `git daemon`
 on loopback, each pushed by the user as its own commit; every STEP tasks it prints the clone's
-packs and loose objects, the process's open descriptors (and how many are packs deleted on disk),
-the median time of the last STEP tasks (push seen -> result recorded) and one idle cycle.
+packs and loose objects before and after a quiet cycle (the one that repacks a clone past git's
+limits: a cycle that starts a task never does), the process's open descriptors (and how many are
+packs deleted on disk), the median time of the last STEP tasks (push seen -> result recorded)
+and that quiet cycle's time.
 
     PYTHONPATH=. python bench/clone_growth.py [--tasks 200] [--step 40] [--no-tidy]
 
@@ -42,6 +44,14 @@ def descriptors() -> tuple[int, int]:
     return len(names), deleted
 
 
+def objects(clone: Path) -> tuple[int, int]:
+    """(packs, loose objects) of the clone."""
+    packs = len(list((clone / "objects" / "pack").glob("*.pack")))
+    loose = sum(1 for d in (clone / "objects").iterdir() if len(d.name) == 2
+                for _ in d.iterdir())
+    return packs, loose
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=200)
@@ -67,17 +77,17 @@ def main() -> None:
             times.append(time.perf_counter() - start)
             if (n + 1) % args.step:
                 continue
-            packs = len(list((clone / "objects" / "pack").glob("*.pack")))
-            loose = sum(1 for d in (clone / "objects").iterdir() if len(d.name) == 2
-                        for _ in d.iterdir())
+            before = objects(clone)
             fds, deleted = descriptors()
             start = time.perf_counter()
-            worker.cycle()
+            worker.cycle()  # quiet: the one that repacks, when the clone is past the limits
             idle = (time.perf_counter() - start) * 1000
-            print(f"  after {n + 1:5d} tasks: packs {packs:5d}  loose {loose:6d}  "
-                  f"descriptors {fds:5d} ({deleted:4d} deleted packs)  "
-                  f"task {statistics.median(times[-args.step:]) * 1000:7.1f} ms (median of "
-                  f"the last {args.step})  idle cycle {idle:6.1f} ms", flush=True)
+            after = objects(clone)
+            print(f"  after {n + 1:5d} tasks: packs {before[0]:5d} -> {after[0]:3d}  loose "
+                  f"{before[1]:6d} -> {after[1]:4d} (by the quiet cycle)  descriptors {fds:5d} "
+                  f"({deleted:4d} deleted packs)  task "
+                  f"{statistics.median(times[-args.step:]) * 1000:7.1f} ms (median of the last "
+                  f"{args.step})  quiet cycle {idle:6.1f} ms", flush=True)
         worker.stop(5)
 
 
