@@ -5,6 +5,7 @@ their identity, credentials and hooks). Every call goes through `proc.run`; fail
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from mtor_git import proc
@@ -13,10 +14,13 @@ from mtor_git.errors import CommandError, GitOpError, PushRejected
 GIT_TIMEOUT = 300.0
 
 
-def run_git(root: Path, *args: str, timeout: float = GIT_TIMEOUT) -> proc.Output:
-    """Run `git args...` in `root` with the user's environment; GitOpError on a non-zero exit."""
+def run_git(root: Path, *args: str, timeout: float = GIT_TIMEOUT,
+            env: Mapping[str, str] | None = None) -> proc.Output:
+    """Run `git args...` in `root` with the user's environment (or `env`); GitOpError on a
+    non-zero exit."""
     try:
-        return proc.run(["git", *args], cwd=root, env=os.environ, timeout=timeout)
+        return proc.run(["git", *args], cwd=root, env=os.environ if env is None else env,
+                        timeout=timeout)
     except CommandError as exc:
         raise GitOpError(str(exc)) from exc
 

@@ -23,8 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mtor_git import proc
-from mtor_git.errors import CommandError, GitOpError
+from mtor_git.git.cli import run_git
 
 PACK_LIMIT = 50  # git's gc.autoPackLimit
 LOOSE_LIMIT = 6700  # git's gc.auto
@@ -53,8 +52,4 @@ def untidy(clone: Path) -> bool:
 def tidy(clone: Path) -> None:
     """Repack the worker's clone (see above); GitOpError when git fails or is missing."""
     env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
-    try:
-        proc.run(["git", "repack", "-d", "-l", "--cruft", "-q"], cwd=clone, env=env,
-                 timeout=REPACK_TIMEOUT)
-    except CommandError as exc:
-        raise GitOpError(f"cannot repack {clone}: {exc}") from exc
+    run_git(clone, "repack", "-d", "-l", "--cruft", "-q", timeout=REPACK_TIMEOUT, env=env)
