@@ -51,7 +51,7 @@ _ON = ctypes.c_int(1)
 
 def no_delay() -> int:
     """Set TCP_NODELAY on every TCP socket this process holds; how many."""
-    return _on_every_tcp_socket(socket.TCP_NODELAY)
+    return len(_on_every_tcp_socket(socket.TCP_NODELAY))
 
 
 # How often `quick_acks` acknowledges at once: the longest a delayed acknowledgement then waits;
@@ -70,8 +70,7 @@ def quick_acks(every: float = QUICK_ACK_EVERY, limit: float = QUICK_ACK_FOR) -> 
     Nothing where the option does not exist (not Linux)."""
     option = getattr(socket, "TCP_QUICKACK", None)
     setsockopt = _setsockopt()
-    fds = _tcp_sockets(option) if option is not None and setsockopt is not None else []
-    if not fds or option is None or setsockopt is None:
+    if option is None or setsockopt is None or not (fds := _on_every_tcp_socket(option)):
         yield
         return
     stop = threading.Event()
@@ -91,33 +90,20 @@ def quick_acks(every: float = QUICK_ACK_EVERY, limit: float = QUICK_ACK_FOR) -> 
         thread.join()
 
 
-def _tcp_sockets(option: int) -> list[int]:
-    """Set the TCP `option` on every TCP socket this process holds; their descriptors."""
-    fds: list[int] = []
-    _on_every_tcp_socket(option, fds)
-    return fds
-
-
-def _on_every_tcp_socket(option: int, taken: list[int] | None = None) -> int:
-    """Set the TCP `option` on every TCP socket this process holds; how many (their descriptors
-    appended to `taken`). Any other descriptor refuses it (not a socket, not TCP) and is left as
-    it is, whatever another thread made of its number meanwhile. Without /proc (not Linux),
-    nothing."""
+def _on_every_tcp_socket(option: int) -> list[int]:
+    """Set the TCP `option` on every TCP socket this process holds; their descriptors. Any other
+    descriptor refuses it (not a socket, not TCP) and is left as it is, whatever another thread
+    made of its number meanwhile. Without /proc (not Linux), nothing."""
     try:
         names = os.listdir(_FDS)
     except OSError:
-        return 0
+        return []
     setsockopt = _setsockopt()
     if setsockopt is None:
-        return 0
-    done = 0
-    for name in names:
-        if name.isdigit() and setsockopt(int(name), socket.IPPROTO_TCP, option,
-                                         ctypes.byref(_ON), ctypes.sizeof(_ON)) == 0:
-            done += 1
-            if taken is not None:
-                taken.append(int(name))
-    return done
+        return []
+    return [int(name) for name in names
+            if name.isdigit() and setsockopt(int(name), socket.IPPROTO_TCP, option,
+                                             ctypes.byref(_ON), ctypes.sizeof(_ON)) == 0]
 
 
 @functools.cache
