@@ -25,7 +25,7 @@ def _listen(runtime: Path) -> socket.socket:
 
 def _hook(tmp_path: Path, text: str) -> Path:
     hook = tmp_path / "hooks" / "post-receive"
-    hook.parent.mkdir(parents=True)
+    hook.parent.mkdir(parents=True, exist_ok=True)
     hook.write_text(text)
     hook.chmod(0o755)
     return hook
@@ -87,11 +87,17 @@ def _poked(tmp_path: Path, lines: list[str]) -> bool:
         assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
         sock.setblocking(False)
         try:
-            return sock.recv(64) == b"poke"
-        except BlockingIOError:
-            return False
+            return _received(sock)
         finally:
             socket_path(runtime).unlink()
+
+
+def _received(sock: socket.socket) -> bool:
+    """Whether a poke waits in the (non-blocking) socket: the hook sends it before it exits."""
+    try:
+        return sock.recv(64) == b"poke"
+    except BlockingIOError:
+        return False
 
 
 def test_a_new_claim_and_result_branches_poke_nobody(tmp_path: Path) -> None:
@@ -135,9 +141,7 @@ def test_real_pushes_through_git_receive_pack(tmp_path: Path) -> None:
     deletion do; a result branch does not, the watched branch does."""
     runtime = tmp_path / "run"
     bare = make_bare_remote(tmp_path / "srv.git")
-    hook = bare / "hooks" / "post-receive"
-    hook.write_text(files.post_receive(command=["/bin/false"], sock=socket_path(runtime)))
-    hook.chmod(0o755)
+    _hook(bare, files.post_receive(command=["/bin/false"], sock=socket_path(runtime)))
     clone = user_clone(bare, tmp_path / "user")
     write_commit(clone, {"tasks/a.md": b"x\n"}, push=False)
     with _listen(runtime) as sock:
@@ -146,10 +150,7 @@ def test_real_pushes_through_git_receive_pack(tmp_path: Path) -> None:
         def poked(*refspecs: str) -> bool:
             subprocess.run(["git", "push", "--quiet", "origin", *refspecs], cwd=clone,
                            check=True, timeout=60, capture_output=True)
-            try:
-                return sock.recv(64) == b"poke"
-            except BlockingIOError:
-                return False
+            return _received(sock)
 
         assert not poked("HEAD:refs/mtor/claims/t1")
         assert not poked("HEAD:refs/heads/mtor/t1")
