@@ -17,7 +17,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,17 +27,6 @@ from gitfixtures import git, make_bare_remote, user_clone  # noqa: E402
 from loguru import logger  # noqa: E402
 
 from mtor_git import git as gitops  # noqa: E402
-from mtor_git.git import transfer  # noqa: E402
-
-
-@contextlib.contextmanager
-def without_quick_acks() -> Iterator[None]:
-    saved = getattr(transfer, "quick_acks")  # noqa: B009 (transfer does not re-export it)
-    setattr(transfer, "quick_acks", contextlib.nullcontext)  # noqa: B010
-    try:
-        yield
-    finally:
-        setattr(transfer, "quick_acks", saved)  # noqa: B010
 
 
 def figures(label: str, url: str, work: Path, remote: Path, runs: int,
@@ -51,7 +39,8 @@ def figures(label: str, url: str, work: Path, remote: Path, runs: int,
         line = []
         for mode in ("quick acks", "without"):
             times = []
-            with without_quick_acks() if mode == "without" else contextlib.nullcontext():
+            with push_nodelay.replaced("quick_acks", contextlib.nullcontext) \
+                    if mode == "without" else contextlib.nullcontext():
                 for _ in range(runs):
                     git("commit", "--quiet", "--allow-empty", "-m", "x", cwd=user)
                     git("push", "--quiet", "origin", "HEAD:main", cwd=user)

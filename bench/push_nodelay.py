@@ -12,6 +12,7 @@ Prints medians; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -49,15 +50,21 @@ def median_ms(fn: Callable[[], object], runs: int) -> float:
 
 
 @contextmanager
-def nagle() -> Iterator[None]:
-    """This process's transfers without TCP_NODELAY (Nagle's algorithm on, as libgit2 leaves
-    it)."""
-    saved = getattr(transfer, "no_delay")  # noqa: B009 (transfer does not re-export it)
-    setattr(transfer, "no_delay", lambda: 0)  # noqa: B010
+def replaced(name: str, value: object) -> Iterator[None]:
+    """`transfer.<name>` (something it imports, not re-exported) is `value` while the block
+    runs, in this process."""
+    saved = getattr(transfer, name)
+    setattr(transfer, name, value)
     try:
         yield
     finally:
-        setattr(transfer, "no_delay", saved)  # noqa: B010
+        setattr(transfer, name, saved)
+
+
+def nagle() -> contextlib.AbstractContextManager[None]:
+    """This process's transfers without TCP_NODELAY (Nagle's algorithm on, as libgit2 leaves
+    it)."""
+    return replaced("no_delay", lambda: 0)
 
 
 def figures(label: str, url: str, work: Path, remote: Path, runs: int) -> None:
