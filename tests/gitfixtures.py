@@ -193,10 +193,13 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 # -- counting connections ------------------------------------------------------------------------
 class Relay:
-    """A loopback TCP relay to `port`, counting the connections made through it."""
+    """A loopback TCP relay to `port`, counting the connections made through it. With
+    `stall_after`, each connection passes that many bytes of the server's answer, then nothing
+    more (a server that hangs in the middle of a pack)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, stall_after: int | None = None) -> None:
         self.port = port
+        self.stall_after = stall_after
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.accepted = 0
         threading.Thread(target=self._serve, daemon=True).start()
@@ -213,8 +216,9 @@ class Relay:
                 return
             self.accepted += 1
             upstream = socket.create_connection(("127.0.0.1", self.port))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
+            for src, dst, limit in ((client, upstream, None),
+                                    (upstream, client, self.stall_after)):
+                threading.Thread(target=_pump, args=(src, dst, limit), daemon=True).start()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):  # wakes the accept: a close alone would not
@@ -222,17 +226,22 @@ class Relay:
         self.listener.close()
 
 
-def _pump(src: socket.socket, dst: socket.socket) -> None:
+def _pump(src: socket.socket, dst: socket.socket, limit: int | None = None) -> None:
+    left = limit
     with contextlib.suppress(OSError):
-        while data := src.recv(65536):
+        while data := src.recv(65536 if left is None else min(65536, left)):
             dst.sendall(data)
+            if left is not None:
+                left -= len(data)
+                if not left:
+                    return  # stalled: the connection stays open, silent
     with contextlib.suppress(OSError):
         dst.shutdown(socket.SHUT_WR)
 
 
 @contextlib.contextmanager
-def relay(port: int) -> Iterator[Relay]:
-    r = Relay(port)
+def relay(port: int, *, stall_after: int | None = None) -> Iterator[Relay]:
+    r = Relay(port, stall_after=stall_after)
     try:
         yield r
     finally:

@@ -5,7 +5,8 @@ strings; failures surface as `GitOpError`, refusals by the remote as `PushReject
 `refs` (every ref and path name), `read`, `write`, `transfer` (clone, fetch, push, credentials),
 `listing` (ls-remote, and a listing the next fetch reuses), `localpush` (race-safe pushes to a
 path remote), `checkout` (a task's standalone checkout) and `collect` (the agent's work taken out
-of it), `intake` (where it waits before joining the clone), `maintenance` (the clone's repack).
+of it), `intake` (where it waits before joining the clone), `maintenance` (the clone's repack,
+and what a killed fetch or repack left).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mtor_git.git.collect import Collected, Limits, collect
 from mtor_git.git.intake import adopt_intake, drop_intake, open_intake, quarantine_intake
 from mtor_git.git.introduced import Introduced, introduced
 from mtor_git.git.listing import Listing, remote_refs
-from mtor_git.git.maintenance import tidy, untidy
+from mtor_git.git.maintenance import sweep_partial_writes, tidy, untidy
 from mtor_git.git.mirror import mirror_fetch, refs_under, remote_url
 from mtor_git.git.read import (
     SYMLINK_MODE,
@@ -162,6 +163,7 @@ __all__ = [
     "set_timeouts",
     "top_blobs",
     "signature",
+    "sweep_partial_writes",
     "sweep_stale_locks",
     "worktree_head",
 ]

@@ -214,6 +214,9 @@ class Worker:
             rt.tidy_after = time.monotonic() + TIDY_BACKOFF
             logger.warning("could not repack the clone of {} (next try in an hour): {}",
                            rt.config.name, exc)
+            # (killed at its time limit with its process group: what it was writing is garbage,
+            # and nothing else writes the clone now)
+            git.sweep_partial_writes(rt.path, older_than=time.time())
             return
         # Every pygit2 Repository is a reference cycle (it and its `references`): one a cycle
         # dropped holds its packs open until Python's cyclic collector frees it, and so the

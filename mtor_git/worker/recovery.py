@@ -2,9 +2,10 @@
 new work (the way rq's worker cleans its registries): what a killed process left behind is
 recovered here, in one place, not inline in the cycle.
 
-- First cycle of this process: sweep the git lock files a killed process left in the workspace
-  clone (`git.sweep_stale_locks`), and adopt the results it committed but never queued
-  (`outbox.adopt`), so they are pushed rather than run again.
+- First cycle of this process: sweep the git lock files and the partial packs a killed process
+  left in the workspace clone (`git.sweep_stale_locks`, `git.sweep_partial_writes`), and adopt
+  the results it committed but never queued (`outbox.adopt`), so they are pushed rather than
+  run again.
 - Every cycle: push the results that wait in the outbox (`outbox.flush`; all of them at start-up,
   else those whose wait after a refusal is over, never one its task's thread is publishing) and
   hand each that landed to `on_landed`.
@@ -25,7 +26,8 @@ from mtor_git.git import Repository
 from mtor_git.queue import outbox, protocol
 from mtor_git.queue.state import OutboxEntry, RepoState
 
-# Lock files older than this process were left by a killed one (the workspace is ours alone).
+# Lock and temporary files older than this process were left by a killed one (the workspace is
+# ours alone).
 PROCESS_START = time.time()
 
 
@@ -37,6 +39,7 @@ def recover(path: Path, open_repo: Callable[[], Repository], state: RepoState, *
     when a remote that refused every push accepts again (outbox.flush)."""
     if first:
         git.sweep_stale_locks(path, older_than=PROCESS_START)
+        git.sweep_partial_writes(path, older_than=PROCESS_START)
     repo = open_repo()
     if first:
         outbox.adopt(repo, state, protocol.read_view(repo, branch), worker)

@@ -1,12 +1,16 @@
 """The worker's clone is repacked when it grew past git's gc limits (git/maintenance.py), on real
 repositories: a pack per fetch as libgit2 leaves them, loose objects as the worker writes them,
-and a worker whose cycles repack its own clone while it runs tasks."""
+and a worker whose cycles repack its own clone while it runs tasks. What a killed fetch leaves
+(a real libgit2 fetch, killed while a server hangs in the middle of its pack) is swept."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +18,7 @@ from pathlib import Path
 import pygit2
 import pytest
 from daemonfixtures import Site, site, spec
-from gitfixtures import git, make_bare_remote
+from gitfixtures import git, git_daemon, import_commit, make_bare_remote, relay
 from workerfixtures import settle, worker
 
 from mtor_git import git as gitops
@@ -153,7 +157,7 @@ def test_a_worker_repacks_its_clone_once_quiet_and_goes_on_running_tasks(
         assert set(s.results()) == {"t1", "t2"}
 
 
-def test_a_repack_that_fails_is_not_tried_again_every_cycle(
+def test_a_repack_that_fails_leaves_nothing_and_is_not_tried_again_every_cycle(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Path] = []
 
@@ -163,10 +167,80 @@ def test_a_repack_that_fails_is_not_tried_again_every_cycle(
 
     monkeypatch.setattr(gitops, "tidy", broken)
     with _untidy_worker(tmp_path) as (s, w, clone):
+        half = clone / "objects" / "pack" / "tmp_pack_Qx3Lm9"  # what git wrote before it died
+        half.write_bytes(b"PACK")
         for n in (1, 2):
             s.push_specs({f"t{n}": spec()}, f"task {n}")
             w.cycle()
             settle(w)
             w.cycle()  # quiet: the first tries, the second does not (within the hour)
             assert len(calls) == 1 and w.repos["remote"].tidy_after > time.monotonic()
+            assert not half.exists()
         assert tidy.untidy(clone)
+
+
+# -- what a killed fetch or repack leaves ---------------------------------------------------------
+_FETCH = """
+import sys, pygit2
+repo = pygit2.Repository(sys.argv[1])
+repo.remotes.set_url("origin", sys.argv[2])
+repo.remotes["origin"].fetch(["+refs/heads/*:refs/remotes/origin/*"])
+"""
+
+
+def _partial_packs(clone: Path) -> list[Path]:
+    return [p for p in (clone / "objects" / "pack").glob("pack_git2_*") if p.stat().st_size]
+
+
+def test_a_fetch_killed_in_the_middle_of_its_pack_leaves_nothing_after_the_sweep(
+        tmp_path: Path) -> None:
+    remote = make_bare_remote(tmp_path / "srv" / "r.git")
+    with git_daemon(tmp_path / "srv") as server:
+        url = server.url(remote)
+        clone = tmp_path / "clone.git"
+        pygit2.init_repository(clone, bare=True).remotes.create("origin", url)
+        subprocess.run([sys.executable, "-c", _FETCH, str(clone), url], check=True)
+        first = git("rev-parse", "refs/remotes/origin/main", cwd=clone)
+        import_commit(remote, "main", {"big.bin": os.urandom(2 << 20)}, "2 MiB, incompressible",
+                      parent=first)
+        port = int(url.split(":")[2].split("/")[0])
+        with relay(port, stall_after=512 << 10) as hung:
+            child = subprocess.Popen([sys.executable, "-c", _FETCH, str(clone), hung.url(url)])
+            try:
+                deadline = time.monotonic() + 30
+                while not _partial_packs(clone) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                partial = _partial_packs(clone)
+                assert partial, "the fetch wrote no partial pack"
+            finally:
+                os.kill(child.pid, signal.SIGKILL)
+                child.wait(10)
+        packs = _packs(clone)
+        assert len(packs) == 1  # the first fetch's, whole
+        written = partial[0].stat().st_mtime
+        assert tidy.sweep_partial_writes(clone, older_than=written) == []  # could be a live one
+        assert tidy.sweep_partial_writes(clone, older_than=written + 1) == partial
+        assert list((clone / "objects" / "pack").glob("pack_git2_*")) == []
+        assert _packs(clone) == packs
+        git("cat-file", "-e", f"{first}^{{tree}}", cwd=clone)
+        subprocess.run([sys.executable, "-c", _FETCH, str(clone), url], check=True)
+        git("cat-file", "-e", "refs/remotes/origin/main:big.bin", cwd=clone)
+
+
+def test_git_and_libgit2_temporary_files_are_swept_and_nothing_else(tmp_path: Path) -> None:
+    repo = make_bare_remote(tmp_path / "r.git")
+    objects = repo / "objects"
+    left = [objects / "pack" / name for name in (
+        "pack_git2_0123456789abcdef", "tmp_pack_Ab12Cd", "tmp_idx_Ab12Cd", "tmp_rev_Ab12Cd",
+        ".tmp-4242-pack-" + "0" * 40 + ".pack")] + [objects / "tmp_object_git2_Xy12Zw"]
+    kept = [objects / "pack" / "pack-keepme.keep", objects / "info" / "alternates",
+            objects / "pack" / "tmp_pack_a_folder"]
+    for path in [*left, *kept[:2]]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 100)
+    kept[2].mkdir()
+    before = sorted(p for p in objects.rglob("*") if p not in left)
+    assert sorted(tidy.sweep_partial_writes(repo, older_than=time.time() + 1)) == sorted(left)
+    assert sorted(objects.rglob("*")) == before
+    git("fsck", "--no-progress", cwd=repo)
+    assert tidy.sweep_partial_writes(tmp_path / "no-such.git", older_than=time.time()) == []

@@ -148,9 +148,13 @@ def test_workspace_deleted_while_a_result_waits_in_the_outbox_the_task_still_end
 STALE_LOCKS = ("refs/heads/mtor/t1.lock", "worktrees/t1.r1/index.lock",
                "refs/mtor-local/claims/t2.lock", "refs/remotes/origin/main.lock",
                "packed-refs.lock", "config.lock", "HEAD.lock")
+# What a fetch or repack killed with it leaves (git/maintenance.py names them).
+PARTIAL_WRITES = ("objects/pack/pack_git2_5a05c57a4bc9dc13", "objects/pack/tmp_pack_Qx3Lm9",
+                  "objects/tmp_object_git2_a81Hx2")
 
 
-def test_stale_lock_files_a_killed_process_left_are_cleared_on_restart(s: Site) -> None:
+def test_lock_files_and_partial_packs_a_killed_process_left_are_cleared_on_restart(
+        s: Site) -> None:
     s.push_specs({"t1": spec(agent="hang-first")})
     config = s.config("w1", claim_lease="60s")
     proc = s.start(config, once=True)
@@ -165,6 +169,8 @@ def test_stale_lock_files_a_killed_process_left_are_cleared_on_restart(s: Site) 
     for lock in STALE_LOCKS:
         (clone / lock).parent.mkdir(parents=True, exist_ok=True)
         (clone / lock).write_text("held by a process that was killed\n")
+    for partial in PARTIAL_WRITES:
+        (clone / partial).write_bytes(os.urandom(64 << 10))  # half a pack, for good
     s.push_specs({"t2": spec()}, "another task")
 
     s.run_once(config)
@@ -174,6 +180,8 @@ def test_stale_lock_files_a_killed_process_left_are_cleared_on_restart(s: Site) 
     assert sorted(s.invocations()) == ["t1.r1", "t1.r1", "t2.r1"]
     assert [lock for lock in STALE_LOCKS if (clone / lock).exists()] == []
     assert "stale lock file" in log_text(s, "w1")
+    assert [partial for partial in PARTIAL_WRITES if (clone / partial).exists()] == []
+    assert "killed fetch or repack" in log_text(s, "w1")
 
 
 # -- the remote goes away for a while (a long-running daemon, no restart) -----------------------
